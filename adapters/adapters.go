@@ -1,0 +1,80 @@
+// Package adapters holds the small contracts between the gateway and the protocol
+// adapters, and the one explicit table of built-in adapters. An adapter opens a
+// bus; a bus polls and writes for one device at a time through the single owner
+// goroutine of each physical link; discovery is an optional extra interface.
+//
+// Protocol packages (adapters/modbus, later adapters/serial and adapters/coap)
+// implement these; the gateway knows nothing of any protocol beyond them.
+package adapters
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// Adapter is one protocol family ("modbus-tcp").
+type Adapter interface {
+	// Protocol is the name bus configs use in their "protocol" field.
+	Protocol() string
+	// Check decodes the protocol-specific settings strictly and validates them,
+	// returning every problem at once (errors.Join), each prefixed with its field
+	// path inside the settings ("units: ...", "probes[0].table: ...").
+	Check(settings json.RawMessage) error
+	// Open checks the settings and returns a bus. Open does not block on the
+	// network: links are dialled by their owners when first needed.
+	Open(ctx context.Context, spec BusSpec) (Bus, error)
+}
+
+// BusSpec is what the gateway hands an adapter to open one configured bus.
+type BusSpec struct {
+	Name     string          // the bus name from the gateway config
+	Settings json.RawMessage // the bus's protocol-specific settings, as JSON
+	Logger   *slog.Logger    // already scoped with the bus name
+}
+
+// Bus is one configured bus. Every call goes through the owner goroutine of the
+// physical link the target lives on; operations (Execute) go ahead of queued polls.
+// Implementations must be safe for concurrent use.
+type Bus interface {
+	// Poll reads one poll group of a device and appends its readings to out.
+	// Target is the Candidate.Target discovery produced (or one built from config).
+	Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error)
+	// Execute performs a checked action on a device, ahead of queued polls.
+	Execute(ctx context.Context, target string, action *models.Action) error
+	// Close stops the bus's owners and releases their links; it waits at most one
+	// in-flight transaction timeout.
+	Close() error
+}
+
+// Discoverer is implemented by buses that can find devices by themselves.
+type Discoverer interface {
+	// Discover returns every device that answered, fingerprinted. It returns when
+	// the scan is complete or ctx is done (with what it found so far and ctx.Err()).
+	Discover(ctx context.Context) ([]Candidate, error)
+}
+
+// Candidate is a discovered device.
+type Candidate struct {
+	// LocalID is the stable name the gateway registers the device under, derived
+	// from how it is reached: "modbus-tcp/127.0.0.1:5020/1".
+	LocalID string
+	// Target is what Bus.Poll and Bus.Execute take to reach the device.
+	Target      string
+	Fingerprint models.Fingerprint
+}
+
+// Errors adapters return where the gateway decides on them (wrap with %w).
+var (
+	// ErrTimeout: the device did not answer within the transaction timeout.
+	ErrTimeout = errors.New("device did not answer in time")
+	// ErrLinkDown: the physical link (TCP endpoint, serial port) is unavailable.
+	ErrLinkDown = errors.New("link down")
+	// ErrBadReply: the device answered with something that is not a valid reply.
+	ErrBadReply = errors.New("malformed reply")
+	// ErrUnknownTarget: the target string does not name a device on this bus.
+	ErrUnknownTarget = errors.New("unknown target")
+)

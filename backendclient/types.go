@@ -1,0 +1,163 @@
+package backendclient
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// Hello is the body of PUT /api/v1/gateways/{gw}: what this gateway is and runs.
+type Hello struct {
+	Version  string    `json:"version"`
+	Adapters []string  `json:"adapters"`
+	Buses    []BusInfo `json:"buses"`
+}
+
+// BusInfo names one configured bus.
+type BusInfo struct {
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+}
+
+// Registration is the body of PUT /api/v1/gateways/{gw}/devices/{localId}.
+type Registration struct {
+	Fingerprint models.Fingerprint `json:"fingerprint"`
+	Bus         string             `json:"bus"`
+}
+
+// Registration statuses.
+const (
+	StatusAssigned = "assigned"
+	StatusPending  = "pending"
+	StatusRejected = "rejected"
+)
+
+// RegistrationResult is the backend's answer to a registration.
+type RegistrationResult struct {
+	Status     string    `json:"status"`               // assigned | pending | rejected
+	DeviceID   string    `json:"deviceId,omitempty"`   // backend device id (assigned, pending)
+	Instance   *Instance `json:"instance,omitempty"`   // when assigned
+	RetryAfter int       `json:"retryAfter,omitempty"` // seconds, when pending
+	Reason     string    `json:"reason,omitempty"`     // when rejected
+}
+
+// Instance is the model instance the backend assigns to a device.
+type Instance struct {
+	Model   string `json:"model"`   // model id
+	Version string `json:"version"` // model version
+	// Revision increases each time the backend changes this device's instance; the
+	// gateway ignores an assignment whose revision is not newer than the one it runs.
+	Revision       int64             `json:"revision"`
+	PollIntervalMs int64             `json:"pollIntervalMs,omitempty"` // 0: the model's default
+	Settings       map[string]string `json:"settings,omitempty"`
+}
+
+// InboxPage is the answer of GET /api/v1/gateways/{gw}/inbox?after=&wait=.
+type InboxPage struct {
+	Items []InboxItem `json:"items"`
+	// Cursor is the seq of the last item in Items (or the request's after when empty).
+	Cursor int64 `json:"cursor"`
+}
+
+// Inbox item kinds.
+const (
+	KindOperation    = "operation"
+	KindAssignment   = "assignment"
+	KindUnassignment = "unassignment"
+)
+
+// InboxItem is one thing the backend wants the gateway to do; exactly one of
+// Operation, Assignment, Unassignment is set, as Kind says.
+type InboxItem struct {
+	Seq          int64         `json:"seq"`
+	Kind         string        `json:"kind"`
+	Operation    *Operation    `json:"operation,omitempty"`
+	Assignment   *Assignment   `json:"assignment,omitempty"`
+	Unassignment *Unassignment `json:"unassignment,omitempty"`
+}
+
+// Operation asks the gateway to run a named operation (or "write") on a device.
+type Operation struct {
+	ID       string          `json:"id"`
+	DeviceID string          `json:"deviceId"`
+	LocalID  string          `json:"localId"`
+	Name     string          `json:"name"`
+	Input    json.RawMessage `json:"input,omitempty"`
+	Expires  time.Time       `json:"expires,omitzero"`
+}
+
+// Assignment gives (or changes) a device's instance; it also resolves a pending device.
+type Assignment struct {
+	LocalID  string   `json:"localId"`
+	DeviceID string   `json:"deviceId"`
+	Instance Instance `json:"instance"`
+}
+
+// Unassignment takes a device's instance away: the gateway stops polling it.
+type Unassignment struct {
+	LocalID  string `json:"localId"`
+	DeviceID string `json:"deviceId"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Operation statuses.
+const (
+	OpQueued    = "QUEUED" // backend-side only: not yet picked up
+	OpExecuting = "EXECUTING"
+	OpSucceeded = "SUCCEEDED"
+	OpFailed    = "FAILED"
+)
+
+// OperationStatus is the body of PUT /api/v1/operations/{id}.
+type OperationStatus struct {
+	Gateway string          `json:"gateway"`
+	Status  string          `json:"status"` // EXECUTING | SUCCEEDED | FAILED
+	Output  json.RawMessage `json:"output,omitempty"`
+	Error   *ErrorBody      `json:"error,omitempty"` // when FAILED
+	Time    time.Time       `json:"time"`
+}
+
+// ErrorBody is the backend's error envelope {error:{code,message}}, also the
+// FAILED reason of an operation.
+type ErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// ErrorEnvelope wraps ErrorBody as the backend sends it.
+type ErrorEnvelope struct {
+	Error ErrorBody `json:"error"`
+}
+
+// TelemetryBatch is the body of POST /api/v1/gateways/{gw}/telemetry.
+type TelemetryBatch struct {
+	Items []TelemetryItem `json:"items"`
+}
+
+// Telemetry item kinds.
+const (
+	KindReading = "reading"
+	KindEvent   = "event"
+)
+
+// TelemetryItem is one reading or device event with its per-gateway sequence
+// number, which never goes back, across restarts too. The backend de-duplicates by it.
+type TelemetryItem struct {
+	Seq      uint64        `json:"seq"`
+	Kind     string        `json:"kind"` // reading | event
+	LocalID  string        `json:"localId"`
+	DeviceID string        `json:"deviceId,omitempty"`
+	Property string        `json:"property,omitempty"` // readings
+	Value    *models.Value `json:"value,omitempty"`    // readings
+	Quality  string        `json:"quality,omitempty"`  // readings: good | bad
+	Event    string        `json:"event,omitempty"`    // events: online offline degraded fingerprint-changed ...
+	Detail   string        `json:"detail,omitempty"`   // events
+	Time     time.Time     `json:"time"`
+}
+
+// TelemetryAck is the answer to a telemetry batch.
+type TelemetryAck struct {
+	Accepted   int `json:"accepted"`   // items stored
+	Duplicates int `json:"duplicates"` // items already seen (by seq)
+}

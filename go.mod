@@ -1,0 +1,3 @@
+module github.com/fieldgate/fieldgate
+
+go 1.26.8

@@ -1,0 +1,153 @@
+package models
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Compiled is a model compiled once, when it arrives, into an immutable plan.
+// Nothing on the poll or operation path parses JSON, looks up maps or compares
+// strings; everything is indexed. A Compiled is safe for concurrent use.
+type Compiled struct {
+	ID       string
+	Version  string
+	Protocol string
+	// Source is the canonical JSON of the document this was compiled from; the
+	// gateway caches it and recompiles it after a restart.
+	Source     []byte
+	Timeout    time.Duration // per transaction
+	Properties []CompiledProperty
+	// Groups are the poll groups: properties that share a poll interval, with
+	// their coalesced protocol requests.
+	Groups []PollGroup
+
+	ops []compiledOperation // by name; see Check
+}
+
+// Ref is the model's "id@version".
+func (c *Compiled) Ref() string { return c.ID + "@" + c.Version }
+
+// CompiledProperty is a property's checked, typed description.
+type CompiledProperty struct {
+	Name      string
+	Kind      Kind
+	Unit      string
+	Readable  bool
+	Writable  bool
+	Telemetry bool
+	Min, Max  *float64
+	Enum      []Value
+	Modbus    *ModbusField // nil when the model's protocol is not Modbus
+}
+
+// PollGroup is what one poll of a device at one interval reads.
+type PollGroup struct {
+	Interval time.Duration
+	Modbus   []ModbusRead // coalesced, in table then address order
+}
+
+// Table is a Modbus data table.
+type Table uint8
+
+const (
+	TableCoil Table = iota + 1
+	TableDiscrete
+	TableInput
+	TableHolding
+)
+
+// ModbusRead is one Modbus read request of a plan and how to decode its reply.
+type ModbusRead struct {
+	Table  Table
+	Start  uint16 // 0-based address
+	Count  uint16 // registers (input/holding, ≤125) or bits (coil/discrete, ≤2000)
+	Fields []ModbusField
+}
+
+// ModbusField locates one property inside a read's reply.
+type ModbusField struct {
+	Property int    // index into Compiled.Properties
+	Table    Table  // table of the binding
+	Address  uint16 // absolute 0-based address of the binding
+	Codec    Codec
+}
+
+// Codec turns register words (or bits) into a Value and back.
+type Codec struct {
+	Type      DataType
+	Order     Order
+	Bit       uint8  // for DataBit
+	Registers uint16 // registers the value occupies (1 for bit tables)
+	Scale     float64
+	Offset    float64
+	Kind      Kind // the property's kind: the decoded value is converted to it
+}
+
+// DataType is the wire representation of a Modbus value.
+type DataType uint8
+
+const (
+	DataInt16 DataType = iota + 1
+	DataUint16
+	DataInt32
+	DataUint32
+	DataInt64
+	DataUint64
+	DataFloat32
+	DataFloat64
+	DataBool // a coil or discrete input, or a register that is 0 / non-zero
+	DataBit  // one bit of a register
+	DataString
+)
+
+// Order is the byte and word order of a multi-byte value: ABCD is big-endian
+// bytes and words (Modbus standard), DCBA fully little-endian, BADC bytes swapped
+// within words, CDAB words swapped.
+type Order uint8
+
+const (
+	OrderABCD Order = iota
+	OrderBADC
+	OrderCDAB
+	OrderDCBA
+)
+
+// Action is an operation (or a property write) checked against the model: every
+// input typed and in range, every write resolved to its table, address and encoded
+// words. Only an Action ever reaches an adapter's Execute.
+type Action struct {
+	Name       string
+	Idempotent bool
+	Timeout    time.Duration
+	Modbus     []ModbusAction
+}
+
+// ModbusAction is one resolved step: a delay, or a write.
+type ModbusAction struct {
+	Delay    time.Duration // when > 0 this step only waits
+	Function uint8         // 5, 6, 15 or 16
+	Table    Table         // TableCoil or TableHolding
+	Address  uint16
+	Words    []uint16 // for holding writes, big-endian register values
+	Coils    []bool   // for coil writes
+}
+
+// WriteOperation is the name of the built-in operation that writes properties:
+// its input is an object of property name → value. Models may not declare it.
+const WriteOperation = "write"
+
+// OperationError is why Check refused an operation; Code is machine-readable
+// ("unknown-operation", "unknown-property", "read-only", "invalid-input",
+// "wrong-type", "out-of-range", "not-in-enum", "missing-input").
+type OperationError struct {
+	Code    string
+	Message string
+}
+
+func (e *OperationError) Error() string { return e.Code + ": " + e.Message }
+
+type compiledOperation struct {
+	name string
+	// the rest is the models package's business
+	raw json.RawMessage
+}

@@ -1,0 +1,141 @@
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Document is a model as the backend's model database stores and serves it
+// (JSON, or YAML with the same field names). It is immutable per ID@Version.
+type Document struct {
+	ID           string        `json:"id"`
+	Version      string        `json:"version"`
+	Manufacturer string        `json:"manufacturer,omitempty"`
+	Product      string        `json:"product,omitempty"`
+	Description  string        `json:"description,omitempty"`
+	Protocol     string        `json:"protocol"` // "modbus" (later "serial", "coap")
+	Defaults     Defaults      `json:"defaults,omitempty"`
+	Modbus       *ModbusDevice `json:"modbus,omitempty"`
+	Properties   []Property    `json:"properties"`
+	Operations   []Operation   `json:"operations,omitempty"`
+}
+
+// Defaults apply to every property and operation that does not say otherwise.
+type Defaults struct {
+	PollInterval Duration `json:"pollInterval,omitempty"` // default 10s
+	Timeout      Duration `json:"timeout,omitempty"`      // per transaction, default 1s
+	Order        string   `json:"order,omitempty"`        // ABCD (default), BADC, CDAB, DCBA
+}
+
+// ModbusDevice holds the device-wide Modbus settings of a model.
+type ModbusDevice struct {
+	// MaxGap is how many unused registers (or bits) the read planner may read and
+	// discard to join two reads into one request. Default 0: never bridge.
+	MaxGap int `json:"maxGap,omitempty"`
+	// Unreadable lists address ranges the device refuses to read (they return an
+	// exception); the planner never builds a request that covers them.
+	Unreadable []ModbusRange `json:"unreadable,omitempty"`
+}
+
+// ModbusRange is Count addresses from Start in one table.
+type ModbusRange struct {
+	Table string `json:"table"`
+	Start int    `json:"start"`
+	Count int    `json:"count"`
+}
+
+// Property is one named value of a device.
+type Property struct {
+	Name   string   `json:"name"`
+	Type   string   `json:"type"` // bool, int, float, string
+	Unit   string   `json:"unit,omitempty"`
+	Access string   `json:"access,omitempty"` // r (default), w, rw
+	Min    *float64 `json:"min,omitempty"`
+	Max    *float64 `json:"max,omitempty"`
+	Enum   []Value  `json:"enum,omitempty"`
+	// Telemetry says whether the property is polled and sent upstream; default true
+	// for readable properties.
+	Telemetry *bool `json:"telemetry,omitempty"`
+	// Interval overrides the model's poll interval for this property.
+	Interval    Duration       `json:"interval,omitempty"`
+	Description string         `json:"description,omitempty"`
+	Modbus      *ModbusBinding `json:"modbus,omitempty"`
+}
+
+// ModbusBinding says where a property lives in a Modbus device and how its bits
+// become a value: value = raw*scale + offset.
+type ModbusBinding struct {
+	Table    string   `json:"table"`            // coil, discrete, input, holding
+	Address  int      `json:"address"`          // 0-based
+	DataType string   `json:"dataType"`         // int16 uint16 int32 uint32 int64 uint64 float32 float64 bool bit string
+	Bit      int      `json:"bit,omitempty"`    // for dataType "bit": 0 (LSB) .. 15
+	Length   int      `json:"length,omitempty"` // for dataType "string": registers (2 chars each)
+	Order    string   `json:"order,omitempty"`  // ABCD BADC CDAB DCBA; default: the model's
+	Scale    *float64 `json:"scale,omitempty"`  // default 1
+	Offset   float64  `json:"offset,omitempty"`
+}
+
+// Operation is a named action the backend may ask for, beyond writing a property.
+type Operation struct {
+	Name        string           `json:"name"`
+	Description string           `json:"description,omitempty"`
+	Inputs      []Input          `json:"inputs,omitempty"`
+	Idempotent  bool             `json:"idempotent,omitempty"`
+	Timeout     Duration         `json:"timeout,omitempty"` // whole operation, default 5s
+	Modbus      *ModbusOperation `json:"modbus,omitempty"`
+}
+
+// Input is one typed, limited input field of an operation.
+type Input struct {
+	Name     string   `json:"name"`
+	Type     string   `json:"type"` // bool, int, float, string
+	Min      *float64 `json:"min,omitempty"`
+	Max      *float64 `json:"max,omitempty"`
+	Enum     []Value  `json:"enum,omitempty"`
+	Optional bool     `json:"optional,omitempty"`
+	Default  *Value   `json:"default,omitempty"`
+}
+
+// ModbusOperation is a short sequence of writes and delays.
+type ModbusOperation struct {
+	Steps []ModbusStep `json:"steps"`
+}
+
+// ModbusStep is exactly one of a write or a delay.
+type ModbusStep struct {
+	Write *ModbusWrite `json:"write,omitempty"`
+	Delay Duration     `json:"delay,omitempty"`
+}
+
+// ModbusWrite writes a constant or an input field, encoded by the embedded binding
+// (table coil or holding).
+type ModbusWrite struct {
+	ModbusBinding
+	Value *Value `json:"value,omitempty"` // constant
+	Input string `json:"input,omitempty"` // name of an input field
+	// Function forces a function code where a vendor needs one (5, 6, 15, 16);
+	// default: 5/6 for a single coil/register, 15/16 for more.
+	Function int `json:"function,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("250ms", "5s").
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"5s\", got %s", truncate(b, 40))
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration must not be negative, got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}

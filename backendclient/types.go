@@ -161,3 +161,16 @@ type TelemetryAck struct {
 	Accepted   int `json:"accepted"`   // items stored
 	Duplicates int `json:"duplicates"` // items already seen (by seq)
 }
+
+// HelloAck is the answer to a hello.
+type HelloAck struct {
+	Gateway string    `json:"gateway"`
+	Time    time.Time `json:"time"`
+}
+
+// OperationAck is the answer to an operation status report: the status the
+// backend now holds (a final one is kept; a later report does not change it).
+type OperationAck struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+}

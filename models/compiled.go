@@ -1,9 +1,6 @@
 package models
 
-import (
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // Compiled is a model compiled once, when it arrives, into an immutable plan.
 // Nothing on the poll or operation path parses JSON, looks up maps or compares
@@ -21,7 +18,8 @@ type Compiled struct {
 	// their coalesced protocol requests.
 	Groups []PollGroup
 
-	ops []compiledOperation // by name; see Check
+	ops   []compiledOperation // in document order; see Check
+	props map[string]int      // property name → index; see Property
 }
 
 // Ref is the model's "id@version".
@@ -145,9 +143,3 @@ type OperationError struct {
 }
 
 func (e *OperationError) Error() string { return e.Code + ": " + e.Message }
-
-type compiledOperation struct {
-	name string
-	// the rest is the models package's business
-	raw json.RawMessage
-}

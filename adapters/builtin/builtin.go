@@ -1,0 +1,13 @@
+package builtin
+
+import (
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/modbus"
+)
+
+// Builtin returns a fresh table of every built-in adapter, by protocol name.
+func Builtin() adapters.Table {
+	return adapters.NewTable(
+		modbus.NewTCP(),
+	)
+}

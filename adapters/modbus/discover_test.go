@@ -1,0 +1,144 @@
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+	"testing"
+
+	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/testbench/modbusemu"
+)
+
+// closedPort returns a loopback endpoint nobody listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+func discoveryEmu(t *testing.T) *modbusemu.Server {
+	return startEmu(t,
+		modbusemu.UnitSpec{ID: 1, Holding: map[uint16]uint16{0: 0x00FA, 1: 0x0001},
+			Identity: modbusemu.Identity{Vendor: "Acme", ProductCode: "TH-100", Revision: "2.1",
+				VendorURL: "https://acme.example", ProductName: "Thermo", ModelName: "TH100-B", UserAppName: "boiler"}},
+		modbusemu.UnitSpec{ID: 2, NoIdentity: true, Holding: map[uint16]uint16{5: 1}},
+		modbusemu.UnitSpec{ID: 3, Holding: map[uint16]uint16{0: 7, 1: 8},
+			Identity: modbusemu.Identity{Vendor: "Other", ProductCode: "PM-1", Revision: "1.0"}},
+		modbusemu.UnitSpec{ID: 4, Silent: true, Holding: map[uint16]uint16{0: 1}},
+	)
+}
+
+func TestDiscoverByUnitScan(t *testing.T) {
+	srv := discoveryEmu(t)
+	down := closedPort(t)
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q,%q],"units":"1-6","probeTimeout":"200ms","hint":"bench",
+		"probes":[{"name":"fw","table":"holding","address":0,"count":2}]}`, srv.Addr(), down))
+	cands, err := bus.Discover(context.Background())
+	if err != nil {
+		t.Fatalf("discover: %v", err)
+	}
+	var ids []string
+	for _, c := range cands {
+		ids = append(ids, c.LocalID)
+	}
+	want := []string{"modbus-tcp/" + srv.Addr() + "/1", "modbus-tcp/" + srv.Addr() + "/2", "modbus-tcp/" + srv.Addr() + "/3"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("found %q, want %q", ids, want)
+	}
+	c := cands[0]
+	if c.Target != srv.Addr()+"/1" || c.Fingerprint.Address != c.Target || c.Fingerprint.Protocol != "modbus" ||
+		c.Fingerprint.Transport != "tcp" || c.Fingerprint.Hint != "bench" {
+		t.Errorf("candidate 1: %+v", c)
+	}
+	wantID := map[string]string{"vendor": "Acme", "product": "TH-100", "revision": "2.1", "vendorUrl": "https://acme.example",
+		"productName": "Thermo", "modelName": "TH100-B", "userAppName": "boiler"}
+	if !maps.Equal(c.Fingerprint.Identity, wantID) {
+		t.Errorf("identity %v, want %v", c.Fingerprint.Identity, wantID)
+	}
+	if want := []models.Probe{{Request: "holding:0:2", Answer: "00fa0001"}}; !slices.Equal(c.Fingerprint.Probes, want) {
+		t.Errorf("probes %v, want %v", c.Fingerprint.Probes, want)
+	}
+	// Unit 2 has no identification: found by the holding-register fallback; its
+	// probe is an exception.
+	if c := cands[1]; c.Fingerprint.Identity != nil || !slices.Equal(c.Fingerprint.Probes, []models.Probe{{Request: "holding:0:2", Answer: "exception:2"}}) {
+		t.Errorf("candidate 2: %+v", c.Fingerprint)
+	}
+	if got := cands[2].Fingerprint.Identity["vendor"]; got != "Other" {
+		t.Errorf("candidate 3 vendor %q", got)
+	}
+	// The same device gives the same fingerprint on the next scan.
+	again, err := bus.Discover(context.Background())
+	if err != nil || len(again) != 3 || again[0].Fingerprint.Hash() != c.Fingerprint.Hash() {
+		t.Fatalf("second scan: %v %+v", err, again)
+	}
+	// Both scans went through the one owner of the endpoint.
+	bus.mu.Lock()
+	_, hasDown := bus.links[down]
+	n := len(bus.links)
+	bus.mu.Unlock()
+	if !hasDown || n != 2 {
+		t.Errorf("links after discovery: %d (configured endpoint kept: %v)", n, hasDown)
+	}
+}
+
+func TestDiscoverWithoutIdentity(t *testing.T) {
+	srv := discoveryEmu(t)
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"units":"1-4","probeTimeout":"200ms","identity":false}`, srv.Addr()))
+	cands, err := bus.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 3 {
+		t.Fatalf("found %d units, want 3: %+v", len(cands), cands)
+	}
+	for _, c := range cands {
+		if c.Fingerprint.Identity != nil {
+			t.Errorf("%s: identity read although disabled: %v", c.LocalID, c.Fingerprint.Identity)
+		}
+	}
+}
+
+func TestDiscoverRange(t *testing.T) {
+	srv := discoveryEmu(t)
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	// 127.0.0.1 and 127.0.0.2 are scanned; only the first has a server.
+	bus := openBus(t, fmt.Sprintf(`{"ranges":[{"cidr":"127.0.0.0/30","port":%s}],"units":"1,3","probeTimeout":"200ms"}`, port))
+	cands, err := bus.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 2 || cands[0].Target != srv.Addr()+"/1" || cands[1].Target != srv.Addr()+"/3" {
+		t.Fatalf("found %+v", cands)
+	}
+	bus.mu.Lock()
+	n := len(bus.links)
+	bus.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d links kept after scanning a range; want only the one that answered", n)
+	}
+	// A discovered range target can be polled.
+	out, err := bus.Poll(context.Background(), cands[1].Target, holdingGroup(2), nil)
+	if err != nil || len(out) != 2 || out[1].Value.Int != 8 {
+		t.Fatalf("poll: %v %+v", err, out)
+	}
+}
+
+func TestDiscoverCancelled(t *testing.T) {
+	srv := discoveryEmu(t)
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"units":"4-200","probeTimeout":"1s"}`, srv.Addr()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cands, err := bus.Discover(ctx)
+	if !errors.Is(err, context.Canceled) || len(cands) != 0 {
+		t.Fatalf("got %v %+v", err, cands)
+	}
+}

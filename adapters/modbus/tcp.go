@@ -1,0 +1,243 @@
+package modbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// Protocol is the bus protocol name of the Modbus TCP adapter.
+const Protocol = "modbus-tcp"
+
+// TCP is the Modbus TCP adapter.
+type TCP struct{}
+
+// NewTCP returns the Modbus TCP adapter.
+func NewTCP() *TCP { return &TCP{} }
+
+var (
+	_ adapters.Adapter    = (*TCP)(nil)
+	_ adapters.Bus        = (*tcpBus)(nil)
+	_ adapters.Discoverer = (*tcpBus)(nil)
+)
+
+// Protocol returns "modbus-tcp".
+func (*TCP) Protocol() string { return Protocol }
+
+// Check decodes and validates the settings strictly; see the package doc.
+func (*TCP) Check(raw json.RawMessage) error {
+	_, err := parseSettings(raw)
+	return err
+}
+
+// Open checks the settings and returns the bus. No connection is made until
+// a request needs one.
+func (*TCP) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, error) {
+	s, err := parseSettings(spec.Settings)
+	if err != nil {
+		return nil, err
+	}
+	log := spec.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &tcpBus{name: spec.Name, log: log, set: s, links: map[string]*link{}}, nil
+}
+
+// tcpBus is one configured Modbus TCP bus: a link (owner goroutine) per endpoint.
+type tcpBus struct {
+	name string
+	log  *slog.Logger
+	set  *settings
+
+	mu     sync.Mutex
+	links  map[string]*link
+	closed bool
+}
+
+// Target is the target string of a unit behind an endpoint: "host:port/unit".
+func Target(endpoint string, unit byte) string {
+	return endpoint + "/" + strconv.Itoa(int(unit))
+}
+
+// LocalID is the gateway's local id of a Modbus TCP unit: "modbus-tcp/host:port/unit".
+func LocalID(target string) string { return Protocol + "/" + target }
+
+// parseTarget splits "host:port/unit" into a canonical endpoint and a unit id.
+func parseTarget(target string) (string, byte, error) {
+	ep, u, ok := strings.Cut(target, "/")
+	if !ok {
+		return "", 0, fmt.Errorf("%w: target must be host:port/unit, got %q", adapters.ErrUnknownTarget, target)
+	}
+	unit, err := strconv.ParseUint(u, 10, 8)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: target unit id must be 0..255, got %q", adapters.ErrUnknownTarget, target)
+	}
+	norm, err := checkEndpoint(ep)
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: target %q: %w", adapters.ErrUnknownTarget, target, err)
+	}
+	return norm, byte(unit), nil
+}
+
+// resolve parses a target and checks that its endpoint belongs to this bus (a
+// configured endpoint, or a host of a configured range on its port).
+func (b *tcpBus) resolve(target string) (*link, byte, error) {
+	ep, unit, err := parseTarget(target)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !b.set.configured[ep] && !b.inRange(ep) {
+		return nil, 0, fmt.Errorf("%w: endpoint of %q is not configured on bus %q", adapters.ErrUnknownTarget, target, b.name)
+	}
+	l, err := b.link(ep)
+	return l, unit, err
+}
+
+func (b *tcpBus) inRange(ep string) bool {
+	ap, err := netip.ParseAddrPort(ep)
+	if err != nil {
+		return false
+	}
+	for _, r := range b.set.ranges {
+		if r.port == ap.Port() && r.prefix.Contains(ap.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// link returns the endpoint's link, starting its owner on first use.
+func (b *tcpBus) link(ep string) (*link, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errLinkClosed
+	}
+	l, ok := b.links[ep]
+	if !ok {
+		l = newLink(ep, b.log)
+		b.links[ep] = l
+	}
+	return l, nil
+}
+
+// forget stops and removes an endpoint's link if it is still the one given.
+func (b *tcpBus) forget(l *link) {
+	b.mu.Lock()
+	if b.links[l.endpoint] == l {
+		delete(b.links, l.endpoint)
+	}
+	b.mu.Unlock()
+	l.close()
+}
+
+// Poll reads every request of the group and appends the decoded readings to out.
+// On error it returns out as it was given and the first failure.
+func (b *tcpBus) Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	l, unit, err := b.resolve(target)
+	if err != nil {
+		return out, err
+	}
+	given := len(out)
+	for i := range group.Modbus {
+		r := &group.Modbus[i]
+		regs, err := b.read(ctx, l, unit, r.Table, r.Start, r.Count, b.set.timeout, false)
+		if err != nil {
+			return out[:given], fmt.Errorf("modbus %s: read %s %d+%d: %w", target, tableName(r.Table), r.Start, r.Count, err)
+		}
+		out = r.Decode(regs, time.Now(), out)
+	}
+	return out, nil
+}
+
+// read performs one read transaction and returns the checked register or
+// packed-bit bytes.
+func (b *tcpBus) read(ctx context.Context, l *link, unit byte, t models.Table, start, count uint16, timeout time.Duration, op bool) ([]byte, error) {
+	req, err := readRequest(t, start, count)
+	if err != nil {
+		return nil, err
+	}
+	fn, data, err := l.do(ctx, &txn{unit: unit, req: req, timeout: timeout, retry: true}, op)
+	if err != nil {
+		return nil, err
+	}
+	return decodeReadReply(req.fn, count, fn, data)
+}
+
+// Execute runs the action's steps in order, each write ahead of queued polls.
+// During a delay the link is free for other transactions.
+func (b *tcpBus) Execute(ctx context.Context, target string, action *models.Action) error {
+	l, unit, err := b.resolve(target)
+	if err != nil {
+		return err
+	}
+	reqs := make([]request, len(action.Modbus))
+	for i := range action.Modbus {
+		if action.Modbus[i].Delay > 0 {
+			continue
+		}
+		if reqs[i], err = writeRequest(&action.Modbus[i]); err != nil {
+			return fmt.Errorf("modbus %s: %s step %d: %w", target, action.Name, i, err)
+		}
+	}
+	for i := range action.Modbus {
+		step := &action.Modbus[i]
+		if step.Delay > 0 {
+			if err := wait(ctx, step.Delay); err != nil {
+				return fmt.Errorf("modbus %s: %s step %d: %w", target, action.Name, i, err)
+			}
+			continue
+		}
+		fn, data, err := l.do(ctx, &txn{unit: unit, req: reqs[i], timeout: b.set.timeout}, true)
+		if err == nil {
+			err = checkWriteReply(reqs[i], fn, data)
+		}
+		if err != nil {
+			return fmt.Errorf("modbus %s: %s step %d (function %d at %d): %w", target, action.Name, i, step.Function, step.Address, err)
+		}
+	}
+	return nil
+}
+
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops every link; an in-flight request is aborted, not waited for.
+func (b *tcpBus) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	links := b.links
+	b.links = map[string]*link{}
+	b.mu.Unlock()
+	for _, l := range links {
+		l.cancel()
+	}
+	for _, l := range links {
+		<-l.done
+	}
+	return nil
+}
+
+// hostPort joins an address and port into an endpoint.
+func hostPort(a netip.Addr, port uint16) string {
+	return net.JoinHostPort(a.String(), strconv.Itoa(int(port)))
+}

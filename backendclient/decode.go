@@ -1,0 +1,167 @@
+package backendclient
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// decodeRegistration decodes and checks a registration answer.
+func decodeRegistration(body []byte) (*RegistrationResult, error) {
+	var r RegistrationResult
+	if err := unmarshalBody(body, &r); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// decodeInbox decodes and checks an inbox page fetched with cursor after.
+func decodeInbox(body []byte, after int64) (*InboxPage, error) {
+	var p InboxPage
+	if err := unmarshalBody(body, &p); err != nil {
+		return nil, err
+	}
+	if err := p.Validate(after); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func unmarshalBody(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errors.New("decode response: empty body")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode response: %w", err)
+	}
+	return nil
+}
+
+// Validate checks a registration answer: a known status, and for assigned an
+// instance naming model and version. Problems are joined, each with its field path.
+func (r *RegistrationResult) Validate() error {
+	var errs []error
+	switch r.Status {
+	case StatusAssigned:
+		if r.Instance == nil {
+			errs = append(errs, errors.New("instance: must be present when status is assigned, got none"))
+		} else {
+			errs = append(errs, prefixAll("instance", r.Instance.Validate())...)
+		}
+	case StatusPending:
+		if r.RetryAfter < 0 {
+			errs = append(errs, fmt.Errorf("retryAfter: must be >= 0, got %d", r.RetryAfter))
+		}
+	case StatusRejected:
+	default:
+		errs = append(errs, fmt.Errorf("status: must be assigned, pending or rejected, got %q", r.Status))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks that an instance names a model id and version.
+func (in *Instance) Validate() error {
+	var errs []error
+	if in.Model == "" {
+		errs = append(errs, errors.New("model: must not be empty"))
+	}
+	if in.Version == "" {
+		errs = append(errs, errors.New("version: must not be empty"))
+	}
+	if in.Revision < 0 {
+		errs = append(errs, fmt.Errorf("revision: must be >= 0, got %d", in.Revision))
+	}
+	if in.PollIntervalMs < 0 {
+		errs = append(errs, fmt.Errorf("pollIntervalMs: must be >= 0, got %d", in.PollIntervalMs))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks an inbox page fetched with cursor after: items after the cursor
+// in ascending seq, each of a known kind carrying exactly its own payload, and a
+// cursor not behind the last item.
+func (p *InboxPage) Validate(after int64) error {
+	var errs []error
+	prev := after
+	for i := range p.Items {
+		it := &p.Items[i]
+		path := fmt.Sprintf("items[%d]", i)
+		if it.Seq <= prev {
+			errs = append(errs, fmt.Errorf("%s.seq: must be > %d (the cursor or the item before), got %d", path, prev, it.Seq))
+		} else {
+			prev = it.Seq
+		}
+		errs = append(errs, prefixAll(path, it.Validate())...)
+	}
+	if n := len(p.Items); n > 0 && p.Cursor < p.Items[n-1].Seq {
+		errs = append(errs, fmt.Errorf("cursor: must be >= the last item's seq %d, got %d", p.Items[n-1].Seq, p.Cursor))
+	}
+	if p.Cursor < 0 {
+		errs = append(errs, fmt.Errorf("cursor: must be >= 0, got %d", p.Cursor))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks one inbox item: a known kind with exactly its payload.
+func (it *InboxItem) Validate() error {
+	var errs []error
+	set := map[string]bool{
+		KindOperation:    it.Operation != nil,
+		KindAssignment:   it.Assignment != nil,
+		KindUnassignment: it.Unassignment != nil,
+	}
+	if _, known := set[it.Kind]; !known {
+		return fmt.Errorf("kind: must be operation, assignment or unassignment, got %q", it.Kind)
+	}
+	for _, k := range []string{KindOperation, KindAssignment, KindUnassignment} {
+		switch {
+		case k == it.Kind && !set[k]:
+			errs = append(errs, fmt.Errorf("%s: must be present when kind is %q, got none", k, it.Kind))
+		case k != it.Kind && set[k]:
+			errs = append(errs, fmt.Errorf("%s: must be absent when kind is %q", k, it.Kind))
+		}
+	}
+	switch {
+	case it.Kind == KindOperation && it.Operation != nil:
+		o := it.Operation
+		if o.ID == "" {
+			errs = append(errs, errors.New("operation.id: must not be empty"))
+		}
+		if o.Name == "" {
+			errs = append(errs, errors.New("operation.name: must not be empty"))
+		}
+		if o.LocalID == "" {
+			errs = append(errs, errors.New("operation.localId: must not be empty"))
+		}
+	case it.Kind == KindAssignment && it.Assignment != nil:
+		a := it.Assignment
+		if a.LocalID == "" {
+			errs = append(errs, errors.New("assignment.localId: must not be empty"))
+		}
+		errs = append(errs, prefixAll("assignment.instance", a.Instance.Validate())...)
+	case it.Kind == KindUnassignment && it.Unassignment != nil:
+		if it.Unassignment.LocalID == "" {
+			errs = append(errs, errors.New("unassignment.localId: must not be empty"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefixAll splits a joined error into its parts, each prefixed with "path.".
+func prefixAll(path string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var parts []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			parts = append(parts, prefixAll(path, e)...)
+		}
+		return parts
+	}
+	return []error{fmt.Errorf("%s.%w", path, err)}
+}

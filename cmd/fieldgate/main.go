@@ -1,0 +1,156 @@
+// Command fieldgate is the gateway daemon.
+//
+//	fieldgate run [--config FILE]     run the gateway (no --config: the embedded demo config)
+//	fieldgate check --config FILE     decode and validate a config, report every problem
+//	fieldgate model FILE...           decode, validate and compile model documents
+//	fieldgate version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fieldgate/fieldgate/adapters/builtin"
+	"github.com/fieldgate/fieldgate/gateway"
+	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fieldgate:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `usage:
+  fieldgate run [--config FILE]    run the gateway (without --config: the embedded demo config)
+  fieldgate check --config FILE    validate a config file and report every problem
+  fieldgate model FILE...          validate and compile model documents (JSON or YAML)
+  fieldgate version                print the version`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{usage}
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout)
+	case "model":
+		return cmdModel(args[1:], stdout)
+	case "version":
+		fmt.Fprintln(stdout, "fieldgate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q\n%s", args[0], usage)}
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	table := builtin.Builtin()
+	if path == "" {
+		return config.Parse(config.Default(), table)
+	}
+	return config.Load(path, table)
+}
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML); empty: the embedded demo config")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if *path == "" {
+		log.Info("running the embedded demo config", "stateDir", cfg.Gateway.StateDir)
+	}
+	return gateway.Run(ctx, gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version})
+}
+
+func cmdCheck(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *path == "" {
+		return usageError{"check: --config FILE is required"}
+	}
+	if _, err := loadConfig(*path); err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *path)
+	return nil
+}
+
+func cmdModel(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"model: name at least one model file"}
+	}
+	var errs []error
+	for _, p := range args {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m, err := models.CompileSource(data)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		reads := 0
+		for _, g := range m.Groups {
+			reads += len(g.Modbus)
+		}
+		fmt.Fprintf(stdout, "%s: %s ok (%d properties, %d poll groups, %d read requests)\n", p, m.Ref(), len(m.Properties), len(m.Groups), reads)
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

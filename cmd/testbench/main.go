@@ -1,0 +1,114 @@
+// Command testbench runs emulated devices and the reference backend.
+//
+//	testbench run [--bench FILE]            serve a bench (without --bench: the embedded demo bench)
+//	testbench demo [--fieldgate PATH]       the demo: the demo bench plus the gateway, narrated
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fieldgate/fieldgate/testbench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testbench:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `usage:
+  testbench run [--bench FILE] [--listen ADDR] [--db FILE]
+        serve a bench file's emulated devices and reference backend until Ctrl-C
+        (without --bench: the embedded demo bench)
+  testbench demo [--fieldgate PATH] [--keep-state]
+        the demo: the demo bench, plus "fieldgate run" with its embedded demo config,
+        narrated as devices are discovered, registered, assigned and polled`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{usage}
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q\n%s", args[0], usage)}
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	benchFile := fs.String("bench", "", "bench file (YAML); empty: the embedded demo bench")
+	listen := fs.String("listen", "", "reference backend address (overrides the bench file)")
+	db := fs.String("db", "", "reference backend database file (overrides the bench file)")
+	verbose := fs.Bool("v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
+	}
+	var b *testbench.Bench
+	var err error
+	if *benchFile == "" {
+		b, err = testbench.Demo()
+	} else {
+		b, err = testbench.LoadBench(*benchFile)
+	}
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	r, err := testbench.Start(ctx, b, testbench.Options{BackendListen: *listen, BackendDB: *db}, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	fmt.Fprint(stdout, r.Describe())
+	fmt.Fprintln(stdout, "serving; Ctrl-C stops")
+	<-ctx.Done()
+	return nil
+}
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fieldgate := fs.String("fieldgate", "", "the fieldgate binary (default: next to this one, then $PATH)")
+	keep := fs.Bool("keep-state", false, "keep the backend's and the gateway's state from the last demo run")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("demo: unexpected argument %q", fs.Arg(0))}
+	}
+	return testbench.RunDemo(ctx, testbench.DemoOptions{Fieldgate: *fieldgate, KeepState: *keep, Out: stdout})
+}

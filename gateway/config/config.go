@@ -1,0 +1,147 @@
+package config
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
+)
+
+// Config is the gateway's whole configuration, complete with defaults and valid.
+type Config struct {
+	Gateway   Gateway   `yaml:"gateway"`
+	Backend   Backend   `yaml:"backend"`
+	API       API       `yaml:"api"`
+	Discovery Discovery `yaml:"discovery"`
+	Telemetry Telemetry `yaml:"telemetry"`
+	Buses     []Bus     `yaml:"buses"`
+	Log       Log       `yaml:"log"`
+}
+
+// Gateway names this gateway and where it keeps its state.
+type Gateway struct {
+	// ID is the gateway's name at the backend: [A-Za-z0-9._-]{1,64}. Required.
+	ID string `yaml:"id"`
+	// StateDir holds the state file. Required; a relative path is made absolute
+	// against the working directory at parse time.
+	StateDir string `yaml:"stateDir"`
+}
+
+// Backend is how the gateway reaches the backend API.
+type Backend struct {
+	// URL is the API base, http(s)://host[:port][/prefix]. Plain http only for
+	// loopback hosts (localhost, 127.0.0.0/8, ::1). Required.
+	URL string `yaml:"url"`
+	// TokenFile holds the bearer token; empty: no Authorization header. The file
+	// is read by the backend client (it may appear after the config is checked).
+	TokenFile string `yaml:"tokenFile"`
+	// InboxWait is the long-poll wait of the inbox, 0..60s (default 30s).
+	InboxWait Duration `yaml:"inboxWait"`
+	// Timeout bounds each backend call other than the inbox wait (default 10s).
+	Timeout Duration `yaml:"timeout"`
+	// CAFile, CertFile, KeyFile: optional TLS trust and client certificate
+	// (mutual TLS). Each file named must exist; CertFile and KeyFile go together.
+	CAFile   string `yaml:"caFile"`
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// APIOff is the API.Listen value that disables the local API.
+const APIOff = "off"
+
+// API is the local HTTP API for installers.
+type API struct {
+	// Listen is host:port (default "127.0.0.1:8481"), or "off".
+	Listen string `yaml:"listen"`
+}
+
+// Discovery says when the gateway scans its buses.
+type Discovery struct {
+	AtStart bool `yaml:"atStart"` // scan once at start (default true)
+	// Interval between scans (default 10m); 0: only at start.
+	Interval Duration `yaml:"interval"`
+}
+
+// Telemetry outbox durability modes.
+const (
+	DurabilityBatch  = "batch"  // one fsync per appended batch of readings
+	DurabilityAlways = "always" // one fsync per reading
+)
+
+// Telemetry tunes the uplink of readings and events.
+type Telemetry struct {
+	BatchSize     int      `yaml:"batchSize"`     // items per upload, 1..5000 (default 500)
+	FlushInterval Duration `yaml:"flushInterval"` // upload at least this often when items wait (default 1s)
+	// OutboxMaxBytes bounds the persistent outbox; the oldest items are dropped
+	// (and counted) beyond it. 0: unbounded. Default 64 MiB. In YAML an integer
+	// of bytes or a string such as "64MiB", "500KB".
+	OutboxMaxBytes int64  `yaml:"outboxMaxBytes"`
+	Durability     string `yaml:"durability"` // "batch" (default) or "always"
+}
+
+// Bus is one configured bus.
+type Bus struct {
+	Name     string `yaml:"name"`     // unique, [A-Za-z0-9._-]{1,64}
+	Protocol string `yaml:"protocol"` // a key of the adapter table, e.g. "modbus-tcp"
+	// Settings is the bus's `settings:` mapping converted to a JSON object
+	// ({} when absent); the adapter decodes it.
+	Settings json.RawMessage `yaml:"-"`
+	Disabled bool            `yaml:"disabled"`
+}
+
+// Log configures the daemon's logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // text (default) | json
+}
+
+// Defaults applied to fields the file leaves out.
+const (
+	DefaultAPIListen      = "127.0.0.1:8481"
+	DefaultInboxWait      = 30 * time.Second
+	DefaultBackendTimeout = 10 * time.Second
+	DefaultDiscovery      = 10 * time.Minute
+	DefaultBatchSize      = 500
+	DefaultFlushInterval  = time.Second
+	DefaultOutboxMaxBytes = 64 << 20
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Default returns the embedded demo config (a copy; callers may modify it).
+func Default() []byte {
+	return append([]byte(nil), defaultYAML...)
+}
+
+// Parse decodes a YAML config strictly, applies defaults and validates it with
+// every problem reported at once. Bus settings are checked by the adapter of the
+// bus's protocol in table.
+func Parse(data []byte, table adapters.Table) (*Config, error) {
+	cfg, problems, err := decode(data)
+	if err != nil {
+		return nil, err
+	}
+	problems = append(problems, cfg.validate(table)...)
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	return cfg, nil
+}
+
+// Load reads and parses the config file at path.
+func Load(path string, table adapters.Table) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, table)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}

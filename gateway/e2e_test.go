@@ -1,0 +1,275 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldgate/fieldgate/adapters/builtin"
+	"github.com/fieldgate/fieldgate/gateway"
+	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/testbench/backend"
+	"github.com/fieldgate/fieldgate/testbench/modbusemu"
+)
+
+// The end-to-end tests run the real pieces on loopback: the testbench's Modbus
+// TCP emulators (from the demo bench file), its reference backend over HTTP with
+// a bbolt file, and the gateway's Run with a config that points at them.
+
+const demoDir = "../testbench/demo"
+
+// testLogger sends logs to the test log (shown on failure or with -v).
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startEmulators starts the demo bench's Modbus servers on ephemeral ports and
+// returns them in file order.
+func startEmulators(t *testing.T) []*modbusemu.Server {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(demoDir, "devices.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := modbusemu.DecodeSpecs(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers []*modbusemu.Server
+	for _, s := range specs {
+		srv, err := modbusemu.Listen(context.Background(), "127.0.0.1:0", s.Units, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = srv.Close() })
+		servers = append(servers, srv)
+	}
+	return servers
+}
+
+// refBackend is the reference backend served on a fixed loopback address, so it
+// can be stopped and started again on the same address and database.
+type refBackend struct {
+	t    *testing.T
+	addr string
+	db   string
+	srv  *backend.Server
+	http *http.Server
+}
+
+func newRefBackend(t *testing.T) *refBackend {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &refBackend{t: t, addr: ln.Addr().String(), db: filepath.Join(t.TempDir(), "backend.db")}
+	b.serve(ln)
+	t.Cleanup(b.stop)
+	return b
+}
+
+func (b *refBackend) url() string { return "http://" + b.addr }
+
+func (b *refBackend) serve(ln net.Listener) {
+	t := b.t
+	rules, err := os.ReadFile(filepath.Join(demoDir, "rules.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := backend.DecodeRules(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range rs {
+		rs[i].PollIntervalMs = 200 // fast polls for the tests
+	}
+	srv, err := backend.Open(backend.Config{DBPath: b.db, ModelsDir: filepath.Join(demoDir, "models"), Rules: rs}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.srv = srv
+	b.http = &http.Server{Handler: srv.Handler()}
+	go func() { _ = b.http.Serve(ln) }()
+}
+
+func (b *refBackend) stop() {
+	if b.http == nil {
+		return
+	}
+	_ = b.http.Close()
+	_ = b.srv.Close()
+	b.http, b.srv = nil, nil
+}
+
+// restart serves the same database on the same address again.
+func (b *refBackend) restart() {
+	b.t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", b.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.serve(ln)
+}
+
+// runningGateway is gateway.Run in a goroutine.
+type runningGateway struct {
+	api    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func gatewayConfig(t *testing.T, stateDir, backendURL string, emus []*modbusemu.Server) *config.Config {
+	t.Helper()
+	var eps []string
+	for _, e := range emus {
+		eps = append(eps, fmt.Sprintf("%q", e.Addr()))
+	}
+	yml := fmt.Sprintf(`
+gateway:
+  id: gw-test
+  stateDir: %s
+backend:
+  url: %s
+  inboxWait: 2s
+  timeout: 2s
+api:
+  listen: 127.0.0.1:0
+discovery:
+  atStart: true
+  interval: 0s
+telemetry:
+  batchSize: 200
+  flushInterval: 100ms
+buses:
+  - name: tcp
+    protocol: modbus-tcp
+    settings:
+      endpoints: [%s]
+      units: "1-8"
+      timeout: 500ms
+      probeTimeout: 150ms
+`, stateDir, backendURL, strings.Join(eps, ", "))
+	cfg, err := config.Parse([]byte(yml), builtin.Builtin())
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	return cfg
+}
+
+func startGateway(t *testing.T, cfg *config.Config) *runningGateway {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	g := &runningGateway{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		g.done <- gateway.Run(ctx, gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: testLogger(t), Version: "test",
+			Ready: func(addr string) { ready <- addr }})
+	}()
+	select {
+	case g.api = <-ready:
+	case err := <-g.done:
+		t.Fatalf("gateway did not start: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("gateway did not start in 20s")
+	}
+	t.Cleanup(g.stop)
+	return g
+}
+
+func (g *runningGateway) stop() {
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	if err := <-g.done; err != nil {
+		panic(fmt.Sprintf("gateway stopped with %v", err))
+	}
+	g.cancel = nil
+}
+
+// eventually polls cond every 100ms until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: still not true after %s: %v", what, within, err)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
+	}
+}
+
+func deviceByLocalID(devs []backend.DeviceRecord, localID string) (backend.DeviceRecord, bool) {
+	for _, d := range devs {
+		if d.LocalID == localID {
+			return d, true
+		}
+	}
+	return backend.DeviceRecord{}, false
+}
+
+func latest(b *backend.Server, device, property string) (backend.ReadingRecord, error) {
+	rs := b.Readings(device, property, 1)
+	if len(rs) == 0 {
+		return backend.ReadingRecord{}, fmt.Errorf("no reading of %s %s yet", device, property)
+	}
+	return rs[0], nil
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+var errNotYet = errors.New("not yet")
+
+func pathEscape(s string) string { return url.PathEscape(s) }

@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/gateway/store"
+)
+
+// Options is what Run needs; the config has been parsed and validated already.
+type Options struct {
+	Config   *config.Config
+	Adapters adapters.Table
+	Logger   *slog.Logger
+	Version  string
+	// Ready, when set, is called once every stage has started (the local API
+	// listens, buses are open). The daemon also notifies systemd.
+	Ready func(apiAddr string)
+}
+
+// Gateway is one running daemon. It is created and owned by Run.
+type Gateway struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	version  string
+	adapters adapters.Table
+	store    *store.Store
+	backend  *backendclient.Client
+	buses    map[string]adapters.Bus
+	models   *modelCache
+	devices  *registry
+	ops      *operations
+
+	link       *linkState
+	uplinkWake chan struct{}
+	regWake    chan struct{}
+	loops      sync.WaitGroup
+}
+
+// Run runs the gateway until ctx is cancelled. A cancelled ctx is a clean stop
+// and returns nil; any start-up failure rolls back what was started and returns
+// the error.
+func Run(ctx context.Context, opts Options) (err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := opts.Config
+	g := &Gateway{
+		cfg:        cfg,
+		log:        log,
+		version:    opts.Version,
+		adapters:   opts.Adapters,
+		buses:      map[string]adapters.Bus{},
+		devices:    newRegistry(),
+		uplinkWake: make(chan struct{}, 1),
+		regWake:    make(chan struct{}, 1),
+	}
+	g.link = newLinkState(log)
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+
+	// Stage 1: local state.
+	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o750); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.Gateway.StateDir, "state.db"), store.Options{
+		Timeout:        5 * time.Second,
+		NoSync:         false,
+		OutboxMaxBytes: cfg.Telemetry.OutboxMaxBytes,
+	})
+	if err != nil {
+		return fmt.Errorf("open state: %w", err)
+	}
+	g.store = st
+	stops = append(stops, func() {
+		if err := st.Close(); err != nil {
+			log.Error("close state", "err", err)
+		}
+	})
+
+	// Stage 2: backend client (no network yet).
+	bc, err := backendclient.New(backendclient.Config{
+		BaseURL:   cfg.Backend.URL,
+		Gateway:   cfg.Gateway.ID,
+		TokenFile: cfg.Backend.TokenFile,
+		Timeout:   time.Duration(cfg.Backend.Timeout),
+	}, log.With("component", "backend"))
+	if err != nil {
+		return fmt.Errorf("backend client: %w", err)
+	}
+	g.backend = bc
+	g.models = newModelCache(st, bc)
+	g.ops = newOperations(g)
+
+	// Stage 3: buses.
+	for _, b := range cfg.Buses {
+		if b.Disabled {
+			continue
+		}
+		a, ok := g.adapters[b.Protocol]
+		if !ok {
+			return fmt.Errorf("bus %q: no adapter for protocol %q", b.Name, b.Protocol)
+		}
+		bus, err := a.Open(ctx, adapters.BusSpec{Name: b.Name, Settings: b.Settings, Logger: log.With("bus", b.Name)})
+		if err != nil {
+			return fmt.Errorf("bus %q: %w", b.Name, err)
+		}
+		g.buses[b.Name] = bus
+		name := b.Name
+		stops = append(stops, func() {
+			if err := bus.Close(); err != nil {
+				log.Error("close bus", "bus", name, "err", err)
+			}
+		})
+	}
+
+	// Stage 4: devices known from the state file run from their cached models at
+	// once, whether or not the backend is reachable.
+	if err := g.restore(ctx); err != nil {
+		return err
+	}
+
+	// Stage 5: loops. They stop when loopCtx is cancelled; pollers stop with it.
+	loopCtx, cancelLoops := context.WithCancel(ctx)
+	stops = append(stops, func() {
+		cancelLoops()
+		g.devices.stopAll()
+		g.loops.Wait()
+	})
+	g.goLoop(func() { g.uplinkLoop(loopCtx) })
+	g.goLoop(func() { g.helloLoop(loopCtx) })
+	g.goLoop(func() { g.discoveryLoop(loopCtx) })
+	g.goLoop(func() { g.registrationLoop(loopCtx) })
+	g.goLoop(func() { g.inboxLoop(loopCtx) })
+	g.goLoop(func() { g.ops.reportLoop(loopCtx) })
+
+	// Stage 6: local API.
+	apiAddr := ""
+	if cfg.API.Listen != "off" {
+		srv, addr, err := g.startLocalAPI(cfg.API.Listen)
+		if err != nil {
+			return fmt.Errorf("local API: %w", err)
+		}
+		apiAddr = addr
+		stops = append(stops, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		})
+	}
+
+	log.Info("gateway started", "id", cfg.Gateway.ID, "backend", cfg.Backend.URL, "api", apiAddr, "buses", len(g.buses))
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Debug("sd_notify", "err", err)
+	}
+	if opts.Ready != nil {
+		opts.Ready(apiAddr)
+	}
+	<-ctx.Done()
+	log.Info("gateway stopping")
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	return nil
+}
+
+func (g *Gateway) goLoop(f func()) {
+	g.loops.Add(1)
+	go func() {
+		defer g.loops.Done()
+		f()
+	}()
+}
+
+// helloLoop tells the backend who we are, at start and again after every
+// reconnect (a failed call followed by a successful one).
+func (g *Gateway) helloLoop(ctx context.Context) {
+	hello := backendclient.Hello{Version: g.version}
+	for name := range g.adapters {
+		hello.Adapters = append(hello.Adapters, name)
+	}
+	sort.Strings(hello.Adapters)
+	for _, b := range g.cfg.Buses {
+		hello.Buses = append(hello.Buses, backendclient.BusInfo{Name: b.Name, Protocol: b.Protocol})
+	}
+	bo := newBackoff(time.Second, time.Minute)
+	for {
+		err := g.backend.Hello(ctx, hello)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			g.log.Info("backend says hello", "url", g.cfg.Backend.URL)
+			// Wait until some other loop sees the backend fail, then say hello again.
+			select {
+			case <-ctx.Done():
+				return
+			case <-g.link.lost():
+			}
+			bo.reset()
+			continue
+		}
+		g.log.Warn("hello failed", "err", err)
+		if !sleepCtx(ctx, bo.next()) {
+			return
+		}
+	}
+}

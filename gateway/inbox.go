@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"github.com/fieldgate/fieldgate/backendclient"
+)
+
+// inboxLoop long-polls the backend's inbox and handles each item in order; the
+// cursor is stored after an item is handled, so a crash redelivers it, and
+// handlers recognise repeats (operation id, instance revision).
+func (g *Gateway) inboxLoop(ctx context.Context) {
+	cursor, err := g.store.Cursor()
+	if err != nil {
+		g.log.Error("inbox cursor unreadable; starting from 0", "err", err)
+	}
+	wait := time.Duration(g.cfg.Backend.InboxWait)
+	bo := newBackoff(time.Second, time.Minute)
+	for {
+		page, err := g.backend.Inbox(ctx, cursor, wait)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			g.link.failed(err)
+			if !sleepCtx(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		g.link.ok()
+		bo.reset()
+		for _, item := range page.Items {
+			if item.Seq <= cursor {
+				continue
+			}
+			g.handleInboxItem(ctx, item)
+			if ctx.Err() != nil {
+				return
+			}
+			cursor = item.Seq
+			if err := g.store.SetCursor(cursor); err != nil {
+				g.log.Error("store inbox cursor", "err", err)
+			}
+		}
+	}
+}
+
+func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxItem) {
+	switch item.Kind {
+	case backendclient.KindOperation:
+		g.ops.accept(*item.Operation, false)
+	case backendclient.KindAssignment:
+		a := item.Assignment
+		d, ok := g.devices.lookup(a.LocalID)
+		if !ok || d.record().LocalID == "" {
+			g.log.Warn("assignment for a device this gateway does not know", "device", a.LocalID)
+			return
+		}
+		rec := d.record()
+		if rec.Instance != nil && rec.Status == backendclient.StatusAssigned && a.Instance.Revision <= rec.Instance.Revision {
+			return // a repeat, or older than what runs
+		}
+		rec.DeviceID = a.DeviceID
+		if err := g.assign(ctx, d, rec, a.Instance); err != nil {
+			g.log.Warn("assignment refused; previous instance keeps running", "device", a.LocalID, "err", err)
+			g.event(d, "assignment-refused", err.Error())
+		}
+	case backendclient.KindUnassignment:
+		u := item.Unassignment
+		d, ok := g.devices.lookup(u.LocalID)
+		if !ok {
+			return
+		}
+		d.swap(nil)
+		rec := d.record()
+		rec.Status, rec.Instance, rec.Reason, rec.NextRegister = statusUnassigned, nil, u.Reason, time.Time{}
+		rec.UpdatedAt = time.Now().UTC()
+		d.setRecord(rec)
+		if err := g.store.PutDevice(rec); err != nil {
+			g.log.Error("persist device", "device", rec.LocalID, "err", err)
+		}
+		g.log.Info("device unassigned", "device", u.LocalID, "reason", u.Reason)
+	default:
+		g.log.Warn("inbox item of unknown kind ignored", "kind", item.Kind, "seq", item.Seq)
+	}
+}

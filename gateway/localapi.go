@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// The local API is for on-site work: health, what the gateway found and runs,
+// and the same operation call the backend uses. It listens on loopback by default.
+
+type deviceView struct {
+	LocalID     string                 `json:"localId"`
+	Bus         string                 `json:"bus"`
+	Target      string                 `json:"target"`
+	DeviceID    string                 `json:"deviceId,omitempty"`
+	Status      string                 `json:"status"`
+	Reason      string                 `json:"reason,omitempty"`
+	Model       string                 `json:"model,omitempty"`
+	Revision    int64                  `json:"revision,omitempty"`
+	Health      string                 `json:"health"`
+	LastError   string                 `json:"lastError,omitempty"`
+	Fingerprint models.Fingerprint     `json:"fingerprint"`
+	Readings    map[string]lastReading `json:"readings"`
+}
+
+type localOperation struct {
+	Name       string          `json:"name"`
+	Input      json.RawMessage `json:"input,omitempty"`
+	TTLSeconds int             `json:"ttlSeconds,omitempty"`
+}
+
+type operationView struct {
+	ID     string                   `json:"id"`
+	Status string                   `json:"status"`
+	Output json.RawMessage          `json:"output,omitempty"`
+	Error  *backendclient.ErrorBody `json:"error,omitempty"`
+}
+
+func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", g.apiReady)
+	mux.HandleFunc("GET /api/v1/status", g.apiStatus)
+	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
+	mux.HandleFunc("GET /api/v1/devices/{localId}", g.apiDevice)
+	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
+	mux.HandleFunc("POST /api/v1/discover", g.apiDiscover)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("local API stopped", "err", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, backendclient.ErrorEnvelope{Error: backendclient.ErrorBody{Code: code, Message: msg}})
+}
+
+func (g *Gateway) apiReady(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true, "backendReachable": g.link.isUp()})
+}
+
+func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
+	pending, bytes, _ := g.store.Pending()
+	last, _ := g.store.LastSeq()
+	dropped, _ := g.store.Dropped()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"gateway": g.cfg.Gateway.ID, "version": g.version,
+		"backend":      map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
+		"outbox":       map[string]any{"pending": pending, "bytes": bytes, "lastSeq": last, "dropped": dropped},
+		"modelFetches": g.models.fetchCount(),
+		"devices":      len(g.devices.all()),
+	})
+}
+
+func (g *Gateway) view(d *device) deviceView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	v := deviceView{
+		LocalID: d.localID, Bus: d.rec.Bus, Target: d.rec.Target, DeviceID: d.rec.DeviceID,
+		Status: d.rec.Status, Reason: d.rec.Reason, Health: d.health, LastError: d.lastErr,
+		Fingerprint: d.rec.Fingerprint, Readings: make(map[string]lastReading, len(d.last)),
+	}
+	if d.run != nil {
+		v.Model = d.run.model.Ref()
+		v.Revision = d.run.instance.Revision
+	}
+	for k, r := range d.last {
+		v.Readings[k] = r
+	}
+	return v
+}
+
+func (g *Gateway) apiDevices(w http.ResponseWriter, _ *http.Request) {
+	list := []deviceView{}
+	for _, d := range g.devices.all() {
+		list = append(list, g.view(d))
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (g *Gateway) apiDevice(w http.ResponseWriter, r *http.Request) {
+	d, ok := g.devices.lookup(r.PathValue("localId"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no device %q", r.PathValue("localId")))
+		return
+	}
+	writeJSON(w, http.StatusOK, g.view(d))
+}
+
+// apiOperation runs an operation on site through the same path as the backend's
+// (check against the model, journal, execute) and answers with its final status.
+func (g *Gateway) apiOperation(w http.ResponseWriter, r *http.Request) {
+	localID := r.PathValue("localId")
+	var req localOperation
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad-request", "operation body: "+err.Error())
+		return
+	}
+	if req.Name == "" {
+		writeError(w, http.StatusBadRequest, "bad-request", "name: required")
+		return
+	}
+	if req.TTLSeconds < 0 || req.TTLSeconds > 3600 {
+		writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("ttlSeconds: must be 0..3600, got %d", req.TTLSeconds))
+		return
+	}
+	ttl := 60 * time.Second
+	if req.TTLSeconds > 0 {
+		ttl = time.Duration(req.TTLSeconds) * time.Second
+	}
+	op := backendclient.Operation{ID: newLocalOperationID(), LocalID: localID, Name: req.Name, Input: req.Input, Expires: time.Now().Add(ttl)}
+	done := g.ops.accept(op, true)
+	select {
+	case <-done:
+	case <-r.Context().Done():
+		return
+	}
+	rec, ok, err := g.store.Op(op.ID)
+	if err != nil || !ok {
+		writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("operation %s: journal: %v", op.ID, err))
+		return
+	}
+	v := operationView{ID: rec.ID, Status: rec.Status, Output: rec.Output}
+	status := http.StatusOK
+	if rec.Status == backendclient.OpFailed {
+		v.Error = &backendclient.ErrorBody{Code: rec.ErrCode, Message: rec.ErrMessage}
+		status = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, status, v)
+}
+
+func (g *Gateway) apiDiscover(w http.ResponseWriter, r *http.Request) {
+	g.discover(r.Context())
+	g.apiDevices(w, r)
+}

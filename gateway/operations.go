@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// Operation failure codes the gateway itself decides (the model's check adds its own).
+const (
+	codeUnknownDevice = "unknown-device"
+	codeNotAssigned   = "not-assigned"
+	codeExpired       = "expired"
+	codeDevice        = "device-error"
+	codeInterrupted   = "interrupted"
+	codeTimeout       = "timeout"
+)
+
+// journalRetention is how long completed operation ids are remembered for de-duplication.
+const journalRetention = 48 * time.Hour
+
+// operations is the operation path: de-duplicate by id, check against the model,
+// journal EXECUTING before the wire is touched, execute through the bus owner
+// (ahead of polls), journal the result, report it until the backend acknowledges.
+type operations struct {
+	g    *Gateway
+	wake chan struct{}
+
+	mu      sync.Mutex
+	running map[string]chan struct{} // closed when the operation has a final status
+	sentExe map[string]bool          // EXECUTING already reported
+	wg      sync.WaitGroup
+}
+
+func newOperations(g *Gateway) *operations {
+	return &operations{g: g, wake: make(chan struct{}, 1), running: map[string]chan struct{}{}, sentExe: map[string]bool{}}
+}
+
+// accept takes an operation from the inbox (or the local API when local). It
+// returns at once; done is closed when the operation has its final status.
+func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan struct{}) {
+	g := o.g
+	o.mu.Lock()
+	if ch, ok := o.running[op.ID]; ok {
+		o.mu.Unlock()
+		return ch // redelivered while running
+	}
+	ch := make(chan struct{})
+	o.running[op.ID] = ch
+	o.mu.Unlock()
+
+	if rec, ok, err := g.store.Op(op.ID); err != nil {
+		g.log.Error("operation journal", "op", op.ID, "err", err)
+	} else if ok {
+		// Seen before: never executed again. Its recorded result is re-reported.
+		if rec.Status == backendclient.OpSucceeded || rec.Status == backendclient.OpFailed {
+			rec.Reported = rec.Local
+			_ = g.store.PutOp(rec)
+			o.kick()
+		}
+		o.finish(op.ID)
+		return ch
+	}
+
+	rec := store.OpRecord{ID: op.ID, LocalID: op.LocalID, Name: op.Name, Input: op.Input,
+		Expires: op.Expires, Local: local, Updated: time.Now().UTC()}
+	d, ok := g.devices.lookup(op.LocalID)
+	var run *instanceRun
+	if ok {
+		run = d.current()
+	}
+	var action *models.Action
+	switch {
+	case !ok:
+		o.fail(rec, codeUnknownDevice, "no device "+op.LocalID+" on this gateway")
+		return ch
+	case run == nil:
+		o.fail(rec, codeNotAssigned, "device "+op.LocalID+" has no assigned model")
+		return ch
+	case !op.Expires.IsZero() && time.Now().After(op.Expires):
+		o.fail(rec, codeExpired, "operation expired at "+op.Expires.UTC().Format(time.RFC3339))
+		return ch
+	default:
+		var err error
+		action, err = run.model.Check(op.Name, op.Input)
+		if err != nil {
+			var oe *models.OperationError
+			if errors.As(err, &oe) {
+				o.fail(rec, oe.Code, oe.Message)
+			} else {
+				o.fail(rec, "invalid-input", err.Error())
+			}
+			return ch
+		}
+	}
+	rec.Idempotent = action.Idempotent
+	rec.Status = backendclient.OpExecuting
+	if err := g.store.PutOp(rec); err != nil {
+		// Without EXECUTING on disk the wire is not touched.
+		g.log.Error("operation journal", "op", op.ID, "err", err)
+		o.finish(op.ID)
+		return ch
+	}
+	o.kick()
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		o.execute(rec, run, action)
+	}()
+	return ch
+}
+
+// execute runs a checked action on the device and journals the result.
+func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *models.Action) {
+	timeout := action.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := run.bus.Execute(ctx, run.target, action)
+	if err != nil {
+		code := codeDevice
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = codeTimeout
+		}
+		o.fail(rec, code, err.Error())
+		return
+	}
+	rec.Status = backendclient.OpSucceeded
+	rec.Output = json.RawMessage(`{"steps":` + itoa(len(action.Modbus)) + `}`)
+	o.complete(rec)
+	o.g.log.Info("operation succeeded", "op", rec.ID, "device", rec.LocalID, "name", rec.Name)
+}
+
+func (o *operations) fail(rec store.OpRecord, code, msg string) {
+	rec.Status, rec.ErrCode, rec.ErrMessage = backendclient.OpFailed, code, msg
+	o.complete(rec)
+	o.g.log.Info("operation failed", "op", rec.ID, "device", rec.LocalID, "name", rec.Name, "code", code, "reason", msg)
+}
+
+func (o *operations) complete(rec store.OpRecord) {
+	rec.Reported = rec.Local // local operations are not the backend's business
+	rec.Updated = time.Now().UTC()
+	if err := o.g.store.PutOp(rec); err != nil {
+		o.g.log.Error("operation journal", "op", rec.ID, "err", err)
+	}
+	o.finish(rec.ID)
+	o.kick()
+}
+
+func (o *operations) finish(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if ch, ok := o.running[id]; ok {
+		close(ch)
+		delete(o.running, id)
+	}
+}
+
+func (o *operations) kick() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// recover handles what a crash left EXECUTING: an idempotent operation runs
+// again; any other is FAILED "interrupted by restart" and never re-run.
+func (o *operations) recover(_ context.Context) error {
+	recs, err := o.g.store.Ops()
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Status != backendclient.OpExecuting {
+			continue
+		}
+		if !rec.Idempotent {
+			o.fail(rec, codeInterrupted, "interrupted by restart; not idempotent, not run again")
+			continue
+		}
+		if err := o.g.store.DeleteOp(rec.ID); err != nil {
+			return err
+		}
+		o.accept(backendclient.Operation{ID: rec.ID, LocalID: rec.LocalID, Name: rec.Name, Input: rec.Input, Expires: rec.Expires}, rec.Local)
+	}
+	return nil
+}
+
+// reportLoop sends every status the backend has not acknowledged yet, until it has.
+func (o *operations) reportLoop(ctx context.Context) {
+	defer o.wg.Wait()
+	bo := newBackoff(time.Second, time.Minute)
+	prune := time.Now()
+	for {
+		failed := false
+		recs, err := o.g.store.Ops()
+		if err != nil {
+			o.g.log.Error("operation journal", "err", err)
+		}
+		for _, rec := range recs {
+			if rec.Reported || ctx.Err() != nil {
+				continue
+			}
+			if rec.Status == backendclient.OpExecuting && o.executingSent(rec.ID) {
+				continue
+			}
+			st := backendclient.OperationStatus{Gateway: o.g.cfg.Gateway.ID, Status: rec.Status, Output: rec.Output, Time: rec.Updated}
+			if rec.Status == backendclient.OpFailed {
+				st.Error = &backendclient.ErrorBody{Code: rec.ErrCode, Message: rec.ErrMessage}
+			}
+			if err := o.g.backend.ReportOperation(ctx, rec.ID, st); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				o.g.link.failed(err)
+				failed = true
+				break
+			}
+			o.g.link.ok()
+			if rec.Status == backendclient.OpExecuting {
+				o.markExecutingSent(rec.ID)
+				continue
+			}
+			// Re-read: the record may have moved on while we reported.
+			if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
+				cur.Reported = true
+				_ = o.g.store.PutOp(cur)
+			}
+		}
+		if time.Since(prune) > time.Hour {
+			prune = time.Now()
+			if err := o.g.store.PruneOps(time.Now().Add(-journalRetention)); err != nil {
+				o.g.log.Warn("prune operation journal", "err", err)
+			}
+		}
+		wait := 10 * time.Second
+		if failed {
+			wait = bo.next()
+		} else {
+			bo.reset()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.wake:
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (o *operations) executingSent(id string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.sentExe[id]
+}
+
+func (o *operations) markExecutingSent(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sentExe[id] = true
+}
+
+func newLocalOperationID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "local-" + hex.EncodeToString(b[:])
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

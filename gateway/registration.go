@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
+)
+
+// Device statuses in the registry, beyond the backend's assigned/pending/rejected.
+const (
+	statusNew        = "new"        // discovered, not yet registered
+	statusUnassigned = "unassigned" // the backend took its instance away
+)
+
+// restore loads the devices of the state file and starts every assigned one from
+// its cached model, with no backend call.
+func (g *Gateway) restore(ctx context.Context) error {
+	recs, err := g.store.Devices()
+	if err != nil {
+		return fmt.Errorf("load devices: %w", err)
+	}
+	for _, rec := range recs {
+		d := g.devices.get(rec.LocalID)
+		d.setRecord(rec)
+		if rec.Status != backendclient.StatusAssigned || rec.Instance == nil {
+			continue
+		}
+		if _, ok := g.buses[rec.Bus]; !ok {
+			g.log.Warn("device on a bus no longer configured; idle", "device", rec.LocalID, "bus", rec.Bus)
+			continue
+		}
+		m, err := g.models.get(ctx, rec.Instance.Model, rec.Instance.Version, true)
+		if err != nil {
+			g.log.Warn("cached model unusable; will register again", "device", rec.LocalID, "err", err)
+			rec.NextRegister = time.Now()
+			d.setRecord(rec)
+			continue
+		}
+		if err := g.start(d, m, *rec.Instance); err != nil {
+			return err
+		}
+		g.log.Info("device restored from cache", "device", rec.LocalID, "model", m.Ref())
+	}
+	return g.ops.recover(ctx)
+}
+
+// discoveryLoop scans every bus that can discover, at start and on the schedule.
+func (g *Gateway) discoveryLoop(ctx context.Context) {
+	if !g.cfg.Discovery.AtStart {
+		if !g.waitDiscoveryInterval(ctx) {
+			return
+		}
+	}
+	for {
+		g.discover(ctx)
+		if !g.waitDiscoveryInterval(ctx) {
+			return
+		}
+	}
+}
+
+func (g *Gateway) waitDiscoveryInterval(ctx context.Context) bool {
+	iv := time.Duration(g.cfg.Discovery.Interval)
+	if iv <= 0 {
+		<-ctx.Done()
+		return false
+	}
+	return sleepCtx(ctx, iv)
+}
+
+// discover runs one scan of every discovering bus and notes what answered.
+func (g *Gateway) discover(ctx context.Context) {
+	for name, bus := range g.buses {
+		disc, ok := bus.(adapters.Discoverer)
+		if !ok {
+			continue
+		}
+		started := time.Now()
+		cands, err := disc.Discover(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			g.log.Warn("discovery incomplete", "bus", name, "err", err)
+		}
+		g.log.Info("discovery done", "bus", name, "found", len(cands), "took", time.Since(started).Round(time.Millisecond))
+		for _, c := range cands {
+			g.noteCandidate(name, c)
+		}
+	}
+	g.wakeRegistration()
+}
+
+// noteCandidate records a discovered device; a new or changed fingerprint makes
+// it due for registration.
+func (g *Gateway) noteCandidate(bus string, c adapters.Candidate) {
+	d := g.devices.get(c.LocalID)
+	rec := d.record()
+	hash := c.Fingerprint.Hash()
+	switch {
+	case rec.LocalID == "":
+		rec = store.Device{LocalID: c.LocalID, Bus: bus, Target: c.Target, Status: statusNew,
+			Fingerprint: c.Fingerprint, FingerprintHash: hash, NextRegister: time.Now()}
+		g.log.Info("device discovered", "device", c.LocalID, "vendor", c.Fingerprint.Identity["vendor"], "product", c.Fingerprint.Identity["product"])
+	case rec.FingerprintHash != hash:
+		g.log.Info("device fingerprint changed; registering again", "device", c.LocalID)
+		rec.Fingerprint, rec.FingerprintHash, rec.Bus, rec.Target = c.Fingerprint, hash, bus, c.Target
+		rec.NextRegister = time.Now()
+		d.setRecord(rec)
+		g.event(d, "fingerprint-changed", "")
+	default:
+		return
+	}
+	rec.UpdatedAt = time.Now().UTC()
+	d.setRecord(rec)
+	if err := g.store.PutDevice(rec); err != nil {
+		g.log.Error("persist device", "device", c.LocalID, "err", err)
+	}
+}
+
+func (g *Gateway) wakeRegistration() {
+	select {
+	case g.regWake <- struct{}{}:
+	default:
+	}
+}
+
+// registrationLoop registers every device that is due: new, changed, or pending
+// and past its retry time. It sleeps until the next one is due or it is woken.
+func (g *Gateway) registrationLoop(ctx context.Context) {
+	for {
+		next := time.Time{}
+		for _, d := range g.devices.all() {
+			rec := d.record()
+			if rec.NextRegister.IsZero() {
+				continue
+			}
+			if time.Until(rec.NextRegister) > 0 {
+				if next.IsZero() || rec.NextRegister.Before(next) {
+					next = rec.NextRegister
+				}
+				continue
+			}
+			g.register(ctx, d)
+			if ctx.Err() != nil {
+				return
+			}
+			if r := d.record(); !r.NextRegister.IsZero() && (next.IsZero() || r.NextRegister.Before(next)) {
+				next = r.NextRegister
+			}
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 10*time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-g.regWake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// register asks the backend about one device and applies the answer.
+func (g *Gateway) register(ctx context.Context, d *device) {
+	rec := d.record()
+	res, err := g.backend.Register(ctx, rec.LocalID, backendclient.Registration{Fingerprint: rec.Fingerprint, Bus: rec.Bus})
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		g.link.failed(err)
+		rec.NextRegister = time.Now().Add(d.registerBackoff())
+		d.setRecord(rec)
+		return
+	}
+	g.link.ok()
+	rec.DeviceID = res.DeviceID
+	rec.UpdatedAt = time.Now().UTC()
+	switch res.Status {
+	case backendclient.StatusAssigned:
+		if err := g.assign(ctx, d, rec, *res.Instance); err != nil {
+			g.log.Warn("assignment not applied", "device", rec.LocalID, "err", err)
+			rec = d.record()
+			rec.NextRegister = time.Now().Add(d.registerBackoff())
+			d.setRecord(rec)
+			g.event(d, "assignment-refused", err.Error())
+			return
+		}
+		d.resetRegisterBackoff()
+		return
+	case backendclient.StatusPending:
+		wait := time.Duration(res.RetryAfter) * time.Second
+		wait = max(wait, d.registerBackoff())
+		if rec.Status != backendclient.StatusPending {
+			g.log.Info("device pending at the backend", "device", rec.LocalID, "retry", wait)
+		}
+		rec.Status, rec.Reason, rec.NextRegister = backendclient.StatusPending, "", time.Now().Add(wait)
+	case backendclient.StatusRejected:
+		g.log.Info("device rejected by the backend", "device", rec.LocalID, "reason", res.Reason)
+		d.swap(nil)
+		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusRejected, res.Reason, nil, time.Time{}
+	}
+	d.setRecord(rec)
+	if err := g.store.PutDevice(rec); err != nil {
+		g.log.Error("persist device", "device", rec.LocalID, "err", err)
+	}
+}
+
+// assign builds the instance (model fetched once, compiled once), then swaps it
+// in. On any failure the running instance stays as it was.
+func (g *Gateway) assign(ctx context.Context, d *device, rec store.Device, inst backendclient.Instance) error {
+	if _, ok := g.buses[rec.Bus]; !ok {
+		return errUnknownBus(rec.Bus)
+	}
+	if run := d.current(); run != nil && run.instance.Model == inst.Model && run.instance.Version == inst.Version &&
+		run.instance.Revision == inst.Revision && run.instance.PollIntervalMs == inst.PollIntervalMs {
+		// Same instance as running: nothing to rebuild.
+		rec.Status, rec.Instance, rec.NextRegister = backendclient.StatusAssigned, &inst, time.Time{}
+		d.setRecord(rec)
+		return g.store.PutDevice(rec)
+	}
+	m, err := g.models.get(ctx, inst.Model, inst.Version, false)
+	if err != nil {
+		return err
+	}
+	if m.Protocol != protocolFamily(g.busProtocol(rec.Bus)) {
+		return fmt.Errorf("model %s is for protocol %q, the device is on a %s bus", m.Ref(), m.Protocol, g.busProtocol(rec.Bus))
+	}
+	rec.Status, rec.Instance, rec.Reason, rec.NextRegister = backendclient.StatusAssigned, &inst, "", time.Time{}
+	if err := g.store.PutDevice(rec); err != nil {
+		return err
+	}
+	d.setRecord(rec)
+	if err := g.start(d, m, inst); err != nil {
+		return err
+	}
+	g.log.Info("model assigned", "device", rec.LocalID, "model", m.Ref(), "revision", inst.Revision)
+	return nil
+}
+
+func (g *Gateway) busProtocol(bus string) string {
+	for _, b := range g.cfg.Buses {
+		if b.Name == bus {
+			return b.Protocol
+		}
+	}
+	return ""
+}
+
+// protocolFamily maps a bus protocol ("modbus-tcp") to the model protocol ("modbus").
+func protocolFamily(busProtocol string) string {
+	for i := 0; i < len(busProtocol); i++ {
+		if busProtocol[i] == '-' {
+			return busProtocol[:i]
+		}
+	}
+	return busProtocol
+}
+
+// registerBackoff grows the wait between registrations of one device that keep
+// failing or stay pending: 5s doubling up to 10 minutes.
+func (d *device) registerBackoff() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.regBackoff == nil {
+		d.regBackoff = newBackoff(5*time.Second, 10*time.Minute)
+	}
+	return d.regBackoff.next()
+}
+
+func (d *device) resetRegisterBackoff() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.regBackoff != nil {
+		d.regBackoff.reset()
+	}
+}
+
+var errNotAssigned = errors.New("device has no assigned model")

@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// Device health, reported upstream as events on change.
+const (
+	healthUnknown  = "unknown"
+	healthOnline   = "online"
+	healthDegraded = "degraded"
+	healthOffline  = "offline"
+)
+
+// registry is every device the gateway knows, by local id.
+type registry struct {
+	mu      sync.Mutex
+	devices map[string]*device
+}
+
+func newRegistry() *registry { return &registry{devices: map[string]*device{}} }
+
+// get returns the device, creating an empty one for a new local id.
+func (r *registry) get(localID string) *device {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.devices[localID]
+	if !ok {
+		d = &device{localID: localID, health: healthUnknown, last: map[string]lastReading{}}
+		r.devices[localID] = d
+	}
+	return d
+}
+
+func (r *registry) lookup(localID string) (*device, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.devices[localID]
+	return d, ok
+}
+
+// all returns the devices sorted by local id.
+func (r *registry) all() []*device {
+	r.mu.Lock()
+	list := make([]*device, 0, len(r.devices))
+	for _, d := range r.devices {
+		list = append(list, d)
+	}
+	r.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].localID < list[j].localID })
+	return list
+}
+
+func (r *registry) stopAll() {
+	for _, d := range r.all() {
+		d.swap(nil)
+	}
+}
+
+// device is one known device: its persisted record, the instance it runs, and
+// what the pollers last saw.
+type device struct {
+	localID string
+
+	mu       sync.Mutex
+	rec      store.Device
+	run      *instanceRun
+	last     map[string]lastReading
+	health   string
+	failures int
+	lastErr  string
+
+	regBackoff *backoff
+}
+
+type lastReading struct {
+	Value   models.Value `json:"value"`
+	Quality string       `json:"quality"`
+	Time    time.Time    `json:"time"`
+}
+
+// instanceRun is a compiled instance with its pollers running.
+type instanceRun struct {
+	model    *models.Compiled
+	instance backendclient.Instance
+	bus      adapters.Bus
+	target   string
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+func (d *device) record() store.Device {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec
+}
+
+func (d *device) setRecord(rec store.Device) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rec = rec
+}
+
+// current returns the running instance, or nil when the device is idle.
+func (d *device) current() *instanceRun {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.run
+}
+
+// swap replaces the running instance with next (nil: stop) and waits for the old
+// pollers to finish. next must be fully built and its pollers not yet started.
+func (d *device) swap(next *instanceRun) {
+	d.mu.Lock()
+	old := d.run
+	d.run = next
+	d.mu.Unlock()
+	if old != nil {
+		old.cancel()
+		old.wg.Wait()
+	}
+}

@@ -1,0 +1,220 @@
+package models
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const demoDir = "../testbench/demo/models"
+
+// errorLines splits a joined error into its lines.
+func errorLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func TestDecodeErrorsNamePathAndValue(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		want []string // every line of the error, in order
+	}{
+		{"unknown nested field",
+			`{"id":"a","version":"1","protocol":"modbus","properties":[{"name":"x","type":"int","modbus":{"table":"input","address":0,"dataType":"int16"}},{"name":"y","type":"int","modbus":{"tabel":"input"}}]}`,
+			[]string{"properties[1].modbus.tabel: unknown field"}},
+		{"wrong type for a number",
+			`{"id":"a","version":"1","protocol":"modbus","properties":[{"name":"x","type":"float","min":"abc"}]}`,
+			[]string{`properties[0].min: expected number, got "abc"`}},
+		{"every problem, in document order",
+			`{"id":5,"version":"1","extra":true,"protocol":"modbus","defaults":{"pollInterval":"fast","timeout":3},` +
+				`"properties":[{"name":"x","type":"int","enum":[1,{"a":1}],"modbus":{"table":"input","address":1.5,"dataType":"int16","bit":true}}],` +
+				`"operations":[{"name":"o","idempotent":"yes","modbus":{"steps":[{"write":{"table":"coil","address":0,"dataType":"bool","value":[1]}}]}}]}`,
+			[]string{
+				`id: expected string, got 5`,
+				`extra: unknown field`,
+				`defaults.pollInterval: invalid duration "fast"`,
+				`defaults.timeout: duration must be a string such as "5s", got 3`,
+				`properties[0].enum[1]: value must be a bool, number or string, got {"a":1}`,
+				`properties[0].modbus.address: expected integer, got 1.5`,
+				`properties[0].modbus.bit: expected integer, got true`,
+				`operations[0].idempotent: expected true or false, got "yes"`,
+				`operations[0].modbus.steps[0].write.value: value must be a bool, number or string, got [1]`,
+			}},
+		{"duplicate field",
+			`{"id":"a","id":"b","version":"1","protocol":"modbus","properties":[]}`,
+			[]string{`id: duplicate field`}},
+		{"array expected",
+			`{"id":"a","version":"1","protocol":"modbus","properties":{"name":"x"}}`,
+			[]string{`properties: expected array, got an object`}},
+		{"object expected",
+			`{"id":"a","version":"1","protocol":"modbus","properties":["x"]}`,
+			[]string{`properties[0]: expected object, got "x"`}},
+		{"integer out of range",
+			`{"id":"a","version":"1","protocol":"modbus","modbus":{"maxGap":99999999999999999999}}`,
+			[]string{`modbus.maxGap: integer out of range, got 99999999999999999999`}},
+		{"null for a string",
+			`{"id":null,"version":"1","protocol":"modbus"}`,
+			[]string{`id: expected string, got null`}},
+		{"negative duration",
+			`{"id":"a","version":"1","protocol":"modbus","defaults":{"timeout":"-1s"}}`,
+			[]string{`defaults.timeout: duration must not be negative, got "-1s"`}},
+		{"YAML unknown field",
+			"id: a\nversion: \"1\"\nprotocol: modbus\nproperties:\n  - name: x\n    type: int\n    modbus: {table: input, address: 0, dataType: int16}\n  - name: y\n    modbus:\n      tabel: input\n",
+			[]string{"properties[1].modbus.tabel: unknown field"}},
+		{"YAML wrong type",
+			"id: a\nversion: 1.0\nprotocol: modbus\nproperties:\n  - name: x\n    min: abc\n",
+			[]string{`version: expected string, got 1.0`, `properties[0].min: expected number, got "abc"`}},
+		{"YAML not a mapping", "- a\n- b\n", []string{`expected object, got an array`}},
+		{"invalid JSON", "{\"id\": \"a\",\n \"version\": }", []string{`invalid JSON at line 2 column 13: invalid character '}' looking for beginning of value`}},
+		{"trailing JSON", `{"id":"a"} {}`, []string{`invalid JSON at line 1 column 12: unexpected data after the document`}},
+		{"empty", "  \n", []string{"empty document"}},
+		{"two YAML documents", "id: a\n---\nid: b\n", []string{"a model file holds exactly one YAML document"}},
+		{"YAML NaN", "id: a\nproperties:\n  - min: .nan\n", []string{"YAML line 3 column 10: .nan is not a finite number"}},
+		{"YAML merge key", "base: &b {name: x}\nproperties:\n  - <<: *b\n", []string{"YAML line 3 column 5: YAML merge keys (<<) are not supported"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := Decode([]byte(tc.doc))
+			if err == nil {
+				t.Fatalf("Decode succeeded: %+v", d)
+			}
+			if got := errorLines(err); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("errors\n got: %q\nwant: %q", got, tc.want)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %T is not a *FieldError", err)
+			}
+		})
+	}
+}
+
+func TestDecodeTooManyProblems(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"id":"a","properties":[`)
+	for i := range 200 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"nope":1}`)
+	}
+	b.WriteString(`]}`)
+	_, err := Decode([]byte(b.String()))
+	lines := errorLines(err)
+	if len(lines) != maxDecodeErrors+1 || lines[len(lines)-1] != "too many problems, giving up" {
+		t.Fatalf("got %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+func TestDecodeLimitsNesting(t *testing.T) {
+	deep := `{"id":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`
+	if _, err := Decode([]byte(deep)); err == nil || !strings.Contains(err.Error(), "nested too deeply") {
+		t.Fatalf("deep JSON: %v", err)
+	}
+	deepYAML := "id: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n"
+	if _, err := Decode([]byte(deepYAML)); err == nil || !strings.Contains(err.Error(), "nested too deeply") {
+		t.Fatalf("deep YAML: %v", err)
+	}
+	// Aliases that multiply the tree ("billion laughs") hit the size limit.
+	var y strings.Builder
+	y.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		y.WriteString("a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [")
+		for j := range 10 {
+			if j > 0 {
+				y.WriteString(", ")
+			}
+			y.WriteString("*a" + string(rune('0'+i-1)))
+		}
+		y.WriteString("]\n")
+	}
+	if _, err := Decode([]byte(y.String())); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("alias bomb: %v", err)
+	}
+}
+
+// TestDecodeYAMLEqualsJSON: the YAML fixture is the JSON demo model written as
+// YAML (with an anchor, hex and comments); both decode to the same document.
+func TestDecodeYAMLEqualsJSON(t *testing.T) {
+	fromJSON, err := DecodeFile(filepath.Join(demoDir, "acme-th100.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromYAML, err := DecodeFile("testdata/valid/acme-th100.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromJSON, fromYAML) {
+		t.Fatalf("YAML and JSON decode differently:\n%+v\n%+v", fromJSON, fromYAML)
+	}
+}
+
+func TestDecodeValues(t *testing.T) {
+	d, err := Decode([]byte(`{"id":"a","version":"1","protocol":"modbus",
+		"defaults":{"pollInterval":"250ms","order":"CDAB"},
+		"properties":[{"name":"m","type":"float","min":-1.5,"max":1e3,"enum":[1,2.5,"s",true],"telemetry":false,"interval":"1m",
+		  "modbus":{"table":"holding","address":7,"dataType":"int32","scale":0.5,"offset":-3}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.Properties[0]
+	if d.Defaults.PollInterval != Duration(250*time.Millisecond) || d.Defaults.Order != "CDAB" ||
+		*p.Min != -1.5 || *p.Max != 1000 || *p.Telemetry || p.Interval != Duration(time.Minute) ||
+		*p.Modbus.Scale != 0.5 || p.Modbus.Offset != -3 || p.Modbus.Address != 7 {
+		t.Fatalf("decoded %+v %+v", d, p)
+	}
+	want := []Value{IntValue(1), FloatValue(2.5), StringValue("s"), BoolValue(true)}
+	if !reflect.DeepEqual(p.Enum, want) {
+		t.Fatalf("enum %v, want %v", p.Enum, want)
+	}
+}
+
+func TestDecodeFileErrorNamesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(path, []byte(`{"id":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := DecodeFile(path)
+	if err == nil || !strings.Contains(err.Error(), "bad.json: id: expected string, got 1") {
+		t.Fatalf("DecodeFile: %v", err)
+	}
+	if _, err := DecodeFile(filepath.Join(t.TempDir(), "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// FuzzDecode: no document panics Decode or Compile, and a compiled model's
+// canonical Source compiles again to the same Source.
+func FuzzDecode(f *testing.F) {
+	for _, p := range []string{filepath.Join(demoDir, "acme-th100.json"), filepath.Join(demoDir, "voltix-pm3.json"), "testdata/valid/acme-th100.yaml"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := Decode(data)
+		if err != nil {
+			return
+		}
+		c, err := Compile(d)
+		if err != nil {
+			return
+		}
+		again, err := CompileSource(c.Source)
+		if err != nil {
+			t.Fatalf("canonical source does not compile: %v\n%s", err, c.Source)
+		}
+		if string(again.Source) != string(c.Source) {
+			t.Fatalf("canonical source is not stable:\n%s\n%s", c.Source, again.Source)
+		}
+	})
+}

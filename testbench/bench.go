@@ -1,0 +1,229 @@
+package testbench
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/fieldgate/fieldgate/testbench/backend"
+	"github.com/fieldgate/fieldgate/testbench/modbusemu"
+)
+
+//go:embed demo/devices.yaml demo/rules.yaml demo/models
+var demoFS embed.FS
+
+// Bench is a bench file: the reference backend and the emulated devices.
+type Bench struct {
+	Backend   *BackendSpec           `yaml:"backend"`
+	ModbusTCP []modbusemu.ServerSpec `yaml:"modbusTcp"`
+
+	models [][]byte // model documents given inline (the embedded demo)
+}
+
+// BackendSpec configures the reference backend of a bench.
+type BackendSpec struct {
+	Listen string         `yaml:"listen"` // default 127.0.0.1:8480
+	DB     string         `yaml:"db"`     // bbolt file; default ./state/bench/backend.db
+	Token  string         `yaml:"token"`  // bearer token gateways must send; empty: none
+	Models string         `yaml:"models"` // directory of model files (relative to the bench file)
+	Rules  []backend.Rule `yaml:"rules"`
+}
+
+// DefaultBackendListen is where the reference backend listens unless told otherwise.
+const DefaultBackendListen = "127.0.0.1:8480"
+
+// LoadBench reads a bench file; relative paths in it are relative to the file.
+func LoadBench(file string) (*Bench, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	b, err := DecodeBench(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if b.Backend != nil && b.Backend.Models != "" && !filepath.IsAbs(b.Backend.Models) {
+		b.Backend.Models = filepath.Join(filepath.Dir(file), b.Backend.Models)
+	}
+	return b, nil
+}
+
+// DecodeBench decodes a bench file strictly: unknown fields are errors.
+func DecodeBench(data []byte) (*Bench, error) {
+	var raw struct {
+		Backend   *BackendSpec `yaml:"backend"`
+		ModbusTCP yaml.Node    `yaml:"modbusTcp"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	b := &Bench{Backend: raw.Backend}
+	if raw.ModbusTCP.Kind != 0 {
+		src, err := yaml.Marshal(&raw.ModbusTCP)
+		if err != nil {
+			return nil, err
+		}
+		if b.ModbusTCP, err = modbusemu.DecodeSpecs(src); err != nil {
+			return nil, fmt.Errorf("modbusTcp: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// Demo returns the embedded demo bench: two ACME thermostats and a Voltix power
+// meter (plus an unknown device that stays pending) on 127.0.0.1:5020 and :5021,
+// and the reference backend on 127.0.0.1:8480 with their models and rules.
+func Demo() (*Bench, error) {
+	devices, err := demoFS.ReadFile("demo/devices.yaml")
+	if err != nil {
+		return nil, err
+	}
+	specs, err := modbusemu.DecodeSpecs(devices)
+	if err != nil {
+		return nil, fmt.Errorf("demo/devices.yaml: %w", err)
+	}
+	rulesSrc, err := demoFS.ReadFile("demo/rules.yaml")
+	if err != nil {
+		return nil, err
+	}
+	rules, err := backend.DecodeRules(rulesSrc)
+	if err != nil {
+		return nil, fmt.Errorf("demo/rules.yaml: %w", err)
+	}
+	b := &Bench{Backend: &BackendSpec{Rules: rules}, ModbusTCP: specs}
+	err = fs.WalkDir(demoFS, "demo/models", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch path.Ext(p) {
+		case ".json", ".yaml", ".yml":
+			src, err := demoFS.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			b.models = append(b.models, src)
+		}
+		return nil
+	})
+	return b, err
+}
+
+// Running is a started bench.
+type Running struct {
+	Backend     *backend.Server
+	BackendAddr string // host:port of the backend's HTTP server, "" when none
+	Emulators   []*modbusemu.Server
+
+	httpSrv *http.Server
+}
+
+// Options changes where a bench runs (tests use ephemeral ports and temp files).
+type Options struct {
+	BackendListen string // overrides the bench file
+	BackendDB     string // overrides the bench file
+	// EphemeralDevices serves every emulated device server on 127.0.0.1:0.
+	EphemeralDevices bool
+}
+
+// Start starts the emulators, then the backend. On failure what was started is stopped.
+func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (r *Running, err error) {
+	r = &Running{}
+	defer func() {
+		if err != nil {
+			r.Close()
+			r = nil
+		}
+	}()
+	for i, spec := range b.ModbusTCP {
+		addr := spec.Listen
+		if opts.EphemeralDevices {
+			addr = "127.0.0.1:0"
+		}
+		srv, err := modbusemu.Listen(ctx, addr, spec.Units, log.With("emulator", addr))
+		if err != nil {
+			return nil, fmt.Errorf("modbusTcp[%d]: %w", i, err)
+		}
+		r.Emulators = append(r.Emulators, srv)
+	}
+	if b.Backend == nil {
+		return r, nil
+	}
+	spec := *b.Backend
+	if opts.BackendListen != "" {
+		spec.Listen = opts.BackendListen
+	}
+	if opts.BackendDB != "" {
+		spec.DB = opts.BackendDB
+	}
+	if spec.Listen == "" {
+		spec.Listen = DefaultBackendListen
+	}
+	if spec.DB == "" {
+		spec.DB = filepath.Join("state", "bench", "backend.db")
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.DB), 0o750); err != nil {
+		return nil, err
+	}
+	srv, err := backend.Open(backend.Config{DBPath: spec.DB, Token: spec.Token, ModelsDir: spec.Models, Rules: spec.Rules}, log.With("component", "backend"))
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	r.Backend = srv
+	for _, src := range b.models {
+		if err := srv.AddModel(src); err != nil {
+			return nil, fmt.Errorf("backend: demo model: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", spec.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	r.BackendAddr = ln.Addr().String()
+	r.httpSrv = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := r.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("backend HTTP server stopped", "err", err)
+		}
+	}()
+	return r, nil
+}
+
+// Close stops the backend, then the emulators.
+func (r *Running) Close() {
+	if r.httpSrv != nil {
+		_ = r.httpSrv.Close()
+	}
+	if r.Backend != nil {
+		_ = r.Backend.Close()
+	}
+	for _, e := range r.Emulators {
+		_ = e.Close()
+	}
+}
+
+// Describe lists where everything of a running bench listens, for people.
+func (r *Running) Describe() string {
+	var sb strings.Builder
+	if r.BackendAddr != "" {
+		fmt.Fprintf(&sb, "reference backend: http://%s/ (web view), http://%s/admin/devices (admin API), http://%s/api/v1 (gateway API)\n", r.BackendAddr, r.BackendAddr, r.BackendAddr)
+	}
+	for _, e := range r.Emulators {
+		fmt.Fprintf(&sb, "modbus tcp emulator: %s\n", e.Addr())
+	}
+	return sb.String()
+}

@@ -1,0 +1,14 @@
+// Package modbusemu is the testbench's Modbus TCP device emulator: a real Modbus
+// TCP server (MBAP framing, function codes 1, 2, 3, 4, 5, 6, 15, 16, 23 and 43/14
+// Read Device Identification) that serves one or more emulated units from
+// register maps, with behaviours declared in a bench file: values that drift over
+// time, a write that reboots the unit, reply latency, silent units and units
+// without identification.
+//
+// It owns the server side of the wire format and the unit state. It must not
+// import gateway or adapter internals, and it keeps no package-level state: every
+// Server is independent, so tests run many side by side on ephemeral ports.
+//
+// Unknown unit ids (and silent units) are never answered, as a TCP gateway with a
+// dead serial slave behind it would behave; discovery scans rely on that.
+package modbusemu

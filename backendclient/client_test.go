@@ -365,14 +365,20 @@ func TestCancelInterruptsSlowBody(t *testing.T) {
 
 func TestAttemptTimeoutThenRetry(t *testing.T) {
 	var n atomic.Int32
+	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // lets the server notice the client hanging up
 		if n.Add(1) == 1 {
-			<-r.Context().Done() // hang until the client gives the attempt up
+			select { // hang until the client gives the attempt up
+			case <-r.Context().Done():
+			case <-release:
+			}
 			return
 		}
 		writeJSON(w, 200, backendclient.TelemetryAck{})
 	}))
 	defer srv.Close()
+	defer close(release)
 	c := newClient(t, srv, func(c *backendclient.Config) { c.Timeout = 300 * time.Millisecond })
 	if _, err := c.SendTelemetry(testCtx(t), backendclient.TelemetryBatch{}); err != nil {
 		t.Fatal(err)
@@ -491,7 +497,8 @@ func TestResponseTooLarge(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := newClient(t, srv, nil)
+	// A generous attempt timeout: 16 MiB under -race on a loaded machine is slow.
+	c := newClient(t, srv, func(c *backendclient.Config) { c.Timeout = time.Minute; c.RetryMax = -1 })
 	_, err := c.Model(testCtx(t), "m", "1")
 	if err == nil || !strings.Contains(err.Error(), "larger than 16777216 bytes") {
 		t.Fatalf("got %v", err)

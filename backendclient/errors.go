@@ -85,7 +85,13 @@ func parseErrorBody(body []byte) (code, message string) {
 	if err := json.Unmarshal(body, &env); err == nil && env.Error != nil && (env.Error.Code != "" || env.Error.Message != "") {
 		return env.Error.Code, env.Error.Message
 	}
-	s := strings.TrimSpace(string(body))
+	s := strings.ToValidUTF8(strings.TrimSpace(string(body)), "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' && r != '\t' {
+			return ' '
+		}
+		return r
+	}, s)
 	if len(s) > maxErrorText {
 		cut := maxErrorText
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -93,11 +99,5 @@ func parseErrorBody(body []byte) (code, message string) {
 		}
 		s = s[:cut]
 	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return "", strings.Map(func(r rune) rune {
-		if r < ' ' && r != '\t' {
-			return ' '
-		}
-		return r
-	}, s)
+	return "", s
 }

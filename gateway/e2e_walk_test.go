@@ -170,12 +170,25 @@ func TestWalkingSkeleton(t *testing.T) {
 	if _, err := latest(be.srv, mystery, "voltage"); err == nil {
 		t.Fatal("pending device has readings before assignment")
 	}
-	if err := be.srv.Assign(md.ID, "voltix-pm3", "1.0.0", 200); err != nil {
+	// The backend's model database learns a model for it, then assigns it.
+	if err := be.srv.AddModel([]byte(`{"id":"mystery-x1","version":"0.1.0","protocol":"modbus",
+		"defaults":{"pollInterval":"1s"},
+		"properties":[{"name":"word0","type":"int","modbus":{"table":"holding","address":0,"dataType":"uint16"}},
+		              {"name":"word3","type":"int","modbus":{"table":"holding","address":3,"dataType":"uint16"}}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.srv.Assign(md.ID, "mystery-x1", "0.1.0", 200); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "pending device polled after assignment", func() error {
-		_, err := latest(be.srv, mystery, "status_ok")
-		return err
+		r, err := latest(be.srv, mystery, "word3")
+		if err != nil {
+			return err
+		}
+		if got, want := number(t, r.Value), float64(meter.Unit(7).Holding(3)); got != want {
+			return fmt.Errorf("word3 = %v, register holds %v", got, want)
+		}
+		return nil
 	})
 
 	// 7: a bad model pushed for a running device is refused; the device keeps

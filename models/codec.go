@@ -209,7 +209,8 @@ func (c Codec) rawUint(regs []byte, n int) uint64 {
 // Decode turns the big-endian register bytes of one value, as on the wire
 // (2*Registers bytes; extra bytes are ignored), into a Value of the codec's Kind:
 // value = raw*Scale + Offset. Too few bytes, NaN or infinite floats, values that
-// do not fit the kind and strings that are not UTF-8 give QualityBad.
+// do not fit the kind, strings that are not UTF-8 and an invalid Type or Order
+// give QualityBad.
 // Bit tables (coils, discrete inputs) are decoded with DecodeBit instead.
 //
 // DataBit takes bit Bit (0 = LSB) of the register as read in the codec's byte
@@ -219,7 +220,7 @@ func (c Codec) rawUint(regs []byte, n int) uint64 {
 func (c Codec) Decode(regs []byte) (Value, Quality) {
 	kind := c.kind()
 	n := c.registers()
-	if n == 0 || len(regs) < 2*n {
+	if n == 0 || len(regs) < 2*n || c.Order > OrderDCBA {
 		return Value{Kind: kind}, QualityBad
 	}
 	switch c.Type {
@@ -319,6 +320,9 @@ func (c Codec) fromFloat(f float64, kind Kind) (Value, Quality) {
 func (c Codec) applyScale(raw float64) float64 {
 	s := c.scale()
 	if s == 1 {
+		if c.Offset == 0 {
+			return raw // keeps -0 as the device sent it
+		}
 		return raw + c.Offset
 	}
 	if inv := 1 / s; inv > 1 && inv == math.Trunc(inv) && inv < 1e15 {
@@ -330,7 +334,9 @@ func (c Codec) applyScale(raw float64) float64 {
 // unapplyScale computes (v-offset)/scale, the inverse of applyScale.
 func (c Codec) unapplyScale(v float64) float64 {
 	s := c.scale()
-	v -= c.Offset
+	if c.Offset != 0 {
+		v -= c.Offset
+	}
 	if s == 1 {
 		return v
 	}
@@ -377,6 +383,9 @@ func (c Codec) Encode(v Value) ([]uint16, error) {
 	n := c.registers()
 	if n == 0 {
 		return nil, fmt.Errorf("cannot encode data type %s", c.Type)
+	}
+	if c.Order > OrderDCBA {
+		return nil, fmt.Errorf("invalid byte order %d", c.Order)
 	}
 	switch c.Type {
 	case DataBit:

@@ -130,6 +130,7 @@ func codecCases() []codecCase {
 		{"short string", str(4, OrderABCD), "4142", Value{Kind: KindString}, true, false},
 		{"empty", c(DataInt16, OrderABCD, KindInt), "", Value{Kind: KindInt}, true, false},
 		{"invalid type", Codec{Type: 0, Kind: KindInt}, "0000", Value{Kind: KindInt}, true, false},
+		{"invalid order", Codec{Type: DataInt16, Order: 4, Registers: 1, Kind: KindInt}, "0000", Value{Kind: KindInt}, true, false},
 	}
 }
 
@@ -199,6 +200,7 @@ func TestCodecEncodeErrors(t *testing.T) {
 		{"bool given int", Codec{Type: DataBool, Registers: 1}, IntValue(1), false},
 		{"bit", Codec{Type: DataBit, Registers: 1}, BoolValue(true), false},
 		{"invalid type", Codec{}, IntValue(1), false},
+		{"invalid order", Codec{Type: DataInt16, Order: 4, Registers: 1}, IntValue(1), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,9 +1,15 @@
 // Package models owns the model document — what a device is, as the backend's model
 // database says — and everything that turns it into something the gateway can run:
-// strict decoding with field-path errors, validation, Compile into an immutable plan
-// (coalesced read requests, checked write actions), and the value codecs (byte and
-// word order, scale and offset, bits, strings).
+// strict decoding with field-path errors (Decode: JSON or YAML), validation that
+// reports every problem at once (Document.Validate), Compile into an immutable plan
+// (poll groups of coalesced read requests built by PlanModbus, operations checked
+// by Compiled.Check — the allow-list of what may reach the wire), and the value
+// codecs (byte and word order, scale and offset, bits, strings). model.schema.json
+// is the JSON Schema of the document; a test keeps it in step with the Go types.
 //
 // It also holds the few value types every other package exchanges: Value, Reading
-// and Fingerprint. It imports no other package of the project and must never do I/O.
+// and Fingerprint. It imports no other package of the project, never does I/O
+// beyond DecodeFile reading the file it is given, keeps no package-level mutable
+// state, and nothing on its poll path (ModbusRead.Decode) parses, looks up maps or
+// allocates.
 package models

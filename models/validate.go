@@ -193,7 +193,7 @@ func (v *validator) limits(path string, kind Kind, lo, hi *float64, enum []Value
 		}
 		c, ok := coerce(kind, e)
 		if !ok {
-			v.fail(p, "must be a %s, got %s", kind, e)
+			v.fail(p, "must be %s, got %s", withArticle(kind), e)
 			continue
 		}
 		if msg := rangeProblem(c, lo, hi); msg != "" {
@@ -252,7 +252,7 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 		return
 	}
 	if kind != KindInvalid && !kindFits(kind, dt) {
-		v.fail(path+".type", "a %s property cannot be read as dataType %s", kind, dt)
+		v.fail(path+".type", "%s property cannot be read as dataType %s", withArticle(kind), dt)
 	}
 	if writable {
 		if table != TableCoil && table != TableHolding {
@@ -396,7 +396,7 @@ func (v *validator) operation(path string, o *Operation, names map[string]int, i
 func checkInputValue(kind Kind, val Value, lo, hi *float64, enum []Value) string {
 	c, ok := coerce(kind, val)
 	if !ok {
-		return fmt.Sprintf("must be a %s, got %s", kind, val)
+		return fmt.Sprintf("must be %s, got %s", withArticle(kind), val)
 	}
 	if msg := rangeProblem(c, lo, hi); msg != "" {
 		return msg
@@ -456,7 +456,7 @@ func (v *validator) step(path string, s *ModbusStep, o *Operation, inputs map[st
 			return
 		}
 		if !kindFits(w.Value.Kind, dt) {
-			v.fail(wp+".value", "a %s value cannot be written as dataType %s", w.Value.Kind, dt)
+			v.fail(wp+".value", "%s value cannot be written as dataType %s", withArticle(w.Value.Kind), dt)
 			return
 		}
 		codec := newCodec(&w.ModbusBinding, table, dt, w.Value.Kind, v.doc.Defaults.Order)
@@ -472,7 +472,7 @@ func (v *validator) step(path string, s *ModbusStep, o *Operation, inputs map[st
 	}
 	in := &o.Inputs[i]
 	if kind, kok := ParseKind(in.Type); kok && ok && !kindFits(kind, dt) {
-		v.fail(wp+".input", "input %q is a %s and cannot be written as dataType %s", w.Input, kind, dt)
+		v.fail(wp+".input", "input %q is %s and cannot be written as dataType %s", w.Input, withArticle(kind), dt)
 	}
 	if in.Optional && in.Default == nil {
 		v.fail(wp+".input", "input %q is optional without a default, so this write could have no value", w.Input)
@@ -543,3 +543,11 @@ func fmtEnum(enum []Value) string {
 }
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// withArticle: "an int", "a float".
+func withArticle(k Kind) string {
+	if k == KindInt || k == KindInvalid {
+		return "an " + k.String()
+	}
+	return "a " + k.String()
+}

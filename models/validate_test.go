@@ -72,7 +72,7 @@ func TestValidate(t *testing.T) {
 				"properties[3].min: only allowed for int and float, not string",
 				"properties[3].enum[1]: must be a string, got 1",
 				`properties[3].enum[2]: duplicate value "a" (also enum[0])`,
-				"properties[4].enum[1]: must be a int, got 2.5",
+				"properties[4].enum[1]: must be an int, got 2.5",
 				"properties[4].enum[2]: 3 is above max 2",
 				"properties[5].telemetry: a write-only property cannot be telemetry",
 				"properties[5].interval: only for telemetry properties",
@@ -117,7 +117,7 @@ func TestValidate(t *testing.T) {
 					`{"name":"h","type":"float","modbus":{"table":"holding","address":12,"dataType":"int16","scale":0.5}}`, ""),
 			[]string{
 				"properties[0].type: a string property cannot be read as dataType int16",
-				"properties[1].type: a int property cannot be read as dataType bool",
+				"properties[1].type: an int property cannot be read as dataType bool",
 				"properties[2].type: a bool property cannot be read as dataType uint16",
 				"properties[3].access: a writable property must be bound to table coil or holding, got input",
 				"properties[4].access: a single bit of a register cannot be written; make the property read-only",

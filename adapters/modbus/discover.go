@@ -124,11 +124,12 @@ func (b *tcpBus) scanEndpoint(ctx context.Context, ep string) ([]adapters.Candid
 	return found, nil
 }
 
-// probeUnit finds out whether a unit answers and fingerprints it. A unit is
-// there when it sends a valid reply or a Modbus exception; a timeout, a
-// malformed reply, or a gateway's "target failed to respond" / "path
-// unavailable" exception (what Modbus TCP-to-RTU gateways answer for absent
-// units) means it is not.
+// probeUnit finds out whether a unit answers and fingerprints it: Read Device
+// Identification first, a read of holding register 0 when the unit has none
+// (illegal function, or a broken reply). A unit is there when it sends a valid
+// reply or a Modbus exception; a timeout, a malformed reply to the plain read,
+// or a gateway's "target failed to respond" / "path unavailable" exception
+// (what Modbus TCP-to-RTU gateways answer for absent units) means it is not.
 func (b *tcpBus) probeUnit(ctx context.Context, l *link, unit byte) (models.Fingerprint, bool, error) {
 	fp := models.Fingerprint{Protocol: "modbus", Transport: "tcp", Hint: b.set.hint}
 	present := false
@@ -145,8 +146,8 @@ func (b *tcpBus) probeUnit(ctx context.Context, l *link, unit byte) (models.Fing
 				}
 			}
 			fp.Identity = identity(objs)
-		case errors.As(err, &ex) && ex.Code == ExceptionIllegalFunction:
-			fallback = true
+		case errors.As(err, &ex) && ex.Code == ExceptionIllegalFunction, errors.Is(err, adapters.ErrBadReply):
+			fallback = true // no (or a broken) identification: try a plain read
 		case errors.As(err, &ex):
 			present = !gatewayAbsent(ex)
 		default:
@@ -154,7 +155,7 @@ func (b *tcpBus) probeUnit(ctx context.Context, l *link, unit byte) (models.Fing
 		}
 	}
 	if fallback {
-		_, err := b.read(ctx, l, unit, models.TableHolding, 0, 1, b.set.probeTimeout, false)
+		_, err := b.read(ctx, l, unit, models.TableHolding, 0, 1, b.set.probeTimeout)
 		var ex *ExceptionError
 		switch {
 		case err == nil:
@@ -169,7 +170,7 @@ func (b *tcpBus) probeUnit(ctx context.Context, l *link, unit byte) (models.Fing
 		return fp, false, nil
 	}
 	for _, p := range b.set.probes {
-		regs, err := b.read(ctx, l, unit, p.table, p.address, p.count, b.set.probeTimeout, false)
+		regs, err := b.read(ctx, l, unit, p.table, p.address, p.count, b.set.probeTimeout)
 		var ex *ExceptionError
 		switch {
 		case err == nil:

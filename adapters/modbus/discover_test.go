@@ -142,3 +142,27 @@ func TestDiscoverCancelled(t *testing.T) {
 		t.Fatalf("got %v %+v", err, cands)
 	}
 }
+
+// TestDiscoverGatewayExceptions: behind a Modbus TCP-to-RTU gateway an absent
+// unit is answered with exception 11 (or 10); that is not a device. Any other
+// exception is one.
+func TestDiscoverGatewayExceptions(t *testing.T) {
+	addr := fakeServer(t, func(c net.Conn) {
+		for range 16 {
+			req, err := readRequestFrame(c)
+			if err != nil {
+				return
+			}
+			code := map[byte]byte{1: ExceptionGatewayTarget, 2: ExceptionGatewayPath, 3: ExceptionDeviceBusy}[req.unit]
+			_ = writeReplyFrame(c, req.tid, req.unit, []byte{req.pdu[0] | 0x80, code})
+		}
+	})
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"units":"1-3","probeTimeout":"2s"}`, addr))
+	cands, err := bus.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 1 || cands[0].Target != addr+"/3" {
+		t.Fatalf("found %+v, want only unit 3", cands)
+	}
+}

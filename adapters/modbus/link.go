@@ -43,7 +43,8 @@ type link struct {
 
 	connMu sync.Mutex
 	conn   net.Conn // the connection the handler last dialled (to abort a blocked read)
-	dials  int
+	dials  int      // connections dialled so far
+	gen    uint64   // odd while a request is being sent: which one abort may interrupt
 }
 
 // txn is one request/reply transaction, queued to a link's owner.
@@ -73,9 +74,6 @@ func newLink(endpoint string, log *slog.Logger) *link {
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.handler = mb.NewTCPClientHandler(endpoint, mb.WithDialer(l.dial))
 	l.handler.IdleTimeout = time.Minute
-	// A late reply to a timed-out request is skipped by transaction id rather
-	// than taken as the answer to the next one.
-	l.handler.ProtocolRecoveryTimeout = DefaultTimeout
 	go l.run()
 	return l
 }
@@ -159,7 +157,7 @@ func (l *link) runOps() {
 
 // drain fails every queued request of a closed link.
 func (l *link) drain() {
-	for {
+	for range opQueueDepth + pollQueueDepth {
 		select {
 		case t := <-l.ops:
 			t.reply <- txnResult{err: errLinkClosed}
@@ -199,6 +197,8 @@ var errStaleConn = errors.New("reused connection was dropped")
 
 func (l *link) send(ctx context.Context, t *txn) (byte, []byte, error) {
 	l.handler.Timeout = t.timeout
+	// A late reply to a timed-out request is skipped by transaction id rather
+	// than taken as the answer to this one.
 	l.handler.ProtocolRecoveryTimeout = t.timeout
 	l.handler.SetSlave(t.unit)
 	adu, err := l.handler.Encode(&mb.ProtocolDataUnit{FunctionCode: t.req.fn, Data: t.req.data})
@@ -206,20 +206,22 @@ func (l *link) send(ctx context.Context, t *txn) (byte, []byte, error) {
 		return 0, nil, err
 	}
 	l.connMu.Lock()
-	dials := l.dials
+	l.gen++
+	gen, dials := l.gen, l.dials
 	l.connMu.Unlock()
 
 	// A cancelled request closes the connection so the blocked read returns now,
 	// not after the handler's deadline; the next request dials again.
-	stopAbort := context.AfterFunc(ctx, l.abort)
+	stopAbort := context.AfterFunc(ctx, func() { l.abort(gen) })
 	resp, err := l.handler.Send(ctx, adu)
+	l.connMu.Lock()
+	l.gen++ // an abort that runs late must not close the next request's connection
+	reused := l.dials == dials
+	l.connMu.Unlock()
 	if !stopAbort() {
 		l.handler.Close() // the handler must forget the connection abort closed
 	}
 	if err != nil {
-		l.connMu.Lock()
-		reused := l.dials == dials
-		l.connMu.Unlock()
 		if reused && dropped(err) {
 			return 0, nil, fmt.Errorf("%w: %w", errStaleConn, err)
 		}
@@ -256,19 +258,19 @@ func (l *link) dial(ctx context.Context, network, addr string) (net.Conn, error)
 	return c, nil
 }
 
-// abort closes the current connection, interrupting a blocked write or read.
-func (l *link) abort() {
+// abort closes the connection of request gen if that request is still on the
+// wire, interrupting its blocked write or read.
+func (l *link) abort(gen uint64) {
 	l.connMu.Lock()
-	c := l.conn
-	l.connMu.Unlock()
-	if c != nil {
-		_ = c.Close()
+	defer l.connMu.Unlock()
+	if l.gen == gen && l.conn != nil {
+		_ = l.conn.Close()
 	}
 }
 
 type dialError struct{ err error }
 
-func (e *dialError) Error() string   { return "connect: " + e.err.Error() }
+func (e *dialError) Error() string   { return adapters.ErrLinkDown.Error() + ": " + e.err.Error() }
 func (e *dialError) Unwrap() []error { return []error{adapters.ErrLinkDown, e.err} }
 
 // dropped reports whether err means the peer closed or reset the connection.

@@ -152,7 +152,7 @@ func (b *tcpBus) Poll(ctx context.Context, target string, group *models.PollGrou
 	given := len(out)
 	for i := range group.Modbus {
 		r := &group.Modbus[i]
-		regs, err := b.read(ctx, l, unit, r.Table, r.Start, r.Count, b.set.timeout, false)
+		regs, err := b.read(ctx, l, unit, r.Table, r.Start, r.Count, b.set.timeout)
 		if err != nil {
 			return out[:given], fmt.Errorf("modbus %s: read %s %d+%d: %w", target, tableName(r.Table), r.Start, r.Count, err)
 		}
@@ -163,12 +163,12 @@ func (b *tcpBus) Poll(ctx context.Context, target string, group *models.PollGrou
 
 // read performs one read transaction and returns the checked register or
 // packed-bit bytes.
-func (b *tcpBus) read(ctx context.Context, l *link, unit byte, t models.Table, start, count uint16, timeout time.Duration, op bool) ([]byte, error) {
+func (b *tcpBus) read(ctx context.Context, l *link, unit byte, t models.Table, start, count uint16, timeout time.Duration) ([]byte, error) {
 	req, err := readRequest(t, start, count)
 	if err != nil {
 		return nil, err
 	}
-	fn, data, err := l.do(ctx, &txn{unit: unit, req: req, timeout: timeout, retry: true}, op)
+	fn, data, err := l.do(ctx, &txn{unit: unit, req: req, timeout: timeout, retry: true}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func (s *Server) handleAdminModels(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleAdminAddModel(w http.ResponseWriter, r *http.Request) {
 	src, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
-		writeError(w, bodyError(err))
+		writeError(w, bodyError("body", err))
 		return
 	}
 	info, created, err := s.addModel(src)

@@ -101,44 +101,52 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) *Error {
 
 // decodeJSON decodes exactly one JSON value into v, refusing unknown fields and
 // trailing data; the error names the field and the value where it can.
-func decodeJSON(r io.Reader, v any) *Error {
+func decodeJSON(r io.Reader, v any) *Error { return decodeJSONAt("body", r, v) }
+
+// decodeJSONAt is decodeJSON for the value at path (for messages: "items[3]").
+func decodeJSONAt(path string, r io.Reader, v any) *Error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
+		return bodyError(path, err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return bodyError(err)
+			return bodyError(path, err)
 		}
-		return newError(CodeBadRequest, "body: unexpected data after the JSON value")
+		return newError(CodeBadRequest, path+": unexpected data after the JSON value")
 	}
 	return nil
 }
 
-func bodyError(err error) *Error {
+// bodyError turns a decoding error of the value at path into a 400 (413 when the
+// body was too large) naming the field and the value.
+func bodyError(path string, err error) *Error {
 	var maxErr *http.MaxBytesError
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &maxErr):
-		return newError(CodeTooLarge, fmt.Sprintf("body: larger than %d bytes", maxErr.Limit))
+		return newError(CodeTooLarge, fmt.Sprintf("%s: larger than %d bytes", path, maxErr.Limit))
 	case errors.Is(err, io.EOF):
-		return newError(CodeBadRequest, "body: empty, want a JSON object")
+		return newError(CodeBadRequest, path+": empty, want a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return newError(CodeBadRequest, "body: truncated JSON")
+		return newError(CodeBadRequest, path+": truncated JSON")
 	case errors.As(err, &syntaxErr):
-		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("body: invalid JSON at offset %d: %v", syntaxErr.Offset, syntaxErr), Err: err}
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%s: invalid JSON at offset %d: %v", path, syntaxErr.Offset, syntaxErr), Err: err}
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "body"
+		field := path
+		if typeErr.Field != "" {
+			field = typeErr.Field
+			if path != "body" {
+				field = path + "." + field
+			}
 		}
-		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%s: must be %s, got JSON %s (offset %d)", field, typeErr.Type, typeErr.Value, typeErr.Offset), Err: err}
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("%s: must be %s, got JSON %s", field, typeErr.Type, typeErr.Value), Err: err}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return &Error{Code: CodeBadRequest, Message: "body: " + strings.TrimPrefix(err.Error(), "json: "), Err: err}
+		return &Error{Code: CodeBadRequest, Message: path + ": " + strings.TrimPrefix(err.Error(), "json: "), Err: err}
 	}
-	return &Error{Code: CodeBadRequest, Message: "body: " + err.Error(), Err: err}
+	return &Error{Code: CodeBadRequest, Message: path + ": " + err.Error(), Err: err}
 }
 
 func (s *Server) handleHello(w http.ResponseWriter, r *http.Request) {

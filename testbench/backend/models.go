@@ -57,7 +57,7 @@ func (s *Server) putModel(id, version string, src []byte) (bool, error) {
 		b := tx.Bucket([]byte(bkModels))
 		key := modelKey(id, version)
 		if old := b.Get(key); old != nil {
-			if bytes.Equal(old, src) {
+			if bytes.Equal(old, src) || sameCanonical(old, src) {
 				return nil
 			}
 			return newError(CodeConflict, fmt.Sprintf("model %s@%s already exists with different content (models are immutable per id@version)", id, version))
@@ -81,6 +81,14 @@ func (s *Server) Model(id, version string) ([]byte, bool) {
 		s.log.Error("model", "id", id, "version", version, "err", err)
 	}
 	return src, src != nil
+}
+
+// sameCanonical reports whether old, compiled by the current models package,
+// has the canonical form src: a document stored before the canonical encoding
+// changed is still the same model.
+func sameCanonical(old, src []byte) bool {
+	c, err := models.CompileSource(old)
+	return err == nil && bytes.Equal(c.Source, src)
 }
 
 func modelExists(tx *bolt.Tx, id, version string) bool {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"os"
@@ -37,6 +38,7 @@ type Server struct {
 	log        *slog.Logger
 	db         *bolt.DB
 	handler    http.Handler
+	index      *template.Template
 
 	mu     sync.Mutex
 	notify map[string]chan struct{} // per gateway; closed and removed when its inbox grows
@@ -112,6 +114,10 @@ func Open(cfg Config, log *slog.Logger) (*Server, error) {
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("backend: %w", err)
+	}
+	if s.index, err = template.New("index").Parse(indexTemplate); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("backend: index template: %w", err)
 	}
 	s.handler = s.routes()
 	return s, nil

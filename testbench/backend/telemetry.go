@@ -21,17 +21,37 @@ const (
 
 // decodeTelemetry decodes and checks a telemetry batch body: strict JSON, at most
 // MaxTelemetryItems items, every item valid (all problems reported, each with its
-// items[i] path).
+// items[i] path). Items are decoded one by one so even a decoding error names its
+// item.
 func decodeTelemetry(r io.Reader) (backendclient.TelemetryBatch, *Error) {
 	var batch backendclient.TelemetryBatch
-	if e := decodeJSON(r, &batch); e != nil {
+	var raw struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	if e := decodeJSON(r, &raw); e != nil {
 		return batch, e
 	}
-	if n := len(batch.Items); n > MaxTelemetryItems {
+	if n := len(raw.Items); n > MaxTelemetryItems {
 		return batch, newError(CodeTooLarge, fmt.Sprintf("items: at most %d per batch, got %d", MaxTelemetryItems, n))
 	}
-	if err := validateTelemetry(batch.Items); err != nil {
-		return batch, errorf(CodeBadRequest, err)
+	batch.Items = make([]backendclient.TelemetryItem, len(raw.Items))
+	var errs []error
+	for i, m := range raw.Items {
+		if len(errs) >= 20 {
+			errs = append(errs, errors.New("items: more problems not shown"))
+			break
+		}
+		if e := decodeJSONAt(fmt.Sprintf("items[%d]", i), bytes.NewReader(m), &batch.Items[i]); e != nil {
+			errs = append(errs, errors.New(e.Message))
+		}
+	}
+	if len(errs) == 0 {
+		if err := validateTelemetry(batch.Items); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return backendclient.TelemetryBatch{}, errorf(CodeBadRequest, err)
 	}
 	return batch, nil
 }

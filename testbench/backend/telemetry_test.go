@@ -91,8 +91,9 @@ func TestTelemetryBadBatches(t *testing.T) {
 	}{
 		{`{"items":[{"seq":0,"kind":"reading","localId":"a","property":"p","value":1}]}`, "items[0].seq", 400},
 		{`{"items":[{"seq":1,"kind":"reading","localId":"a","property":"p","value":1},{"seq":2,"kind":"blob","localId":"a"}]}`, `items[1].kind: must be reading or event, got "blob"`, 400},
-		{`{"items":[{"seq":1,"kind":"reading","localId":"a","property":"p","value":{}}]}`, "value", 400},
-		{`{"items":[{"seq":"1"}]}`, "seq", 400},
+		{`{"items":[{"seq":1,"kind":"reading","localId":"a","property":"p","value":{}}]}`, "items[0]: value must be a bool, number or string, got {}", 400},
+		{`{"items":[{"seq":1,"kind":"event","localId":"a","event":"x"},{"seq":"1"}]}`, `items[1].seq: must be uint64, got JSON string`, 400},
+		{`{"items":[{"seq":1,"kind":"event","localId":"a","event":"x","colour":1}]}`, `items[0]: unknown field "colour"`, 400},
 		{`{"items":[],"extra":1}`, `"extra"`, 400},
 		{`{"items":[{"seq":1,"kind":"event","localId":"a"}]}`, "items[0].event", 400},
 		{`[`, "body", 400},

@@ -3,15 +3,14 @@ package backend
 import (
 	"bytes"
 	"encoding/json"
-	"html/template"
 	"net/http"
 	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// indexTemplate is parsed per Server (no package-level state); html/template
-// escapes everything the devices and gateways sent.
+// indexTemplate is parsed by Open, per Server (no package-level state);
+// html/template escapes everything the devices and gateways sent.
 const indexTemplate = `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">
 <title>fieldgate reference backend</title>
@@ -58,16 +57,11 @@ type indexPage struct {
 }
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	tmpl, err := template.New("index").Parse(indexTemplate)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	p := indexPage{Operations: s.Operations("", 20), Stats: s.Stats()}
 	for _, d := range s.Devices() {
 		p.Devices = append(p.Devices, indexDevice{DeviceRecord: d})
 	}
-	err = s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		for i := range p.Devices {
 			rs, err := latestReadings(tx, p.Devices[i].ID)
 			if err != nil {
@@ -86,7 +80,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, p); err != nil {
+	if err := s.index.Execute(&buf, p); err != nil {
 		writeError(w, err)
 		return
 	}

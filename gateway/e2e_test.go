@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -259,15 +258,6 @@ func latest(b *backend.Server, device, property string) (backend.ReadingRecord, 
 		return backend.ReadingRecord{}, fmt.Errorf("no reading of %s %s yet", device, property)
 	}
 	return rs[0], nil
-}
-
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 var errNotYet = errors.New("not yet")

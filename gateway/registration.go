@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -285,5 +284,3 @@ func (d *device) resetRegisterBackoff() {
 		d.regBackoff.reset()
 	}
 }
-
-var errNotAssigned = errors.New("device has no assigned model")

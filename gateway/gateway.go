@@ -41,6 +41,7 @@ type Gateway struct {
 	models   *modelCache
 	devices  *registry
 	ops      *operations
+	outbox   *outboxWriter
 
 	link       *linkState
 	uplinkWake chan struct{}
@@ -94,7 +95,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 	})
 
-	// Stage 2: backend client (no network yet).
+	// Stage 2: the outbox writer (group commit).
+	g.outbox = newOutboxWriter(st, cfg.Telemetry, log.With("component", "outbox"), g.wakeUplink)
+	stops = append(stops, g.outbox.close)
+
+	// Stage 3: backend client (no network yet).
 	bc, err := backendclient.New(backendclient.Config{
 		BaseURL:   cfg.Backend.URL,
 		Gateway:   cfg.Gateway.ID,
@@ -108,7 +113,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	g.models = newModelCache(st, bc)
 	g.ops = newOperations(g)
 
-	// Stage 3: buses.
+	// Stage 4: buses.
 	for _, b := range cfg.Buses {
 		if b.Disabled {
 			continue
@@ -130,13 +135,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 		})
 	}
 
-	// Stage 4: devices known from the state file run from their cached models at
+	// Stage 5: devices known from the state file run from their cached models at
 	// once, whether or not the backend is reachable.
 	if err := g.restore(ctx); err != nil {
 		return err
 	}
 
-	// Stage 5: loops. They stop when loopCtx is cancelled; pollers stop with it.
+	// Stage 6: loops. They stop when loopCtx is cancelled; pollers stop with it.
 	loopCtx, cancelLoops := context.WithCancel(ctx)
 	stops = append(stops, func() {
 		cancelLoops()
@@ -150,7 +155,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	g.goLoop(func() { g.inboxLoop(loopCtx) })
 	g.goLoop(func() { g.ops.reportLoop(loopCtx) })
 
-	// Stage 6: local API.
+	// Stage 7: local API.
 	apiAddr := ""
 	if cfg.API.Listen != "off" {
 		srv, addr, err := g.startLocalAPI(cfg.API.Listen)
@@ -176,6 +181,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 	log.Info("gateway stopping")
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	return nil
+}
+
+func (g *Gateway) wakeUplink() {
+	select {
+	case g.uplinkWake <- struct{}{}:
+	default:
+	}
 }
 
 func (g *Gateway) goLoop(f func()) {

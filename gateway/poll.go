@@ -146,19 +146,13 @@ func (g *Gateway) event(d *device, name, detail string) {
 	}
 }
 
-// emit puts telemetry in the persistent outbox and wakes the uplink.
+// emit puts telemetry in the persistent outbox (see outboxWriter for when it
+// is on disk).
 func (g *Gateway) emit(items []backendclient.TelemetryItem) error {
 	if len(items) == 0 {
 		return nil
 	}
-	if _, err := g.store.Append(items); err != nil {
-		return err
-	}
-	select {
-	case g.uplinkWake <- struct{}{}:
-	default:
-	}
-	return nil
+	return g.outbox.append(items)
 }
 
 type errUnknownBus string

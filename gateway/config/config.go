@@ -68,8 +68,8 @@ type Discovery struct {
 
 // Telemetry outbox durability modes.
 const (
-	DurabilityBatch  = "batch"  // one fsync per appended batch of readings
-	DurabilityAlways = "always" // one fsync per reading
+	DurabilityBatch  = "batch"  // group commit: one fsync per groupCommit window
+	DurabilityAlways = "always" // a reading counts as taken once fsynced
 )
 
 // Telemetry tunes the uplink of readings and events.
@@ -81,6 +81,9 @@ type Telemetry struct {
 	// of bytes or a string such as "64MiB", "500KB".
 	OutboxMaxBytes int64  `yaml:"outboxMaxBytes"`
 	Durability     string `yaml:"durability"` // "batch" (default) or "always"
+	// GroupCommit is the longest a reading waits in memory for its fsync with
+	// durability "batch" (default 1s, 10ms..10s): the power-loss window.
+	GroupCommit Duration `yaml:"groupCommit"`
 }
 
 // Bus is one configured bus.
@@ -107,6 +110,7 @@ const (
 	DefaultDiscovery      = 10 * time.Minute
 	DefaultBatchSize      = 500
 	DefaultFlushInterval  = time.Second
+	DefaultGroupCommit    = time.Second
 	DefaultOutboxMaxBytes = 64 << 20
 )
 

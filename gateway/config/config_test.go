@@ -96,7 +96,7 @@ func TestParseValidAppliesDefaults(t *testing.T) {
 			InboxWait: Duration(30 * time.Second), Timeout: Duration(10 * time.Second)},
 		API:       API{Listen: "127.0.0.1:8481"},
 		Discovery: Discovery{AtStart: true, Interval: Duration(10 * time.Minute)},
-		Telemetry: Telemetry{BatchSize: 500, FlushInterval: Duration(time.Second), OutboxMaxBytes: 64 << 20, Durability: "batch"},
+		Telemetry: Telemetry{BatchSize: 500, FlushInterval: Duration(time.Second), OutboxMaxBytes: 64 << 20, Durability: "batch", GroupCommit: Duration(time.Second)},
 		Log:       Log{Level: "info", Format: "text"},
 	}
 	got := *cfg

@@ -31,6 +31,7 @@ type fileTelemetry struct {
 	FlushInterval  Duration `yaml:"flushInterval"`
 	OutboxMaxBytes ByteSize `yaml:"outboxMaxBytes"`
 	Durability     string   `yaml:"durability"`
+	GroupCommit    Duration `yaml:"groupCommit"`
 }
 
 type fileBus struct {
@@ -50,6 +51,7 @@ func defaults() fileConfig {
 			FlushInterval:  Duration(DefaultFlushInterval),
 			OutboxMaxBytes: DefaultOutboxMaxBytes,
 			Durability:     DurabilityBatch,
+			GroupCommit:    Duration(DefaultGroupCommit),
 		},
 		Log: Log{Level: "info", Format: "text"},
 	}
@@ -101,6 +103,7 @@ func decode(data []byte) (cfg *Config, problems []error, err error) {
 			FlushInterval:  fc.Telemetry.FlushInterval,
 			OutboxMaxBytes: int64(fc.Telemetry.OutboxMaxBytes),
 			Durability:     fc.Telemetry.Durability,
+			GroupCommit:    fc.Telemetry.GroupCommit,
 		},
 		Log: fc.Log,
 	}

@@ -161,6 +161,9 @@ func (c *Config) validateTelemetry(p *problems) {
 	if t.OutboxMaxBytes != 0 && t.OutboxMaxBytes < 64<<10 {
 		p.add("telemetry.outboxMaxBytes", "must be 0 (unbounded) or at least 64KiB, got %d", t.OutboxMaxBytes)
 	}
+	if g := time.Duration(t.GroupCommit); g < 10*time.Millisecond || g > 10*time.Second {
+		p.add("telemetry.groupCommit", "must be 10ms..10s, got %s", g)
+	}
 	if t.Durability != DurabilityBatch && t.Durability != DurabilityAlways {
 		p.add("telemetry.durability", "must be %q or %q, got %q", DurabilityBatch, DurabilityAlways, t.Durability)
 	}

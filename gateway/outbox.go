@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/gateway/store"
+)
+
+// outboxWriter is the single writer of the persistent outbox. It does group
+// commit: the appends that arrive together share one transaction and one fsync.
+//
+// With durability "always" an append returns only once its items are on disk:
+// a reading counts as taken only then. With "batch" an append returns at once
+// and the writer commits at most every window; a power cut (or a kill) can lose
+// the readings of the last window, never more.
+type outboxWriter struct {
+	store  *store.Store
+	log    *slog.Logger
+	always bool
+	window time.Duration
+	wake   func() // called after each commit
+
+	mu     sync.RWMutex
+	closed bool
+	reqs   chan appendReq
+	done   chan struct{}
+}
+
+type appendReq struct {
+	items []backendclient.TelemetryItem
+	done  chan error // nil for "batch": nobody waits
+}
+
+var errOutboxClosed = errors.New("outbox closed")
+
+func newOutboxWriter(st *store.Store, tel config.Telemetry, log *slog.Logger, wake func()) *outboxWriter {
+	w := &outboxWriter{store: st, log: log, always: tel.Durability == config.DurabilityAlways,
+		window: time.Second, wake: wake, reqs: make(chan appendReq, 256), done: make(chan struct{})}
+	if tel.GroupCommit > 0 {
+		w.window = time.Duration(tel.GroupCommit)
+	}
+	go w.run()
+	return w
+}
+
+// append hands items to the writer (it copies them). With "always" it waits
+// for the commit and returns its error.
+func (w *outboxWriter) append(items []backendclient.TelemetryItem) error {
+	req := appendReq{items: append([]backendclient.TelemetryItem(nil), items...)}
+	if w.always {
+		req.done = make(chan error, 1)
+	}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return errOutboxClosed
+	}
+	w.reqs <- req
+	w.mu.RUnlock()
+	if req.done == nil {
+		return nil
+	}
+	return <-req.done
+}
+
+// close commits what is queued and stops the writer.
+func (w *outboxWriter) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.reqs)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *outboxWriter) run() {
+	defer close(w.done)
+	var batch []appendReq
+	for {
+		req, ok := <-w.reqs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], req)
+		if !w.always {
+			// Gather for one window, then commit once.
+			timer := time.NewTimer(w.window)
+		gather:
+			for {
+				select {
+				case r, ok := <-w.reqs:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, r)
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		} else {
+			// Take whatever else is already waiting: it shares this fsync.
+		drain:
+			for len(batch) < cap(w.reqs) {
+				select {
+				case r, ok := <-w.reqs:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+func (w *outboxWriter) commit(batch []appendReq) {
+	n := 0
+	for _, r := range batch {
+		n += len(r.items)
+	}
+	all := make([]backendclient.TelemetryItem, 0, n)
+	for _, r := range batch {
+		all = append(all, r.items...)
+	}
+	_, err := w.store.Append(all) // one transaction, one fsync
+	if err != nil && !w.always {
+		w.log.Error("outbox append failed; readings lost", "items", n, "err", err)
+	}
+	for _, r := range batch {
+		if r.done != nil {
+			r.done <- err
+		}
+	}
+	if err == nil {
+		w.wake()
+	}
+}

@@ -34,6 +34,11 @@ type BusSpec struct {
 	Name     string          // the bus name from the gateway config
 	Settings json.RawMessage // the bus's protocol-specific settings, as JSON
 	Logger   *slog.Logger    // already scoped with the bus name
+	// OnLink, when not nil, is told when a physical link of the bus (a serial
+	// port, a TCP endpoint) goes down or comes back; link names it ("port
+	// /dev/serial/by-id/usb-FTDI_...", "127.0.0.1:502"), err says why it went
+	// down (nil when up). Called from the link's owner goroutine: must not block.
+	OnLink func(link string, up bool, err error)
 }
 
 // Bus is one configured bus. Every call goes through the owner goroutine of the
@@ -55,6 +60,17 @@ type Discoverer interface {
 	// Discover returns every device that answered, fingerprinted. It returns when
 	// the scan is complete or ctx is done (with what it found so far and ctx.Err()).
 	Discover(ctx context.Context) ([]Candidate, error)
+}
+
+// Observer is implemented by buses whose devices can push their values as they
+// change (CoAP observe). The gateway hands it the groups marked Observe instead
+// of polling them.
+type Observer interface {
+	// Observe keeps the readings of group flowing to emit as they change, until
+	// ctx is done (then it returns ctx.Err()). It re-registers when
+	// notifications stop, and falls back to polling at group.Interval by itself
+	// when the device refuses to be observed. emit must not block for long.
+	Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading)) error
 }
 
 // Candidate is a discovered device.

@@ -11,8 +11,10 @@ type Compiled struct {
 	Protocol string
 	// Source is the canonical JSON of the document this was compiled from; the
 	// gateway caches it and recompiles it after a restart.
-	Source     []byte
-	Timeout    time.Duration // per transaction
+	Source  []byte
+	Timeout time.Duration // per transaction
+	// Serial is the line framing of a "serial" model (nil otherwise).
+	Serial     *SerialLine
 	Properties []CompiledProperty
 	// Groups are the poll groups: properties that share a poll interval, with
 	// their coalesced protocol requests.
@@ -42,6 +44,12 @@ type CompiledProperty struct {
 type PollGroup struct {
 	Interval time.Duration
 	Modbus   []ModbusRead // coalesced, in table then address order
+	Serial   []SerialRead // one command per property, in property order
+	Coap     []CoapRead   // one request per property, in property order
+	// Observe marks a group of observable CoAP resources: the gateway hands it
+	// to an adapters.Observer (which falls back to polling at Interval when the
+	// device refuses) instead of polling it.
+	Observe bool
 }
 
 // Table is a Modbus data table.
@@ -118,6 +126,8 @@ type Action struct {
 	Idempotent bool
 	Timeout    time.Duration
 	Modbus     []ModbusAction
+	Serial     []SerialAction
+	Coap       []CoapAction
 }
 
 // ModbusAction is one resolved step: a delay, or a write.

@@ -14,9 +14,11 @@ type Document struct {
 	Manufacturer string        `json:"manufacturer,omitempty"`
 	Product      string        `json:"product,omitempty"`
 	Description  string        `json:"description,omitempty"`
-	Protocol     string        `json:"protocol"` // "modbus" (later "serial", "coap")
+	Protocol     string        `json:"protocol"` // "modbus", "serial", "coap"
 	Defaults     Defaults      `json:"defaults,omitempty"`
 	Modbus       *ModbusDevice `json:"modbus,omitempty"`
+	Serial       *SerialDevice `json:"serial,omitempty"`
+	Coap         *CoapDevice   `json:"coap,omitempty"`
 	Properties   []Property    `json:"properties"`
 	Operations   []Operation   `json:"operations,omitempty"`
 }
@@ -61,6 +63,8 @@ type Property struct {
 	Interval    Duration       `json:"interval,omitempty"`
 	Description string         `json:"description,omitempty"`
 	Modbus      *ModbusBinding `json:"modbus,omitempty"`
+	Serial      *SerialBinding `json:"serial,omitempty"`
+	Coap        *CoapBinding   `json:"coap,omitempty"`
 }
 
 // ModbusBinding says where a property lives in a Modbus device and how its bits
@@ -84,6 +88,8 @@ type Operation struct {
 	Idempotent  bool             `json:"idempotent,omitempty"`
 	Timeout     Duration         `json:"timeout,omitempty"` // whole operation, default 5s
 	Modbus      *ModbusOperation `json:"modbus,omitempty"`
+	Serial      *SerialOperation `json:"serial,omitempty"`
+	Coap        *CoapOperation   `json:"coap,omitempty"`
 }
 
 // Input is one typed, limited input field of an operation.

@@ -1,0 +1,90 @@
+package models
+
+import "time"
+
+// CoAP model bindings (RFC 7252): properties are resources, operations are
+// requests with a payload built from typed inputs. Used when Document.Protocol
+// is "coap".
+
+// CoapDevice holds the device-wide CoAP settings of a model.
+type CoapDevice struct {
+	// Security is "none" (default) or "psk": DTLS with a pre-shared key that the
+	// gateway reads from the file its bus config names.
+	Security string `json:"security,omitempty"`
+}
+
+// CoapBinding binds a property to a resource.
+type CoapBinding struct {
+	Path string `json:"path"` // "/sensors/temp"
+	// Format is the content format of the resource: "text" (text/plain, the
+	// default), "json" (application/json) or "cbor" (application/cbor).
+	Format string `json:"format,omitempty"`
+	// Pointer is an RFC 6901 JSON pointer to the value inside a json or cbor
+	// payload ("/temp"); empty: the whole payload is the value.
+	Pointer string `json:"pointer,omitempty"`
+	// Observe: the resource is observed (RFC 7641) rather than polled; the
+	// gateway falls back to polling when the device refuses.
+	Observe bool     `json:"observe,omitempty"`
+	Scale   *float64 `json:"scale,omitempty"` // numeric values: value*scale + offset
+	Offset  float64  `json:"offset,omitempty"`
+	// Write: how a writable property is set. Method PUT (default) or POST on
+	// WritePath (default Path) with Payload, a template over {value} in Format.
+	Write *CoapRequest `json:"write,omitempty"`
+}
+
+// CoapOperation is one request; its payload template refers to the inputs.
+type CoapOperation struct {
+	CoapRequest
+}
+
+// CoapRequest is a request template. In a json (or cbor) payload template a
+// placeholder is replaced by the JSON encoding of the value, so
+// `{"target": {setpoint}}` stays valid JSON whatever the input; a cbor payload
+// is written as JSON and sent as the equivalent CBOR.
+type CoapRequest struct {
+	Method  string `json:"method,omitempty"` // PUT (default), POST, DELETE
+	Path    string `json:"path,omitempty"`
+	Format  string `json:"format,omitempty"` // of the payload: text (default), json, cbor
+	Payload string `json:"payload,omitempty"`
+}
+
+// ContentFormat is a CoAP content format the models support.
+type ContentFormat uint8
+
+const (
+	FormatText ContentFormat = iota + 1 // text/plain;charset=utf-8 (0)
+	FormatJSON                          // application/json (50)
+	FormatCBOR                          // application/cbor (60)
+)
+
+// CoapCode returns the CoAP Content-Format option number of f.
+func (f ContentFormat) CoapCode() uint16 {
+	switch f {
+	case FormatJSON:
+		return 50
+	case FormatCBOR:
+		return 60
+	}
+	return 0
+}
+
+// CoapRead is one resource of a poll (or observe) group.
+type CoapRead struct {
+	Property int    // index into Compiled.Properties
+	Path     string // absolute resource path
+	Format   ContentFormat
+	Pointer  []string // decoded JSON pointer tokens; nil: the whole payload
+	Observe  bool
+	Scale    float64 // 1 when the model gives none
+	Offset   float64
+	Kind     Kind
+}
+
+// CoapAction is one resolved request of a checked operation.
+type CoapAction struct {
+	Method  string // "PUT", "POST" or "DELETE"
+	Path    string
+	Format  ContentFormat
+	Payload []byte // rendered (CBOR already encoded for FormatCBOR)
+	Timeout time.Duration
+}

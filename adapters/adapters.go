@@ -69,7 +69,8 @@ type Observer interface {
 	// Observe keeps the readings of group flowing to emit as they change, until
 	// ctx is done (then it returns ctx.Err()). It re-registers when
 	// notifications stop, and falls back to polling at group.Interval by itself
-	// when the device refuses to be observed. emit must not block for long.
+	// when the device refuses to be observed. emit may be called from several
+	// goroutines and must not block for long.
 	Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading)) error
 }
 

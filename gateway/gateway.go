@@ -44,6 +44,7 @@ type Gateway struct {
 	outbox   *outboxWriter
 
 	link       *linkState
+	links      *links
 	uplinkWake chan struct{}
 	regWake    chan struct{}
 	loops      sync.WaitGroup
@@ -65,6 +66,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		adapters:   opts.Adapters,
 		buses:      map[string]adapters.Bus{},
 		devices:    newRegistry(),
+		links:      newLinks(),
 		uplinkWake: make(chan struct{}, 1),
 		regWake:    make(chan struct{}, 1),
 	}
@@ -122,7 +124,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		if !ok {
 			return fmt.Errorf("bus %q: no adapter for protocol %q", b.Name, b.Protocol)
 		}
-		bus, err := a.Open(ctx, adapters.BusSpec{Name: b.Name, Settings: b.Settings, Logger: log.With("bus", b.Name)})
+		bus, err := a.Open(ctx, adapters.BusSpec{
+			Name: b.Name, Settings: b.Settings, Logger: log.With("bus", b.Name), OnLink: g.onLink(b.Name),
+		})
 		if err != nil {
 			return fmt.Errorf("bus %q: %w", b.Name, err)
 		}

@@ -93,6 +93,7 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"backend":      map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
 		"outbox":       map[string]any{"pending": pending, "bytes": bytes, "lastSeq": last, "dropped": dropped},
 		"modelFetches": g.models.fetchCount(),
+		"links":        g.links.list(),
 		"devices":      len(g.devices.all()),
 	})
 }

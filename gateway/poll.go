@@ -2,8 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/models"
 )
@@ -30,6 +33,13 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 			interval = time.Duration(inst.PollIntervalMs) * time.Millisecond
 		}
 		run.wg.Add(1)
+		if obs, ok := bus.(adapters.Observer); ok && group.Observe {
+			go func() {
+				defer run.wg.Done()
+				g.observeLoop(ctx, d, run, obs, group, interval)
+			}()
+			continue
+		}
 		go func() {
 			defer run.wg.Done()
 			g.pollLoop(ctx, d, run, group, interval)
@@ -62,22 +72,7 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 			continue
 		}
 		bo.reset()
-		items = items[:0]
-		rec := d.record()
-		for _, r := range readings {
-			p := &run.model.Properties[r.Property]
-			v := r.Value
-			items = append(items, backendclient.TelemetryItem{
-				Kind: backendclient.KindReading, LocalID: d.localID, DeviceID: rec.DeviceID,
-				Property: p.Name, Value: &v, Quality: r.Quality.String(), Time: r.Time.UTC(),
-			})
-		}
-		if err := g.emit(items); err != nil {
-			g.log.Error("outbox append failed; readings not taken", "device", d.localID, "err", err)
-		} else {
-			d.noteReadings(run.model, readings)
-			g.pollSucceeded(d)
-		}
+		items = g.take(d, run, readings, items[:0])
 		next = started.Add(interval)
 		if time.Until(next) < 0 {
 			next = time.Now()
@@ -85,17 +80,79 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 	}
 }
 
+// take puts a poll's (or a notification's) readings in the outbox: only then
+// do they count as taken. It returns items for reuse.
+func (g *Gateway) take(d *device, run *instanceRun, readings []models.Reading, items []backendclient.TelemetryItem) []backendclient.TelemetryItem {
+	rec := d.record()
+	for _, r := range readings {
+		p := &run.model.Properties[r.Property]
+		v := r.Value
+		items = append(items, backendclient.TelemetryItem{
+			Kind: backendclient.KindReading, LocalID: d.localID, DeviceID: rec.DeviceID,
+			Property: p.Name, Value: &v, Quality: r.Quality.String(), Time: r.Time.UTC(),
+		})
+	}
+	if err := g.emit(items); err != nil {
+		g.log.Error("outbox append failed; readings not taken", "device", d.localID, "err", err)
+		return items
+	}
+	d.noteReadings(run.model, readings)
+	g.pollSucceeded(d)
+	return items
+}
+
+// observeLoop hands an observe group to the bus and takes each notification's
+// readings as they come. The adapter re-registers and falls back to polling by
+// itself; should it give up, the loop starts it again after a backoff.
+func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, obs adapters.Observer, group *models.PollGroup, interval time.Duration) {
+	if interval != group.Interval {
+		copyGroup := *group
+		copyGroup.Interval = interval
+		group = &copyGroup
+	}
+	bo := newBackoff(time.Second, time.Minute)
+	var (
+		mu    sync.Mutex // the adapter may emit from several goroutines
+		items []backendclient.TelemetryItem
+	)
+	emit := func(readings []models.Reading) {
+		mu.Lock()
+		defer mu.Unlock()
+		items = g.take(d, run, readings, items[:0])
+	}
+	for {
+		started := time.Now()
+		err := obs.Observe(ctx, run.target, group, emit)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("observation ended")
+		}
+		g.pollFailed(d, err)
+		if time.Since(started) > time.Minute {
+			bo.reset()
+		}
+		if !sleepCtx(ctx, bo.next()) {
+			return
+		}
+	}
+}
+
 // pollBudget bounds one poll of a group: each request gets the model's timeout.
 func pollBudget(m *models.Compiled, group *models.PollGroup) time.Duration {
-	n := len(group.Modbus)
-	if n == 0 {
-		n = 1
-	}
 	t := m.Timeout
 	if t <= 0 {
 		t = time.Second
 	}
-	return time.Duration(n)*t + t
+	budget := time.Duration(len(group.Modbus)+len(group.Coap)+1) * t
+	for _, r := range group.Serial {
+		budget += max(r.Timeout, t)
+	}
+	if m.Serial != nil {
+		budget += time.Duration(len(group.Serial)) * m.Serial.MinGap
+	}
+	return budget
 }
 
 func (d *device) noteReadings(m *models.Compiled, readings []models.Reading) {

@@ -26,6 +26,8 @@ test: deps tools check unit fuzz
 deps:
 	@need=""; \
 	command -v mbpoll >/dev/null || need="$$need mbpoll"; \
+	command -v coap-client-notls >/dev/null || need="$$need libcoap3-bin"; \
+	command -v ip >/dev/null || need="$$need iproute2"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  (apt-get install -y -q $$need >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $$need >/dev/null)) \

@@ -3,10 +3,13 @@ package gateway_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +112,20 @@ func TestWalkingSkeleton(t *testing.T) {
 	getJSON(t, "http://"+gw.api+"/api/v1/status", &status)
 	if status.ModelFetches != 2 {
 		t.Errorf("model fetches = %d, want 2 (one per model for 3 devices)", status.ModelFetches)
+	}
+	// The same state, for Prometheus.
+	metrics := getText(t, "http://"+gw.api+"/metrics")
+	for _, want := range []string{
+		`fieldgate_device_online{bus="tcp",device="` + th1 + `",model="acme-th100@1.0.0"} 1`,
+		`fieldgate_model_fetches_total 2`,
+		`fieldgate_backend_up 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if !regexp.MustCompile(`fieldgate_device_readings_total\{device="` + regexp.QuoteMeta(th1) + `"\} [1-9]`).MatchString(metrics) {
+		t.Errorf("/metrics has no readings for %s", th1)
 	}
 
 	// 4: a setpoint operation changes the register; an out-of-range one is FAILED
@@ -265,6 +282,20 @@ func number(t *testing.T, v any) float64 {
 	}
 	t.Fatalf("not a number: %s", b)
 	return 0
+}
+
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 func text(t *testing.T, v any) string {

@@ -59,6 +59,7 @@ func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
 	mux.HandleFunc("GET /api/v1/devices/{localId}", g.apiDevice)
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
 	mux.HandleFunc("POST /api/v1/discover", g.apiDiscover)
+	mux.Handle("GET /metrics", g.metricsHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -161,6 +161,8 @@ func (d *device) noteReadings(m *models.Compiled, readings []models.Reading) {
 	for _, r := range readings {
 		d.last[m.Properties[r.Property].Name] = lastReading{Value: r.Value, Quality: r.Quality.String(), Time: r.Time}
 	}
+	d.stats.polls++
+	d.stats.readings += uint64(len(readings))
 }
 
 func (g *Gateway) pollSucceeded(d *device) {
@@ -177,6 +179,7 @@ func (g *Gateway) pollSucceeded(d *device) {
 func (g *Gateway) pollFailed(d *device, err error) {
 	d.mu.Lock()
 	d.failures++
+	d.stats.pollErrors++
 	d.lastErr = err.Error()
 	health := healthDegraded
 	if d.failures >= failuresOffline {

@@ -77,8 +77,14 @@ type device struct {
 	health   string
 	failures int
 	lastErr  string
+	stats    deviceStats
 
 	regBackoff *backoff
+}
+
+// deviceStats are the device's counters for /metrics (guarded by device.mu).
+type deviceStats struct {
+	polls, pollErrors, readings uint64
 }
 
 type lastReading struct {

@@ -3,6 +3,8 @@
 //	fieldgate run [--config FILE]     run the gateway (no --config: the embedded demo config)
 //	fieldgate check --config FILE     decode and validate a config, report every problem
 //	fieldgate model FILE...           decode, validate and compile model documents
+//	fieldgate devices [--api ADDR]    what a running daemon found and runs
+//	fieldgate scan [--api ADDR]       make a running daemon scan its buses now
 //	fieldgate version
 package main
 
@@ -52,6 +54,9 @@ const usage = `usage:
   fieldgate run [--config FILE]    run the gateway (without --config: the embedded demo config)
   fieldgate check --config FILE    validate a config file and report every problem
   fieldgate model FILE...          validate and compile model documents (JSON or YAML)
+  fieldgate devices [--api ADDR] [-v]
+                                   list what a running daemon found, its status and model
+  fieldgate scan [--api ADDR] [-v] make a running daemon scan its buses now, then list
   fieldgate version                print the version`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdCheck(args[1:], stdout)
 	case "model":
 		return cmdModel(args[1:], stdout)
+	case "devices", "scan":
+		return cmdDevices(ctx, args[0], args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "fieldgate", version)
 		return nil
@@ -106,6 +113,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 
 func cmdCheck(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	path := fs.String("config", "", "config file (YAML)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -114,7 +122,7 @@ func cmdCheck(args []string, stdout io.Writer) error {
 		return usageError{"check: --config FILE is required"}
 	}
 	if _, err := loadConfig(*path); err != nil {
-		return fmt.Errorf("%s: %w", *path, err)
+		return err // names the file, each field and its line
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return nil
@@ -138,7 +146,7 @@ func cmdModel(args []string, stdout io.Writer) error {
 		}
 		reads := 0
 		for _, g := range m.Groups {
-			reads += len(g.Modbus)
+			reads += len(g.Modbus) + len(g.Serial) + len(g.Coap)
 		}
 		fmt.Fprintf(stdout, "%s: %s ok (%d properties, %d poll groups, %d read requests)\n", p, m.Ref(), len(m.Properties), len(m.Groups), reads)
 	}

@@ -27,8 +27,10 @@ type CoapBinding struct {
 	Observe bool     `json:"observe,omitempty"`
 	Scale   *float64 `json:"scale,omitempty"` // numeric values: value*scale + offset
 	Offset  float64  `json:"offset,omitempty"`
-	// Write: how a writable property is set. Method PUT (default) or POST on
-	// WritePath (default Path) with Payload, a template over {value} in Format.
+	// Write: how a writable property is set (required for writable ones):
+	// method PUT (default) or POST on Write.Path (default Path) with Payload, a
+	// template over {value} (default "{value}") in Write.Format (default: the
+	// binding's Format).
 	Write *CoapRequest `json:"write,omitempty"`
 }
 

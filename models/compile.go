@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -43,24 +44,69 @@ func Compile(d *Document) (*Compiled, error) {
 		Timeout:    durationOr(d.Defaults.Timeout, DefaultTimeout),
 		Properties: make([]CompiledProperty, len(d.Properties)),
 		props:      make(map[string]int, len(d.Properties)),
+		writes:     make([]propertyWrite, len(d.Properties)),
+	}
+	if d.Protocol == "serial" {
+		compileSerialDevice(c, d.Serial)
 	}
 	modelInterval := durationOr(d.Defaults.PollInterval, DefaultPollInterval)
-	intervals := make([]time.Duration, len(d.Properties))
+	reads := make([]propertyRead, len(d.Properties))
 	for i := range d.Properties {
 		p := &d.Properties[i]
-		c.Properties[i] = compileProperty(p, d.Defaults.Order)
-		if c.Properties[i].Modbus != nil {
-			c.Properties[i].Modbus.Property = i
+		cp := compileProperty(p, d.Defaults.Order)
+		if cp.Modbus != nil {
+			cp.Modbus.Property = i
 		}
+		c.Properties[i] = cp
 		c.props[p.Name] = i
-		intervals[i] = durationOr(p.Interval, modelInterval)
+		r := &reads[i]
+		r.interval = durationOr(p.Interval, modelInterval)
+		switch {
+		case d.Protocol == "serial" && p.Serial != nil:
+			if cp.Readable {
+				sr := compileSerialRead(i, p.Serial, cp.Kind, c.Timeout, c.Serial.Terminator)
+				r.serial = &sr
+			}
+			if cp.Writable {
+				c.writes[i].serial = compileSerialWrite(p.Serial, cp.Kind, c.Timeout)
+			}
+		case d.Protocol == "coap" && p.Coap != nil:
+			cr := compileCoapRead(i, p.Coap, cp.Kind)
+			r.coap, r.observe = &cr, cr.Observe
+			if cp.Writable {
+				c.writes[i].coap = compileCoapWrite(p.Coap, cp.Kind)
+			}
+		}
 	}
-	c.Groups = pollGroups(c.Properties, intervals, d.Modbus)
+	c.Groups = pollGroups(c.Properties, reads, d.Modbus)
 	c.ops = make([]compiledOperation, len(d.Operations))
 	for i := range d.Operations {
-		c.ops[i] = compileOperation(&d.Operations[i], d.Defaults.Order)
+		o := &d.Operations[i]
+		c.ops[i] = compileOperation(o, d.Defaults.Order)
+		switch {
+		case d.Protocol == "serial" && o.Serial != nil:
+			c.ops[i].serial = compileSerialSteps(o, c.Timeout)
+		case d.Protocol == "coap" && o.Coap != nil:
+			c.ops[i].coap = compileCoapOperation(o)
+		}
 	}
 	return c, nil
+}
+
+// propertyWrite is how Check writes a property of a serial or CoAP model
+// (Modbus writes go through CompiledProperty.Modbus).
+type propertyWrite struct {
+	serial *serialCommand
+	coap   *coapRequest
+}
+
+// propertyRead is a property's poll interval and its compiled read, before
+// grouping.
+type propertyRead struct {
+	interval time.Duration
+	observe  bool
+	serial   *SerialRead
+	coap     *CoapRead
 }
 
 // Property returns the index of the named property in c.Properties.
@@ -156,33 +202,63 @@ func normalizeEnum(kind Kind, enum []Value) []Value {
 	return out
 }
 
-// pollGroups groups the telemetry properties by interval (shortest first) and
-// plans their reads.
-func pollGroups(props []CompiledProperty, intervals []time.Duration, dev *ModbusDevice) []PollGroup {
+// pollGroups groups the telemetry properties by interval (shortest first; at
+// one interval the polled group before the observed one) and plans their reads.
+func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevice) []PollGroup {
 	var maxGap int
 	var unreadable []ModbusRange
 	if dev != nil {
 		maxGap = dev.MaxGap
 		unreadable = dev.Unreadable
 	}
-	var distinct []time.Duration
+	type key struct {
+		interval time.Duration
+		observe  bool
+	}
+	var distinct []key
 	for i := range props {
-		if props[i].Telemetry && !slices.Contains(distinct, intervals[i]) {
-			distinct = append(distinct, intervals[i])
+		k := key{reads[i].interval, reads[i].observe}
+		if props[i].Telemetry && !slices.Contains(distinct, k) {
+			distinct = append(distinct, k)
 		}
 	}
-	slices.Sort(distinct)
+	slices.SortFunc(distinct, func(a, b key) int {
+		if a.interval != b.interval {
+			return cmp.Compare(a.interval, b.interval)
+		}
+		if a.observe == b.observe {
+			return 0
+		}
+		if b.observe {
+			return -1
+		}
+		return 1
+	})
 	groups := make([]PollGroup, 0, len(distinct))
-	for _, iv := range distinct {
+	for _, k := range distinct {
+		g := PollGroup{Interval: k.interval, Observe: k.observe}
 		var fields []ModbusField
 		for i := range props {
-			if props[i].Telemetry && intervals[i] == iv && props[i].Modbus != nil {
+			r := &reads[i]
+			if !props[i].Telemetry || r.interval != k.interval || r.observe != k.observe {
+				continue
+			}
+			if props[i].Modbus != nil {
 				f := *props[i].Modbus
 				f.Property = i
 				fields = append(fields, f)
 			}
+			if r.serial != nil {
+				g.Serial = append(g.Serial, *r.serial)
+			}
+			if r.coap != nil {
+				g.Coap = append(g.Coap, *r.coap)
+			}
 		}
-		groups = append(groups, PollGroup{Interval: iv, Modbus: PlanModbus(fields, maxGap, unreadable)})
+		if len(fields) > 0 {
+			g.Modbus = PlanModbus(fields, maxGap, unreadable)
+		}
+		groups = append(groups, g)
 	}
 	return groups
 }

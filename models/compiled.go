@@ -20,8 +20,10 @@ type Compiled struct {
 	// their coalesced protocol requests.
 	Groups []PollGroup
 
-	ops   []compiledOperation // in document order; see Check
-	props map[string]int      // property name → index; see Property
+	ops     []compiledOperation // in document order; see Check
+	props   map[string]int      // property name → index; see Property
+	writes  []propertyWrite     // per property: how Check writes it (serial, coap)
+	framing *serialFraming      // serial models: what Check renders commands with
 }
 
 // Ref is the model's "id@version".

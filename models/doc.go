@@ -4,7 +4,11 @@
 // reports every problem at once (Document.Validate), Compile into an immutable plan
 // (poll groups of coalesced read requests built by PlanModbus, operations checked
 // by Compiled.Check — the allow-list of what may reach the wire), and the value
-// codecs (byte and word order, scale and offset, bits, strings). model.schema.json
+// codecs (byte and word order, scale and offset, bits, strings). Three protocols:
+// modbus, serial (text commands from templates, replies matched by RE2 patterns;
+// Check refuses any argument holding a terminator, separator or control byte)
+// and coap (resources in text, JSON or CBOR; json payloads are rendered so an
+// input is always one JSON value, cbor ones converted from that JSON). model.schema.json
 // is the JSON Schema of the document; a test keeps it in step with the Go types.
 //
 // It also holds the few value types every other package exchanges: Value, Reading

@@ -16,7 +16,9 @@ type compiledOperation struct {
 	idempotent bool
 	timeout    time.Duration
 	inputs     []compiledInput
-	steps      []compiledStep
+	steps      []compiledStep  // modbus
+	serial     []serialCommand // serial
+	coap       *coapRequest    // coap
 }
 
 type compiledInput struct {
@@ -144,7 +146,7 @@ func (c *Compiled) Check(name string, input json.RawMessage) (*Action, error) {
 	if i < 0 {
 		return nil, opError("unknown-operation", "%q is not an operation of model %s", name, c.Ref())
 	}
-	return c.ops[i].check(members)
+	return c.ops[i].check(c, members)
 }
 
 // inputObject parses an operation input: a JSON object, or nothing.
@@ -216,8 +218,10 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		return nil, opError("invalid-input", "write needs an object of property → value with at least one property")
 	}
 	type write struct {
-		prop int
-		act  ModbusAction
+		prop   int
+		modbus *ModbusAction
+		serial *SerialAction
+		coap   *CoapAction
 	}
 	writes := make([]write, 0, len(members))
 	for _, m := range members {
@@ -233,19 +237,43 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		if oerr != nil {
 			return nil, oerr
 		}
-		if p.Modbus == nil {
+		w := write{prop: i}
+		pw := &c.writes[i]
+		switch {
+		case p.Modbus != nil:
+			act, err := writeAction(p.Modbus.Codec, p.Modbus.Table, p.Modbus.Address, 0, v)
+			if err != nil {
+				return nil, opError("out-of-range", "%s: %v", p.Name, err)
+			}
+			w.modbus = &act
+		case pw.serial != nil:
+			act, oerr := pw.serial.action(c.framing, []Value{v}, []string{p.Name})
+			if oerr != nil {
+				return nil, oerr
+			}
+			w.serial = &act
+		case pw.coap != nil:
+			act, oerr := pw.coap.action([]Value{v}, []string{p.Name}, DefaultOperationTimeout)
+			if oerr != nil {
+				return nil, oerr
+			}
+			w.coap = &act
+		default:
 			return nil, opError("read-only", "%s: no protocol binding to write through", p.Name)
 		}
-		act, err := writeAction(p.Modbus.Codec, p.Modbus.Table, p.Modbus.Address, 0, v)
-		if err != nil {
-			return nil, opError("out-of-range", "%s: %v", p.Name, err)
-		}
-		writes = append(writes, write{i, act})
+		writes = append(writes, w)
 	}
 	slices.SortFunc(writes, func(a, b write) int { return a.prop - b.prop })
 	a := &Action{Name: WriteOperation, Idempotent: true, Timeout: DefaultOperationTimeout}
 	for _, w := range writes {
-		a.Modbus = append(a.Modbus, w.act)
+		switch {
+		case w.modbus != nil:
+			a.Modbus = append(a.Modbus, *w.modbus)
+		case w.serial != nil:
+			a.Serial = append(a.Serial, *w.serial)
+		default:
+			a.Coap = append(a.Coap, *w.coap)
+		}
 	}
 	return a, nil
 }
@@ -271,7 +299,7 @@ func writeAction(codec Codec, table Table, addr uint16, forced uint8, v Value) (
 	return act, nil
 }
 
-func (o *compiledOperation) check(members jsonObject) (*Action, error) {
+func (o *compiledOperation) check(c *Compiled, members jsonObject) (*Action, error) {
 	values := make([]Value, len(o.inputs))
 	given := make([]bool, len(o.inputs))
 	for _, m := range members {
@@ -296,6 +324,12 @@ func (o *compiledOperation) check(members jsonObject) (*Action, error) {
 			return nil, opError("missing-input", "%s: required by operation %s", in.name, o.name)
 		}
 	}
+	switch {
+	case o.serial != nil:
+		return o.serialAction(c.framing, values)
+	case o.coap != nil:
+		return o.coapAction(values)
+	}
 	a := &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Modbus: make([]ModbusAction, 0, len(o.steps))}
 	for _, s := range o.steps {
 		if s.delay > 0 {
@@ -316,4 +350,33 @@ func (o *compiledOperation) check(members jsonObject) (*Action, error) {
 		a.Modbus = append(a.Modbus, act)
 	}
 	return a, nil
+}
+
+func (o *compiledOperation) inputNames() []string {
+	names := make([]string, len(o.inputs))
+	for i := range o.inputs {
+		names[i] = o.inputs[i].name
+	}
+	return names
+}
+
+func (o *compiledOperation) serialAction(f *serialFraming, values []Value) (*Action, error) {
+	a := &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Serial: make([]SerialAction, 0, len(o.serial))}
+	names := o.inputNames()
+	for i := range o.serial {
+		act, oerr := o.serial[i].action(f, values, names)
+		if oerr != nil {
+			return nil, oerr
+		}
+		a.Serial = append(a.Serial, act)
+	}
+	return a, nil
+}
+
+func (o *compiledOperation) coapAction(values []Value) (*Action, error) {
+	act, oerr := o.coap.action(values, o.inputNames(), o.timeout)
+	if oerr != nil {
+		return nil, oerr
+	}
+	return &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Coap: []CoapAction{act}}, nil
 }

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,13 +46,7 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct {
-		name  string
-		model *Compiled
-		op    string
-		input string
-		want  string // the action, or the error
-	}{
+	cases := []checkCase{
 		{"write float", acme, "write", `{"setpoint": 21.5}`, "write(idempotent=true, 5s): fc6 holding 10 [00D7]"},
 		{"write int to float", acme, "write", `{"setpoint": 21}`, "write(idempotent=true, 5s): fc6 holding 10 [00D2]"},
 		{"write bounds", acme, "write", `{"setpoint": 30, "mode": 0}`, "write(idempotent=true, 5s): fc6 holding 10 [012C]; fc6 holding 11 [0000]"},
@@ -104,31 +99,7 @@ func TestCheck(t *testing.T) {
 		{"enum on input", custom, "calibrate", `{"mode": 2}`, "not-in-enum: mode: 2 is not one of [1, 3]"},
 		{"input does not fit", custom, "calibrate", `{"mode": 1, "tag": "abc"}`, `out-of-range: tag: value does not fit the data type: "abc" is longer than 2 bytes`},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			var input json.RawMessage
-			if tc.input != "" {
-				input = json.RawMessage(tc.input)
-			}
-			a, err := tc.model.Check(tc.op, input)
-			var got string
-			if err != nil {
-				var oe *OperationError
-				if !errors.As(err, &oe) {
-					t.Fatalf("error %T is not an *OperationError: %v", err, err)
-				}
-				if !strings.HasPrefix(err.Error(), oe.Code+": ") {
-					t.Fatalf("error %q does not start with its code %q", err, oe.Code)
-				}
-				got = err.Error()
-			} else {
-				got = actionString(a)
-			}
-			if got != tc.want {
-				t.Fatalf("Check(%s, %s)\n got: %s\nwant: %s", tc.op, tc.input, got, tc.want)
-			}
-		})
-	}
+	runCheckCases(t, cases, actionString)
 }
 
 // TestCheckOnlyWritesDeclaredRegisters: whatever the input, an action touches
@@ -162,26 +133,47 @@ func TestCheckOnlyWritesDeclaredRegisters(t *testing.T) {
 	}
 }
 
-// FuzzCheck: no operation input panics Check, and whatever it accepts stays
-// within the model.
+// FuzzCheck: no operation input panics Check (of a Modbus, a serial and a CoAP
+// model), and whatever it accepts stays within the model: Modbus writes only
+// to writable tables, serial commands hold no control character but their
+// terminator, json payloads are valid JSON.
 func FuzzCheck(f *testing.F) {
 	acme := compileDemo(f, "acme-th100.json")
+	serial := compileFile(f, "testdata/serial-example.json")
+	coap := compileFile(f, "testdata/coap-example.json")
 	f.Add("write", []byte(`{"setpoint": 21.5, "mode": 1}`))
 	f.Add("boost", []byte(`{"minutes": 30}`))
 	f.Add("reboot", []byte(`null`))
 	f.Add("write", []byte(`{"serial": "abcdefgh"}`))
+	f.Add("calibrate", []byte(`{"offset": 1.5, "note": "a;b\r\n"}`))
+	f.Add("write", []byte(`{"label": "\"}, \"x\": {\"", "setpoint": 20}`))
+	f.Add("blink", []byte(`{"colour": "red", "times": 2}`))
+	f.Add("display", []byte(`{"text": "x\u0000"}`))
 	f.Fuzz(func(t *testing.T, op string, input []byte) {
-		a, err := acme.Check(op, input)
-		if err != nil {
-			var oe *OperationError
-			if !errors.As(err, &oe) || oe.Code == "" {
-				t.Fatalf("error %v is not a coded *OperationError", err)
+		for _, c := range []*Compiled{acme, serial, coap} {
+			a, err := c.Check(op, input)
+			if err != nil {
+				var oe *OperationError
+				if !errors.As(err, &oe) || oe.Code == "" {
+					t.Fatalf("error %v is not a coded *OperationError", err)
+				}
+				continue
 			}
-			return
-		}
-		for _, m := range a.Modbus {
-			if m.Table != TableCoil && m.Table != TableHolding {
-				t.Fatalf("action writes table %s", m.Table)
+			for _, m := range a.Modbus {
+				if m.Table != TableCoil && m.Table != TableHolding {
+					t.Fatalf("action writes table %s", m.Table)
+				}
+			}
+			for _, s := range a.Serial {
+				body, ok := bytes.CutSuffix(s.Command, c.Serial.Terminator)
+				if s.Delay == 0 && (!ok || bytes.ContainsFunc(body, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ';' })) {
+					t.Fatalf("command %q escapes its line", s.Command)
+				}
+			}
+			for _, r := range a.Coap {
+				if r.Format == FormatJSON && !json.Valid(r.Payload) {
+					t.Fatalf("payload %q is not JSON", r.Payload)
+				}
 			}
 		}
 	})

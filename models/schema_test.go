@@ -58,6 +58,14 @@ func TestSchemaListsEveryField(t *testing.T) {
 		"modbusOperation": reflect.TypeFor[ModbusOperation](),
 		"modbusStep":      reflect.TypeFor[ModbusStep](),
 		"modbusWrite":     reflect.TypeFor[ModbusWrite](),
+		"serialDevice":    reflect.TypeFor[SerialDevice](),
+		"serialBinding":   reflect.TypeFor[SerialBinding](),
+		"serialOperation": reflect.TypeFor[SerialOperation](),
+		"serialStep":      reflect.TypeFor[SerialStep](),
+		"coapDevice":      reflect.TypeFor[CoapDevice](),
+		"coapBinding":     reflect.TypeFor[CoapBinding](),
+		"coapRequest":     reflect.TypeFor[CoapRequest](),
+		"coapOperation":   reflect.TypeFor[CoapOperation](),
 	}
 	for def, typ := range types {
 		obj := s
@@ -83,7 +91,7 @@ func TestSchemaListsEveryField(t *testing.T) {
 func TestSchemaAgreesWithDecode(t *testing.T) {
 	schema := loadSchema(t)
 	var paths []string
-	for _, pattern := range []string{demoDir + "/*.json", "testdata/valid/*", "testdata/invalid/*.json"} {
+	for _, pattern := range []string{demoDir + "/*.json", "testdata/valid/*", "testdata/invalid/*.json", "testdata/*-example.json"} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
@@ -114,7 +122,7 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 			if err == nil {
 				err = d.Validate()
 			}
-			valid := strings.Contains(p, "valid/") && !strings.Contains(p, "invalid/") || strings.HasPrefix(p, demoDir)
+			valid := strings.Contains(p, "valid/") && !strings.Contains(p, "invalid/") || strings.HasPrefix(p, demoDir) || strings.HasSuffix(p, "-example.json")
 			if valid != (err == nil) {
 				t.Fatalf("Decode+Validate: %v, want valid=%v", err, valid)
 			}
@@ -129,7 +137,11 @@ func TestSchemaCheckerRefuses(t *testing.T) {
 	schema := loadSchema(t)
 	for _, doc := range []string{
 		`{"id":"a","version":"1","protocol":"modbus","properties":[{"name":"x","type":"int","modbus":{"table":"input","address":70000,"dataType":"int16"}}]}`,
-		`{"id":"a","version":"1","protocol":"serial"}`,
+		`{"id":"a","version":"1","protocol":"bacnet"}`,
+		`{"id":"a","version":"1","protocol":"coap","properties":[{"name":"t","type":"float","coap":{"path":"sensors/t"}}]}`,
+		`{"id":"a","version":"1","protocol":"coap","properties":[{"name":"t","type":"float","coap":{"path":"/t","format":"xml"}}]}`,
+		`{"id":"a","version":"1","protocol":"serial","properties":[{"name":"t","type":"float","serial":{"request":"T?","response":"(?P<value>.*)","timeout":"soon"}}]}`,
+		`{"id":"a","version":"1","protocol":"serial","operations":[{"name":"o","serial":{"steps":[{"command":"X","bogus":1}]}}]}`,
 		`{"id":"a b","version":"1","protocol":"modbus"}`,
 		`{"version":"1","protocol":"modbus"}`,
 		`{"id":"a","version":"1","protocol":"modbus","defaults":{"timeout":"soon"}}`,

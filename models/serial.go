@@ -17,6 +17,9 @@ type SerialDevice struct {
 	// MinGap is the least silence between the end of one reply and the next
 	// command (default 0).
 	MinGap Duration `json:"minGap,omitempty"`
+	// Separators lists characters that chain commands on this device (such as
+	// ";"): they may never appear in a rendered argument.
+	Separators string `json:"separators,omitempty"`
 }
 
 // SerialBinding says how to read (and optionally write) a property of a text

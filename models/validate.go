@@ -45,7 +45,7 @@ func (v *validator) isModbus() bool { return v.doc.Protocol == "modbus" }
 // model's own protocol is one we know (else that is the one problem to report).
 func (v *validator) protocolKnown() bool {
 	switch v.doc.Protocol {
-	case "modbus":
+	case "modbus", "serial", "coap":
 		return true
 	}
 	return false
@@ -55,18 +55,24 @@ func (v *validator) document() {
 	d := v.doc
 	v.safeName("id", d.ID, 128)
 	v.safeName("version", d.Version, 64)
-	switch d.Protocol {
-	case "modbus":
-	case "":
-		v.fail("protocol", "must not be empty (known: modbus)")
+	switch {
+	case v.protocolKnown():
+	case d.Protocol == "":
+		v.fail("protocol", "must not be empty (known: modbus, serial, coap)")
 	default:
-		v.fail("protocol", "unknown protocol %q (known: modbus)", d.Protocol)
+		v.fail("protocol", "unknown protocol %q (known: modbus, serial, coap)", d.Protocol)
 	}
 	v.duration("defaults.pollInterval", d.Defaults.PollInterval, minPollInterval, maxPollInterval)
 	v.duration("defaults.timeout", d.Defaults.Timeout, time.Millisecond, maxTimeout)
 	v.order("defaults.order", d.Defaults.Order)
 	if d.Modbus != nil {
 		v.modbusDevice()
+	}
+	if d.Serial != nil {
+		v.serialDevice()
+	}
+	if d.Coap != nil {
+		v.coapDevice()
 	}
 	if len(d.Properties) == 0 && len(d.Operations) == 0 {
 		v.fail("properties", "a model must declare at least one property or operation")
@@ -236,15 +242,21 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 			v.duration(path+".interval", p.Interval, minPollInterval, maxPollInterval)
 		}
 	}
-	if p.Modbus == nil {
-		if v.isModbus() {
-			v.fail(path+".modbus", "a modbus model needs a modbus binding for every property")
-		}
-		return
+	v.bindingPresence(path, "modbus", p.Modbus != nil, "property")
+	v.bindingPresence(path, "serial", p.Serial != nil, "property")
+	v.bindingPresence(path, "coap", p.Coap != nil, "property")
+	if p.Serial != nil {
+		v.serialProperty(path+".serial", p.Serial, kind, readable, writable)
 	}
-	if v.protocolKnown() && !v.isModbus() {
-		v.fail(path+".modbus", "only allowed for protocol modbus, got %q", v.doc.Protocol)
+	if p.Coap != nil {
+		v.coapProperty(path+".coap", p.Coap, kind, writable)
 	}
+	if p.Modbus != nil {
+		v.modbusProperty(path, p, kind, readable, writable)
+	}
+}
+
+func (v *validator) modbusProperty(path string, p *Property, kind Kind, readable, writable bool) {
 	b := p.Modbus
 	bp := path + ".modbus"
 	table, dt, ok := v.binding(bp, b)
@@ -376,10 +388,16 @@ func (v *validator) operation(path string, o *Operation, names map[string]int, i
 			}
 		}
 	}
+	v.bindingPresence(path, "modbus", o.Modbus != nil, "operation")
+	v.bindingPresence(path, "serial", o.Serial != nil, "operation")
+	v.bindingPresence(path, "coap", o.Coap != nil, "operation")
+	if o.Serial != nil {
+		v.serialOperation(path, o)
+	}
+	if o.Coap != nil {
+		v.coapOperation(path+".coap", o)
+	}
 	if o.Modbus == nil {
-		if v.isModbus() {
-			v.fail(path+".modbus", "a modbus model needs a modbus binding for every operation")
-		}
 		return
 	}
 	mp := path + ".modbus.steps"

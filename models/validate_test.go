@@ -13,34 +13,34 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // modbusDoc wraps properties and operations (JSON array bodies) in a valid model.
-func modbusDoc(extra, props, ops string) string {
+func modbusDoc(extra, props, ops string) string { return protocolDoc("modbus", extra, props, ops) }
+
+// protocolDoc wraps properties and operations in a model of a protocol; extra
+// is more members of the document ("serial":{...}).
+func protocolDoc(protocol, extra, props, ops string) string {
 	if extra != "" {
 		extra += ","
 	}
-	return `{"id":"t","version":"1","protocol":"modbus",` + extra + `"properties":[` + props + `],"operations":[` + ops + `]}`
+	return `{"id":"t","version":"1","protocol":"` + protocol + `",` + extra + `"properties":[` + props + `],"operations":[` + ops + `]}`
 }
 
 const okProp = `{"name":"ok","type":"int","modbus":{"table":"input","address":0,"dataType":"int16"}}`
 
 func TestValidate(t *testing.T) {
-	cases := []struct {
-		name string
-		doc  string
-		want []string // the exact lines of the error; nil = valid
-	}{
+	cases := []validateCase{
 		{"valid", modbusDoc("", okProp, ""), nil},
 		{"identity",
-			`{"id":"","version":"1 0","protocol":"coap","properties":[` + okProp + `]}`,
+			`{"id":"","version":"1 0","protocol":"bacnet","properties":[` + okProp + `]}`,
 			[]string{
 				"id: must not be empty",
 				`version: may only hold letters, digits, '.', '_' and '-', got "1 0"`,
-				`protocol: unknown protocol "coap" (known: modbus)`,
+				`protocol: unknown protocol "bacnet" (known: modbus, serial, coap)`,
 			}},
 		{"no protocol",
 			`{"id":"a/b","version":"1","properties":[]}`,
 			[]string{
 				`id: may only hold letters, digits, '.', '_' and '-', got "a/b"`,
-				"protocol: must not be empty (known: modbus)",
+				"protocol: must not be empty (known: modbus, serial, coap)",
 				"properties: a model must declare at least one property or operation",
 			}},
 		{"defaults and device",
@@ -183,6 +183,19 @@ func TestValidate(t *testing.T) {
 			modbusDoc("", okProp, `{"name":"o","modbus":{"steps":[`+strings.TrimSuffix(strings.Repeat(`{"delay":"1ms"},`, 17), ",")+`]}}`),
 			[]string{"operations[0].modbus.steps: must hold 1..16 steps, got 17"}},
 	}
+	runValidateCases(t, cases)
+}
+
+type validateCase = struct {
+	name string
+	doc  string
+	want []string // the exact lines of the error; nil = valid
+}
+
+// runValidateCases decodes and validates each document and compares the
+// problems line by line; an invalid one must not compile either.
+func runValidateCases(t *testing.T, cases []validateCase) {
+	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := Decode([]byte(tc.doc))

@@ -1,0 +1,213 @@
+package models
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// coapDoc wraps properties and operations (JSON array bodies) in a CoAP model.
+func coapDoc(extra, props, ops string) string { return protocolDoc("coap", extra, props, ops) }
+
+const okCoapProp = `{"name":"ok","type":"float","coap":{"path":"/t"}}`
+
+func TestCoapValidate(t *testing.T) {
+	runValidateCases(t, []validateCase{
+		{"valid", coapDoc(`"coap":{"security":"psk"}`, okCoapProp, `{"name":"go","coap":{"method":"DELETE","path":"/go"}}`), nil},
+		{"device", coapDoc(`"coap":{"security":"tls"}`, okCoapProp, ""), []string{`coap.security: must be one of none, psk, got "tls"`}},
+		{"device block of another protocol", serialDoc(`"coap":{}`, okSerialProp, ""), []string{`coap: only allowed for protocol coap, got "serial"`}},
+		{"missing and foreign bindings",
+			coapDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","coap":{"path":"/b"},"serial":{"request":"B?","response":"(?P<value>.*)"}}`,
+				`{"name":"o"}`),
+			[]string{
+				"properties[0].coap: a coap model needs a coap binding for every property",
+				`properties[1].serial: only allowed for protocol serial, got "coap"`,
+				"operations[0].coap: a coap model needs a coap binding for every operation",
+			}},
+		{"paths",
+			coapDoc("", `{"name":"a","type":"int","coap":{"path":""}},{"name":"b","type":"int","coap":{"path":"s/t"}},`+
+				`{"name":"c","type":"int","coap":{"path":"/s?x=1"}},{"name":"d","type":"int","coap":{"path":"/s#f"}},`+
+				`{"name":"e","type":"int","coap":{"path":"/a//b"}},{"name":"f","type":"int","coap":{"path":"/a/../b"}},`+
+				`{"name":"g","type":"int","coap":{"path":"/a b"}},{"name":"h","type":"int","coap":{"path":"/"}}`, ""),
+			[]string{
+				"properties[0].coap.path: must not be empty",
+				`properties[1].coap.path: must be an absolute path such as "/sensors/temp", got "s/t"`,
+				`properties[2].coap.path: must be a path only, without query or fragment, got "/s?x=1"`,
+				`properties[3].coap.path: must be a path only, without query or fragment, got "/s#f"`,
+				`properties[4].coap.path: must not hold empty, "." or ".." segments, got "/a//b"`,
+				`properties[5].coap.path: must not hold empty, "." or ".." segments, got "/a/../b"`,
+				`properties[6].coap.path: must not contain spaces or control characters, got "/a b"`,
+			}},
+		{"format and pointer",
+			coapDoc("", `{"name":"a","type":"int","coap":{"path":"/a","format":"xml"}},`+
+				`{"name":"b","type":"int","coap":{"path":"/b","pointer":"/x"}},`+
+				`{"name":"c","type":"int","coap":{"path":"/c","format":"json","pointer":"x"}},`+
+				`{"name":"d","type":"int","coap":{"path":"/d","format":"cbor","pointer":"/a~2b"}},`+
+				`{"name":"e","type":"int","coap":{"path":"/e","format":"cbor","pointer":"/a~"}},`+
+				`{"name":"f","type":"bool","coap":{"path":"/f","scale":2}}`, ""),
+			[]string{
+				`properties[0].coap.format: must be one of text, json, cbor, got "xml"`,
+				`properties[1].coap.pointer: only for format json or cbor, got "/x"`,
+				`properties[2].coap.pointer: must be a JSON pointer (RFC 6901) starting with "/", got "x"`,
+				`properties[3].coap.pointer: "~" must be followed by 0 or 1 (RFC 6901), got "/a~2b"`,
+				`properties[4].coap.pointer: "~" must be followed by 0 or 1 (RFC 6901), got "/a~"`,
+				"properties[5].coap.scale: only for int and float properties, not bool",
+			}},
+		{"writes",
+			coapDoc("", `{"name":"a","type":"int","access":"rw","coap":{"path":"/a"}},`+
+				`{"name":"b","type":"int","coap":{"path":"/b","write":{}}},`+
+				`{"name":"c","type":"int","access":"w","coap":{"path":"/c","write":{"method":"DELETE","path":"c"}}},`+
+				`{"name":"d","type":"int","access":"w","coap":{"path":"/d","write":{"method":"GET","payload":"{v}"}}},`+
+				`{"name":"e","type":"string","access":"w","coap":{"path":"/e","format":"json","write":{"payload":"{\"name\": \"{value}\"}"}}},`+
+				`{"name":"f","type":"float","access":"w","coap":{"path":"/f","write":{"format":"json","payload":"{\"v\": {value:%.1f}}"}}},`+
+				`{"name":"g","type":"float","access":"w","coap":{"path":"/g","write":{"format":"cbor","payload":"{\"v\": {value}, \"v\": 1}"}}},`+
+				`{"name":"h","type":"float","access":"w","coap":{"path":"/h","write":{"payload":"V={value:%t}"}}}`, ""),
+			[]string{
+				"properties[0].coap.write: a writable property needs a write request (payload over {value})",
+				"properties[1].coap.write: only for writable properties",
+				`properties[2].coap.write.method: a property write is PUT or POST, got "DELETE"`,
+				`properties[2].coap.write.path: must be an absolute path such as "/sensors/temp", got "c"`,
+				`properties[2].coap.write.payload: a DELETE request carries no payload, got "{value}"`,
+				`properties[3].coap.write.method: must be one of PUT, POST, DELETE, got "GET"`,
+				`properties[3].coap.write.payload: placeholder {v} is not one of {value}, got "{v}"`,
+				`properties[4].coap.write.payload: must be valid JSON with each placeholder standing for a whole JSON value (not inside quotes), got "{\"name\": \"{value}\"}" (rendered with sample values: {"name": ""x""})`,
+				`properties[5].coap.write.payload: placeholder {value:%.1f}: a json or cbor payload takes plain placeholders (the value is written as JSON), got "{\"v\": {value:%.1f}}"`,
+				`properties[6].coap.write.payload: cannot be sent as CBOR: key "v" given twice, got "{\"v\": {value}, \"v\": 1}"`,
+				`properties[7].coap.write.payload: placeholder {value:%t}: verb %t does not fit a float value, got "V={value:%t}"`,
+			}},
+		{"operations",
+			coapDoc("", okCoapProp,
+				`{"name":"a","coap":{"method":"POST"}},`+
+					`{"name":"b","inputs":[{"name":"x","type":"int","optional":true}],"coap":{"path":"/b","format":"json","payload":"[{x}, {y}]"}},`+
+					`{"name":"c","inputs":[{"name":"x","type":"int","optional":true}],"coap":{"path":"/c","format":"json","payload":"[{x}]"}},`+
+					`{"name":"d","inputs":[{"name":"x","type":"int"}],"coap":{"path":"/d","format":"cbor","payload":"{x"}}`),
+			[]string{
+				"operations[0].coap.path: must not be empty",
+				`operations[1].coap.payload: placeholder {y} is not one of {x}, got "[{x}, {y}]"`,
+				`operations[2].coap.payload: input "x" is optional without a default, so {x} could have no value`,
+				`operations[3].coap.payload: must be valid JSON with each placeholder standing for a whole JSON value (not inside quotes), got "{x" (rendered with sample values: {x)`,
+			}},
+	})
+}
+
+func TestCoapCompile(t *testing.T) {
+	c := compileFile(t, "testdata/coap-example.json")
+	if c.Serial != nil {
+		t.Fatalf("Serial = %+v for a coap model", c.Serial)
+	}
+	var got []string
+	for _, g := range c.Groups {
+		if g.Modbus != nil || g.Serial != nil {
+			t.Fatalf("group %v holds more than coap reads: %+v", g.Interval, g)
+		}
+		for _, r := range g.Coap {
+			if r.Observe != g.Observe {
+				t.Fatalf("read %+v in group observe=%v", r, g.Observe)
+			}
+			got = append(got, fmt.Sprintf("%v observe=%v %s %s %s %q scale=%v %s",
+				g.Interval, g.Observe, c.Properties[r.Property].Name, r.Path, r.Format, r.Pointer, r.Scale, r.Kind))
+		}
+	}
+	want := []string{
+		`10s observe=false humidity /sensors/climate json ["rh" "value"] scale=1 float`,
+		`10s observe=false pressure /sensors/baro cbor ["p/a"] scale=10 int`,
+		`10s observe=false setpoint /config/setpoint json ["target"] scale=1 float`,
+		`30s observe=true temperature /sensors/temp text [] scale=1 float`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("reads\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+	if len(c.Groups) != 2 {
+		t.Fatalf("%d groups, want 2", len(c.Groups))
+	}
+	// Polled and observed resources at one interval go into separate groups,
+	// polled first.
+	c2, err := CompileSource([]byte(coapDoc("", `{"name":"a","type":"int","coap":{"path":"/a","observe":true}},{"name":"b","type":"int","coap":{"path":"/b"}}`, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.Groups) != 2 || c2.Groups[0].Observe || !c2.Groups[1].Observe || c2.Groups[0].Coap[0].Path != "/b" || c2.Groups[1].Interval != DefaultPollInterval {
+		t.Fatalf("groups %+v", c2.Groups)
+	}
+	if p := decodePointer("/a~01/~1~0/"); !reflect.DeepEqual(p, []string{"a~1", "/~", ""}) {
+		t.Fatalf("decodePointer = %q", p)
+	}
+}
+
+// coapActionString renders an action as `write(idempotent=true, 5s): PUT /x json {"v": 1} 5s`;
+// CBOR payloads are shown in CBOR diagnostic-like form via a JSON round trip.
+func coapActionString(a *Action) string {
+	var steps []string
+	for _, r := range a.Coap {
+		payload := string(r.Payload)
+		if r.Format == FormatCBOR {
+			var v any
+			if err := cbor.Unmarshal(r.Payload, &v); err != nil {
+				payload = "bad cbor: " + err.Error()
+			} else {
+				payload = fmt.Sprintf("cbor%v", v)
+			}
+		}
+		steps = append(steps, fmt.Sprintf("%s %s %s %s %v", r.Method, r.Path, r.Format, payload, r.Timeout))
+	}
+	return fmt.Sprintf("%s(idempotent=%v, %v): %s", a.Name, a.Idempotent, a.Timeout, strings.Join(steps, "; "))
+}
+
+func TestCoapCheck(t *testing.T) {
+	ex := compileFile(t, "testdata/coap-example.json")
+	cases := []checkCase{
+		{"write json", ex, "write", `{"setpoint": 21.5}`, `write(idempotent=true, 5s): PUT /config/setpoint json {"target": 21.5, "unit": "Cel"} 5s`},
+		{"write json integral float", ex, "write", `{"setpoint": 21}`, `write(idempotent=true, 5s): PUT /config/setpoint json {"target": 21.0, "unit": "Cel"} 5s`},
+		{"write cbor", ex, "write", `{"label": "Hall"}`, `write(idempotent=true, 5s): POST /config/label cbor cbormap[label:Hall] 5s`},
+		{"write both", ex, "write", `{"label": "a", "setpoint": 6}`,
+			`write(idempotent=true, 5s): PUT /config/setpoint json {"target": 6.0, "unit": "Cel"} 5s; POST /config/label cbor cbormap[label:a] 5s`},
+		{"json breakout stays a string", ex, "write", `{"label": "\"}, \"x\": {\""}`,
+			`write(idempotent=true, 5s): POST /config/label cbor cbormap[label:"}, "x": {"] 5s`},
+		{"reboot", ex, "reboot", ``, `reboot(idempotent=false, 10s): POST /reboot text  10s`},
+		{"blink default", ex, "blink", `{"colour": "red"}`, `blink(idempotent=true, 5s): POST /actuators/led json {"blink": 3, "colour": "red"} 5s`},
+		{"blink given", ex, "blink", `{"colour": "green", "times": 10}`, `blink(idempotent=true, 5s): POST /actuators/led json {"blink": 10, "colour": "green"} 5s`},
+		{"display text", ex, "display", `{"text": "Hello"}`, `display(idempotent=false, 5s): PUT /display text SHOW Hello 5s`},
+
+		{"out of range", ex, "write", `{"setpoint": 4}`, "out-of-range: setpoint: 4 is below min 5"},
+		{"input out of range", ex, "blink", `{"colour": "red", "times": 11}`, "out-of-range: times: 11 is above max 10"},
+		{"not in enum", ex, "blink", `{"colour": "blue"}`, `not-in-enum: colour: "blue" is not one of ["red", "green"]`},
+		{"wrong type", ex, "write", `{"label": 5}`, "wrong-type: label: expected string, got 5"},
+		{"read-only", ex, "write", `{"humidity": 5}`, "read-only: humidity: property is read-only"},
+		{"missing", ex, "display", `{}`, "missing-input: text: required by operation display"},
+	}
+	runCheckCases(t, cases, coapActionString)
+}
+
+// TestCoapJSONBreakout: whatever a string input holds, a json payload stays
+// valid JSON with the input as one string member.
+func TestCoapJSONBreakout(t *testing.T) {
+	c, err := CompileSource([]byte(coapDoc("", okCoapProp,
+		`{"name":"say","inputs":[{"name":"s","type":"string"}],"coap":{"path":"/say","format":"json","payload":"{\"s\": {s}, \"n\": 1}"}}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`"}, "x": {"`, `\`, `"`, "\x00\n\r\u2028", `{s}`, `</script>`, strings.Repeat(`"\`, 100)} {
+		in, _ := json.Marshal(map[string]string{"s": s})
+		a, err := c.Check("say", in)
+		if err != nil {
+			t.Fatalf("Check(%q): %v", s, err)
+		}
+		var got map[string]any
+		dec := json.NewDecoder(bytes.NewReader(a.Coap[0].Payload))
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("payload %q is not JSON: %v", a.Coap[0].Payload, err)
+		}
+		if len(got) != 2 || got["s"] != s || got["n"] != 1.0 {
+			t.Fatalf("payload %q decodes to %v", a.Coap[0].Payload, got)
+		}
+		if a.Coap[0].Timeout != DefaultOperationTimeout || a.Timeout != 5*time.Second {
+			t.Fatalf("timeouts %v %v", a.Coap[0].Timeout, a.Timeout)
+		}
+	}
+}

@@ -1,0 +1,13 @@
+// Package serialport owns serial ports: naming them stably (Identity: a
+// /dev/serial/by-id path or a USB VID:PID[:SERIAL] match), their line settings,
+// and the one goroutine (Owner) that talks on each open port. Whatever protocol
+// runs on a port (Modbus RTU, text commands), every transaction goes through
+// Owner.Do in order, urgent ones (operations) ahead of queued polls. The owner
+// opens the port, detects unplugging (also while idle), reports link state and
+// reopens the port by identity when it comes back, whatever its new /dev name.
+//
+// It must not know any protocol: framing, CRCs, unit ids and timeouts per
+// request belong to the protocol packages (adapters/modbus, adapters/serial),
+// which build on Conn. It keeps no package-level state and logs only through
+// the slog.Logger it is given, once per link state change.
+package serialport

@@ -64,7 +64,7 @@ func Compile(d *Document) (*Compiled, error) {
 		switch {
 		case d.Protocol == "serial" && p.Serial != nil:
 			if cp.Readable {
-				sr := compileSerialRead(i, p.Serial, cp.Kind, c.Timeout, c.Serial.Terminator)
+				sr := compileSerialRead(i, p.Serial, cp.Kind, c.Timeout, c.Serial)
 				r.serial = &sr
 			}
 			if cp.Writable {

@@ -9,6 +9,7 @@ import (
 type serialFraming struct {
 	rules *lineRules
 	term  []byte
+	line  *SerialLine
 }
 
 // serialCommand is a compiled command step (or a delay): the template of a
@@ -29,15 +30,16 @@ func compileSerialDevice(c *Compiled, d *SerialDevice) {
 		c.Serial.MinGap = time.Duration(d.MinGap)
 		seps = d.Separators
 	}
-	c.framing = &serialFraming{rules: newLineRules(term, reply, seps), term: []byte(term)}
+	c.framing = &serialFraming{rules: newLineRules(term, reply, seps), term: []byte(term), line: c.Serial}
 }
 
 // compileSerialRead compiles the read of a validated, readable property.
-func compileSerialRead(prop int, b *SerialBinding, kind Kind, modelTimeout time.Duration, term []byte) SerialRead {
+func compileSerialRead(prop int, b *SerialBinding, kind Kind, modelTimeout time.Duration, line *SerialLine) SerialRead {
 	re := regexp.MustCompile(b.Response) // validated
 	return SerialRead{
+		Line:     line,
 		Property: prop,
-		Request:  append([]byte(b.Request), term...),
+		Request:  append([]byte(b.Request), line.Terminator...),
 		Pattern:  re,
 		Group:    re.SubexpIndex("value"),
 		Timeout:  durationOr(b.Timeout, modelTimeout),
@@ -85,11 +87,11 @@ func compileSerialSteps(o *Operation, modelTimeout time.Duration) []serialComman
 // chain the command refuses the whole operation.
 func (s *serialCommand) action(f *serialFraming, args []Value, argNames []string) (SerialAction, *OperationError) {
 	if s.delay > 0 {
-		return SerialAction{Delay: s.delay}, nil
+		return SerialAction{Delay: s.delay, Line: f.line}, nil
 	}
 	cmd, ierr := s.command.renderLine(args, argNames, f.rules, f.term)
 	if ierr != nil {
 		return SerialAction{}, opError("invalid-input", "%s", ierr.Error())
 	}
-	return SerialAction{Command: cmd, Ack: s.ack, Timeout: s.timeout}, nil
+	return SerialAction{Command: cmd, Ack: s.ack, Timeout: s.timeout, Line: f.line}, nil
 }

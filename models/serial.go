@@ -74,6 +74,7 @@ type SerialRead struct {
 	Scale    float64 // 1 when the model gives none
 	Offset   float64
 	Kind     Kind
+	Line     *SerialLine // the model's framing: reply terminator, minimum gap
 }
 
 // SerialAction is one resolved step of a checked operation: a delay, or a
@@ -83,4 +84,5 @@ type SerialAction struct {
 	Command []byte         // rendered; arguments checked against injection
 	Ack     *regexp.Regexp // nil: no reply expected
 	Timeout time.Duration
+	Line    *SerialLine // the model's framing: reply terminator, minimum gap
 }

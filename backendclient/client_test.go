@@ -436,13 +436,50 @@ func TestInboxValidation(t *testing.T) {
 		t.Errorf("page %+v", page)
 	}
 
+	// Items unusable in themselves come with Err, the rest of the page intact,
+	// so one bad item cannot stall the inbox.
+	itemCases := []struct {
+		body  string
+		index int
+		want  []string
+	}{
+		{`{"items":[{"seq":11,"kind":"operation","operation":{"id":"o","localId":"l","name":"n"}},{"seq":12,"kind":"bogus"}],"cursor":12}`, 1, []string{`kind: must be operation, assignment or unassignment, got "bogus"`}},
+		{`{"items":[{"seq":11,"kind":"operation"}],"cursor":11}`, 0, []string{"operation: must be present"}},
+		{`{"items":[{"seq":11,"kind":"assignment","assignment":{"localId":"l","instance":{"model":"","version":"1"}},"operation":{"id":"x"}}],"cursor":11}`, 0, []string{"assignment.instance.model: must not be empty", "operation: must be absent"}},
+		{`{"items":[{"seq":11,"kind":"operation","operation":{"id":"op9","localId":"l","name":"n","expires":"soon"}}],"cursor":11}`, 0, []string{"cannot parse", "soon"}},
+	}
+	for _, tc := range itemCases {
+		body.Store(tc.body)
+		page, err := c.Inbox(testCtx(t), 10, 0)
+		if err != nil {
+			t.Errorf("%s: page refused: %v", tc.body, err)
+			continue
+		}
+		it := page.Items[tc.index]
+		if it.Err == nil {
+			t.Errorf("%s: item %d accepted", tc.body, tc.index)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(it.Err.Error(), w) {
+				t.Errorf("%s:\nitem error %q\nlacks %q", tc.body, it.Err, w)
+			}
+		}
+		if tc.index > 0 && page.Items[0].Err != nil {
+			t.Errorf("%s: the good item got %v", tc.body, page.Items[0].Err)
+		}
+	}
+	// A bad operation still names its id, so the gateway can report it FAILED.
+	body.Store(itemCases[3].body)
+	if page, err := c.Inbox(testCtx(t), 10, 0); err != nil || page.Items[0].Operation == nil || page.Items[0].Operation.ID != "op9" || page.Items[0].Seq != 11 {
+		t.Errorf("bad operation item: %+v %v", page, err)
+	}
+
 	cases := []struct {
 		body string
 		want []string
 	}{
-		{`{"items":[{"seq":11,"kind":"operation","operation":{"id":"o","localId":"l","name":"n"}},{"seq":12,"kind":"bogus"}],"cursor":12}`, []string{`items[1].kind: must be operation, assignment or unassignment, got "bogus"`}},
-		{`{"items":[{"seq":11,"kind":"operation"}],"cursor":11}`, []string{"items[0].operation: must be present"}},
-		{`{"items":[{"seq":11,"kind":"assignment","assignment":{"localId":"l","instance":{"model":"","version":"1"}},"operation":{"id":"x"}}],"cursor":11}`, []string{"items[0].assignment.instance.model: must not be empty", "items[0].operation: must be absent"}},
+		{`{"items":[{"seq":"x","kind":"operation"}],"cursor":11}`, []string{"items[0]", "seq"}},
 		{`{"items":[{"seq":5,"kind":"unassignment","unassignment":{"localId":"l"}}],"cursor":5}`, []string{"items[0].seq: must be > 10", "got 5"}},
 		{`{"items":[{"seq":11,"kind":"unassignment","unassignment":{"localId":"l"}}],"cursor":3}`, []string{"cursor: must be >= the last item's seq 11, got 3"}},
 		{`{"items":[{"seq":11,"kind":"unassignment","unassignment":{"localId":"l"}}`, []string{"GET /api/v1/gateways/gw-1/inbox", "decode response", "unexpected end of JSON input"}},
@@ -460,6 +497,31 @@ func TestInboxValidation(t *testing.T) {
 				t.Errorf("%s:\nerror %q\nlacks %q", tc.body, err, w)
 			}
 		}
+	}
+}
+
+// TestIsRefused: which answers mean "never send this again".
+func TestIsRefused(t *testing.T) {
+	var status atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+		_, _ = io.WriteString(w, `{"error":{"code":"x","message":"y"}}`)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv, func(cfg *backendclient.Config) { cfg.RetryMax = 0 })
+	for code, want := range map[int]bool{400: true, 404: true, 409: true, 413: true, 422: true,
+		401: false, 403: false, 408: false, 429: false, 500: false, 503: false} {
+		status.Store(int64(code))
+		err := c.ReportOperation(testCtx(t), "op1", backendclient.OperationStatus{Status: backendclient.OpSucceeded})
+		if err == nil {
+			t.Fatalf("%d: no error", code)
+		}
+		if got := backendclient.IsRefused(err); got != want {
+			t.Errorf("%d: IsRefused = %v, want %v (%v)", code, got, want, err)
+		}
+	}
+	if backendclient.IsRefused(errors.New("connection refused")) {
+		t.Error("a network error counted as refused")
 	}
 }
 

@@ -144,7 +144,7 @@ func TestContractSchemasMatchGoTypes(t *testing.T) {
 		"TelemetryBatch": backendclient.TelemetryBatch{}, "TelemetryItem": backendclient.TelemetryItem{},
 		"TelemetryAck": backendclient.TelemetryAck{}, "ErrorBody": backendclient.ErrorBody{}, "ErrorEnvelope": backendclient.ErrorEnvelope{},
 		// models
-		"Fingerprint": models.Fingerprint{}, "Probe": models.Probe{},
+		"Fingerprint": models.Fingerprint{}, "Probe": models.Probe{}, "Link": models.Link{},
 		// reference backend admin API
 		"DeviceRecord": backend.DeviceRecord{}, "AdminAssignment": backend.Assignment{}, "OperationRequest": backend.OperationRequest{},
 		"OperationRecord": backend.OperationRecord{}, "OperationEvent": backend.OperationEvent{}, "ReadingRecord": backend.ReadingRecord{},

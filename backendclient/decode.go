@@ -20,15 +20,54 @@ func decodeRegistration(body []byte) (*RegistrationResult, error) {
 }
 
 // decodeInbox decodes and checks an inbox page fetched with cursor after.
+//
+// The page as a whole must be sound (JSON, every item's seq readable and in
+// order, the cursor): otherwise it is an error and the cursor does not move.
+// An item that is unusable in itself is delivered with Err set.
 func decodeInbox(body []byte, after int64) (*InboxPage, error) {
-	var p InboxPage
-	if err := unmarshalBody(body, &p); err != nil {
+	var raw struct {
+		Items  []json.RawMessage `json:"items"`
+		Cursor int64             `json:"cursor"`
+	}
+	if err := unmarshalBody(body, &raw); err != nil {
+		return nil, err
+	}
+	p := &InboxPage{Items: make([]InboxItem, len(raw.Items)), Cursor: raw.Cursor}
+	var errs []error
+	for i, r := range raw.Items {
+		it := &p.Items[i]
+		if err := json.Unmarshal(r, it); err != nil {
+			// Keep what tells the gateway how to step past it and whom to tell.
+			var head struct {
+				Seq       int64  `json:"seq"`
+				Kind      string `json:"kind"`
+				Operation struct {
+					ID string `json:"id"`
+				} `json:"operation"`
+			}
+			if herr := json.Unmarshal(r, &head); herr != nil {
+				errs = append(errs, fmt.Errorf("items[%d]: %w", i, err))
+				continue
+			}
+			*it = InboxItem{Seq: head.Seq, Kind: head.Kind, Err: err}
+			if head.Kind == KindOperation && head.Operation.ID != "" {
+				it.Operation = &Operation{ID: head.Operation.ID}
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	if err := p.Validate(after); err != nil {
 		return nil, err
 	}
-	return &p, nil
+	for i := range p.Items {
+		it := &p.Items[i]
+		if it.Err == nil {
+			it.Err = it.Validate()
+		}
+	}
+	return p, nil
 }
 
 func unmarshalBody(body []byte, v any) error {
@@ -81,21 +120,19 @@ func (in *Instance) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Validate checks an inbox page fetched with cursor after: items after the cursor
-// in ascending seq, each of a known kind carrying exactly its own payload, and a
-// cursor not behind the last item.
+// Validate checks the frame of an inbox page fetched with cursor after: items
+// after the cursor in ascending seq, and a cursor not behind the last item. The
+// items themselves are checked one by one (InboxItem.Validate).
 func (p *InboxPage) Validate(after int64) error {
 	var errs []error
 	prev := after
 	for i := range p.Items {
 		it := &p.Items[i]
-		path := fmt.Sprintf("items[%d]", i)
 		if it.Seq <= prev {
-			errs = append(errs, fmt.Errorf("%s.seq: must be > %d (the cursor or the item before), got %d", path, prev, it.Seq))
+			errs = append(errs, fmt.Errorf("items[%d].seq: must be > %d (the cursor or the item before), got %d", i, prev, it.Seq))
 		} else {
 			prev = it.Seq
 		}
-		errs = append(errs, prefixAll(path, it.Validate())...)
 	}
 	if n := len(p.Items); n > 0 && p.Cursor < p.Items[n-1].Seq {
 		errs = append(errs, fmt.Errorf("cursor: must be >= the last item's seq %d, got %d", p.Items[n-1].Seq, p.Cursor))

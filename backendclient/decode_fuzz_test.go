@@ -32,6 +32,12 @@ func FuzzDecodeInbox(f *testing.F) {
 				t.Fatalf("items[%d].seq %d accepted after %d", i, it.Seq, prev)
 			}
 			prev = it.Seq
+			if it.Err != nil {
+				if strings.TrimSpace(it.Err.Error()) == "" {
+					t.Fatalf("items[%d]: empty error", i)
+				}
+				continue // delivered as unusable: the gateway steps past it
+			}
 			switch it.Kind {
 			case KindOperation:
 				if it.Operation == nil || it.Operation.ID == "" {

@@ -56,6 +56,21 @@ func IsNotFound(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
+// IsRefused reports whether err is the backend refusing this very request for
+// good: a 4xx answer other than 401/403 (credentials), 408 (timeout) and 429
+// (slow down). Sending the same request again cannot succeed.
+func IsRefused(err error) bool {
+	var e *APIError
+	if !errors.As(err, &e) || e.Status < 400 || e.Status >= 500 {
+		return false
+	}
+	switch e.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return true
+}
+
 // RetryAfterOf returns the Retry-After the backend asked for with err, if any.
 func RetryAfterOf(err error) (time.Duration, bool) {
 	var e *APIError

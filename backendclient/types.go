@@ -75,6 +75,13 @@ type InboxItem struct {
 	Operation    *Operation    `json:"operation,omitempty"`
 	Assignment   *Assignment   `json:"assignment,omitempty"`
 	Unassignment *Unassignment `json:"unassignment,omitempty"`
+
+	// Err, when not nil, says why the client could not use the item (unknown
+	// kind, missing payload, a field of the wrong type, ...), each problem with
+	// its path. The page is still delivered, so one bad item cannot stall the
+	// inbox: the gateway steps past it and reports it where it can (an
+	// operation with a readable id is reported FAILED).
+	Err error `json:"-"`
 }
 
 // Operation asks the gateway to run a named operation (or "write") on a device.

@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/coap"
 	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/adapters/serial"
 )
@@ -10,6 +11,7 @@ import (
 func Builtin() adapters.Table {
 	return adapters.NewTable(
 		modbus.NewTCP(),
+		coap.New(),
 		serial.NewText(),
 	)
 }

@@ -1,0 +1,250 @@
+package coap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	"github.com/plgd-dev/go-coap/v3/udp/client"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// Protocol is the bus protocol name of the CoAP adapter.
+const Protocol = "coap"
+
+// Adapter is the CoAP adapter.
+type Adapter struct{}
+
+// New returns the CoAP adapter.
+func New() *Adapter { return &Adapter{} }
+
+var (
+	_ adapters.Adapter    = (*Adapter)(nil)
+	_ adapters.Bus        = (*bus)(nil)
+	_ adapters.Discoverer = (*bus)(nil)
+	_ adapters.Observer   = (*bus)(nil)
+)
+
+// Protocol returns "coap".
+func (*Adapter) Protocol() string { return Protocol }
+
+// Check decodes and validates the settings strictly; see the package doc.
+func (*Adapter) Check(raw json.RawMessage) error {
+	_, err := parseSettings(raw)
+	return err
+}
+
+// Open checks the settings, reads the pre-shared key file when one is named,
+// and returns the bus. Nothing is sent until a request needs it.
+func (*Adapter) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, error) {
+	s, err := parseSettings(spec.Settings)
+	if err != nil {
+		return nil, err
+	}
+	var psk *pskConfig
+	if s.pskFile != "" {
+		key, err := readPSK(s.pskFile)
+		if err != nil {
+			return nil, err
+		}
+		psk = &pskConfig{identity: s.pskIdentity, key: key}
+	}
+	dec, err := newCBORDecoder()
+	if err != nil {
+		return nil, err
+	}
+	log := spec.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &bus{name: spec.Name, log: log, set: s, psk: psk, cbor: dec, onLink: spec.OnLink,
+		eps: map[string]*endpoint{}}, nil
+}
+
+// bus is one configured CoAP bus: an endpoint owner per remote address.
+type bus struct {
+	name   string
+	log    *slog.Logger
+	set    *settings
+	psk    *pskConfig
+	cbor   cbor.DecMode
+	onLink func(string, bool, error)
+
+	mu     sync.Mutex
+	eps    map[string]*endpoint // by target
+	closed bool
+}
+
+// LocalID is the gateway's local id of a CoAP device: "coap/host:port" (IPv6
+// in brackets), whatever its transport.
+func LocalID(target string) string {
+	return Protocol + "/" + strings.TrimPrefix(target, secureScheme)
+}
+
+// endpointFor parses a target and returns its owner, starting it on first use.
+// A target is "host:port" (UDP) or "coaps://host:port" (DTLS with the bus's
+// pre-shared key).
+func (b *bus) endpointFor(target string) (*endpoint, error) {
+	addr, err := parseEndpoint(target)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q: %w", adapters.ErrUnknownTarget, target, err)
+	}
+	if addr.target() != target {
+		return nil, fmt.Errorf("%w: %q is not in canonical form %q", adapters.ErrUnknownTarget, target, addr.target())
+	}
+	var psk *pskConfig
+	if addr.secure {
+		if b.psk == nil {
+			return nil, fmt.Errorf("%w: %q needs DTLS but bus %q has no pskFile", adapters.ErrUnknownTarget, target, b.name)
+		}
+		psk = b.psk
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, errClosed
+	}
+	e, ok := b.eps[target]
+	if !ok {
+		e = newEndpoint(addr, b.log, b.set.timeout, psk, b.onLink)
+		b.eps[target] = e
+	}
+	return e, nil
+}
+
+// Poll GETs every resource of the group in order and appends the decoded
+// readings to out. On error it returns out as given and the first failure.
+func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	e, err := b.endpointFor(target)
+	if err != nil {
+		return out, err
+	}
+	given := len(out)
+	for i := range group.Coap {
+		r := &group.Coap[i]
+		body, err := b.get(ctx, e, r.Path)
+		if err != nil {
+			return out[:given], fmt.Errorf("coap %s: GET %s: %w", target, r.Path, err)
+		}
+		v, err := DecodePayload(b.cbor, r, body)
+		if err != nil {
+			return out[:given], fmt.Errorf("coap %s: GET %s: %w: %w", target, r.Path, adapters.ErrBadReply, err)
+		}
+		out = append(out, models.Reading{Property: r.Property, Value: v, Time: time.Now()})
+	}
+	return out, nil
+}
+
+// get performs one GET through the endpoint's owner and returns the body of
+// a 2.05 Content answer.
+func (b *bus) get(ctx context.Context, e *endpoint, path string) ([]byte, error) {
+	var body []byte
+	err := e.do(ctx, false, func(ctx context.Context, c *client.Conn) error {
+		resp, err := c.Get(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer c.ReleaseMessage(resp)
+		if body, err = readBody(resp); err != nil {
+			return err
+		}
+		if resp.Code() != codes.Content && resp.Code() != codes.Valid {
+			return fmt.Errorf("%w: %w", adapters.ErrBadReply, newStatusError("GET", path, resp.Code(), body))
+		}
+		return nil
+	})
+	return body, err
+}
+
+func readBody(m *pool.Message) ([]byte, error) {
+	if m.Body() == nil {
+		return nil, nil
+	}
+	if n, err := m.BodySize(); err == nil && n > maxPayloadBytes {
+		return nil, fmt.Errorf("%w: body of %d bytes exceeds %d", adapters.ErrBadReply, n, maxPayloadBytes)
+	}
+	b, err := m.ReadBody()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", adapters.ErrBadReply, err)
+	}
+	return b, nil
+}
+
+// Execute sends the action's requests in order, ahead of queued polls. A
+// 2.xx answer is success; any other code is a *StatusError.
+func (b *bus) Execute(ctx context.Context, target string, action *models.Action) error {
+	e, err := b.endpointFor(target)
+	if err != nil {
+		return err
+	}
+	for i := range action.Coap {
+		a := &action.Coap[i]
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if a.Timeout > 0 {
+			rctx, cancel = context.WithTimeout(ctx, a.Timeout)
+		}
+		err := e.do(rctx, true, func(ctx context.Context, c *client.Conn) error { return send(ctx, c, a) })
+		cancel()
+		if err != nil {
+			return fmt.Errorf("coap %s: %s %s %s: %w", target, action.Name, a.Method, a.Path, err)
+		}
+	}
+	return nil
+}
+
+func send(ctx context.Context, c *client.Conn, a *models.CoapAction) error {
+	var (
+		resp *pool.Message
+		err  error
+	)
+	mt := message.MediaType(a.Format.CoapCode())
+	switch a.Method {
+	case "POST":
+		resp, err = c.Post(ctx, a.Path, mt, bytes.NewReader(a.Payload))
+	case "DELETE":
+		resp, err = c.Delete(ctx, a.Path)
+	case "PUT", "":
+		resp, err = c.Put(ctx, a.Path, mt, bytes.NewReader(a.Payload))
+	default:
+		return fmt.Errorf("method %q is not PUT, POST or DELETE", a.Method)
+	}
+	if err != nil {
+		return err
+	}
+	defer c.ReleaseMessage(resp)
+	body, err := readBody(resp)
+	if err != nil {
+		return err
+	}
+	if resp.Code()>>5 != 2 {
+		return newStatusError(a.Method, a.Path, resp.Code(), body)
+	}
+	return nil
+}
+
+// Close stops every endpoint owner; in-flight requests are aborted.
+func (b *bus) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	eps := b.eps
+	b.eps = map[string]*endpoint{}
+	b.mu.Unlock()
+	for _, e := range eps {
+		e.cancel()
+	}
+	for _, e := range eps {
+		<-e.done
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package coap_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/coap"
+	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/testbench/coapemu"
+)
+
+const benchYAML = `
+- name: env-1
+  listen: 127.0.0.1:0
+  resources:
+    - {path: /sensors/temp, rt: [temperature-c, sensor], if: [core.s], title: "Temperature", value: 21.5,
+       observable: true, maxAge: 1s, change: {period: 150ms, step: 0.5, min: 15, max: 30}}
+    - {path: /sensors/climate, rt: [climate], format: json, value: {rh: {value: 40.5}}}
+    - {path: /sensors/baro, format: cbor, value: {p/a: 10132}}
+    - {path: /config/setpoint, format: json, value: {target: 20}, writable: true, observable: true}
+    - {path: /dev/info, format: json, value: {vendor: ACME, product: ENV-7, revision: "2.1"}}
+    - {path: /reboot, reboot: true, value: ""}
+    - {path: /broken, value: 1, fault: {code: "4.04", diagnostic: "no such thing"}}
+    - {path: /garbled, format: json, value: 1, fault: {malformed: true}}
+    - {path: /silent, value: 1, fault: {silent: true}}
+    - {path: /stubborn, value: 7, observable: true, fault: {noObserve: true}}
+`
+
+func startDevice(t *testing.T, yml string, i int) *coapemu.Device {
+	t.Helper()
+	specs, err := coapemu.DecodeSpecs([]byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := coapemu.Listen(context.Background(), specs[i], slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+func openBus(t *testing.T, settings string) adapters.Bus {
+	t.Helper()
+	b, err := coap.New().Open(context.Background(), adapters.BusSpec{Name: "coap", Settings: json.RawMessage(settings),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestDiscoverUnicast(t *testing.T) {
+	d := startDevice(t, benchYAML, 0)
+	b := openBus(t, fmt.Sprintf(`{"hosts": [%q, "127.0.0.1:1"], "identity": "/dev/info", "timeout": "500ms", "hint": "lab"}`, d.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cands, err := b.(adapters.Discoverer).Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 1 {
+		t.Fatalf("want 1 candidate (the silent port gives none), got %+v", cands)
+	}
+	c := cands[0]
+	if c.LocalID != "coap/"+d.Addr() || c.Target != d.Addr() {
+		t.Errorf("local id %q target %q", c.LocalID, c.Target)
+	}
+	fp := c.Fingerprint
+	if fp.Protocol != "coap" || fp.Transport != "udp" || fp.Address != d.Addr() || fp.Hint != "lab" {
+		t.Errorf("fingerprint %+v", fp)
+	}
+	if fp.Identity["vendor"] != "ACME" || fp.Identity["product"] != "ENV-7" {
+		t.Errorf("identity %v", fp.Identity)
+	}
+	for field, want := range map[string]string{
+		"coap.rt":  "climate sensor temperature-c",
+		"coap.if":  "core.s",
+		"coap.obs": "",
+	} {
+		if got, ok := fp.Field(field); !ok || got != want {
+			t.Errorf("Field(%q) = %q, %v; want %q", field, got, ok, want)
+		}
+	}
+	if paths, _ := fp.Field("coap.paths"); !strings.Contains(paths, "/sensors/temp") {
+		t.Errorf("coap.paths %q", paths)
+	}
+	if links, _ := fp.Field("coap.links"); !strings.Contains(links, `</sensors/temp>;ct="0";if="core.s";obs;rt="temperature-c sensor";title="Temperature"`) {
+		t.Errorf("coap.links %q", links)
+	}
+}
+
+func reads() *models.PollGroup {
+	return &models.PollGroup{Interval: 200 * time.Millisecond, Coap: []models.CoapRead{
+		{Property: 0, Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat},
+		{Property: 1, Path: "/sensors/climate", Format: models.FormatJSON, Pointer: []string{"rh", "value"}, Scale: 1, Kind: models.KindFloat},
+		{Property: 2, Path: "/sensors/baro", Format: models.FormatCBOR, Pointer: []string{"p/a"}, Scale: 10, Kind: models.KindInt},
+	}}
+}
+
+func TestPoll(t *testing.T) {
+	d := startDevice(t, benchYAML, 0)
+	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
+	ctx := context.Background()
+	out, err := b.Poll(ctx, d.Addr(), reads(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 3 || out[1].Value != models.FloatValue(40.5) || out[2].Value != models.IntValue(101320) {
+		t.Fatalf("readings %+v", out)
+	}
+	if f := out[0].Value.Float; f < 15 || f > 30 {
+		t.Errorf("temp %v", out[0].Value)
+	}
+	if d.Gets("/sensors/baro") != 1 {
+		t.Errorf("baro GETs %d", d.Gets("/sensors/baro"))
+	}
+	bad := &models.PollGroup{Coap: []models.CoapRead{{Path: "/garbled", Format: models.FormatJSON, Scale: 1, Kind: models.KindInt}}}
+	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) {
+		t.Errorf("malformed payload: %v, want ErrBadReply", err)
+	}
+	bad.Coap[0].Path = "/broken"
+	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) || !strings.Contains(err.Error(), "4.04 Not Found: no such thing") {
+		t.Errorf("4.04: %v", err)
+	}
+	bad.Coap[0].Path = "/silent"
+	start := time.Now()
+	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrTimeout) {
+		t.Errorf("silent: %v, want ErrTimeout", err)
+	}
+	t.Logf("silent resource cost %v (timeout 1s)", time.Since(start))
+	if _, err := b.Poll(ctx, "nonsense", bad, nil); !errors.Is(err, adapters.ErrUnknownTarget) {
+		t.Errorf("bad target: %v", err)
+	}
+}
+
+func TestExecute(t *testing.T) {
+	d := startDevice(t, benchYAML, 0)
+	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
+	ctx := context.Background()
+	act := &models.Action{Name: "write", Coap: []models.CoapAction{{Method: "PUT", Path: "/config/setpoint", Format: models.FormatJSON, Payload: []byte(`{"target": 22.5}`)}}}
+	if err := b.Execute(ctx, d.Addr(), act); err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Value("/config/setpoint"); fmt.Sprint(v) != "map[target:22.5]" {
+		t.Errorf("setpoint %v", v)
+	}
+	act.Coap[0].Path = "/broken"
+	err := b.Execute(ctx, d.Addr(), act)
+	var se *coap.StatusError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "coap 4.04 Not Found: no such thing") {
+		t.Errorf("4.04: %v", err)
+	}
+	act.Coap[0] = models.CoapAction{Method: "PUT", Path: "/sensors/climate", Payload: []byte("1")}
+	if err := b.Execute(ctx, d.Addr(), act); !errors.As(err, &se) || se.Code != 0x85 {
+		t.Errorf("read-only: %v", err)
+	}
+	// reboot resets the setpoint
+	act.Coap[0] = models.CoapAction{Method: "POST", Path: "/reboot"}
+	if err := b.Execute(ctx, d.Addr(), act); err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Value("/config/setpoint"); fmt.Sprint(v) != "map[target:20]" {
+		t.Errorf("setpoint after reboot %v", v)
+	}
+}
+
+// collector gathers emitted readings.
+type collector struct {
+	mu sync.Mutex
+	rs []models.Reading
+}
+
+func (c *collector) emit(rs []models.Reading) {
+	c.mu.Lock()
+	c.rs = append(c.rs, rs...)
+	c.mu.Unlock()
+}
+
+func (c *collector) count(prop int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.rs {
+		if r.Property == prop {
+			n++
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true after %s", what, within)
+}
+
+func TestObserve(t *testing.T) {
+	d := startDevice(t, benchYAML, 0)
+	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
+	group := &models.PollGroup{Interval: 200 * time.Millisecond, Observe: true, Coap: []models.CoapRead{
+		{Property: 0, Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat, Observe: true},
+		{Property: 1, Path: "/stubborn", Format: models.FormatText, Scale: 1, Kind: models.KindInt, Observe: true},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	var c collector
+	done := make(chan error, 1)
+	go func() { done <- b.(adapters.Observer).Observe(ctx, d.Addr(), group, c.emit) }()
+
+	waitFor(t, 10*time.Second, "5 notifications of /sensors/temp", func() bool { return c.count(0) >= 5 })
+	if n := d.Gets("/sensors/temp"); n != 0 {
+		t.Errorf("observed resource was polled %d times", n)
+	}
+	waitFor(t, 10*time.Second, "/stubborn polled instead", func() bool { return c.count(1) >= 3 && d.Gets("/stubborn") >= 2 })
+
+	// A reboot forgets observers; notifications stop and the adapter registers again after Max-Age (1s) + margin.
+	regs := d.Registrations("/sensors/temp")
+	d.Reboot()
+	waitFor(t, 15*time.Second, "re-registration after reboot", func() bool { return d.Registrations("/sensors/temp") > regs && d.Observers("/sensors/temp") == 1 })
+	before := c.count(0)
+	waitFor(t, 10*time.Second, "notifications after re-registration", func() bool { return c.count(0) >= before+3 })
+
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Observe returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Observe did not return after cancel")
+	}
+	if n := d.Observers("/sensors/temp"); n != 0 {
+		t.Errorf("%d observers left after cancel: not deregistered", n)
+	}
+}
+
+func TestDTLS(t *testing.T) {
+	yml := `
+- name: secure
+  listen: 127.0.0.1:0
+  psk: {identity: gw-1, key: "s3cret-key"}
+  resources:
+    - {path: /sensors/temp, value: 21.5, rt: [temperature-c]}
+`
+	d := startDevice(t, yml, 0)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "coap.psk")
+	if err := os.WriteFile(keyFile, []byte("s3cret-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := "coaps://" + d.Addr()
+	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "pskFile": %q, "pskIdentity": "gw-1", "timeout": "2s"}`, target, keyFile))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cands, err := b.(adapters.Discoverer).Discover(ctx)
+	if err != nil || len(cands) != 1 {
+		t.Fatalf("discover: %v %+v", err, cands)
+	}
+	if fp := cands[0].Fingerprint; fp.Transport != "dtls" || cands[0].Target != target || cands[0].LocalID != "coap/"+d.Addr() {
+		t.Errorf("candidate %+v", cands[0])
+	}
+	g := &models.PollGroup{Coap: []models.CoapRead{{Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat}}}
+	out, err := b.Poll(ctx, target, g, nil)
+	if err != nil || len(out) != 1 || out[0].Value != models.FloatValue(21.5) {
+		t.Fatalf("poll over DTLS: %v %+v", err, out)
+	}
+
+	// A wrong key fails the handshake: no reading.
+	if err := os.WriteFile(keyFile, []byte("wrong"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := openBus(t, fmt.Sprintf(`{"hosts": [%q], "pskFile": %q, "pskIdentity": "gw-1", "timeout": "1s"}`, target, keyFile))
+	if _, err := bad.Poll(ctx, target, g, nil); err == nil {
+		t.Fatal("poll with a wrong key succeeded")
+	}
+}

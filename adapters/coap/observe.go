@@ -1,0 +1,214 @@
+package coap
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
+	netclient "github.com/plgd-dev/go-coap/v3/net/client"
+	"github.com/plgd-dev/go-coap/v3/udp/client"
+
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// Observe timing.
+const (
+	defaultMaxAge     = 60 * time.Second // RFC 7252 §5.10.5
+	minStaleMargin    = 2 * time.Second
+	observeCheckEvery = 250 * time.Millisecond
+	defaultInterval   = 10 * time.Second
+	noteQueueDepth    = 64
+)
+
+// observed is one resource of an observed group.
+type observed struct {
+	read *models.CoapRead
+
+	obs      netclient.Observation // nil: not registered
+	retryAt  time.Time             // when a failed registration is tried again
+	refused  bool                  // the device answered without Observe: polled instead
+	nextPoll time.Time
+
+	mu     sync.Mutex // guards what the notification handler writes
+	last   time.Time  // last notification
+	maxAge time.Duration
+	gen    int // registration generation, so a stale handler's notes are dropped
+}
+
+// note is one decoded notification, handed from the connection's reader to
+// the Observe goroutine so that emit never stalls the reader.
+type note struct {
+	reading models.Reading
+	err     error
+	path    string
+}
+
+// Observe registers an observation (RFC 7641) on every resource of the group
+// and emits a reading per notification until ctx is done, then deregisters.
+// It registers again when notifications stop for longer than the last
+// Max-Age plus a margin, and polls a resource at group.Interval when the
+// device answers the registration without an Observe option (refused).
+func (b *bus) Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading)) error {
+	e, err := b.endpointFor(target)
+	if err != nil {
+		return err
+	}
+	interval := group.Interval
+	if interval <= 0 {
+		interval = defaultInterval
+	}
+	notes := make(chan note, noteQueueDepth)
+	res := make([]*observed, len(group.Coap))
+	for i := range group.Coap {
+		res[i] = &observed{read: &group.Coap[i]}
+	}
+	defer b.deregister(ctx, e, res)
+	tick := time.NewTicker(observeCheckEvery)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		for _, o := range res {
+			b.keepObserved(ctx, e, o, now, interval, notes, emit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case n := <-notes:
+			if n.err != nil {
+				b.log.Warn("coap notification not decodable", "target", target, "path", n.path, "err", n.err)
+				continue
+			}
+			emit([]models.Reading{n.reading})
+		case <-tick.C:
+		}
+	}
+}
+
+// keepObserved (re)registers, or polls, one resource as its state needs.
+func (b *bus) keepObserved(ctx context.Context, e *endpoint, o *observed, now time.Time, interval time.Duration, notes chan<- note, emit func([]models.Reading)) {
+	if o.refused {
+		if now.Before(o.nextPoll) {
+			return
+		}
+		o.nextPoll = now.Add(interval)
+		body, err := b.get(ctx, e, o.read.Path)
+		if err == nil {
+			var v models.Value
+			if v, err = DecodePayload(b.cbor, o.read, body); err == nil {
+				emit([]models.Reading{{Property: o.read.Property, Value: v, Time: time.Now()}})
+				return
+			}
+		}
+		if ctx.Err() == nil {
+			b.log.Warn("coap poll of unobservable resource failed", "target", e.addr.target(), "path", o.read.Path, "err", err)
+		}
+		return
+	}
+	if o.obs != nil {
+		o.mu.Lock()
+		stale := now.Sub(o.last) > o.maxAge+max(o.maxAge/4, minStaleMargin)
+		o.mu.Unlock()
+		if !stale && !o.obs.Canceled() {
+			return
+		}
+		b.log.Info("coap notifications stopped; registering again", "target", e.addr.target(), "path", o.read.Path)
+		b.cancelObservation(ctx, e, o)
+	}
+	if now.Before(o.retryAt) {
+		return
+	}
+	if err := b.register(ctx, e, o, notes); err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("coap observe registration failed", "target", e.addr.target(), "path", o.read.Path, "err", err)
+		}
+		o.retryAt = now.Add(min(interval, 5*time.Second))
+	}
+}
+
+// register sends the Observe registration through the endpoint's owner.
+func (b *bus) register(ctx context.Context, e *endpoint, o *observed, notes chan<- note) error {
+	o.mu.Lock()
+	o.gen++
+	gen := o.gen
+	o.last, o.maxAge = time.Now(), defaultMaxAge
+	o.mu.Unlock()
+	handler := func(m *pool.Message) { b.notified(o, gen, m, notes) }
+	var obs netclient.Observation
+	err := e.do(ctx, false, func(ctx context.Context, c *client.Conn) error {
+		var err error
+		obs, err = c.Observe(ctx, o.read.Path, handler)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	o.obs = obs
+	if obs.Canceled() { // the first answer had no Observe option
+		b.log.Info("coap device refuses to be observed; polling instead", "target", e.addr.target(), "path", o.read.Path)
+		o.obs, o.refused = nil, true
+		o.nextPoll = time.Now()
+	}
+	return nil
+}
+
+// notified runs on the connection's reader: decode, then hand over.
+func (b *bus) notified(o *observed, gen int, m *pool.Message, notes chan<- note) {
+	o.mu.Lock()
+	current := o.gen == gen
+	if current {
+		o.last = time.Now()
+		o.maxAge = defaultMaxAge
+		if v, err := m.Options().GetUint32(message.MaxAge); err == nil {
+			o.maxAge = time.Duration(v) * time.Second
+		}
+	}
+	o.mu.Unlock()
+	if !current {
+		return
+	}
+	n := note{path: o.read.Path}
+	body, err := readBody(m)
+	switch {
+	case err != nil:
+		n.err = err
+	case m.Code() != codes.Content:
+		n.err = newStatusError("GET", o.read.Path, m.Code(), body)
+	default:
+		var v models.Value
+		v, n.err = DecodePayload(b.cbor, o.read, body)
+		n.reading = models.Reading{Property: o.read.Property, Value: v, Time: time.Now()}
+	}
+	select {
+	case notes <- n:
+	default:
+		b.log.Warn("coap notification dropped: readings are not taken fast enough", "path", o.read.Path)
+	}
+}
+
+// cancelObservation deregisters one resource (best effort, bounded).
+func (b *bus) cancelObservation(ctx context.Context, e *endpoint, o *observed) {
+	obs := o.obs
+	o.obs = nil
+	o.mu.Lock()
+	o.gen++ // late notifications of the old registration are dropped
+	o.mu.Unlock()
+	if obs == nil || obs.Canceled() {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.set.timeout)
+	defer cancel()
+	err := e.do(cctx, true, func(ctx context.Context, _ *client.Conn) error { return obs.Cancel(ctx) })
+	if err != nil {
+		b.log.Debug("coap observe deregistration failed", "target", e.addr.target(), "path", o.read.Path, "err", err)
+	}
+}
+
+// deregister cancels every observation of a group when Observe returns.
+func (b *bus) deregister(ctx context.Context, e *endpoint, res []*observed) {
+	for _, o := range res {
+		b.cancelObservation(ctx, e, o)
+	}
+}

@@ -80,6 +80,9 @@ type CoapRead struct {
 	Scale    float64 // 1 when the model gives none
 	Offset   float64
 	Kind     Kind
+	// Secure: the model's security is "psk": the request must go over DTLS,
+	// never in the clear.
+	Secure bool
 }
 
 // CoapAction is one resolved request of a checked operation.
@@ -89,4 +92,5 @@ type CoapAction struct {
 	Format  ContentFormat
 	Payload []byte // rendered (CBOR already encoded for FormatCBOR)
 	Timeout time.Duration
+	Secure  bool // the model's security is "psk": DTLS only
 }

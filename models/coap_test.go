@@ -211,3 +211,40 @@ func TestCoapJSONBreakout(t *testing.T) {
 		}
 	}
 }
+
+// TestCoapSecureMarksEveryRequest: a "psk" model marks every read, property
+// write and operation, so the adapter can refuse to send any in the clear.
+func TestCoapSecureMarksEveryRequest(t *testing.T) {
+	props := `{"name":"t","type":"float","coap":{"path":"/t"}},{"name":"o","type":"float","coap":{"path":"/o","observe":true}},` +
+		`{"name":"sp","type":"float","access":"rw","coap":{"path":"/sp","write":{"payload":"{value}"}}}`
+	ops := `{"name":"reboot","coap":{"method":"POST","path":"/reboot"}}`
+	for _, sec := range []string{"none", "psk"} {
+		c, err := CompileSource([]byte(coapDoc(`"coap":{"security":"`+sec+`"}`, props, ops)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sec == "psk"
+		for _, g := range c.Groups {
+			for _, r := range g.Coap {
+				if r.Secure != want {
+					t.Errorf("%s: read %s Secure=%v", sec, r.Path, r.Secure)
+				}
+			}
+		}
+		for _, op := range []struct{ name, input string }{{"reboot", ``}, {WriteOperation, `{"sp":21}`}} {
+			var in json.RawMessage
+			if op.input != "" {
+				in = json.RawMessage(op.input)
+			}
+			a, err := c.Check(op.name, in)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", sec, op.name, err)
+			}
+			for _, ca := range a.Coap {
+				if ca.Secure != want {
+					t.Errorf("%s: %s %s Secure=%v", sec, op.name, ca.Path, ca.Secure)
+				}
+			}
+		}
+	}
+}

@@ -90,6 +90,7 @@ func Compile(d *Document) (*Compiled, error) {
 			c.ops[i].coap = compileCoapOperation(o)
 		}
 	}
+	secureCoap(c, d)
 	return c, nil
 }
 

@@ -40,6 +40,7 @@ func (f ContentFormat) String() string {
 // coapRequest is a compiled request template: an operation's request over its
 // inputs, or a property write over {value}.
 type coapRequest struct {
+	secure  bool // the model's security is "psk"
 	method  string
 	path    string
 	format  ContentFormat
@@ -115,7 +116,7 @@ func compileCoapRequest(r CoapRequest, names []string, kinds []Kind) coapRequest
 
 // action renders the request with its arguments.
 func (r *coapRequest) action(args []Value, argNames []string, timeout time.Duration) (CoapAction, *OperationError) {
-	act := CoapAction{Method: r.method, Path: r.path, Format: r.format, Timeout: timeout}
+	act := CoapAction{Method: r.method, Path: r.path, Format: r.format, Timeout: timeout, Secure: r.secure}
 	payload, err := r.render(args)
 	if err != nil {
 		return CoapAction{}, opError("invalid-input", "payload of %s %s with %s: %v", r.method, r.path, strings.Join(argNames, ", "), err)
@@ -202,4 +203,27 @@ func cborValue(n any) (any, error) {
 		return f, nil
 	}
 	return n, nil // string, bool, nil
+}
+
+// secureCoap marks every request of a model whose security is "psk", so that
+// the adapter sends none of them in the clear.
+func secureCoap(c *Compiled, d *Document) {
+	if d.Coap == nil || d.Coap.Security != "psk" {
+		return
+	}
+	for g := range c.Groups {
+		for i := range c.Groups[g].Coap {
+			c.Groups[g].Coap[i].Secure = true
+		}
+	}
+	for i := range c.writes {
+		if c.writes[i].coap != nil {
+			c.writes[i].coap.secure = true
+		}
+	}
+	for i := range c.ops {
+		if c.ops[i].coap != nil {
+			c.ops[i].coap.secure = true
+		}
+	}
 }

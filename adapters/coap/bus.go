@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -123,11 +124,27 @@ func (b *bus) endpointFor(target string) (*endpoint, error) {
 	return e, nil
 }
 
+// errNeedsDTLS: the model says "psk" but the target is plain UDP. Nothing is
+// sent in the clear to a device whose model asks for DTLS.
+var errNeedsDTLS = errors.New(`the model requires DTLS (coap.security "psk"): configure the host as coaps://host:port with a pskFile`)
+
+func requireDTLS(e *endpoint, target string, reads []models.CoapRead) error {
+	for i := range reads {
+		if reads[i].Secure && !e.addr.secure {
+			return fmt.Errorf("coap %s: %s: %w", target, reads[i].Path, errNeedsDTLS)
+		}
+	}
+	return nil
+}
+
 // Poll GETs every resource of the group in order and appends the decoded
 // readings to out. On error it returns out as given and the first failure.
 func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
 	e, err := b.endpointFor(target)
 	if err != nil {
+		return out, err
+	}
+	if err := requireDTLS(e, target, group.Coap); err != nil {
 		return out, err
 	}
 	given := len(out)
@@ -187,6 +204,11 @@ func (b *bus) Execute(ctx context.Context, target string, action *models.Action)
 	e, err := b.endpointFor(target)
 	if err != nil {
 		return err
+	}
+	for i := range action.Coap {
+		if action.Coap[i].Secure && !e.addr.secure {
+			return fmt.Errorf("coap %s: %s: %w", target, action.Name, errNeedsDTLS)
+		}
 	}
 	for i := range action.Coap {
 		a := &action.Coap[i]

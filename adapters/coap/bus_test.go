@@ -289,6 +289,26 @@ func TestDTLS(t *testing.T) {
 		t.Fatalf("poll over DTLS: %v %+v", err, out)
 	}
 
+	// A model that asks for DTLS is never polled or operated in the clear.
+	plain := startDevice(t, `
+- name: plain
+  listen: 127.0.0.1:0
+  resources:
+    - {path: /sensors/temp, value: 21.5, rt: [temperature-c]}
+`, 0)
+	pb := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, plain.Addr()))
+	sg := &models.PollGroup{Coap: []models.CoapRead{{Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat, Secure: true}}}
+	if _, err := pb.Poll(ctx, plain.Addr(), sg, nil); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
+		t.Errorf("secure read over plain UDP: %v", err)
+	}
+	act := &models.Action{Name: "reboot", Coap: []models.CoapAction{{Method: "POST", Path: "/reboot", Format: models.FormatText, Secure: true}}}
+	if err := pb.Execute(ctx, plain.Addr(), act); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
+		t.Errorf("secure action over plain UDP: %v", err)
+	}
+	if n := plain.Gets("/sensors/temp"); n != 0 {
+		t.Errorf("%d GETs reached the plain device", n)
+	}
+
 	// A wrong key fails the handshake: no reading.
 	if err := os.WriteFile(keyFile, []byte("wrong"), 0o600); err != nil {
 		t.Fatal(err)

@@ -56,6 +56,9 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 	if err != nil {
 		return err
 	}
+	if err := requireDTLS(e, target, group.Coap); err != nil {
+		return err
+	}
 	interval := group.Interval
 	if interval <= 0 {
 		interval = defaultInterval

@@ -11,6 +11,7 @@ import (
 func Builtin() adapters.Table {
 	return adapters.NewTable(
 		modbus.NewTCP(),
+		modbus.NewRTU(),
 		coap.New(),
 		serial.NewText(),
 	)

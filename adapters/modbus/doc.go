@@ -1,16 +1,21 @@
-// Package modbus is the Modbus TCP adapter ("modbus-tcp"): settings, the owner
-// goroutine of each TCP endpoint, polls and writes for the units behind it, and
-// discovery by unit-id scan with Read Device Identification and probe reads.
+// Package modbus holds the Modbus adapters: Modbus TCP ("modbus-tcp") and
+// Modbus RTU on an RS-485 line ("modbus-rtu"). For each: settings, the owner
+// of each physical link, polls and writes for the units on it, and discovery
+// by unit-id scan with Read Device Identification and probe reads. The plan
+// execution (plan.go), the PDU codecs (pdu.go) and the fingerprinting
+// (probe.go) are shared; only the transports differ.
 //
-// It owns the wire: one goroutine per endpoint (host:port) talks on its
-// connection, every unit id there shares it, operations overtake queued polls,
-// and a cancelled request closes the connection so the blocked read returns at
-// once (the next request dials again). Replies are checked before they are
-// decoded: an exception is an *ExceptionError, a wrong length
-// adapters.ErrBadReply, a silent unit adapters.ErrTimeout, a failed connect
-// adapters.ErrLinkDown.
+// It owns the wire. Replies are checked before they are decoded: an exception
+// is an *ExceptionError, a wrong length, CRC, unit or function
+// adapters.ErrBadReply, a silent unit adapters.ErrTimeout, a failed connect or
+// a missing port adapters.ErrLinkDown.
 //
-// Settings (JSON, strict; unknown fields are errors):
+// # Modbus TCP
+//
+// One goroutine per endpoint (host:port) talks on its connection, every unit
+// id there shares it, operations overtake queued polls, and a cancelled
+// request closes the connection so the blocked read returns at once (the next
+// request dials again).
 //
 //	{"endpoints": ["10.0.0.7:502"],                  // host:port to scan and reach
 //	 "ranges": [{"cidr": "10.0.0.0/28", "port": 502}], // hosts of a range × port (≤ 1024 hosts)
@@ -23,6 +28,30 @@
 // Targets are "host:port/unit"; the endpoint must be a configured one or a host
 // of a configured range. Local ids are "modbus-tcp/" + target.
 //
-// It must not decide about devices (backoff, registration, models): that is the
-// gateway's business. It never writes anything but the checked actions it is given.
+// # Modbus RTU
+//
+// One serialport.Owner per port, shared by every unit on the line. Each
+// transaction waits for 3.5 characters of silence since the line was last
+// busy (fixed 1.75 ms above 19200 baud), flushes stale input, writes the
+// request (grid-x's RTU packager frames it and checks the reply's CRC) and
+// reads the reply until the length its function code implies has arrived —
+// no waiting for a gap after a complete frame. After a bad reply the line is
+// listened to until quiet and flushed, so the next transaction starts clean.
+// A unit that times out is skipped off the wire for 10 timeouts, doubling up
+// to 30 s while it stays silent, so its neighbours keep their poll rate.
+//
+//	{"port": "/dev/serial/by-id/usb-FTDI_...",  // or "usb:VID:PID[:SERIAL]"
+//	 "baud": 19200, "dataBits": 8, "parity": "even", "stopBits": 1, // the defaults
+//	 "echo": false,                             // the adapter hears its own requests (some RS-485 converters)
+//	 "units": "1-10",                           // 1..247: 0 is broadcast
+//	 "timeout": "500ms", "probeTimeout": "100ms",
+//	 "identity": true, "probes": [...], "hint": "..."} // as for TCP
+//
+// Targets are "<PortID>/unit" (PortID: the by-id name, or "usb-VID:PID[:SERIAL]");
+// local ids are "modbus-rtu/" + target. Fingerprints say transport "rtu" and
+// carry the port adapter's USB descriptor.
+//
+// It must not decide about devices (health, registration, models): that is
+// the gateway's business; the silent-unit skip only protects a shared line.
+// It never writes anything but the checked actions it is given.
 package modbus

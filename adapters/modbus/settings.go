@@ -26,17 +26,81 @@ const (
 	maxUnitID           = 247
 )
 
-// settings is a bus's checked settings, ready to run.
+// settings is a Modbus TCP bus's checked settings, ready to run.
 type settings struct {
-	endpoints    []string // host:port, deduplicated, in config order, then range hosts
-	configured   map[string]bool
-	ranges       []rangeSpec
+	endpoints  []string // host:port, deduplicated, in config order, then range hosts
+	configured map[string]bool
+	ranges     []rangeSpec
+	unitSettings
+}
+
+// unitSettings are the settings TCP and RTU buses share: which units to scan,
+// how long to wait for them, and how to fingerprint them.
+type unitSettings struct {
 	units        []byte
 	timeout      time.Duration
 	probeTimeout time.Duration
 	identity     bool
 	probes       []probeSpec
 	hint         string
+}
+
+// rawUnitSettings is unitSettings as decoded, before it is checked.
+type rawUnitSettings struct {
+	units             string
+	timeout, probeTO  string
+	identity          bool
+	hint              string
+	rawProbes         []json.RawMessage
+	defTO, defProbeTO time.Duration
+}
+
+func newRawUnitSettings(timeout, probeTimeout time.Duration) *rawUnitSettings {
+	return &rawUnitSettings{units: DefaultUnits, identity: true, defTO: timeout, defProbeTO: probeTimeout}
+}
+
+// fields are the JSON members of the shared settings.
+func (r *rawUnitSettings) fields() []field {
+	return []field{
+		{"units", into(&r.units)},
+		{"timeout", into(&r.timeout)},
+		{"probeTimeout", into(&r.probeTO)},
+		{"identity", into(&r.identity)},
+		{"probes", into(&r.rawProbes)},
+		{"hint", into(&r.hint)},
+	}
+}
+
+// check validates the shared settings, returning every problem with its path.
+func (r *rawUnitSettings) check() (unitSettings, []error) {
+	var errs []error
+	s := unitSettings{identity: r.identity, hint: r.hint}
+	var err error
+	if s.units, err = parseUnits(r.units); err != nil {
+		errs = append(errs, err)
+	}
+	if s.timeout, err = parseDuration(r.timeout, r.defTO); err != nil {
+		errs = append(errs, fmt.Errorf("timeout: %w", err))
+	}
+	if s.probeTimeout, err = parseDuration(r.probeTO, r.defProbeTO); err != nil {
+		errs = append(errs, fmt.Errorf("probeTimeout: %w", err))
+	}
+	names := map[string]int{}
+	for i, rp := range r.rawProbes {
+		path := fmt.Sprintf("probes[%d].", i)
+		p, err := parseProbe(path, rp)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if j, dup := names[p.name]; dup {
+			errs = append(errs, fmt.Errorf("%sname: %q is already used by probes[%d]", path, p.name, j))
+			continue
+		}
+		names[p.name] = i
+		s.probes = append(s.probes, p)
+	}
+	return s, errs
 }
 
 type rangeSpec struct {
@@ -124,25 +188,16 @@ func parseSettings(raw json.RawMessage) (*settings, error) {
 		raw = json.RawMessage("{}")
 	}
 	var (
-		endpoints            []string
-		rawRanges, rawProbes []json.RawMessage
-		units                = DefaultUnits
-		timeout, probeTO     string
-		identity             = true
-		hint                 string
+		endpoints []string
+		rawRanges []json.RawMessage
+		shared    = newRawUnitSettings(DefaultTimeout, DefaultProbeTimeout)
 	)
-	err := decodeObject("", raw, []field{
+	err := decodeObject("", raw, append([]field{
 		{"endpoints", into(&endpoints)},
 		{"ranges", into(&rawRanges)},
-		{"units", into(&units)},
-		{"timeout", into(&timeout)},
-		{"probeTimeout", into(&probeTO)},
-		{"identity", into(&identity)},
-		{"probes", into(&rawProbes)},
-		{"hint", into(&hint)},
-	})
+	}, shared.fields()...))
 	errs := []error{err}
-	s := &settings{identity: identity, hint: hint, configured: map[string]bool{}}
+	s := &settings{configured: map[string]bool{}}
 
 	for i, ep := range endpoints {
 		norm, err := checkEndpoint(ep)
@@ -166,31 +221,9 @@ func parseSettings(raw json.RawMessage) (*settings, error) {
 	if len(endpoints) == 0 && len(rawRanges) == 0 && err == nil {
 		errs = append(errs, errors.New("endpoints: at least one endpoint or range is required"))
 	}
-	if s.units, err = parseUnits(units); err != nil {
-		errs = append(errs, err)
-	}
-	if s.timeout, err = parseDuration(timeout, DefaultTimeout); err != nil {
-		errs = append(errs, fmt.Errorf("timeout: %w", err))
-	}
-	if s.probeTimeout, err = parseDuration(probeTO, DefaultProbeTimeout); err != nil {
-		errs = append(errs, fmt.Errorf("probeTimeout: %w", err))
-	}
-	names := map[string]int{}
-	for i, rp := range rawProbes {
-		path := fmt.Sprintf("probes[%d].", i)
-		p, err := parseProbe(path, rp)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if j, dup := names[p.name]; dup {
-			errs = append(errs, fmt.Errorf("%sname: %q is already used by probes[%d]", path, p.name, j))
-			continue
-		}
-		names[p.name] = i
-		s.probes = append(s.probes, p)
-	}
-	if err := errors.Join(errs...); err != nil {
+	var more []error
+	s.unitSettings, more = shared.check()
+	if err := errors.Join(append(errs, more...)...); err != nil {
 		return nil, err
 	}
 	return s, nil

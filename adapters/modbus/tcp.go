@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/models"
@@ -149,76 +148,16 @@ func (b *tcpBus) Poll(ctx context.Context, target string, group *models.PollGrou
 	if err != nil {
 		return out, err
 	}
-	given := len(out)
-	for i := range group.Modbus {
-		r := &group.Modbus[i]
-		regs, err := b.read(ctx, l, unit, r.Table, r.Start, r.Count, b.set.timeout)
-		if err != nil {
-			return out[:given], fmt.Errorf("modbus %s: read %s %d+%d: %w", target, tableName(r.Table), r.Start, r.Count, err)
-		}
-		out = r.Decode(regs, time.Now(), out)
-	}
-	return out, nil
-}
-
-// read performs one read transaction and returns the checked register or
-// packed-bit bytes.
-func (b *tcpBus) read(ctx context.Context, l *link, unit byte, t models.Table, start, count uint16, timeout time.Duration) ([]byte, error) {
-	req, err := readRequest(t, start, count)
-	if err != nil {
-		return nil, err
-	}
-	fn, data, err := l.do(ctx, &txn{unit: unit, req: req, timeout: timeout, retry: true}, false)
-	if err != nil {
-		return nil, err
-	}
-	return decodeReadReply(req.fn, count, fn, data)
+	return pollGroup(ctx, l, unit, target, group, out, b.set.timeout)
 }
 
 // Execute runs the action's steps in order, each write ahead of queued polls.
-// During a delay the link is free for other transactions.
 func (b *tcpBus) Execute(ctx context.Context, target string, action *models.Action) error {
 	l, unit, err := b.resolve(target)
 	if err != nil {
 		return err
 	}
-	reqs := make([]request, len(action.Modbus))
-	for i := range action.Modbus {
-		if action.Modbus[i].Delay > 0 {
-			continue
-		}
-		if reqs[i], err = writeRequest(&action.Modbus[i]); err != nil {
-			return fmt.Errorf("modbus %s: %s step %d: %w", target, action.Name, i, err)
-		}
-	}
-	for i := range action.Modbus {
-		step := &action.Modbus[i]
-		if step.Delay > 0 {
-			if err := wait(ctx, step.Delay); err != nil {
-				return fmt.Errorf("modbus %s: %s step %d: %w", target, action.Name, i, err)
-			}
-			continue
-		}
-		fn, data, err := l.do(ctx, &txn{unit: unit, req: reqs[i], timeout: b.set.timeout}, true)
-		if err == nil {
-			err = checkWriteReply(reqs[i], fn, data)
-		}
-		if err != nil {
-			return fmt.Errorf("modbus %s: %s step %d (function %d at %d): %w", target, action.Name, i, step.Function, step.Address, err)
-		}
-	}
-	return nil
-}
-
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return execute(ctx, l, unit, target, action, b.set.timeout)
 }
 
 // Close stops every link; an in-flight request is aborted, not waited for.

@@ -77,6 +77,7 @@ func (u *Unit) handle(req []byte) (resp []byte, reboot bool) {
 	switch fn {
 	case fnWriteCoil, fnWriteRegister, fnWriteCoils, fnWriteRegisters, fnReadWriteRegisters:
 		u.count.writes++
+		u.written.record(req)
 	}
 	if reboot {
 		u.count.reboots++ // counted now; the state resets once the reply is out

@@ -38,6 +38,8 @@ type UnitSpec struct {
 	Silent bool           `yaml:"silent"`
 	Drift  []Drift        `yaml:"drift"`
 	Reboot *RebootTrigger `yaml:"reboot"`
+	// Faults are wire faults ServeRTU injects (Latency is the "late" fault).
+	Faults Faults `yaml:"faults"`
 }
 
 // Identity is what Read Device Identification (function 43, MEI type 14)
@@ -87,18 +89,9 @@ const maxIdentityLen = 200
 // errors) and validates it. Every problem is reported, each with its path, the
 // line in data and the offending value.
 func DecodeSpecs(data []byte) ([]ServerSpec, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("modbus servers: %w", err)
-	}
-	var specs []ServerSpec
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&specs); err != nil {
-		if errors.Is(err, io.EOF) { // an empty file: no servers
-			return nil, nil
-		}
-		return nil, fmt.Errorf("modbus servers: %w", err)
+	specs, root, err := decodeList[ServerSpec](data, "modbus servers")
+	if err != nil || len(specs) == 0 {
+		return nil, err
 	}
 	var probs problems
 	listens := map[string]int{}
@@ -111,7 +104,27 @@ func DecodeSpecs(data []byte) ([]ServerSpec, error) {
 		}
 		s.validate(p, &probs)
 	}
-	return specs, probs.err(&root)
+	return specs, probs.err(root)
+}
+
+// decodeList decodes a YAML list strictly (unknown fields are errors) and
+// returns it with the document's node tree, for the lines of later problems.
+// An empty document is an empty list.
+func decodeList[T any](data []byte, what string) ([]T, *yaml.Node, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	var list []T
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&list); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &root, nil
+		}
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return list, &root, nil
 }
 
 // Validate checks a server spec as DecodeSpecs does (without line numbers).
@@ -191,6 +204,7 @@ func (u UnitSpec) validate(p path, probs *problems) {
 			probs.add(dp.key("max"), "must be >= min (%v), got %v", d.Min, d.Max)
 		}
 	}
+	u.Faults.validate(p.key("faults"), probs)
 	if r := u.Reboot; r != nil {
 		rp := p.key("reboot")
 		switch r.Table {

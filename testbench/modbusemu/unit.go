@@ -11,16 +11,17 @@ import (
 // Unit is the live state of one emulated unit. All methods are goroutine-safe.
 // Setting an address that the spec did not declare makes it present.
 type Unit struct {
-	spec  UnitSpec            // initial state; never modified
-	drift map[tableAddr]Drift // immutable after newUnit
-	now   func() time.Time    // the clock drift is computed from
-	mu    sync.Mutex          // guards everything below
-	start time.Time           // when the unit (re)started
-	hold  map[uint16]uint16   // holding registers
-	input map[uint16]uint16   // input registers
-	coils map[uint16]bool     // coils
-	discr map[uint16]bool     // discrete inputs
-	count struct{ reboots, writes int }
+	spec    UnitSpec            // initial state; never modified
+	drift   map[tableAddr]Drift // immutable after newUnit
+	now     func() time.Time    // the clock drift is computed from
+	mu      sync.Mutex          // guards everything below
+	start   time.Time           // when the unit (re)started
+	hold    map[uint16]uint16   // holding registers
+	input   map[uint16]uint16   // input registers
+	coils   map[uint16]bool     // coils
+	discr   map[uint16]bool     // discrete inputs
+	count   struct{ reboots, writes int }
+	written writeLog // per address and value; see writes.go
 }
 
 func newUnit(spec UnitSpec, now func() time.Time) *Unit {

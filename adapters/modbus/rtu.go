@@ -1,0 +1,167 @@
+package modbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	mb "github.com/grid-x/modbus"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/serialport"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// ProtocolRTU is the bus protocol name of the Modbus RTU adapter.
+const ProtocolRTU = "modbus-rtu"
+
+// RTU is the Modbus RTU adapter: units on an RS-485 line behind one serial port.
+type RTU struct{}
+
+// NewRTU returns the Modbus RTU adapter.
+func NewRTU() *RTU { return &RTU{} }
+
+var (
+	_ adapters.Adapter    = (*RTU)(nil)
+	_ adapters.Bus        = (*rtuBus)(nil)
+	_ adapters.Discoverer = (*rtuBus)(nil)
+	_ mb.Transporter      = (*rtuTransporter)(nil)
+)
+
+// Protocol returns "modbus-rtu".
+func (*RTU) Protocol() string { return ProtocolRTU }
+
+// Check decodes and validates the settings strictly; see the package doc.
+func (*RTU) Check(raw json.RawMessage) error {
+	_, err := parseRTUSettings(raw)
+	return err
+}
+
+// Open checks the settings and starts the port's owner, which opens the port
+// in the background and keeps reopening it while it is missing.
+func (*RTU) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, error) {
+	s, err := parseRTUSettings(spec.Settings)
+	if err != nil {
+		return nil, err
+	}
+	log := spec.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &rtuBus{
+		name:   spec.Name,
+		log:    log.With("port", s.port.String()),
+		set:    s,
+		portID: s.port.PortID(),
+		wire:   newRTUWire(s.line, s.echo),
+		silent: newSilence(),
+	}
+	link := "port " + s.port.String()
+	onLink := spec.OnLink
+	b.owner = serialport.NewOwner(serialport.Config{
+		Identity: s.port,
+		Line:     s.line,
+		Logger:   log,
+		OnState: func(up bool, err error) {
+			if onLink != nil {
+				onLink(link, up, err)
+			}
+		},
+	})
+	return b, nil
+}
+
+// rtuBus is one configured Modbus RTU bus: one serial port, one owner, every
+// unit on the line shares it.
+type rtuBus struct {
+	name   string
+	log    *slog.Logger
+	set    *rtuSettings
+	portID string
+	owner  *serialport.Owner
+	wire   *rtuWire // used inside owner.Do only
+	silent *silence
+}
+
+// RTUTarget is the target string of a unit on a port: "<PortID>/<unit>".
+func RTUTarget(portID string, unit byte) string {
+	return portID + "/" + strconv.Itoa(int(unit))
+}
+
+// RTULocalID is the gateway's local id of a Modbus RTU unit: "modbus-rtu/<PortID>/<unit>".
+func RTULocalID(target string) string { return ProtocolRTU + "/" + target }
+
+// resolve checks that target names a unit on this bus's port.
+func (b *rtuBus) resolve(target string) (byte, error) {
+	port, u, ok := strings.Cut(target, "/")
+	if !ok || port != b.portID {
+		return 0, fmt.Errorf("%w: target must be %s/<unit> on bus %q, got %q", adapters.ErrUnknownTarget, b.portID, b.name, target)
+	}
+	unit, err := strconv.ParseUint(u, 10, 8)
+	if err != nil || unit < 1 || unit > maxUnitID {
+		return 0, fmt.Errorf("%w: target unit id must be 1..%d, got %q", adapters.ErrUnknownTarget, maxUnitID, target)
+	}
+	return byte(unit), nil
+}
+
+// do runs one transaction on the port's owner (operations ahead of polls).
+// A unit that is backing off after a timeout is skipped off the wire when its
+// poll's turn comes, so polls queued behind its first timeout cost nothing.
+func (b *rtuBus) do(ctx context.Context, t *txn, op bool) (byte, []byte, error) {
+	type result struct {
+		fn   byte
+		data []byte
+	}
+	res := make(chan result, 1)
+	err := b.owner.Do(ctx, op, func(c serialport.Conn) error {
+		if !op {
+			if err := b.silent.skip(t.unit); err != nil {
+				return err
+			}
+		}
+		fn, data, err := b.wire.transact(ctx, c, t.unit, t.req, t.timeout)
+		b.silent.note(t.unit, t.timeout, err)
+		if err != nil {
+			return err
+		}
+		res <- result{fn, data}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		return 0, nil, err
+	}
+	select {
+	case r := <-res:
+		return r.fn, r.data, nil
+	default:
+		return 0, nil, fmt.Errorf("%w: port owner returned without running the transaction", adapters.ErrLinkDown)
+	}
+}
+
+// Poll reads every request of the group and appends the decoded readings to out.
+func (b *rtuBus) Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	unit, err := b.resolve(target)
+	if err != nil {
+		return out, err
+	}
+	return pollGroup(ctx, b, unit, target, group, out, b.set.timeout)
+}
+
+// Execute runs the action's steps in order, each write ahead of queued polls;
+// a backing-off unit is still tried.
+func (b *rtuBus) Execute(ctx context.Context, target string, action *models.Action) error {
+	unit, err := b.resolve(target)
+	if err != nil {
+		return err
+	}
+	return execute(ctx, b, unit, target, action, b.set.timeout)
+}
+
+// Close stops the port's owner and closes the port.
+func (b *rtuBus) Close() error { return b.owner.Close() }

@@ -19,16 +19,22 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fieldgate/fieldgate/testbench/backend"
+	"github.com/fieldgate/fieldgate/testbench/coapemu"
 	"github.com/fieldgate/fieldgate/testbench/modbusemu"
+	"github.com/fieldgate/fieldgate/testbench/serialemu"
+	"github.com/fieldgate/fieldgate/testbench/textemu"
 )
 
-//go:embed demo/devices.yaml demo/rules.yaml demo/models
+//go:embed demo/devices.yaml demo/rtu.yaml demo/serial.yaml demo/coap.yaml demo/rules.yaml demo/models
 var demoFS embed.FS
 
 // Bench is a bench file: the reference backend and the emulated devices.
 type Bench struct {
-	Backend   *BackendSpec           `yaml:"backend"`
-	ModbusTCP []modbusemu.ServerSpec `yaml:"modbusTcp"`
+	Backend   *BackendSpec            `yaml:"backend"`
+	ModbusTCP []modbusemu.ServerSpec  `yaml:"modbusTcp"`
+	ModbusRTU []modbusemu.RTUPortSpec `yaml:"modbusRtu"` // RTU units on emulated RS-485 lines (ptys)
+	Serial    []textemu.DeviceSpec    `yaml:"serial"`    // text-protocol devices on emulated lines
+	Coap      []coapemu.DeviceSpec    `yaml:"coap"`      // CoAP devices on UDP
 
 	models [][]byte // model documents given inline (the embedded demo)
 }
@@ -61,11 +67,15 @@ func LoadBench(file string) (*Bench, error) {
 	return b, nil
 }
 
-// DecodeBench decodes a bench file strictly: unknown fields are errors.
+// DecodeBench decodes a bench file strictly: unknown fields are errors. Each
+// device section is decoded and validated by its emulator package.
 func DecodeBench(data []byte) (*Bench, error) {
 	var raw struct {
 		Backend   *BackendSpec `yaml:"backend"`
 		ModbusTCP yaml.Node    `yaml:"modbusTcp"`
+		ModbusRTU yaml.Node    `yaml:"modbusRtu"`
+		Serial    yaml.Node    `yaml:"serial"`
+		Coap      yaml.Node    `yaml:"coap"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -73,16 +83,30 @@ func DecodeBench(data []byte) (*Bench, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	b := &Bench{Backend: raw.Backend}
-	if raw.ModbusTCP.Kind != 0 {
-		src, err := yaml.Marshal(&raw.ModbusTCP)
-		if err != nil {
-			return nil, err
-		}
-		if b.ModbusTCP, err = modbusemu.DecodeSpecs(src); err != nil {
-			return nil, fmt.Errorf("modbusTcp: %w", err)
-		}
+	var errs []error
+	section(&errs, "modbusTcp", &raw.ModbusTCP, modbusemu.DecodeSpecs, &b.ModbusTCP)
+	section(&errs, "modbusRtu", &raw.ModbusRTU, modbusemu.DecodeRTUSpecs, &b.ModbusRTU)
+	section(&errs, "serial", &raw.Serial, textemu.DecodeSpecs, &b.Serial)
+	section(&errs, "coap", &raw.Coap, coapemu.DecodeSpecs, &b.Coap)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// section decodes one device section of a bench file with its emulator's
+// decoder (which reports paths and lines within the section).
+func section[T any](errs *[]error, name string, node *yaml.Node, decode func([]byte) ([]T, error), dst *[]T) {
+	if node.Kind == 0 {
+		return
+	}
+	src, err := yaml.Marshal(node)
+	if err == nil {
+		*dst, err = decode(src)
+	}
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", name, err))
+	}
 }
 
 // Demo returns the embedded demo bench: two ACME thermostats and a Voltix power
@@ -106,6 +130,13 @@ func Demo() (*Bench, error) {
 		return nil, fmt.Errorf("demo/rules.yaml: %w", err)
 	}
 	b := &Bench{Backend: &BackendSpec{Rules: rules}, ModbusTCP: specs}
+	var errs []error
+	demoSection(&errs, "demo/rtu.yaml", modbusemu.DecodeRTUSpecs, &b.ModbusRTU)
+	demoSection(&errs, "demo/serial.yaml", textemu.DecodeSpecs, &b.Serial)
+	demoSection(&errs, "demo/coap.yaml", coapemu.DecodeSpecs, &b.Coap)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	err = fs.WalkDir(demoFS, "demo/models", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -123,11 +154,25 @@ func Demo() (*Bench, error) {
 	return b, err
 }
 
+func demoSection[T any](errs *[]error, file string, decode func([]byte) ([]T, error), dst *[]T) {
+	src, err := demoFS.ReadFile(file)
+	if err == nil {
+		*dst, err = decode(src)
+	}
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", file, err))
+	}
+}
+
 // Running is a started bench.
 type Running struct {
 	Backend     *backend.Server
 	BackendAddr string // host:port of the backend's HTTP server, "" when none
 	Emulators   []*modbusemu.Server
+	RTULines    []*serialemu.Line // one per modbusRtu port, in bench order
+	RTU         []*modbusemu.RTUServer
+	Text        []*textemu.Device
+	Coap        []*coapemu.Device
 
 	httpSrv *http.Server
 }
@@ -138,7 +183,13 @@ type Options struct {
 	BackendDB     string // overrides the bench file
 	// EphemeralDevices serves every emulated device server on 127.0.0.1:0.
 	EphemeralDevices bool
+	// SerialDir is where the stable links of emulated serial lines go (like
+	// /dev/serial/by-id); default ./state/bench/tty.
+	SerialDir string
 }
+
+// DefaultSerialDir is where a bench puts the links of its emulated serial lines.
+const DefaultSerialDir = "state/bench/tty"
 
 // Start starts the emulators, then the backend. On failure what was started is stopped.
 func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (r *Running, err error) {
@@ -159,6 +210,9 @@ func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (r *Ru
 			return nil, fmt.Errorf("modbusTcp[%d]: %w", i, err)
 		}
 		r.Emulators = append(r.Emulators, srv)
+	}
+	if err := r.startSerialAndCoap(ctx, b, opts, log); err != nil {
+		return nil, err
 	}
 	if b.Backend == nil {
 		return r, nil
@@ -203,6 +257,52 @@ func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (r *Ru
 	return r, nil
 }
 
+// startSerialAndCoap starts the emulated serial lines (RTU units, text
+// devices) and the CoAP devices.
+func (r *Running) startSerialAndCoap(ctx context.Context, b *Bench, opts Options, log *slog.Logger) error {
+	dir := opts.SerialDir
+	if dir == "" {
+		dir = DefaultSerialDir
+	}
+	if len(b.ModbusRTU)+len(b.Serial) > 0 {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return err
+		}
+	}
+	for i, spec := range b.ModbusRTU {
+		line, err := serialemu.NewLine(spec.LineConfig(dir))
+		if err != nil {
+			return fmt.Errorf("modbusRtu[%d]: %w", i, err)
+		}
+		r.RTULines = append(r.RTULines, line)
+		o := spec.Options()
+		o.Logger = log.With("emulator", line.Path())
+		srv, err := modbusemu.ServeRTU(ctx, line, spec.Units, o)
+		if err != nil {
+			return fmt.Errorf("modbusRtu[%d]: %w", i, err)
+		}
+		r.RTU = append(r.RTU, srv)
+	}
+	for i, spec := range b.Serial {
+		dev, err := textemu.Plug(ctx, dir, spec, log.With("emulator", spec.Name))
+		if err != nil {
+			return fmt.Errorf("serial[%d]: %w", i, err)
+		}
+		r.Text = append(r.Text, dev)
+	}
+	for i, spec := range b.Coap {
+		if opts.EphemeralDevices {
+			spec.Listen = "127.0.0.1:0"
+		}
+		dev, err := coapemu.Listen(ctx, spec, log.With("emulator", spec.Name))
+		if err != nil {
+			return fmt.Errorf("coap[%d]: %w", i, err)
+		}
+		r.Coap = append(r.Coap, dev)
+	}
+	return nil
+}
+
 // Close stops the backend, then the emulators.
 func (r *Running) Close() {
 	if r.httpSrv != nil {
@@ -214,6 +314,18 @@ func (r *Running) Close() {
 	for _, e := range r.Emulators {
 		_ = e.Close()
 	}
+	for _, s := range r.RTU {
+		_ = s.Close()
+	}
+	for _, l := range r.RTULines {
+		_ = l.Close()
+	}
+	for _, d := range r.Text {
+		_ = d.Close()
+	}
+	for _, d := range r.Coap {
+		_ = d.Close()
+	}
 }
 
 // Describe lists where everything of a running bench listens, for people.
@@ -224,6 +336,15 @@ func (r *Running) Describe() string {
 	}
 	for _, e := range r.Emulators {
 		fmt.Fprintf(&sb, "modbus tcp emulator: %s\n", e.Addr())
+	}
+	for _, l := range r.RTULines {
+		fmt.Fprintf(&sb, "modbus rtu line: %s (now %s)\n", l.Path(), l.TTY())
+	}
+	for _, d := range r.Text {
+		fmt.Fprintf(&sb, "serial text device: %s (now %s)\n", d.Line().Path(), d.Line().TTY())
+	}
+	for _, d := range r.Coap {
+		fmt.Fprintf(&sb, "coap device: coap://%s\n", d.Addr())
 	}
 	return sb.String()
 }

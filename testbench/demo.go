@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 )
 
@@ -150,10 +151,24 @@ func (n *narrator) say(format string, args ...any) {
 }
 
 type gatewayDevice struct {
-	LocalID     string `json:"localId"`
-	Fingerprint struct {
-		Identity map[string]string `json:"identity"`
-	} `json:"fingerprint"`
+	LocalID     string             `json:"localId"`
+	Fingerprint models.Fingerprint `json:"fingerprint"`
+}
+
+// whatItSays is the part of a fingerprint a person recognises a device by:
+// its Modbus identity, its answer to a serial probe, or its CoAP resource types.
+func whatItSays(fp models.Fingerprint) string {
+	id := fp.Identity
+	switch {
+	case id["vendor"] != "":
+		return fmt.Sprintf("%s %s rev %s", id["vendor"], id["product"], id["revision"])
+	case len(fp.Probes) > 0:
+		return fmt.Sprintf("answers %q to %q", fp.Probes[0].Answer, fp.Probes[0].Request)
+	}
+	if rt, ok := fp.Field("coap.rt"); ok {
+		return "resource types " + rt
+	}
+	return fp.Address
 }
 
 func (n *narrator) step(ctx context.Context) {
@@ -166,8 +181,7 @@ func (n *narrator) step(ctx context.Context) {
 			for _, d := range devs {
 				if !n.discovered[d.LocalID] {
 					n.discovered[d.LocalID] = true
-					id := d.Fingerprint.Identity
-					n.say("discovered  %-34s %s %s rev %s", d.LocalID, id["vendor"], id["product"], id["revision"])
+					n.say("discovered  %-34s %s", d.LocalID, whatItSays(d.Fingerprint))
 				}
 			}
 		}
@@ -212,7 +226,7 @@ func (n *narrator) operation(devs []backend.DeviceRecord) {
 	}
 	if n.opID == "" {
 		for _, d := range devs {
-			if d.Instance != nil && d.Instance.Model == "acme-th100" && n.flowing[d.LocalID] {
+			if d.Instance != nil && d.Instance.Model == "acme-th100" && n.flowing[d.LocalID] && strings.HasPrefix(d.LocalID, "modbus-tcp/") {
 				id, err := n.backend.CreateOperation(backend.OperationRequest{DeviceID: d.ID, Name: "write", Input: json.RawMessage(`{"setpoint": 22.5}`)})
 				if err != nil {
 					n.say("operation   could not queue: %v", err)

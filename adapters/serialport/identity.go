@@ -19,7 +19,8 @@ type Identity struct {
 
 const badIdentity = "must be a device path such as /dev/serial/by-id/NAME, or usb:VID:PID[:SERIAL], got %q"
 
-// ParseIdentity parses an absolute device path (any absolute path is taken:
+// ParseIdentity parses a device path (absolute, or "./..." relative to the
+// working directory, made absolute here; any path is taken:
 // emulated lines live outside /dev) or "usb:VID:PID[:SERIAL]". Errors name
 // the value.
 func ParseIdentity(s string) (Identity, error) {
@@ -46,6 +47,15 @@ func ParseIdentity(s string) (Identity, error) {
 			return Identity{}, errors.Join(errs...)
 		}
 		return id, nil
+	}
+	if strings.HasPrefix(s, "./") || strings.HasPrefix(s, "../") {
+		// Relative to the working directory (benches and demos keep their
+		// emulated lines under ./state): made absolute once, here.
+		abs, err := filepath.Abs(s)
+		if err != nil {
+			return Identity{}, fmt.Errorf("port path %q: %w", s, err)
+		}
+		s = abs
 	}
 	if !filepath.IsAbs(s) || filepath.Clean(s) != s || s == "/" || strings.ContainsAny(s, "\x00\n\r\t") || len(s) > 4096 {
 		return Identity{}, fmt.Errorf(badIdentity, s)

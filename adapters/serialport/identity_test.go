@@ -1,6 +1,7 @@
 package serialport
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ func TestParseIdentity(t *testing.T) {
 		{in: "/dev/ttyAMA0", want: Identity{Path: "/dev/ttyAMA0"}, portID: "ttyAMA0"},
 		{in: "usb:0403:6001", want: Identity{VID: "0403", PID: "6001"}, portID: "usb-0403:6001"},
 		{in: "usb:10C4:EA60:0001", want: Identity{VID: "10c4", PID: "ea60", Serial: "0001"}, portID: "usb-10c4:ea60:0001"},
+		{in: "./state/bench/tty/rtu0", want: Identity{Path: mustAbs("state/bench/tty/rtu0")}, portID: "rtu0"},
 		{in: "ttyUSB0", wantErr: `must be a device path such as /dev/serial/by-id/NAME, or usb:VID:PID[:SERIAL], got "ttyUSB0"`},
 		{in: "", wantErr: `got ""`},
 		{in: "/dev/../etc/passwd", wantErr: `got "/dev/../etc/passwd"`},
@@ -116,4 +118,12 @@ func TestLineSettings(t *testing.T) {
 			t.Errorf("%+v: CharTime %v, want %v", tc.l, got, tc.charTime)
 		}
 	}
+}
+
+func mustAbs(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		panic(err)
+	}
+	return abs
 }

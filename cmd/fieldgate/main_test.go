@@ -99,6 +99,7 @@ func TestDevicesAndScan(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	tb, err := testbench.Start(ctx, bench, testbench.Options{
 		BackendListen: "127.0.0.1:0", BackendDB: filepath.Join(t.TempDir(), "backend.db"), EphemeralDevices: true,
+		SerialDir: t.TempDir(),
 	}, log)
 	if err != nil {
 		t.Fatal(err)

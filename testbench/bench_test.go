@@ -1,0 +1,69 @@
+package testbench
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDemoBenchStarts starts every emulator of the embedded demo bench (on
+// ephemeral ports and a temporary serial directory) and the backend.
+func TestDemoBenchStarts(t *testing.T) {
+	b, err := Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.ModbusTCP) == 0 || len(b.ModbusRTU) == 0 || len(b.Serial) == 0 || len(b.Coap) == 0 {
+		t.Fatalf("demo bench lacks a kind of device: tcp %d rtu %d serial %d coap %d", len(b.ModbusTCP), len(b.ModbusRTU), len(b.Serial), len(b.Coap))
+	}
+	dir := t.TempDir()
+	r, err := Start(context.Background(), b, Options{
+		BackendListen: "127.0.0.1:0", BackendDB: filepath.Join(dir, "backend.db"),
+		EphemeralDevices: true, SerialDir: filepath.Join(dir, "tty"),
+	}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, l := range r.RTULines {
+		if _, err := os.Stat(l.Path()); err != nil || !strings.HasPrefix(l.Path(), dir) {
+			t.Errorf("rtu line %s: %v", l.Path(), err)
+		}
+	}
+	desc := r.Describe()
+	for _, want := range []string{"reference backend: http://127.0.0.1:", "modbus tcp emulator", "modbus rtu line: " + dir,
+		"serial text device: " + dir, "coap device: coap://127.0.0.1:"} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("Describe lacks %q:\n%s", want, desc)
+		}
+	}
+	// Every demo model is in the backend, and valid.
+	if n := len(r.Backend.Models()); n < 4 {
+		t.Errorf("backend has %d models, want the 4 demo models", n)
+	}
+}
+
+// TestDecodeBenchNamesTheSection: a bad device in any section is reported with
+// the section, the path inside it and the value.
+func TestDecodeBenchNamesTheSection(t *testing.T) {
+	cases := map[string]string{
+		"modbusTcp:\n  - listen: 127.0.0.1:5020\n    units: [{id: 300}]\n": "modbusTcp:",
+		"modbusRtu:\n  - name: x\n    baud: -5\n    units: [{id: 1}]\n":    "modbusRtu:",
+		"serial:\n  - name: tx\n    baud: 9600\n    bogus: 1\n":            "serial:",
+		"coap:\n  - name: c\n    listen: nowhere\n":                        "coap:",
+		"nonsense: 1\n": "nonsense",
+	}
+	for src, want := range cases {
+		_, err := DecodeBench([]byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to name %q", src, err, want)
+		}
+	}
+	b, err := DecodeBench([]byte("modbusRtu:\n  - name: rs485\n    units: [{id: 1}]\ncoap:\n  - name: c\n    listen: 127.0.0.1:0\n    resources: [{path: /t, value: 1}]\n"))
+	if err != nil || len(b.ModbusRTU) != 1 || len(b.Coap) != 1 {
+		t.Fatalf("good bench: %+v %v", b, err)
+	}
+}

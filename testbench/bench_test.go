@@ -67,3 +67,23 @@ func TestDecodeBenchNamesTheSection(t *testing.T) {
 		t.Fatalf("good bench: %+v %v", b, err)
 	}
 }
+
+// TestReadmeBenchExample: the bench file shown in the README decodes.
+func TestReadmeBenchExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```yaml\nbackend:")
+	if !ok {
+		t.Fatal("README has no bench file example")
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	b, err := DecodeBench([]byte("backend:" + block))
+	if err != nil {
+		t.Fatalf("the README's bench file: %v", err)
+	}
+	if len(b.ModbusTCP) == 0 || len(b.ModbusRTU) == 0 || len(b.Serial) == 0 || len(b.Coap) == 0 {
+		t.Errorf("the README's bench file lacks a section: %+v", b)
+	}
+}

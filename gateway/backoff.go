@@ -2,11 +2,24 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/fieldgate/fieldgate/backendclient"
 )
+
+// unauthorizedWait is the least wait after the backend refused this gateway's
+// credentials (401/403): a person has to fix the token; hammering will not.
+const unauthorizedWait = 2 * time.Minute
 
 // backoff is jittered exponential backoff between min and max.
 type backoff struct {
@@ -43,15 +56,54 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// failureKind names the kind of a failed backend call, for logging once per
+// change: "unauthorized", "http 503", "refused", "reset", "timeout",
+// "bad reply" or "other".
+func failureKind(err error) string {
+	var apiErr *backendclient.APIError
+	var netErr net.Error
+	switch {
+	case backendclient.IsUnauthorized(err):
+		return "unauthorized"
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("http %d", apiErr.Status)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.As(err, new(*json.SyntaxError)), errors.As(err, new(*json.UnmarshalTypeError)),
+		strings.Contains(err.Error(), "decode response"):
+		return "bad reply"
+	}
+	return "other"
+}
+
+// retryWait is how long a loop waits after a failed backend call: its
+// backoff's next step, at least the backend's Retry-After, and at least
+// unauthorizedWait (jittered) when the credentials were refused.
+func retryWait(bo *backoff, err error) time.Duration {
+	d := bo.next()
+	if ra, ok := backendclient.RetryAfterOf(err); ok && ra > d {
+		d = ra
+	}
+	if backendclient.IsUnauthorized(err) && d < unauthorizedWait {
+		d = unauthorizedWait + time.Duration(rand.Int64N(int64(unauthorizedWait/4)))
+	}
+	return d
+}
+
 // linkState tracks whether the backend is reachable, logs once per change of
-// state, and lets loops wait for the next loss (to say hello again after it).
+// state or of the kind of failure (not once per retry), and lets loops wait
+// for the next loss (to say hello again after it).
 type linkState struct {
-	log     *slog.Logger
-	mu      sync.Mutex
-	up      bool
-	known   bool
-	lastErr string
-	lostCh  chan struct{}
+	log      *slog.Logger
+	mu       sync.Mutex
+	up       bool
+	known    bool
+	lastKind string
+	lostCh   chan struct{}
 }
 
 func newLinkState(log *slog.Logger) *linkState {
@@ -64,21 +116,27 @@ func (l *linkState) ok() {
 	if !l.up || !l.known {
 		l.log.Info("backend reachable")
 	}
-	l.up, l.known, l.lastErr = true, true, ""
+	l.up, l.known, l.lastKind = true, true, ""
 }
 
+// failed records a failed backend call; it logs only when the link was up (or
+// unknown) or the kind of failure changed.
 func (l *linkState) failed(err error) {
+	kind := failureKind(err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	msg := err.Error()
 	if l.up || !l.known {
 		close(l.lostCh)
 		l.lostCh = make(chan struct{})
 	}
-	if l.up || !l.known || msg != l.lastErr {
-		l.log.Warn("backend unreachable", "err", msg)
+	if l.up || !l.known || kind != l.lastKind {
+		if kind == "unauthorized" {
+			l.log.Error("backend refuses this gateway's credentials (401/403): check backend.tokenFile and the gateway's registration at the backend; retrying every few minutes", "err", err.Error())
+		} else {
+			l.log.Warn("backend unreachable; retrying with backoff, logged again only when this changes", "kind", kind, "err", err.Error())
+		}
 	}
-	l.up, l.known, l.lastErr = false, true, msg
+	l.up, l.known, l.lastKind = false, true, kind
 }
 
 func (l *linkState) isUp() bool {

@@ -83,9 +83,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("state dir: %w", err)
 	}
 	st, err := store.Open(filepath.Join(cfg.Gateway.StateDir, "state.db"), store.Options{
-		Timeout:        5 * time.Second,
-		NoSync:         false,
-		OutboxMaxBytes: cfg.Telemetry.OutboxMaxBytes,
+		Timeout:         5 * time.Second,
+		NoSync:          false,
+		OutboxMaxBytes:  cfg.Telemetry.OutboxMaxBytes,
+		OutboxMaxAge:    time.Duration(cfg.Telemetry.OutboxMaxAge),
+		Overflow:        store.Overflow(cfg.Telemetry.Overflow),
+		SetAsideCorrupt: true,
 	})
 	if err != nil {
 		return fmt.Errorf("open state: %w", err)
@@ -220,6 +223,7 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			return
 		}
 		if err == nil {
+			g.link.ok() // so that the next failure anywhere counts as a loss and brings a new hello
 			g.log.Info("backend says hello", "url", g.cfg.Backend.URL)
 			// Wait until some other loop sees the backend fail, then say hello again.
 			select {
@@ -230,8 +234,8 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			bo.reset()
 			continue
 		}
-		g.log.Warn("hello failed", "err", err)
-		if !sleepCtx(ctx, bo.next()) {
+		g.link.failed(err)
+		if !sleepCtx(ctx, retryWait(bo, err)) {
 			return
 		}
 	}

@@ -24,7 +24,7 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 		}
 		if err != nil {
 			g.link.failed(err)
-			if !sleepCtx(ctx, bo.next()) {
+			if !sleepCtx(ctx, retryWait(bo, err)) {
 				return
 			}
 			continue
@@ -48,6 +48,10 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 }
 
 func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxItem) {
+	if item.Err != nil {
+		g.refuseInboxItem(item)
+		return
+	}
 	switch item.Kind {
 	case backendclient.KindOperation:
 		g.ops.accept(*item.Operation, false)

@@ -93,8 +93,12 @@ func (g *Gateway) linkEvents(bus, link string, up bool, err error) {
 		}
 	}
 	for _, d := range g.devices.all() {
-		if d.record().Bus == bus {
-			g.event(d, name, detail)
+		if d.record().Bus != bus {
+			continue
 		}
+		if run := d.current(); up && run != nil {
+			run.poke()
+		}
+		g.event(d, name, detail)
 	}
 }

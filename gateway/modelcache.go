@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -21,6 +22,11 @@ type modelCache struct {
 	compiled map[string]*models.Compiled
 	fetches  int // backend fetches done, for the tests and the local API
 }
+
+// errModelUnavailable: the model could not be fetched because of the network
+// or the backend's state (timeout, reset, 5xx, truncated body), not because it
+// is missing or invalid. It is no reason to refuse the assignment.
+var errModelUnavailable = errors.New("model unavailable for now")
 
 func newModelCache(st *store.Store, bc *backendclient.Client) *modelCache {
 	return &modelCache{store: st, backend: bc, compiled: map[string]*models.Compiled{}}
@@ -52,6 +58,10 @@ func (c *modelCache) get(ctx context.Context, id, version string, offline bool) 
 	}
 	src, err = c.backend.Model(ctx, id, version)
 	if err != nil {
+		if !backendclient.IsRefused(err) {
+			// The way to the backend failed, not the model: try again soon.
+			err = fmt.Errorf("%w: %w", errModelUnavailable, err)
+		}
 		return nil, fmt.Errorf("model %s: fetch: %w", ref, err)
 	}
 	c.fetches++

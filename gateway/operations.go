@@ -202,7 +202,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 	bo := newBackoff(time.Second, time.Minute)
 	prune := time.Now()
 	for {
-		failed := false
+		var failed error
 		recs, err := o.g.store.Ops()
 		if err != nil {
 			o.g.log.Error("operation journal", "err", err)
@@ -222,8 +222,20 @@ func (o *operations) reportLoop(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
+				if backendclient.IsRefused(err) {
+					// The backend answered and will never take this report (an
+					// operation it does not know, say): stop sending it, and let
+					// the reports behind it through.
+					o.g.link.ok()
+					o.g.log.Warn("operation status refused by the backend; not sent again", "op", rec.ID, "status", rec.Status, "err", err)
+					if cur, ok, _ := o.g.store.Op(rec.ID); ok {
+						cur.Reported = true
+						_ = o.g.store.PutOp(cur)
+					}
+					continue
+				}
 				o.g.link.failed(err)
-				failed = true
+				failed = err
 				break
 			}
 			o.g.link.ok()
@@ -244,8 +256,8 @@ func (o *operations) reportLoop(ctx context.Context) {
 			}
 		}
 		wait := 10 * time.Second
-		if failed {
-			wait = bo.next()
+		if failed != nil {
+			wait = retryWait(bo, failed)
 		} else {
 			bo.reset()
 		}

@@ -24,7 +24,8 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 		return errUnknownBus(rec.Bus)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &instanceRun{model: model, instance: inst, bus: bus, target: rec.Target, cancel: cancel}
+	run := &instanceRun{model: model, instance: inst, bus: bus, target: rec.Target, cancel: cancel,
+		wake: make(chan struct{}, len(model.Groups))}
 	d.swap(run)
 	for i := range model.Groups {
 		group := &model.Groups[i]
@@ -56,8 +57,15 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 	bo := newBackoff(interval, max(interval, time.Minute))
 	next := time.Now()
 	for {
-		if !sleepCtx(ctx, time.Until(next)) {
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
 			return
+		case <-timer.C:
+		case <-run.wake:
+			timer.Stop()
+			bo.reset()
 		}
 		started := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, pollBudget(run.model, group))

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
@@ -169,6 +171,10 @@ func (g *Gateway) registrationLoop(ctx context.Context) {
 	}
 }
 
+// modelRetry is how soon a model fetch that failed on the way is tried again
+// (plus up to as much jitter).
+const modelRetry = 2 * time.Second
+
 // register asks the backend about one device and applies the answer.
 func (g *Gateway) register(ctx context.Context, d *device) {
 	rec := d.record()
@@ -188,6 +194,14 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 	switch res.Status {
 	case backendclient.StatusAssigned:
 		if err := g.assign(ctx, d, rec, *res.Instance); err != nil {
+			if errors.Is(err, errModelUnavailable) {
+				// A glitch on the way, not a bad model: no event, retry soon.
+				g.link.failed(err)
+				rec = d.record()
+				rec.NextRegister = time.Now().Add(modelRetry + time.Duration(rand.Int64N(int64(modelRetry))))
+				d.setRecord(rec)
+				return
+			}
 			g.log.Warn("assignment not applied", "device", rec.LocalID, "err", err)
 			rec = d.record()
 			rec.NextRegister = time.Now().Add(d.registerBackoff())

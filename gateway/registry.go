@@ -101,6 +101,20 @@ type instanceRun struct {
 	target   string
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	// wake makes the pollers poll now (their link just came back), instead of
+	// waiting out the backoff of a device that seemed offline.
+	wake chan struct{}
+}
+
+// poke wakes the run's pollers; it never blocks.
+func (r *instanceRun) poke() {
+	for {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+			return
+		}
+	}
 }
 
 func (d *device) record() store.Device {

@@ -2,13 +2,30 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
 )
 
-// uplinkLoop drains the outbox to the backend, oldest first, in batches. An item
-// leaves the outbox only when the backend has acknowledged its batch.
+// Gateway-level events (LocalID gatewayLocalID): what the outbox itself has to
+// report upstream.
+const (
+	eventReadingsDropped = "readings-dropped"          // detail: store.DropReport + policy, JSON
+	eventQuarantined     = "outbox-record-quarantined" // detail: {"seq":N,"error":"..."}
+	eventStateReset      = "state-reset"               // detail: store.ResetInfo, JSON
+)
+
+// gatewayLocalID is the local id of the gateway's own events.
+func (g *Gateway) gatewayLocalID() string { return "gateway/" + g.cfg.Gateway.ID }
+
+// uplinkLoop drains the outbox to the backend, oldest first, in batches of at
+// most telemetry.batchSize read from disk (the outbox is never loaded whole). An
+// item leaves the outbox only when the backend has acknowledged its batch. A
+// record that fails its checksum is set aside and reported; drops are reported
+// once the backend is reachable; the age bound is applied while idle too.
 func (g *Gateway) uplinkLoop(ctx context.Context) {
 	flush := time.Duration(g.cfg.Telemetry.FlushInterval)
 	if flush <= 0 {
@@ -18,12 +35,34 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 	if batch <= 0 {
 		batch = 500
 	}
+	g.reportReset()
 	bo := newBackoff(500*time.Millisecond, 30*time.Second)
+	readBo := newBackoff(time.Second, time.Minute)
+	lastExpire := time.Now()
 	for {
-		items, err := g.store.Peek(batch)
-		if err != nil {
-			g.log.Error("outbox read", "err", err)
+		if time.Since(lastExpire) > time.Minute {
+			lastExpire = time.Now()
+			if err := g.store.Expire(); err != nil {
+				g.log.Error("outbox age bound", "err", err)
+			}
 		}
+		if g.link.isUp() {
+			g.reportDrops()
+		}
+		items, err := g.store.Peek(batch)
+		var corrupt *store.CorruptItemError
+		switch {
+		case errors.As(err, &corrupt) && len(items) == 0:
+			g.quarantine(corrupt)
+			continue
+		case err != nil && !errors.As(err, &corrupt):
+			g.log.Error("outbox read", "err", err)
+			if !sleepCtx(ctx, readBo.next()) {
+				return
+			}
+			continue
+		}
+		readBo.reset()
 		if len(items) > 0 {
 			_, err := g.backend.SendTelemetry(ctx, backendclient.TelemetryBatch{Items: items})
 			if ctx.Err() != nil {
@@ -31,7 +70,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			}
 			if err != nil {
 				g.link.failed(err)
-				if !sleepCtx(ctx, bo.next()) {
+				if !sleepCtx(ctx, retryWait(bo, err)) {
 					return
 				}
 				continue
@@ -41,7 +80,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			if err := g.store.Ack(items[len(items)-1].Seq); err != nil {
 				g.log.Error("outbox ack", "err", err)
 			}
-			if len(items) == batch {
+			if len(items) == batch || corrupt != nil {
 				continue // more waiting: send at once
 			}
 		}
@@ -56,4 +95,69 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		case <-time.After(5 * flush):
 		}
 	}
+}
+
+// quarantine sets a record that failed its checksum aside, so draining goes on,
+// and reports it.
+func (g *Gateway) quarantine(c *store.CorruptItemError) {
+	if err := g.store.Quarantine(c.Seq); err != nil {
+		g.log.Error("outbox quarantine failed; acknowledging past the record", "seq", c.Seq, "err", err)
+		_ = g.store.Ack(c.Seq)
+	}
+	g.log.Error("outbox record failed its checksum; set aside in the state file's quarantine", "seq", c.Seq, "err", c.Err)
+	detail, _ := json.Marshal(map[string]any{"seq": c.Seq, "error": c.Err.Error()})
+	g.gatewayEvent(eventQuarantined, string(detail))
+}
+
+// reportDrops appends one readings-dropped event for what the bounds dropped
+// since the last report; the store takes the report out of its pending drops in
+// the same transaction, so each drop is reported once.
+func (g *Gateway) reportDrops() {
+	r, err := g.store.PendingDrops()
+	if err != nil || r.Count == 0 {
+		if err != nil {
+			g.log.Error("outbox drop counter", "err", err)
+		}
+		return
+	}
+	detail, _ := json.Marshal(struct {
+		store.DropReport
+		Policy string `json:"policy"`
+	}{r, g.cfg.Telemetry.Overflow})
+	item := backendclient.TelemetryItem{Kind: backendclient.KindEvent, LocalID: g.gatewayLocalID(),
+		Event: eventReadingsDropped, Detail: string(detail), Time: time.Now().UTC()}
+	if _, err := g.store.AppendDropReport(item, r); err != nil {
+		g.log.Error("outbox drop report", "err", err)
+		return
+	}
+	g.log.Warn("outbox bounds dropped items; reported upstream", "count", r.Count, "firstSeq", r.FirstSeq,
+		"lastSeq", r.LastSeq, "overflow", r.Overflow, "expired", r.Expired)
+}
+
+// reportReset says, loudly and upstream, that the state file was replaced
+// because it was corrupt.
+func (g *Gateway) reportReset() {
+	info, ok, err := g.store.Reset()
+	if err != nil || !ok {
+		return
+	}
+	g.log.Error("STATE FILE WAS CORRUPT: set aside and started fresh; devices re-register, outbox and operation journal of the old file are lost",
+		"setAside", info.File, "reason", info.Reason, "seqFrom", info.SeqFloor)
+	detail, _ := json.Marshal(info)
+	if g.gatewayEvent(eventStateReset, string(detail)) {
+		if err := g.store.ClearReset(); err != nil {
+			g.log.Error("clear state reset record", "err", err)
+		}
+	}
+}
+
+// gatewayEvent puts a gateway-level event in the outbox; it reports success.
+func (g *Gateway) gatewayEvent(name, detail string) bool {
+	item := backendclient.TelemetryItem{Kind: backendclient.KindEvent, LocalID: g.gatewayLocalID(),
+		Event: name, Detail: detail, Time: time.Now().UTC()}
+	if err := g.emit([]backendclient.TelemetryItem{item}); err != nil {
+		g.log.Error("outbox append failed; event lost", "event", name, "err", err)
+		return false
+	}
+	return true
 }

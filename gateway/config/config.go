@@ -72,15 +72,32 @@ const (
 	DurabilityAlways = "always" // a reading counts as taken once fsynced
 )
 
+// Telemetry outbox overflow policies.
+const (
+	OverflowDropOldest = "drop-oldest"
+	OverflowDropNewest = "drop-newest"
+)
+
 // Telemetry tunes the uplink of readings and events.
 type Telemetry struct {
 	BatchSize     int      `yaml:"batchSize"`     // items per upload, 1..5000 (default 500)
 	FlushInterval Duration `yaml:"flushInterval"` // upload at least this often when items wait (default 1s)
-	// OutboxMaxBytes bounds the persistent outbox; the oldest items are dropped
-	// (and counted) beyond it. 0: unbounded. Default 64 MiB. In YAML an integer
-	// of bytes or a string such as "64MiB", "500KB".
-	OutboxMaxBytes int64  `yaml:"outboxMaxBytes"`
-	Durability     string `yaml:"durability"` // "batch" (default) or "always"
+	// OutboxMaxBytes bounds the persistent outbox: the bytes its records take
+	// (key, value, checksum header and bbolt's per-record overhead). 0:
+	// unbounded. Default 64 MiB. In YAML an integer of bytes or a string such as
+	// "64MiB", "500KB". Beyond it the Overflow policy drops items, each counted
+	// and reported upstream as a "readings-dropped" event. The state file on
+	// disk stays below 2 × outboxMaxBytes + 1 MiB (store.DiskBound).
+	OutboxMaxBytes int64 `yaml:"outboxMaxBytes"`
+	// OutboxMaxAge drops items that have waited in the outbox longer than this
+	// (counted and reported like overflow drops, reason "expired"). 0: no age
+	// bound. Default 7 days ("168h" or "7d"), 1m..365d.
+	OutboxMaxAge Duration `yaml:"outboxMaxAge"`
+	// Overflow is what happens at outboxMaxBytes: "drop-oldest" (default: the
+	// newest readings are worth most) or "drop-newest" (keep the start of an
+	// outage, drop what does not fit).
+	Overflow   string `yaml:"overflow"`
+	Durability string `yaml:"durability"` // "batch" (default) or "always"
 	// GroupCommit is the longest a reading waits in memory for its fsync with
 	// durability "batch" (default 1s, 10ms..10s): the power-loss window.
 	GroupCommit Duration `yaml:"groupCommit"`
@@ -112,6 +129,7 @@ const (
 	DefaultFlushInterval  = time.Second
 	DefaultGroupCommit    = time.Second
 	DefaultOutboxMaxBytes = 64 << 20
+	DefaultOutboxMaxAge   = 7 * 24 * time.Hour
 )
 
 //go:embed default.yaml

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/builtin"
 )
 
 // tcpAdapter is a small real adapter for tests: its Check decodes the settings
@@ -96,8 +97,9 @@ func TestParseValidAppliesDefaults(t *testing.T) {
 			InboxWait: Duration(30 * time.Second), Timeout: Duration(10 * time.Second)},
 		API:       API{Listen: "127.0.0.1:8481"},
 		Discovery: Discovery{AtStart: true, Interval: Duration(10 * time.Minute)},
-		Telemetry: Telemetry{BatchSize: 500, FlushInterval: Duration(time.Second), OutboxMaxBytes: 64 << 20, Durability: "batch", GroupCommit: Duration(time.Second)},
-		Log:       Log{Level: "info", Format: "text"},
+		Telemetry: Telemetry{BatchSize: 500, FlushInterval: Duration(time.Second), OutboxMaxBytes: 64 << 20, OutboxMaxAge: Duration(7 * 24 * time.Hour),
+			Overflow: "drop-oldest", Durability: "batch", GroupCommit: Duration(time.Second)},
+		Log: Log{Level: "info", Format: "text"},
 	}
 	got := *cfg
 	if len(got.Buses) != 1 {
@@ -127,6 +129,8 @@ telemetry:
   batchSize: 5000
   flushInterval: 250ms
   outboxMaxBytes: 1MiB
+  outboxMaxAge: 2d
+  overflow: drop-newest
   durability: always
 log:
   level: debug
@@ -139,6 +143,7 @@ log:
 	if cfg.API.Listen != APIOff || cfg.Discovery.AtStart || cfg.Discovery.Interval != 0 ||
 		cfg.Telemetry.BatchSize != 5000 || time.Duration(cfg.Telemetry.FlushInterval) != 250*time.Millisecond ||
 		cfg.Telemetry.OutboxMaxBytes != 1<<20 || cfg.Telemetry.Durability != DurabilityAlways ||
+		time.Duration(cfg.Telemetry.OutboxMaxAge) != 48*time.Hour || cfg.Telemetry.Overflow != OverflowDropNewest ||
 		cfg.Log.Level != "debug" || cfg.Log.Format != "json" {
 		t.Errorf("config = %+v", cfg)
 	}
@@ -153,6 +158,26 @@ func TestByteSizes(t *testing.T) {
 		}
 		if cfg.Telemetry.OutboxMaxBytes != want {
 			t.Errorf("%s: got %d, want %d", in, cfg.Telemetry.OutboxMaxBytes, want)
+		}
+	}
+}
+
+func TestOutboxDefaultsAndDays(t *testing.T) {
+	cfg, err := Parse([]byte(valid), testTable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(cfg.Telemetry.OutboxMaxAge) != DefaultOutboxMaxAge || cfg.Telemetry.Overflow != OverflowDropOldest {
+		t.Errorf("defaults: outboxMaxAge %s, overflow %q", cfg.Telemetry.OutboxMaxAge, cfg.Telemetry.Overflow)
+	}
+	for in, want := range map[string]time.Duration{"0": 0, "0d": 0, "7d": 7 * 24 * time.Hour, "90m": 90 * time.Minute, "365d": 365 * 24 * time.Hour} {
+		cfg, err := Parse([]byte(valid+"telemetry:\n  outboxMaxAge: "+in+"\n"), testTable())
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := time.Duration(cfg.Telemetry.OutboxMaxAge); got != want {
+			t.Errorf("%s: got %s, want %s", in, got, want)
 		}
 	}
 }
@@ -269,6 +294,10 @@ func TestParseErrors(t *testing.T) {
 		{"outbox negative", valid + "telemetry:\n  outboxMaxBytes: -1\n", []string{`telemetry.outboxMaxBytes: invalid size "-1"`}},
 		{"outbox small", valid + "telemetry:\n  outboxMaxBytes: 1000\n", []string{"telemetry.outboxMaxBytes: must be 0 (unbounded) or at least 64KiB, got 1000"}},
 		{"durability", valid + "telemetry:\n  durability: sometimes\n", []string{`telemetry.durability: must be "batch" or "always", got "sometimes"`}},
+		{"overflow", valid + "telemetry:\n  overflow: drop-middle\n", []string{`telemetry.overflow: must be "drop-oldest" or "drop-newest", got "drop-middle"`}},
+		{"max age short", valid + "telemetry:\n  outboxMaxAge: 10s\n", []string{"telemetry.outboxMaxAge: must be 0 (no age bound) or 1m..365d, got 10s"}},
+		{"max age long", valid + "telemetry:\n  outboxMaxAge: 400d\n", []string{"telemetry.outboxMaxAge: must be 0 (no age bound) or 1m..365d, got 9600h0m0s"}},
+		{"max age days", valid + "telemetry:\n  outboxMaxAge: 1.5d\n", []string{`telemetry.outboxMaxAge: invalid duration "1.5d": days must be a whole number`}},
 		{"no buses", strings.Split(valid, "buses:")[0] + "buses: []\n", []string{"buses: at least one bus is required"}},
 		{"no buses key", strings.Split(valid, "buses:")[0], []string{"buses: at least one bus is required"}},
 		{"bad bus name", rep("name: tcp", "name: tcp/1"), []string{`buses[0].name: must be 1..64 of A-Z a-z 0-9 . _ -, got "tcp/1"`}},
@@ -382,7 +411,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestDefault(t *testing.T) {
-	cfg, err := Parse(Default(), testTable())
+	cfg, err := Parse(Default(), builtin.Builtin()) // the real adapters check its buses
 	if err != nil {
 		t.Fatalf("embedded default: %v", err)
 	}
@@ -392,7 +421,14 @@ func TestDefault(t *testing.T) {
 		cfg.API.Listen != "127.0.0.1:8481" || !cfg.Discovery.AtStart || time.Duration(cfg.Discovery.Interval) != time.Minute {
 		t.Errorf("default config = %+v", cfg)
 	}
-	if len(cfg.Buses) != 1 || cfg.Buses[0].Name != "bench-tcp" || cfg.Buses[0].Protocol != "modbus-tcp" ||
+	var protocols []string
+	for _, b := range cfg.Buses {
+		protocols = append(protocols, b.Protocol)
+	}
+	if got := strings.Join(protocols, " "); got != "modbus-tcp modbus-rtu serial coap" {
+		t.Errorf("default buses: %s", got)
+	}
+	if cfg.Buses[0].Name != "bench-tcp" ||
 		string(cfg.Buses[0].Settings) != `{"endpoints":["127.0.0.1:5020","127.0.0.1:5021"],"probeTimeout":"200ms","timeout":"500ms","units":"1-8"}` {
 		t.Errorf("default bus = %+v (%s)", cfg.Buses, cfg.Buses[0].Settings)
 	}

@@ -30,6 +30,8 @@ type fileTelemetry struct {
 	BatchSize      int      `yaml:"batchSize"`
 	FlushInterval  Duration `yaml:"flushInterval"`
 	OutboxMaxBytes ByteSize `yaml:"outboxMaxBytes"`
+	OutboxMaxAge   Duration `yaml:"outboxMaxAge"`
+	Overflow       string   `yaml:"overflow"`
 	Durability     string   `yaml:"durability"`
 	GroupCommit    Duration `yaml:"groupCommit"`
 }
@@ -50,6 +52,8 @@ func defaults() fileConfig {
 			BatchSize:      DefaultBatchSize,
 			FlushInterval:  Duration(DefaultFlushInterval),
 			OutboxMaxBytes: DefaultOutboxMaxBytes,
+			OutboxMaxAge:   Duration(DefaultOutboxMaxAge),
+			Overflow:       OverflowDropOldest,
 			Durability:     DurabilityBatch,
 			GroupCommit:    Duration(DefaultGroupCommit),
 		},
@@ -102,6 +106,8 @@ func decode(data []byte) (cfg *Config, problems []error, err error) {
 			BatchSize:      fc.Telemetry.BatchSize,
 			FlushInterval:  fc.Telemetry.FlushInterval,
 			OutboxMaxBytes: int64(fc.Telemetry.OutboxMaxBytes),
+			OutboxMaxAge:   fc.Telemetry.OutboxMaxAge,
+			Overflow:       fc.Telemetry.Overflow,
 			Durability:     fc.Telemetry.Durability,
 			GroupCommit:    fc.Telemetry.GroupCommit,
 		},

@@ -16,6 +16,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(valid + "api:\n"))
 	f.Add([]byte(valid + "telemetry: {outboxMaxBytes: 2GiB, flushInterval: 1h}\n"))
+	f.Add([]byte(valid + "telemetry: {outboxMaxAge: 7d, overflow: drop-newest}\n"))
+	f.Add([]byte(valid + "telemetry: {outboxMaxAge: 99999999999d, overflow: drop-oldest}\n"))
+	f.Add([]byte(valid + "telemetry: {outboxMaxAge: -1d, overflow: [x]}\n"))
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("buses:\n  - settings: {a: &x [1, *x]}\n"))
 	table := testTable()

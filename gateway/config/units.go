@@ -10,7 +10,7 @@ import (
 )
 
 // Duration is a time.Duration written in YAML as a Go duration string ("30s",
-// "1m30s", "500ms"; "0" or "0s" for zero).
+// "1m30s", "500ms"; "0" or "0s" for zero), or a whole number of days ("7d").
 type Duration time.Duration
 
 // UnmarshalYAML decodes a duration string; a bad one is an error naming the value.
@@ -19,6 +19,13 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return typeError(n, "must be a duration such as \"30s\", got %s", kindName(n))
 	}
 	s := strings.TrimSpace(n.Value)
+	if days, ok := strings.CutSuffix(s, "d"); ok && days != "" && days[0] >= '0' && days[0] <= '9' {
+		if nd, err := strconv.ParseInt(days, 10, 64); err == nil && nd <= 100*365 {
+			*d = Duration(time.Duration(nd) * 24 * time.Hour)
+			return nil
+		}
+		return typeError(n, "invalid duration %q: days must be a whole number up to 36500, e.g. \"7d\"", n.Value)
+	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
 		if _, numErr := strconv.ParseFloat(s, 64); numErr == nil && s != "0" {

@@ -164,6 +164,12 @@ func (c *Config) validateTelemetry(p *problems) {
 	if g := time.Duration(t.GroupCommit); g < 10*time.Millisecond || g > 10*time.Second {
 		p.add("telemetry.groupCommit", "must be 10ms..10s, got %s", g)
 	}
+	if a := time.Duration(t.OutboxMaxAge); a != 0 && (a < time.Minute || a > 365*24*time.Hour) {
+		p.add("telemetry.outboxMaxAge", "must be 0 (no age bound) or 1m..365d, got %s", a)
+	}
+	if t.Overflow != OverflowDropOldest && t.Overflow != OverflowDropNewest {
+		p.add("telemetry.overflow", "must be %q or %q, got %q", OverflowDropOldest, OverflowDropNewest, t.Overflow)
+	}
 	if t.Durability != DurabilityBatch && t.Durability != DurabilityAlways {
 		p.add("telemetry.durability", "must be %q or %q, got %q", DurabilityBatch, DurabilityAlways, t.Durability)
 	}

@@ -4,14 +4,30 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldgate/fieldgate/backendclient"
 )
 
-// CorruptItemError is an outbox item that cannot be decoded. Peek returns the
-// items before it with this error; the caller may Ack(Seq) to get past it.
+// Overflow is what the outbox does when a new item would take it past
+// Options.OutboxMaxBytes.
+type Overflow string
+
+const (
+	// DropOldest (the default) makes room by dropping the oldest items.
+	DropOldest Overflow = "drop-oldest"
+	// DropNewest keeps what is stored and drops the items that do not fit.
+	DropNewest Overflow = "drop-newest"
+)
+
+// quarantineMax bounds the quarantine bucket; the oldest entries go first.
+const quarantineMax = 256
+
+// CorruptItemError is an outbox item that fails its checksum or cannot be
+// decoded. Peek returns the items before it with this error; the caller sets it
+// aside with Quarantine(Seq) (or acknowledges past it) and reads on.
 type CorruptItemError struct {
 	Seq uint64
 	Err error
@@ -26,12 +42,90 @@ func (e *CorruptItemError) Is(target error) bool { return target == ErrCorrupt }
 
 func (e *CorruptItemError) Unwrap() error { return e.Err }
 
+// DropReport is the dropped items not yet reported upstream. Drops happen in
+// sequence order, so every one of them lies in FirstSeq..LastSeq (the range may
+// also hold items that were delivered).
+type DropReport struct {
+	Count    uint64 `json:"count"`
+	FirstSeq uint64 `json:"firstSeq"`
+	LastSeq  uint64 `json:"lastSeq"`
+	// Overflow and Expired split Count by reason: the byte bound, the age bound.
+	Overflow uint64 `json:"overflow"`
+	Expired  uint64 `json:"expired"`
+}
+
+// outboxMeta is the outbox's counters in the meta bucket, read and written
+// together inside one transaction.
+type outboxMeta struct {
+	seq, count, size, dropped, quarantined uint64
+	pending                                DropReport
+}
+
+func (m *outboxMeta) fields() []struct {
+	key []byte
+	v   *uint64
+} {
+	return []struct {
+		key []byte
+		v   *uint64
+	}{
+		{keySeq, &m.seq}, {keyCount, &m.count}, {keyBytes, &m.size}, {keyDropped, &m.dropped},
+		{keyQuarantined, &m.quarantined}, {keyDropPending, &m.pending.Count}, {keyDropFirst, &m.pending.FirstSeq},
+		{keyDropLast, &m.pending.LastSeq}, {keyDropOverflow, &m.pending.Overflow}, {keyDropExpired, &m.pending.Expired},
+	}
+}
+
+func loadOutboxMeta(meta *bolt.Bucket) (*outboxMeta, error) {
+	m := &outboxMeta{}
+	for _, f := range m.fields() {
+		n, err := counter(meta, f.key)
+		if err != nil {
+			return nil, err
+		}
+		*f.v = n
+	}
+	return m, nil
+}
+
+func (m *outboxMeta) save(meta *bolt.Bucket) error {
+	for _, f := range m.fields() {
+		if err := meta.Put(f.key, be64(*f.v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drop accounts one dropped item.
+func (m *outboxMeta) drop(seq uint64, expired bool) {
+	m.dropped++
+	if m.pending.Count == 0 || seq < m.pending.FirstSeq {
+		m.pending.FirstSeq = seq
+	}
+	m.pending.LastSeq = max(m.pending.LastSeq, seq)
+	m.pending.Count++
+	if expired {
+		m.pending.Expired++
+	} else {
+		m.pending.Overflow++
+	}
+}
+
+// remove takes a stored record out of the accounting.
+func (m *outboxMeta) remove(v []byte) {
+	m.count -= min(m.count, 1)
+	m.size -= min(m.size, recordSize(v))
+}
+
 // Append puts items in the telemetry outbox, in order, in one transaction (one
 // fsync unless NoSync), and returns copies of them with their sequence numbers
 // set. Sequence numbers continue from the last one ever handed out, across
-// restarts, and never go back — not even when items are acknowledged or dropped.
-// When Options.OutboxMaxBytes would be exceeded, the oldest items (possibly some
-// of these) are dropped and counted (Dropped).
+// restarts, and never go back — not even when items are acknowledged or dropped
+// (a dropped item keeps the number it was given, so the backend sees the gap).
+//
+// The bounds are applied in the same transaction: items appended longer than
+// OutboxMaxAge ago are dropped, then the byte bound is kept by the Overflow
+// policy. Every dropped item is counted (Dropped, PendingDrops).
 func (s *Store) Append(items []backendclient.TelemetryItem) ([]backendclient.TelemetryItem, error) {
 	if len(items) == 0 {
 		return nil, nil
@@ -46,49 +140,42 @@ func (s *Store) Append(items []backendclient.TelemetryItem) ([]backendclient.Tel
 		}
 		out[i], enc[i] = it, b
 	}
+	now := s.now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		meta, box := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox)
 		box.FillPercent = 0.95 // keys only ever grow: pack pages instead of splitting them half-full
-		seq, err := counter(meta, keySeq)
+		m, err := loadOutboxMeta(meta)
 		if err != nil {
 			return err
 		}
-		count, err := counter(meta, keyCount)
-		if err != nil {
-			return err
-		}
-		size, err := counter(meta, keyBytes)
-		if err != nil {
+		if err := s.expire(box, m, now); err != nil {
 			return err
 		}
 		for i := range out {
-			seq++
-			out[i].Seq = seq
-			if err := box.Put(be64(seq), enc[i]); err != nil {
+			m.seq++
+			out[i].Seq = m.seq
+			v := sealRecord(m.seq, now, enc[i])
+			if s.maxBytes > 0 && s.overflow == DropNewest && m.size+recordSize(v) > uint64(s.maxBytes) {
+				m.drop(m.seq, false)
+				continue
+			}
+			if err := box.Put(be64(m.seq), v); err != nil {
 				return err
 			}
-			count++
-			size += uint64(len(enc[i]))
+			m.count++
+			m.size += recordSize(v)
 		}
-		if s.maxBytes > 0 && size > uint64(s.maxBytes) {
-			dropped, err := counter(meta, keyDropped)
-			if err != nil {
-				return err
-			}
+		if s.maxBytes > 0 && s.overflow != DropNewest {
 			c := box.Cursor()
-			for k, v := c.First(); k != nil && size > uint64(s.maxBytes); k, v = c.First() {
-				size -= min(size, uint64(len(v)))
-				count--
-				dropped++
+			for k, v := c.First(); k != nil && m.size > uint64(s.maxBytes); k, v = c.First() {
+				m.remove(v)
+				m.drop(keySeqOf(k), false)
 				if err := c.Delete(); err != nil {
 					return err
 				}
 			}
-			if err := meta.Put(keyDropped, be64(dropped)); err != nil {
-				return err
-			}
 		}
-		return putCounters(meta, seq, count, size)
+		return m.save(meta)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("outbox append: %w", err)
@@ -96,19 +183,60 @@ func (s *Store) Append(items []backendclient.TelemetryItem) ([]backendclient.Tel
 	return out, nil
 }
 
-func putCounters(meta *bolt.Bucket, seq, count, size uint64) error {
-	if seq > 0 {
-		if err := meta.Put(keySeq, be64(seq)); err != nil {
+// expire drops the records appended before now-maxAge, oldest first. It stops
+// at a record that fails its checksum: that one is for Quarantine, not for the
+// age bound.
+func (s *Store) expire(box *bolt.Bucket, m *outboxMeta, now time.Time) error {
+	if s.maxAge <= 0 {
+		return nil
+	}
+	limit := now.Add(-s.maxAge)
+	c := box.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		at, err := verifyRecord(keySeqOf(k), v)
+		if err != nil || !at.Before(limit) {
+			return nil
+		}
+		m.remove(v)
+		m.drop(keySeqOf(k), true)
+		if err := c.Delete(); err != nil {
 			return err
 		}
 	}
-	if err := meta.Put(keyCount, be64(count)); err != nil {
-		return err
-	}
-	return meta.Put(keyBytes, be64(size))
+	return nil
 }
 
-// Peek returns up to max of the oldest items, oldest first, without removing them.
+// Expire applies the age bound now (Append applies it too); the uplink calls it
+// while nothing is appended so that old items go even then.
+func (s *Store) Expire() error {
+	if s.maxAge <= 0 {
+		return nil
+	}
+	now := s.now()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		m, err := loadOutboxMeta(meta)
+		if err != nil {
+			return err
+		}
+		before := m.dropped
+		if err := s.expire(tx.Bucket(bucketOutbox), m, now); err != nil || m.dropped == before {
+			return err
+		}
+		return m.save(meta)
+	})
+}
+
+func keySeqOf(k []byte) uint64 {
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
+// Peek returns up to max of the oldest items, oldest first, without removing
+// them; only those are read, whatever the outbox holds. A record that fails its
+// checksum or cannot be decoded ends the batch with a *CorruptItemError.
 func (s *Store) Peek(max int) ([]backendclient.TelemetryItem, error) {
 	if max <= 0 {
 		return nil, nil
@@ -120,12 +248,11 @@ func (s *Store) Peek(max int) ([]backendclient.TelemetryItem, error) {
 			if len(k) != 8 {
 				return fmt.Errorf("outbox key %x: %w: not a sequence number", k, ErrCorrupt)
 			}
-			seq := binary.BigEndian.Uint64(k)
-			var it backendclient.TelemetryItem
-			if err := json.Unmarshal(v, &it); err != nil {
+			seq := keySeqOf(k)
+			it, _, err := decodeRecord(seq, v)
+			if err != nil {
 				return &CorruptItemError{Seq: seq, Err: err}
 			}
-			it.Seq = seq
 			out = append(out, it)
 		}
 		return nil
@@ -133,46 +260,125 @@ func (s *Store) Peek(max int) ([]backendclient.TelemetryItem, error) {
 	return out, err
 }
 
+// Quarantine moves the record seq out of the outbox into the quarantine bucket
+// (its bytes kept as they are, for a person to look at; at most the newest 256
+// are kept) and counts it (Quarantined). An unknown seq is not an error.
+func (s *Store) Quarantine(seq uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta, box, q := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox), tx.Bucket(bucketQuarantine)
+		v := box.Get(be64(seq))
+		if v == nil {
+			return nil
+		}
+		m, err := loadOutboxMeta(meta)
+		if err != nil {
+			return err
+		}
+		if err := q.Put(be64(seq), append([]byte(nil), v...)); err != nil {
+			return err
+		}
+		m.remove(v)
+		m.quarantined++
+		if err := box.Delete(be64(seq)); err != nil {
+			return err
+		}
+		c := q.Cursor()
+		for k, _ := c.First(); k != nil && q.Stats().KeyN > quarantineMax; k, _ = c.First() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return m.save(meta)
+	})
+}
+
 // Ack removes every item with a sequence number up to and including upTo: the
 // backend has them.
 func (s *Store) Ack(upTo uint64) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta, box := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox)
-		count, err := counter(meta, keyCount)
-		if err != nil {
-			return err
-		}
-		size, err := counter(meta, keyBytes)
-		if err != nil {
-			return err
-		}
-		removed := false
 		c := box.Cursor()
-		for k, v := c.First(); len(k) == 8 && binary.BigEndian.Uint64(k) <= upTo; k, v = c.First() {
-			size -= min(size, uint64(len(v)))
-			count -= min(count, 1)
-			removed = true
+		k, _ := c.First()
+		if k == nil || keySeqOf(k) > upTo {
+			return nil
+		}
+		m, err := loadOutboxMeta(meta)
+		if err != nil {
+			return err
+		}
+		for k, v := c.First(); len(k) == 8 && keySeqOf(k) <= upTo; k, v = c.First() {
+			m.remove(v)
 			if err := c.Delete(); err != nil {
 				return err
 			}
 		}
-		if !removed {
-			return nil
-		}
-		return putCounters(meta, 0, count, size)
+		return m.save(meta)
 	})
 }
 
-// Pending is the number of items in the outbox and their encoded size in bytes.
-func (s *Store) Pending() (count int, bytes int64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		n, err := counter(meta, keyCount)
+// PendingDrops is what was dropped since the last AppendDropReport.
+func (s *Store) PendingDrops() (DropReport, error) {
+	var r DropReport
+	err := s.db.View(func(tx *bolt.Tx) error {
+		m, err := loadOutboxMeta(tx.Bucket(bucketMeta))
+		if m != nil {
+			r = m.pending
+		}
+		return err
+	})
+	return r, err
+}
+
+// AppendDropReport appends item (the event that reports r upstream; it is not
+// subject to the byte bound) and, in the same transaction, takes r out of the
+// pending drops, so that each drop is reported exactly once. It returns the item
+// with its sequence number.
+func (s *Store) AppendDropReport(item backendclient.TelemetryItem, r DropReport) (backendclient.TelemetryItem, error) {
+	item.Seq = 0
+	js, err := json.Marshal(item)
+	if err != nil {
+		return item, fmt.Errorf("outbox drop report: %w", err)
+	}
+	now := s.now()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		meta, box := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox)
+		m, err := loadOutboxMeta(meta)
 		if err != nil {
 			return err
 		}
-		b, err := counter(meta, keyBytes)
-		count, bytes = int(n), int64(b)
+		m.seq++
+		item.Seq = m.seq
+		v := sealRecord(m.seq, now, js)
+		if err := box.Put(be64(m.seq), v); err != nil {
+			return err
+		}
+		m.count++
+		m.size += recordSize(v)
+		p := &m.pending
+		p.Count -= min(p.Count, r.Count)
+		p.Overflow -= min(p.Overflow, r.Overflow)
+		p.Expired -= min(p.Expired, r.Expired)
+		if p.Count == 0 {
+			*p = DropReport{}
+		} else {
+			p.FirstSeq = max(p.FirstSeq, r.LastSeq+1)
+		}
+		return m.save(meta)
+	})
+	if err != nil {
+		return item, fmt.Errorf("outbox drop report: %w", err)
+	}
+	return item, nil
+}
+
+// Pending is the number of items in the outbox and the bytes they count toward
+// the bound (key, value and bbolt's per-record overhead).
+func (s *Store) Pending() (count int, bytes int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		m, err := loadOutboxMeta(tx.Bucket(bucketMeta))
+		if m != nil {
+			count, bytes = int(m.count), int64(m.size)
+		}
 		return err
 	})
 	return count, bytes, err
@@ -181,5 +387,12 @@ func (s *Store) Pending() (count int, bytes int64, err error) {
 // LastSeq is the last sequence number ever handed out (0: none yet).
 func (s *Store) LastSeq() (uint64, error) { return s.readCounter(keySeq) }
 
-// Dropped is how many items the outbox bound has dropped, ever.
+// Dropped is how many items the outbox bounds (bytes or age) have dropped, ever.
 func (s *Store) Dropped() (uint64, error) { return s.readCounter(keyDropped) }
+
+// Quarantined is how many records failed their checksum and were set aside, ever.
+func (s *Store) Quarantined() (uint64, error) { return s.readCounter(keyQuarantined) }
+
+// DiskBound is the most the state file grows to with an outbox bound of
+// maxBytes: measured, see TestDiskBoundedUnderSustainedOverflow.
+func DiskBound(maxBytes int64) int64 { return 2*maxBytes + 1<<20 }

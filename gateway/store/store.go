@@ -8,7 +8,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Bucket names. Values are JSON except in meta, where counters are 8-byte
@@ -19,14 +18,26 @@ var (
 	bucketModels  = []byte("models")
 	bucketOutbox  = []byte("outbox")
 	bucketOps     = []byte("ops")
+	// bucketQuarantine holds outbox records that failed their checksum, as found.
+	bucketQuarantine = []byte("quarantine")
 
-	keySchema   = []byte("schema")
-	keyCursor   = []byte("inboxCursor")
-	keySeq      = []byte("outboxSeq")     // last sequence number handed out
-	keyCount    = []byte("outboxCount")   // items in the outbox
-	keyBytes    = []byte("outboxBytes")   // sum of the items' encoded sizes
-	keyDropped  = []byte("outboxDropped") // items dropped by the bound, ever
-	schemaValue = uint64(1)
+	keySchema  = []byte("schema")
+	keyCursor  = []byte("inboxCursor")
+	keySeq     = []byte("outboxSeq")     // last sequence number handed out
+	keyCount   = []byte("outboxCount")   // items in the outbox
+	keyBytes   = []byte("outboxBytes")   // sum of the items' encoded sizes
+	keyDropped = []byte("outboxDropped") // items dropped by the bounds, ever
+	// Dropped items not yet reported upstream: count, seq range, split by reason.
+	keyDropPending  = []byte("dropPending")
+	keyDropFirst    = []byte("dropFirstSeq")
+	keyDropLast     = []byte("dropLastSeq")
+	keyDropOverflow = []byte("dropOverflow")
+	keyDropExpired  = []byte("dropExpired")
+	keyQuarantined  = []byte("outboxQuarantined") // records set aside, ever
+	keyReset        = []byte("reset")             // JSON ResetInfo: this file replaced a corrupt one
+	// Schema 2: outbox records carry a header with a CRC-32C and their append
+	// time (record.go); Open migrates schema 1 files.
+	schemaValue = uint64(2)
 )
 
 // ErrCorrupt marks a value in the state file that cannot be decoded; the error
@@ -41,46 +52,114 @@ type Options struct {
 	// Timeout is how long Open waits for the file lock another process holds;
 	// 0 waits forever.
 	Timeout time.Duration
-	// OutboxMaxBytes bounds the telemetry outbox (sum of the items' encoded
-	// sizes); 0 is unbounded. Beyond it the oldest items are dropped and counted.
+	// OutboxMaxBytes bounds the telemetry outbox: the sum over its records of
+	// key, value and bbolt's per-record overhead; 0 is unbounded. Beyond it the
+	// Overflow policy drops items, and counts them.
 	OutboxMaxBytes int64
+	// OutboxMaxAge drops items appended longer ago than this (counted as
+	// dropped, reason expired); 0 keeps them however old.
+	OutboxMaxAge time.Duration
+	// Overflow is the policy at the byte bound; "" is DropOldest.
+	Overflow Overflow
+	// SetAsideCorrupt: a file bbolt cannot open, or that fails its consistency
+	// check, is renamed to <path>.corrupt-<unix seconds> and a fresh one created
+	// (see Store.Reset). Without it Open returns the error.
+	SetAsideCorrupt bool
+	// Now is the clock for append times and the age bound; nil is time.Now.
+	Now func() time.Time
 }
 
 // Store is the gateway's state file. It is safe for concurrent use.
 type Store struct {
 	db       *bolt.DB
 	maxBytes int64
+	maxAge   time.Duration
+	overflow Overflow
+	now      func() time.Time
 }
 
 // Open opens (creating if needed) the state file at path. The directory must exist.
 func Open(path string, opts Options) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync})
-	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("open state %s: locked by another process (waited %s): %w", path, opts.Timeout, err)
-		}
-		return nil, fmt.Errorf("open state %s: %w", path, err)
+	switch opts.Overflow {
+	case "", DropOldest, DropNewest:
+	default:
+		return nil, fmt.Errorf("open state %s: overflow: must be %q or %q, got %q", path, DropOldest, DropNewest, opts.Overflow)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketDevices, bucketModels, bucketOutbox, bucketOps} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("bucket %s: %w", b, err)
-			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		if v := meta.Get(keySchema); v != nil {
-			if s, err := u64(v); err != nil || s != schemaValue {
-				return fmt.Errorf("state schema %x: this build reads schema %d", v, schemaValue)
-			}
-			return nil
-		}
-		return meta.Put(keySchema, be64(schemaValue))
-	})
+	db, err := openChecked(path, opts)
+	var corrupt *corruptFileError
+	if errors.As(err, &corrupt) && opts.SetAsideCorrupt {
+		db, err = setAside(path, opts, corrupt)
+	}
 	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, maxBytes: opts.OutboxMaxBytes, maxAge: opts.OutboxMaxAge, overflow: opts.Overflow, now: opts.Now}
+	if s.overflow == "" {
+		s.overflow = DropOldest
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := db.Update(s.prepare); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	return &Store{db: db, maxBytes: opts.OutboxMaxBytes}, nil
+	return s, nil
+}
+
+// prepare creates the buckets and checks (or migrates) the schema.
+func (s *Store) prepare(tx *bolt.Tx) error {
+	for _, b := range [][]byte{bucketMeta, bucketDevices, bucketModels, bucketOutbox, bucketOps, bucketQuarantine} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return fmt.Errorf("bucket %s: %w", b, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(keySchema)
+	if v == nil {
+		return meta.Put(keySchema, be64(schemaValue))
+	}
+	schema, err := u64(v)
+	switch {
+	case err == nil && schema == 1:
+		if err := migrateOutbox1(tx, s.now()); err != nil {
+			return fmt.Errorf("migrate schema 1: %w", err)
+		}
+		return meta.Put(keySchema, be64(schemaValue))
+	case err != nil || schema != schemaValue:
+		return fmt.Errorf("state schema %x: this build reads schema %d", v, schemaValue)
+	}
+	return nil
+}
+
+// migrateOutbox1 seals schema-1 outbox records (bare JSON) with a header and
+// checksum, and recounts the outbox's bytes in the new accounting.
+func migrateOutbox1(tx *bolt.Tx, now time.Time) error {
+	box, meta := tx.Bucket(bucketOutbox), tx.Bucket(bucketMeta)
+	m, err := loadOutboxMeta(meta)
+	if err != nil {
+		return err
+	}
+	m.count, m.size = 0, 0
+	type kv struct {
+		seq uint64
+		v   []byte
+	}
+	var all []kv
+	if err := box.ForEach(func(k, v []byte) error {
+		all = append(all, kv{keySeqOf(k), sealRecord(keySeqOf(k), now, v)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, r := range all {
+		if err := box.Put(be64(r.seq), r.v); err != nil {
+			return err
+		}
+		m.count++
+		m.size += recordSize(r.v)
+	}
+	return m.save(meta)
 }
 
 // Close closes the file; pending transactions finish first.

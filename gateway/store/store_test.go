@@ -301,7 +301,7 @@ func TestPeekOrderAndAck(t *testing.T) {
 func TestBoundDropsOldestAndCounts(t *testing.T) {
 	one := reading("modbus-tcp/127.0.0.1:5020/1", "temperature", 1)
 	enc, _ := json.Marshal(one)
-	size := int64(len(enc)) // every item below encodes to the same size
+	size := int64(recordSize(sealRecord(1, time.Time{}, enc))) // every item below counts the same
 	s, path := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 10 * size})
 	batch := make([]backendclient.TelemetryItem, 4)
 	for i := range batch {
@@ -572,7 +572,7 @@ func TestOpenForeignSchema(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s2, err := Open(path, Options{NoSync: true}); err == nil || !strings.Contains(err.Error(), "this build reads schema 1") {
+	if s2, err := Open(path, Options{NoSync: true}); err == nil || !strings.Contains(err.Error(), "this build reads schema 2") {
 		t.Errorf("Open of a newer schema = %v", err)
 		if s2 != nil {
 			_ = s2.Close()

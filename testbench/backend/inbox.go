@@ -142,3 +142,19 @@ func (s *Server) wake(gw string) {
 		delete(s.notify, gw)
 	}
 }
+
+// InjectInboxItem puts item in gw's inbox as it is, valid or not (its Seq is
+// assigned): fault injection for tests of how a gateway copes with an item it
+// cannot use. It returns the item's seq.
+func (s *Server) InjectInboxItem(gw string, item backendclient.InboxItem) (int64, error) {
+	var seq int64
+	err := s.update(func(tx *bolt.Tx) error {
+		var err error
+		seq, err = enqueue(tx, gw, item)
+		return err
+	})
+	if err == nil {
+		s.wake(gw)
+	}
+	return seq, err
+}

@@ -1,0 +1,125 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/testbench/backend"
+)
+
+// TestBadInboxItemsDoNotStall: items the gateway cannot use (an unknown kind, an
+// operation without a name, one for an id the backend does not know) are
+// stepped past and reported where possible; the operation behind them runs and
+// its result reaches the backend.
+func TestBadInboxItemsDoNotStall(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	cfg := gatewayConfig(t, t.TempDir(), be.url(), emus)
+	startGateway(t, cfg)
+	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
+	var dev backend.DeviceRecord
+	eventually(t, 30*time.Second, "thermostat assigned", func() error {
+		d, ok := deviceByLocalID(be.srv.Devices(), th1)
+		if !ok || d.Status != backendclient.StatusAssigned {
+			return fmt.Errorf("%s: %+v", th1, d)
+		}
+		dev = d
+		return nil
+	})
+
+	for _, item := range []backendclient.InboxItem{
+		{Kind: "bogus"},
+		{Kind: backendclient.KindOperation, Operation: &backendclient.Operation{ID: "op-0-ghost", LocalID: th1}}, // no name
+		{Kind: backendclient.KindAssignment}, // no payload
+	} {
+		if _, err := be.srv.InjectInboxItem("gw-test", item); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := be.srv.CreateOperation(backend.OperationRequest{DeviceID: dev.ID, Name: "write", Input: json.RawMessage(`{"setpoint":23}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "operation behind the bad items done", func() error {
+		rec, _ := be.srv.Operation(id)
+		if rec.Status != backendclient.OpSucceeded {
+			return fmt.Errorf("status %s %+v", rec.Status, rec.Error)
+		}
+		return nil
+	})
+	if got := emus[0].Unit(1).Holding(10); got != 230 {
+		t.Errorf("setpoint register %d, want 230", got)
+	}
+	// The status report of the unknown operation (404 at the backend) does not
+	// hold up later reports: a second operation is reported too.
+	id2, err := be.srv.CreateOperation(backend.OperationRequest{DeviceID: dev.ID, Name: "write", Input: json.RawMessage(`{"setpoint":22}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "second operation reported", func() error {
+		if rec, _ := be.srv.Operation(id2); rec.Status != backendclient.OpSucceeded {
+			return fmt.Errorf("status %s", rec.Status)
+		}
+		return nil
+	})
+}
+
+// TestModelFetchGlitchIsNotARefusal: a model fetch cut off on the way (the
+// connection drops mid-body) is retried soon; the device gets its model and
+// the backend hears of no refused assignment.
+func TestModelFetchGlitchIsNotARefusal(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	target, err := url.Parse(be.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A real reverse proxy in front of the backend that breaks the first two
+	// model fetches: headers promise a body, the connection closes.
+	var cut atomic.Int32
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v1/models/") && cut.Add(1) <= 2 {
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"id":`))
+			w.(http.Flusher).Flush()
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = proxy.Serve(ln) }()
+	t.Cleanup(func() { _ = proxy.Close() })
+
+	cfg := gatewayConfig(t, t.TempDir(), "http://"+ln.Addr().String(), emus)
+	startGateway(t, cfg)
+	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
+	eventually(t, 30*time.Second, "thermostat polled after the glitch", func() error {
+		_, err := latest(be.srv, th1, "temperature")
+		return err
+	})
+	if cut.Load() < 2 {
+		t.Fatalf("only %d model fetches went through the proxy", cut.Load())
+	}
+	for _, ev := range be.srv.Events("", 1000) {
+		if ev.Event == "assignment-refused" {
+			t.Errorf("backend got %s for %s: %s", ev.Event, ev.LocalID, ev.Detail)
+		}
+	}
+}

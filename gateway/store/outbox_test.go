@@ -1,0 +1,374 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldgate/fieldgate/backendclient"
+)
+
+// clock is a settable clock for the age bound.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func appendN(t *testing.T, s *Store, prop string, n int) []backendclient.TelemetryItem {
+	t.Helper()
+	in := make([]backendclient.TelemetryItem, n)
+	for i := range in {
+		in[i] = reading("dev", prop, int64(i))
+	}
+	out, err := s.Append(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func seqsOf(items []backendclient.TelemetryItem) []uint64 {
+	var out []uint64
+	for _, it := range items {
+		out = append(out, it.Seq)
+	}
+	return out
+}
+
+// A byte flipped in a record on disk fails its checksum: Peek stops there,
+// Quarantine sets it aside and counts it, and draining goes on.
+func TestFlippedByteOnDiskIsQuarantined(t *testing.T) {
+	s, path := openTemp(t, Options{NoSync: true})
+	appendN(t, s, "before", 2)
+	appendN(t, s, "flipme", 1)
+	appendN(t, s, "after", 2)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// bbolt copies pages on write, so stale copies of the record may be in the
+	// file too: flip the byte in every copy, the live one among them.
+	// "flipme" -> "fmipme": still valid JSON, only the checksum sees it.
+	n := 0
+	for i := bytes.Index(data, []byte(`"flipme"`)); i >= 0; i = bytes.Index(data, []byte(`"flipme"`)) {
+		data[i+2] ^= 0x01
+		n++
+	}
+	if n == 0 {
+		t.Fatal("record not found in the file")
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{NoSync: true, SetAsideCorrupt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if _, ok, _ := s.Reset(); ok {
+		t.Fatal("a bad record set the whole file aside")
+	}
+	items, err := s.Peek(10)
+	var ce *CorruptItemError
+	if !errors.As(err, &ce) || ce.Seq != 3 || !errors.Is(err, errRecordChecksum) {
+		t.Fatalf("Peek error = %v", err)
+	}
+	if got := seqsOf(items); len(got) != 2 || got[1] != 2 {
+		t.Fatalf("items before the bad one: %v", got)
+	}
+	if err := s.Quarantine(3); err != nil {
+		t.Fatal(err)
+	}
+	items, err = s.Peek(10)
+	if err != nil || len(items) != 4 || items[2].Seq != 4 || items[2].Property != "after" {
+		t.Fatalf("after quarantine: %v, %v", seqsOf(items), err)
+	}
+	if q, _ := s.Quarantined(); q != 1 {
+		t.Errorf("Quarantined = %d", q)
+	}
+	if n, _, _ := s.Pending(); n != 4 {
+		t.Errorf("Pending = %d", n)
+	}
+	var kept []byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		kept = append(kept, tx.Bucket(bucketQuarantine).Get(be64(3))...)
+		return nil
+	})
+	if !bytes.Contains(kept, []byte(`"fmipme"`)) {
+		t.Errorf("quarantine does not hold the record as found: %q", kept)
+	}
+}
+
+// A record stored under another key (a misdirected write) fails the checksum too.
+func TestRecordUnderWrongKeyFailsChecksum(t *testing.T) {
+	s, path := openTemp(t, Options{NoSync: true})
+	out := appendN(t, s, "p", 2)
+	var v1 []byte
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		v1 = append(v1, tx.Bucket(bucketOutbox).Get(be64(out[0].Seq))...)
+		return nil
+	})
+	s = corrupt(t, s, path, bucketOutbox, be64(out[1].Seq), v1)
+	_, err := s.Peek(10)
+	var ce *CorruptItemError
+	if !errors.As(err, &ce) || ce.Seq != 2 {
+		t.Fatalf("Peek = %v", err)
+	}
+	for _, bad := range [][]byte{nil, {recordVersion}, append([]byte{0x07}, v1[1:]...)} {
+		s = corrupt(t, s, path, bucketOutbox, be64(out[1].Seq), bad)
+		if _, err := s.Peek(10); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("value %x: Peek = %v", bad, err)
+		}
+	}
+}
+
+func TestTruncatedOrGarbageFileSetAside(t *testing.T) {
+	for _, damage := range []string{"truncate", "garbage", "zero-meta"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "state.db")
+			s, err := Open(path, Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 50 {
+				appendN(t, s, strings.Repeat("x", 200), 20)
+			}
+			last, _ := s.LastSeq()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			fi, _ := os.Stat(path)
+			switch damage {
+			case "truncate":
+				if err := os.Truncate(path, fi.Size()/2); err != nil {
+					t.Fatal(err)
+				}
+			case "garbage":
+				if err := os.WriteFile(path, bytes.Repeat([]byte{0xA5}, 10000), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			case "zero-meta":
+				f, err := os.OpenFile(path, os.O_RDWR, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = f.WriteAt(make([]byte, 8192), 0) // both meta pages
+				_ = f.Close()
+			}
+			// Without SetAsideCorrupt the error is returned. On a copy: bbolt can
+			// panic inside its Open and then keeps the file's lock (see openChecked).
+			copyPath := path + ".copy"
+			if data, err := os.ReadFile(path); err != nil || os.WriteFile(copyPath, data, 0o600) != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(copyPath, Options{NoSync: true, Timeout: 5 * time.Second}); err == nil || !strings.Contains(err.Error(), "corrupt") {
+				t.Fatalf("Open without SetAsideCorrupt = %v", err)
+			}
+			at := time.Unix(1_800_000_000, 0)
+			s, err = Open(path, Options{NoSync: true, SetAsideCorrupt: true, Timeout: 5 * time.Second, Now: func() time.Time { return at }})
+			if err != nil {
+				t.Fatalf("Open with SetAsideCorrupt = %v", err)
+			}
+			defer func() { _ = s.Close() }()
+			info, ok, err := s.Reset()
+			if err != nil || !ok || info.File != path+".corrupt-1800000000" || info.Reason == "" {
+				t.Fatalf("Reset = %+v, %v, %v", info, ok, err)
+			}
+			if _, err := os.Stat(info.File); err != nil {
+				t.Errorf("set-aside file: %v", err)
+			}
+			out := appendN(t, s, "p", 1)
+			if out[0].Seq <= last || out[0].Seq != info.SeqFloor+1 {
+				t.Errorf("first seq after the reset %d, old last %d, floor %d", out[0].Seq, last, info.SeqFloor)
+			}
+			if err := s.ClearReset(); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := s.Reset(); ok {
+				t.Error("reset record still there after ClearReset")
+			}
+			t.Logf("%s: %s", damage, info.Reason)
+		})
+	}
+}
+
+func TestAgeBoundDropsAndCounts(t *testing.T) {
+	c := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	opts := Options{NoSync: true, OutboxMaxAge: time.Hour, Now: c.now}
+	s, path := openTemp(t, opts)
+	appendN(t, s, "old", 3) // seqs 1-3
+	c.add(30 * time.Minute)
+	appendN(t, s, "mid", 2) // seqs 4-5
+	c.add(45 * time.Minute) // the first three are 75 min old
+	appendN(t, s, "new", 1) // seq 6; applies the bound
+	items, _ := s.Peek(10)
+	if got := seqsOf(items); len(got) != 3 || got[0] != 4 {
+		t.Fatalf("kept %v", got)
+	}
+	r, _ := s.PendingDrops()
+	if r != (DropReport{Count: 3, FirstSeq: 1, LastSeq: 3, Expired: 3}) {
+		t.Errorf("PendingDrops = %+v", r)
+	}
+	c.add(2 * time.Hour) // all old now; Expire applies the bound with no append
+	s = reopen(t, s, path, opts)
+	if err := s.Expire(); err != nil {
+		t.Fatal(err)
+	}
+	if n, b, _ := s.Pending(); n != 0 || b != 0 {
+		t.Errorf("Pending after Expire = %d, %d", n, b)
+	}
+	if d, _ := s.Dropped(); d != 6 {
+		t.Errorf("Dropped = %d", d)
+	}
+}
+
+func TestDropNewestKeepsTheStart(t *testing.T) {
+	one := reading("dev", "p", 1)
+	js, _ := json.Marshal(one)
+	size := int64(recordSize(sealRecord(1, time.Time{}, js)))
+	s, _ := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 10 * size, Overflow: DropNewest})
+	for range 3 {
+		appendN(t, s, "p", 4) // 12 items, room for 10
+	}
+	items, _ := s.Peek(100)
+	if got := seqsOf(items); len(got) != 10 || got[0] != 1 || got[9] != 10 {
+		t.Fatalf("kept %v", got)
+	}
+	if err := s.Ack(5); err != nil {
+		t.Fatal(err)
+	}
+	out := appendN(t, s, "p", 7) // seqs 13-19: room for 5
+	if out[0].Seq != 13 {
+		t.Errorf("seq after drops = %d, want 13", out[0].Seq)
+	}
+	items, _ = s.Peek(100)
+	if got := seqsOf(items); len(got) != 10 || got[4] != 10 || got[5] != 13 || got[9] != 17 {
+		t.Errorf("kept %v", got)
+	}
+	r, _ := s.PendingDrops()
+	if r != (DropReport{Count: 4, FirstSeq: 11, LastSeq: 19, Overflow: 4}) {
+		t.Errorf("PendingDrops = %+v", r)
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "x.db"), Options{Overflow: "drop-some"}); err == nil || !strings.Contains(err.Error(), `got "drop-some"`) {
+		t.Errorf("Open with a bad policy = %v", err)
+	}
+}
+
+// Each drop is reported exactly once: the report's event is appended and the
+// pending drops are cleared in one transaction; drops after it make a new report.
+func TestDropReportOnce(t *testing.T) {
+	one := reading("dev", "p", 1)
+	js, _ := json.Marshal(one)
+	size := int64(recordSize(sealRecord(1, time.Time{}, js)))
+	s, path := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 5 * size})
+	appendN(t, s, "p", 8) // drops 1-3
+	r, _ := s.PendingDrops()
+	if r != (DropReport{Count: 3, FirstSeq: 1, LastSeq: 3, Overflow: 3}) {
+		t.Fatalf("PendingDrops = %+v", r)
+	}
+	appendN(t, s, "p", 1) // drops 4 before the report is taken
+	ev := backendclient.TelemetryItem{Kind: backendclient.KindEvent, LocalID: "gateway/x", Event: "readings-dropped", Detail: "{}"}
+	got, err := s.AppendDropReport(ev, r)
+	if err != nil || got.Seq != 10 {
+		t.Fatalf("AppendDropReport = %+v, %v", got, err)
+	}
+	s = reopen(t, s, path, Options{NoSync: true, OutboxMaxBytes: 5 * size})
+	r2, _ := s.PendingDrops()
+	if r2 != (DropReport{Count: 1, FirstSeq: 4, LastSeq: 4, Overflow: 1}) {
+		t.Errorf("after the report: %+v", r2)
+	}
+	if _, err := s.AppendDropReport(ev, r2); err != nil {
+		t.Fatal(err)
+	}
+	if r3, _ := s.PendingDrops(); r3 != (DropReport{}) {
+		t.Errorf("after the second report: %+v", r3)
+	}
+	items, _ := s.Peek(100)
+	if last := items[len(items)-1]; last.Event != "readings-dropped" || last.Seq != 11 {
+		t.Errorf("last item %+v", last)
+	}
+	if d, _ := s.Dropped(); d != 4 {
+		t.Errorf("Dropped = %d", d)
+	}
+}
+
+// A schema-1 file (bare JSON records) is migrated: its records get checksums.
+func TestMigrateSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		box, _ := tx.CreateBucket(bucketOutbox)
+		_ = meta.Put(keySchema, be64(1))
+		_ = meta.Put(keySeq, be64(7))
+		for seq := uint64(6); seq <= 7; seq++ {
+			js, _ := json.Marshal(reading("dev", "p", int64(seq)))
+			_ = box.Put(be64(seq), js)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	items, err := s.Peek(10)
+	if err != nil || len(items) != 2 || items[0].Seq != 6 || items[1].Value.Int != 7 {
+		t.Fatalf("Peek = %+v, %v", items, err)
+	}
+	if n, b, _ := s.Pending(); n != 2 || b <= 0 {
+		t.Errorf("Pending = %d, %d", n, b)
+	}
+	if out := appendN(t, s, "p", 1); out[0].Seq != 8 {
+		t.Errorf("seq = %d", out[0].Seq)
+	}
+}
+
+// FuzzDecodeRecord: outbox records are bytes from disk; no value makes the
+// decoder panic, and anything it accepts re-encodes to the same bytes.
+func FuzzDecodeRecord(f *testing.F) {
+	v, _ := encodeRecord(5, time.Unix(1_700_000_000, 0), reading("dev", "p", 1))
+	f.Add(uint64(5), v)
+	f.Add(uint64(6), v)
+	f.Add(uint64(0), []byte{})
+	f.Add(uint64(1), []byte{recordVersion, 0, 0, 0, 0})
+	f.Add(uint64(1), []byte(`{"kind":"reading"}`))
+	f.Fuzz(func(t *testing.T, seq uint64, v []byte) {
+		it, at, err := decodeRecord(seq, v)
+		if err != nil {
+			return
+		}
+		if it.Seq != seq {
+			t.Fatalf("seq %d, want %d", it.Seq, seq)
+		}
+		if again := sealRecord(seq, at, v[recordHeader:]); !bytes.Equal(again, v) {
+			t.Fatalf("re-sealed record differs")
+		}
+	})
+}

@@ -104,10 +104,11 @@ type linkState struct {
 	known    bool
 	lastKind string
 	lostCh   chan struct{}
+	backCh   chan struct{}
 }
 
 func newLinkState(log *slog.Logger) *linkState {
-	return &linkState{log: log, lostCh: make(chan struct{})}
+	return &linkState{log: log, lostCh: make(chan struct{}), backCh: make(chan struct{})}
 }
 
 func (l *linkState) ok() {
@@ -115,8 +116,35 @@ func (l *linkState) ok() {
 	defer l.mu.Unlock()
 	if !l.up || !l.known {
 		l.log.Info("backend reachable")
+		close(l.backCh)
+		l.backCh = make(chan struct{})
 	}
 	l.up, l.known, l.lastKind = true, true, ""
+}
+
+// back returns a channel closed the next time a backend call succeeds after
+// a failure: the loops waiting out a backoff (a long one after a 401, say)
+// try again at once when another loop finds the backend answering.
+func (l *linkState) back() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.backCh
+}
+
+// retrySleep waits after a failed backend call: the backoff (or the server's
+// Retry-After, or the long wait after a 401), cut short when the backend is
+// seen answering again. It reports false when ctx ended.
+func (l *linkState) retrySleep(ctx context.Context, bo *backoff, err error) bool {
+	back := l.back()
+	t := time.NewTimer(retryWait(bo, err))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-back:
+	}
+	return true
 }
 
 // failed records a failed backend call; it logs only when the link was up (or

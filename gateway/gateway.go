@@ -235,7 +235,7 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			continue
 		}
 		g.link.failed(err)
-		if !sleepCtx(ctx, retryWait(bo, err)) {
+		if !g.link.retrySleep(ctx, bo, err) {
 			return
 		}
 	}

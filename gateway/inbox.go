@@ -24,7 +24,7 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 		}
 		if err != nil {
 			g.link.failed(err)
-			if !sleepCtx(ctx, retryWait(bo, err)) {
+			if !g.link.retrySleep(ctx, bo, err) {
 				return
 			}
 			continue

@@ -255,7 +255,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 				o.g.log.Warn("prune operation journal", "err", err)
 			}
 		}
-		wait := 10 * time.Second
+		wait, back := 10*time.Second, o.g.link.back()
 		if failed != nil {
 			wait = retryWait(bo, failed)
 		} else {
@@ -265,6 +265,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-o.wake:
+		case <-back:
 		case <-time.After(wait):
 		}
 	}

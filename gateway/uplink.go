@@ -70,7 +70,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			}
 			if err != nil {
 				g.link.failed(err)
-				if !sleepCtx(ctx, retryWait(bo, err)) {
+				if !g.link.retrySleep(ctx, bo, err) {
 					return
 				}
 				continue

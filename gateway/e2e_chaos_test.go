@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -37,49 +36,6 @@ func suiteSeed(t *testing.T, def uint64) uint64 {
 	}
 	t.Logf("seed %d (FIELDGATE_SEED=%d replays this schedule)", seed, seed)
 	return seed
-}
-
-// seqCheck is what the backend holds of the gateway's telemetry sequence.
-type seqCheck struct {
-	max        uint64 // highest seq stored
-	readings   int
-	events     int
-	duplicates int64 // redeliveries the backend de-duplicated
-}
-
-// checkSequence reports a problem unless every seq from 1 to the highest stored
-// is there exactly once (readings and events share one sequence).
-func checkSequence(srv *backend.Server) (seqCheck, error) {
-	readings := srv.Readings("", "", 1<<30)
-	events := srv.Events("", 1<<30)
-	c := seqCheck{readings: len(readings), events: len(events), duplicates: srv.Stats().Duplicates}
-	seen := make(map[uint64]int, len(readings)+len(events))
-	for _, r := range readings {
-		seen[r.Seq]++
-	}
-	for _, e := range events {
-		seen[e.Seq]++
-	}
-	seqs := make([]uint64, 0, len(seen))
-	for s, n := range seen {
-		if n != 1 {
-			return c, fmt.Errorf("seq %d stored %d times", s, n)
-		}
-		seqs = append(seqs, s)
-	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	for i, s := range seqs {
-		if s != uint64(i+1) {
-			if i == 0 {
-				return c, fmt.Errorf("sequence starts at %d, not 1", s)
-			}
-			return c, fmt.Errorf("gap in the sequence: after %d comes %d (%d seqs missing)", seqs[i-1], s, s-seqs[i-1]-1)
-		}
-	}
-	if len(seqs) > 0 {
-		c.max = seqs[len(seqs)-1]
-	}
-	return c, nil
 }
 
 // gatewayOutbox is the outbox part of the local API's status.

@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/backendclient"
-	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 	"github.com/fieldgate/fieldgate/testbench/coapemu"
 )
@@ -92,23 +90,13 @@ func TestE2ECoap(t *testing.T) {
 	go func() { _ = hs.Serve(ln) }()
 	t.Cleanup(func() { _ = hs.Close(); _ = be.Close() })
 
-	yml := fmt.Sprintf(`
-gateway: {id: gw-coap, stateDir: %s}
-backend: {url: "http://%s", inboxWait: 2s, timeout: 2s}
-api: {listen: "127.0.0.1:0"}
-discovery: {atStart: true, interval: 0s}
-telemetry: {batchSize: 200, flushInterval: 100ms}
-buses:
+	cfg := testConfig(t, "gw-coap", filepath.Join(dir, "state"), "http://"+ln.Addr().String(), fmt.Sprintf(`
   - name: coap
     protocol: coap
     settings:
       hosts: [%q]
       timeout: 1s
-`, filepath.Join(dir, "state"), ln.Addr(), dev.Addr())
-	cfg, err := config.Parse([]byte(yml), builtin.Builtin())
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
+`, dev.Addr()))
 	startGateway(t, cfg)
 
 	// 2: unicast discovery, registration by the rule on the links, the right model.

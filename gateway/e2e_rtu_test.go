@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/backendclient"
-	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 	"github.com/fieldgate/fieldgate/testbench/modbusemu"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
@@ -56,23 +53,7 @@ func TestRTUEndToEnd(t *testing.T) {
 		Match: map[string]string{"identity.vendor": "Fieldgate Test", "transport": "rtu"}}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-gateway:
-  id: gw-rtu
-  stateDir: %s
-backend:
-  url: %s
-  inboxWait: 2s
-  timeout: 2s
-api:
-  listen: 127.0.0.1:0
-discovery:
-  atStart: true
-  interval: 0s
-telemetry:
-  batchSize: 200
-  flushInterval: 100ms
-buses:
+	cfg := testConfig(t, "gw-rtu", t.TempDir(), be.url(), fmt.Sprintf(`
   - name: rs485
     protocol: modbus-rtu
     settings:
@@ -81,10 +62,7 @@ buses:
       units: "1-4"
       timeout: 300ms
       probeTimeout: 100ms
-`, t.TempDir(), be.url(), line.Path(), baud)), builtin.Builtin())
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
+`, line.Path(), baud))
 	gw := startGateway(t, cfg)
 
 	localID := func(unit int) string { return fmt.Sprintf("modbus-rtu/usb-FG_RS485-if00/%d", unit) }
@@ -203,28 +181,12 @@ buses:
 	gw.stop()
 
 	// No reading taken is lost: the gateway's sequence numbers are contiguous.
-	seen := map[uint64]int{}
-	for _, r := range be.srv.Readings("", "", 100000) {
-		seen[r.Seq]++
-	}
-	for _, e := range be.srv.Events("", 100000) {
-		seen[e.Seq]++
-	}
-	seqs := make([]uint64, 0, len(seen))
-	for s, n := range seen {
-		if n != 1 {
-			t.Errorf("seq %d stored %d times", s, n)
-		}
-		seqs = append(seqs, s)
-	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	for i, s := range seqs {
-		if s != uint64(i+1) {
-			t.Fatalf("gap in the sequence: seq %d at position %d", s, i+1)
-		}
+	sc, err := checkSequence(be.srv)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if c := line.Stats().Collisions; c != 0 {
 		t.Errorf("%d collisions on the line", c)
 	}
-	t.Logf("%d readings and events, contiguous; line %+v", len(seqs), line.Stats())
+	t.Logf("%d readings and %d events, seq 1..%d contiguous; line %+v", sc.readings, sc.events, sc.max, line.Stats())
 }

@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/backendclient"
-	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 	"github.com/fieldgate/fieldgate/testbench/textemu"
 )
@@ -51,34 +49,14 @@ func TestE2ESerialTextDevice(t *testing.T) {
 		Match: map[string]string{"protocol": "serial", "probe.*IDN?": `/^ACME,TX-9,/`}}); err != nil {
 		t.Fatal(err)
 	}
-	yml := fmt.Sprintf(`
-gateway:
-  id: gw-serial
-  stateDir: %s
-backend:
-  url: %s
-  inboxWait: 2s
-  timeout: 2s
-api:
-  listen: 127.0.0.1:0
-discovery:
-  atStart: true
-  interval: 0s
-telemetry:
-  batchSize: 200
-  flushInterval: 100ms
-buses:
+	cfg := testConfig(t, "gw-serial", t.TempDir(), be.url(), fmt.Sprintf(`
   - name: rs232
     protocol: serial
     settings:
       port: %s
       probes: ["*IDN?", "VER"]
       probeTimeout: 300ms
-`, t.TempDir(), be.url(), dev.Line().Path())
-	cfg, err := config.Parse([]byte(yml), builtin.Builtin())
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
+`, dev.Line().Path()))
 	startGateway(t, cfg)
 	localID := "serial/" + specs[0].Name
 

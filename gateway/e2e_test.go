@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -150,23 +151,7 @@ func gatewayConfig(t *testing.T, stateDir, backendURL string, emus []*modbusemu.
 	for _, e := range emus {
 		eps = append(eps, fmt.Sprintf("%q", e.Addr()))
 	}
-	yml := fmt.Sprintf(`
-gateway:
-  id: gw-test
-  stateDir: %s
-backend:
-  url: %s
-  inboxWait: 2s
-  timeout: 2s
-api:
-  listen: 127.0.0.1:0
-discovery:
-  atStart: true
-  interval: 0s
-telemetry:
-  batchSize: 200
-  flushInterval: 100ms
-buses:
+	return testConfig(t, "gw-test", stateDir, backendURL, fmt.Sprintf(`
   - name: tcp
     protocol: modbus-tcp
     settings:
@@ -174,10 +159,25 @@ buses:
       units: "1-8"
       timeout: 500ms
       probeTimeout: 150ms
-`, stateDir, backendURL, strings.Join(eps, ", "))
+`, strings.Join(eps, ", ")))
+}
+
+// testConfig is the config the end-to-end tests run the gateway with: quick
+// inbox and uploads, the local API on an ephemeral port, one scan at start,
+// and the buses given (YAML list items, indented to sit under "buses:").
+func testConfig(t *testing.T, id, stateDir, backendURL, buses string) *config.Config {
+	t.Helper()
+	yml := fmt.Sprintf(`
+gateway: {id: %s, stateDir: %q}
+backend: {url: %q, inboxWait: 2s, timeout: 2s}
+api: {listen: "127.0.0.1:0"}
+discovery: {atStart: true, interval: 0s}
+telemetry: {batchSize: 200, flushInterval: 100ms}
+buses:
+%s`, id, stateDir, backendURL, buses)
 	cfg, err := config.Parse([]byte(yml), builtin.Builtin())
 	if err != nil {
-		t.Fatalf("config: %v", err)
+		t.Fatalf("config: %v\n%s", err, yml)
 	}
 	return cfg
 }
@@ -263,3 +263,46 @@ func latest(b *backend.Server, device, property string) (backend.ReadingRecord, 
 var errNotYet = errors.New("not yet")
 
 func pathEscape(s string) string { return url.PathEscape(s) }
+
+// seqCheck is what the backend holds of the gateway's telemetry sequence.
+type seqCheck struct {
+	max        uint64 // highest seq stored
+	readings   int
+	events     int
+	duplicates int64 // redeliveries the backend de-duplicated
+}
+
+// checkSequence reports a problem unless every seq from 1 to the highest stored
+// is there exactly once (readings and events share one sequence).
+func checkSequence(srv *backend.Server) (seqCheck, error) {
+	readings := srv.Readings("", "", 1<<30)
+	events := srv.Events("", 1<<30)
+	c := seqCheck{readings: len(readings), events: len(events), duplicates: srv.Stats().Duplicates}
+	seen := make(map[uint64]int, len(readings)+len(events))
+	for _, r := range readings {
+		seen[r.Seq]++
+	}
+	for _, e := range events {
+		seen[e.Seq]++
+	}
+	seqs := make([]uint64, 0, len(seen))
+	for s, n := range seen {
+		if n != 1 {
+			return c, fmt.Errorf("seq %d stored %d times", s, n)
+		}
+		seqs = append(seqs, s)
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			if i == 0 {
+				return c, fmt.Errorf("sequence starts at %d, not 1", s)
+			}
+			return c, fmt.Errorf("gap in the sequence: after %d comes %d (%d seqs missing)", seqs[i-1], s, s-seqs[i-1]-1)
+		}
+	}
+	if len(seqs) > 0 {
+		c.max = seqs[len(seqs)-1]
+	}
+	return c, nil
+}

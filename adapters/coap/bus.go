@@ -3,7 +3,6 @@ package coap
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,35 +23,18 @@ import (
 // Protocol is the bus protocol name of the CoAP adapter.
 const Protocol = "coap"
 
-// Adapter is the CoAP adapter.
-type Adapter struct{}
-
-// New returns the CoAP adapter.
-func New() *Adapter { return &Adapter{} }
+// New returns the CoAP adapter. Its Check decodes and validates the settings
+// strictly (see the package doc); its Open reads the pre-shared key file when
+// one is named and returns the bus. Nothing is sent until a request needs it.
+func New() adapters.Adapter { return adapters.Define(Protocol, parseSettings, open) }
 
 var (
-	_ adapters.Adapter    = (*Adapter)(nil)
 	_ adapters.Bus        = (*bus)(nil)
 	_ adapters.Discoverer = (*bus)(nil)
 	_ adapters.Observer   = (*bus)(nil)
 )
 
-// Protocol returns "coap".
-func (*Adapter) Protocol() string { return Protocol }
-
-// Check decodes and validates the settings strictly; see the package doc.
-func (*Adapter) Check(raw json.RawMessage) error {
-	_, err := parseSettings(raw)
-	return err
-}
-
-// Open checks the settings, reads the pre-shared key file when one is named,
-// and returns the bus. Nothing is sent until a request needs it.
-func (*Adapter) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, error) {
-	s, err := parseSettings(spec.Settings)
-	if err != nil {
-		return nil, err
-	}
+func open(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
 	var psk *pskConfig
 	if s.pskFile != "" {
 		key, err := readPSK(s.pskFile)
@@ -65,11 +47,7 @@ func (*Adapter) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, er
 	if err != nil {
 		return nil, err
 	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &bus{name: spec.Name, log: log, set: s, psk: psk, cbor: dec, onLink: spec.OnLink,
+	return &bus{name: spec.Name, log: spec.Logger, set: s, psk: psk, cbor: dec, onLink: spec.OnLink,
 		eps: map[string]*endpoint{}}, nil
 }
 

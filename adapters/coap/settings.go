@@ -6,14 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
 )
 
 // Settings defaults.
@@ -107,22 +109,17 @@ func decodeMembers(prefix string, raw json.RawMessage, members []member) error {
 		if where == "" {
 			where = "settings"
 		}
-		return fmt.Errorf("%s: must be an object, got %s", where, short(raw))
+		return fmt.Errorf("%s: must be an object, got %s", where, adapters.Excerpt(raw))
 	}
-	names := make([]string, 0, len(obj))
-	for n := range obj {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var errs []error
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(obj)) {
 		i := slices.IndexFunc(members, func(m member) bool { return m.name == n })
 		if i < 0 {
 			errs = append(errs, fmt.Errorf("%s%s: unknown field", prefix, n))
 			continue
 		}
 		if err := json.Unmarshal(obj[n], members[i].into); err != nil {
-			errs = append(errs, fmt.Errorf("%s%s: must be %s, got %s", prefix, n, kindOf(members[i].into), short(obj[n])))
+			errs = append(errs, fmt.Errorf("%s%s: must be %s, got %s", prefix, n, kindOf(members[i].into), adapters.Excerpt(obj[n])))
 		}
 	}
 	return errors.Join(errs...)
@@ -142,12 +139,10 @@ func kindOf(v any) string {
 	return "valid JSON"
 }
 
-func short(raw []byte) string { return truncate(string(bytes.TrimSpace(raw))) }
-
 // parseSettings decodes and validates a bus's settings, returning every
 // problem at once, each prefixed with its path.
 func parseSettings(raw json.RawMessage) (*settings, error) {
-	if short(raw) == "" {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		raw = json.RawMessage("{}")
 	}
 	var (

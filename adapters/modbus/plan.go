@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -62,7 +63,7 @@ func execute(ctx context.Context, tr transactor, unit byte, target string, actio
 	for i := range action.Modbus {
 		step := &action.Modbus[i]
 		if step.Delay > 0 {
-			if err := wait(ctx, step.Delay); err != nil {
+			if err := adapters.Sleep(ctx, step.Delay); err != nil {
 				return fmt.Errorf("modbus %s: %s step %d: %w", target, action.Name, i, err)
 			}
 			continue
@@ -76,15 +77,4 @@ func execute(ctx context.Context, tr transactor, unit byte, target string, actio
 		}
 	}
 	return nil
-}
-
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

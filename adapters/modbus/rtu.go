@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -18,39 +17,20 @@ import (
 // ProtocolRTU is the bus protocol name of the Modbus RTU adapter.
 const ProtocolRTU = "modbus-rtu"
 
-// RTU is the Modbus RTU adapter: units on an RS-485 line behind one serial port.
-type RTU struct{}
-
-// NewRTU returns the Modbus RTU adapter.
-func NewRTU() *RTU { return &RTU{} }
+// NewRTU returns the Modbus RTU adapter: units on an RS-485 line behind one
+// serial port. Its Check decodes and validates the settings strictly (see the
+// package doc); its Open starts the port's owner, which opens the port in the
+// background and keeps reopening it while it is missing.
+func NewRTU() adapters.Adapter { return adapters.Define(ProtocolRTU, parseRTUSettings, openRTU) }
 
 var (
-	_ adapters.Adapter    = (*RTU)(nil)
 	_ adapters.Bus        = (*rtuBus)(nil)
 	_ adapters.Discoverer = (*rtuBus)(nil)
 	_ mb.Transporter      = (*rtuTransporter)(nil)
 )
 
-// Protocol returns "modbus-rtu".
-func (*RTU) Protocol() string { return ProtocolRTU }
-
-// Check decodes and validates the settings strictly; see the package doc.
-func (*RTU) Check(raw json.RawMessage) error {
-	_, err := parseRTUSettings(raw)
-	return err
-}
-
-// Open checks the settings and starts the port's owner, which opens the port
-// in the background and keeps reopening it while it is missing.
-func (*RTU) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, error) {
-	s, err := parseRTUSettings(spec.Settings)
-	if err != nil {
-		return nil, err
-	}
+func openRTU(_ context.Context, spec adapters.BusSpec, s *rtuSettings) (adapters.Bus, error) {
 	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	b := &rtuBus{
 		name:   spec.Name,
 		log:    log.With("port", s.port.String()),

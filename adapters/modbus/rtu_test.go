@@ -315,7 +315,7 @@ func TestRTUSilentUnitCostsNeighboursLittle(t *testing.T) {
 					if _, err := bus.Poll(ctx, l.target(9), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) && ctx.Err() == nil {
 						t.Errorf("silent unit: want ErrTimeout, got %v", err)
 					}
-					if err := wait(ctx, 5*time.Millisecond); err != nil {
+					if err := adapters.Sleep(ctx, 5*time.Millisecond); err != nil {
 						return
 					}
 				}

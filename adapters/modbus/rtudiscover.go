@@ -51,7 +51,7 @@ func (b *rtuBus) waitUp(ctx context.Context) error {
 		if time.Now().After(giveUp) {
 			return fmt.Errorf("modbus-rtu bus %q: port %s: %w", b.name, b.set.port, adapters.ErrLinkDown)
 		}
-		if err := wait(ctx, 20*time.Millisecond); err != nil {
+		if err := adapters.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return err
 		}
 	}

@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -134,12 +135,7 @@ func decodeObject(prefix string, raw json.RawMessage, fields []field) error {
 		return fmt.Errorf("%s: must be an object, got null", pathOr(prefix))
 	}
 	var errs []error
-	names := make([]string, 0, len(members))
-	for name := range members {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(members)) {
 		i := slices.IndexFunc(fields, func(f field) bool { return f.name == name })
 		if i < 0 {
 			errs = append(errs, fmt.Errorf("%s%s: unknown field", prefix, name))
@@ -165,20 +161,12 @@ func into(v any) func(string, json.RawMessage) error {
 		if err := json.Unmarshal(raw, v); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
-				return fmt.Errorf("%s: must be %s, got %s", path, te.Type, truncate(raw))
+				return fmt.Errorf("%s: must be %s, got %s", path, te.Type, adapters.Excerpt(raw))
 			}
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return nil
 	}
-}
-
-func truncate(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) > 40 {
-		return string(raw[:40]) + "…"
-	}
-	return string(raw)
 }
 
 // parseSettings decodes and validates a bus's settings strictly, returning

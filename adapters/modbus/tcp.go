@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,39 +17,18 @@ import (
 // Protocol is the bus protocol name of the Modbus TCP adapter.
 const Protocol = "modbus-tcp"
 
-// TCP is the Modbus TCP adapter.
-type TCP struct{}
-
-// NewTCP returns the Modbus TCP adapter.
-func NewTCP() *TCP { return &TCP{} }
+// NewTCP returns the Modbus TCP adapter. Its Check decodes and validates the
+// settings strictly (see the package doc); its Open returns the bus without
+// making a connection until a request needs one.
+func NewTCP() adapters.Adapter { return adapters.Define(Protocol, parseSettings, openTCP) }
 
 var (
-	_ adapters.Adapter    = (*TCP)(nil)
 	_ adapters.Bus        = (*tcpBus)(nil)
 	_ adapters.Discoverer = (*tcpBus)(nil)
 )
 
-// Protocol returns "modbus-tcp".
-func (*TCP) Protocol() string { return Protocol }
-
-// Check decodes and validates the settings strictly; see the package doc.
-func (*TCP) Check(raw json.RawMessage) error {
-	_, err := parseSettings(raw)
-	return err
-}
-
-// Open checks the settings and returns the bus. No connection is made until
-// a request needs one.
-func (*TCP) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, error) {
-	s, err := parseSettings(spec.Settings)
-	if err != nil {
-		return nil, err
-	}
-	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &tcpBus{name: spec.Name, log: log, set: s, links: map[string]*link{}}, nil
+func openTCP(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
+	return &tcpBus{name: spec.Name, log: spec.Logger, set: s, links: map[string]*link{}}, nil
 }
 
 // tcpBus is one configured Modbus TCP bus: a link (owner goroutine) per endpoint.

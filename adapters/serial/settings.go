@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/adapters/serialport"
 )
 
@@ -67,16 +69,11 @@ func (r *rawSettings) members() map[string]any {
 func (r *rawSettings) decodeStrict(raw []byte) []error {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return []error{fmt.Errorf("settings: must be a JSON object, got %s", quoteRaw(raw))}
+		return []error{fmt.Errorf("settings: must be a JSON object, got %s", adapters.Excerpt(raw))}
 	}
 	dst := r.members()
-	names := make([]string, 0, len(obj))
-	for n := range obj {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var errs []error
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(obj)) {
 		to, ok := dst[n]
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: unknown field", n))
@@ -88,19 +85,11 @@ func (r *rawSettings) decodeStrict(raw []byte) []error {
 			if errors.As(err, &te) {
 				want = te.Type.String()
 			}
-			errs = append(errs, fmt.Errorf("%s: must be %s, got %s", n, want, quoteRaw(obj[n])))
+			errs = append(errs, fmt.Errorf("%s: must be %s, got %s", n, want, adapters.Excerpt(obj[n])))
 			reflect.ValueOf(to).Elem().SetZero() // absent, so it is not checked again
 		}
 	}
 	return errs
-}
-
-func quoteRaw(b []byte) string {
-	b = bytes.TrimSpace(b)
-	if len(b) > 40 {
-		return string(b[:40]) + "…"
-	}
-	return string(b)
 }
 
 // parseSettings decodes and validates a bus's settings strictly, returning

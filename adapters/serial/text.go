@@ -3,7 +3,6 @@ package serial
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,38 +16,19 @@ import (
 // Protocol is the bus protocol name of the text-protocol serial adapter.
 const Protocol = "serial"
 
-// Text is the text-protocol serial adapter.
-type Text struct{}
-
-// NewText returns the text-protocol serial adapter.
-func NewText() *Text { return &Text{} }
+// NewText returns the text-protocol serial adapter. Its Check decodes and
+// validates the settings strictly (see the package doc); its Open starts the
+// port's owner, which opens the port in the background (and keeps reopening it
+// while it is missing).
+func NewText() adapters.Adapter { return adapters.Define(Protocol, parseSettings, open) }
 
 var (
-	_ adapters.Adapter    = (*Text)(nil)
 	_ adapters.Bus        = (*bus)(nil)
 	_ adapters.Discoverer = (*bus)(nil)
 )
 
-// Protocol returns "serial".
-func (*Text) Protocol() string { return Protocol }
-
-// Check decodes and validates the settings strictly; see the package doc.
-func (*Text) Check(raw json.RawMessage) error {
-	_, err := parseSettings(raw)
-	return err
-}
-
-// Open checks the settings and starts the port's owner, which opens the port
-// in the background (and keeps reopening it while it is missing).
-func (*Text) Open(_ context.Context, spec adapters.BusSpec) (adapters.Bus, error) {
-	s, err := parseSettings(spec.Settings)
-	if err != nil {
-		return nil, err
-	}
+func open(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
 	log := spec.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	b := &bus{name: spec.Name, log: log, set: s, portID: s.port.PortID()}
 	link := "port " + s.port.String()
 	cfg := serialport.Config{Identity: s.port, Line: s.line, Logger: log}
@@ -122,7 +102,7 @@ func (b *bus) Execute(ctx context.Context, target string, action *models.Action)
 	for i := range action.Serial {
 		step := &action.Serial[i]
 		if step.Delay > 0 {
-			if err := sleep(ctx, step.Delay); err != nil {
+			if err := adapters.Sleep(ctx, step.Delay); err != nil {
 				return fmt.Errorf("serial %s: %s step %d: %w", target, action.Name, i, err)
 			}
 			continue
@@ -180,7 +160,7 @@ func (b *bus) transact(ctx context.Context, urgent bool, cmd []byte, wantReply b
 			return fmt.Errorf("%w: flush: %w", adapters.ErrLinkDown, err)
 		}
 		if gap := minGap - time.Since(b.lastReply); gap > 0 && !b.lastReply.IsZero() {
-			if err := sleep(ctx, gap); err != nil {
+			if err := adapters.Sleep(ctx, gap); err != nil {
 				return err
 			}
 		}
@@ -220,17 +200,6 @@ func readReply(ctx context.Context, c serialport.Conn, end []byte, deadline time
 		case err != nil:
 			return nil, err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -136,7 +137,7 @@ func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *model
 		return
 	}
 	rec.Status = backendclient.OpSucceeded
-	rec.Output = json.RawMessage(`{"steps":` + itoa(len(action.Modbus)) + `}`)
+	rec.Output = json.RawMessage(`{"steps":` + strconv.Itoa(len(action.Modbus)+len(action.Serial)+len(action.Coap)) + `}`)
 	o.complete(rec)
 	o.g.log.Info("operation succeeded", "op", rec.ID, "device", rec.LocalID, "name", rec.Name)
 }
@@ -248,6 +249,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 				cur.Reported = true
 				_ = o.g.store.PutOp(cur)
 			}
+			o.forgetExecutingSent(rec.ID) // final: EXECUTING will not be sent again
 		}
 		if time.Since(prune) > time.Hour {
 			prune = time.Now()
@@ -289,7 +291,8 @@ func newLocalOperationID() string {
 	return "local-" + hex.EncodeToString(b[:])
 }
 
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+func (o *operations) forgetExecutingSent(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.sentExe, id)
 }

@@ -15,6 +15,7 @@ import (
 const (
 	eventReadingsDropped = "readings-dropped"          // detail: store.DropReport + policy, JSON
 	eventQuarantined     = "outbox-record-quarantined" // detail: {"seq":N,"error":"..."}
+	eventItemRefused     = "telemetry-item-refused"    // detail: {"seq":N,"error":"..."}
 	eventStateReset      = "state-reset"               // detail: store.ResetInfo, JSON
 )
 
@@ -38,6 +39,13 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 	g.reportReset()
 	bo := newBackoff(500*time.Millisecond, 30*time.Second)
 	readBo := newBackoff(time.Second, time.Minute)
+	// limit shrinks while the backend refuses batches for good (400, 413, 422):
+	// halving finds the one item it will never take, which is then set aside
+	// so that it cannot hold up every reading behind it. Only one item is set
+	// aside per batch the backend accepted: a backend that refuses everything
+	// (misconfigured, say) makes the gateway wait and retry, never throw its
+	// readings away one by one.
+	limit, acceptedSince, refusing := batch, true, false
 	lastExpire := time.Now()
 	for {
 		if time.Since(lastExpire) > time.Minute {
@@ -49,7 +57,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		if g.link.isUp() {
 			g.reportDrops()
 		}
-		items, err := g.store.Peek(batch)
+		items, err := g.store.Peek(min(batch, limit))
 		var corrupt *store.CorruptItemError
 		switch {
 		case errors.As(err, &corrupt) && len(items) == 0:
@@ -68,6 +76,27 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			if err != nil && backendclient.IsRefused(err) {
+				g.link.ok() // the backend answered
+				if len(items) > 1 {
+					limit = max(len(items)/2, 1)
+					continue
+				}
+				limit = batch
+				if acceptedSince {
+					acceptedSince = false
+					g.refuseItem(items[0].Seq, err)
+					continue
+				}
+				if !refusing {
+					refusing = true
+					g.log.Error("the backend refuses every telemetry batch; retrying with backoff, logged again only when this changes", "err", err)
+				}
+				if !sleepCtx(ctx, bo.next()) {
+					return
+				}
+				continue
+			}
 			if err != nil {
 				g.link.failed(err)
 				if !g.link.retrySleep(ctx, bo, err) {
@@ -77,6 +106,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			}
 			g.link.ok()
 			bo.reset()
+			limit, acceptedSince, refusing = batch, true, false
 			if err := g.store.Ack(items[len(items)-1].Seq); err != nil {
 				g.log.Error("outbox ack", "err", err)
 			}
@@ -95,6 +125,19 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		case <-time.After(5 * flush):
 		}
 	}
+}
+
+// refuseItem sets aside an item the backend refuses for good (its batch of one
+// got a 400/413/422): it goes to the quarantine, counted, and the backend is
+// told which sequence number it will never get, and why.
+func (g *Gateway) refuseItem(seq uint64, err error) {
+	if qerr := g.store.Quarantine(seq); qerr != nil {
+		g.log.Error("outbox quarantine failed; acknowledging past the item", "seq", seq, "err", qerr)
+		_ = g.store.Ack(seq)
+	}
+	g.log.Error("the backend refuses a telemetry item for good; set aside in the state file's quarantine", "seq", seq, "err", err)
+	detail, _ := json.Marshal(map[string]any{"seq": seq, "error": err.Error()})
+	g.gatewayEvent(eventItemRefused, string(detail))
 }
 
 // quarantine sets a record that failed its checksum aside, so draining goes on,

@@ -54,6 +54,8 @@ const usage = `usage:
   fieldgate run [--config FILE]    run the gateway (without --config: the embedded demo config)
   fieldgate check --config FILE    validate a config file and report every problem
   fieldgate model FILE...          validate and compile model documents (JSON or YAML)
+  fieldgate model import-edgex --id ID --version V FILE
+                                   convert an EdgeX Modbus device profile to a model (JSON on stdout)
   fieldgate devices [--api ADDR] [-v]
                                    list what a running daemon found, its status and model
   fieldgate scan [--api ADDR] [-v] make a running daemon scan its buses now, then list
@@ -69,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "check":
 		return cmdCheck(args[1:], stdout)
 	case "model":
-		return cmdModel(args[1:], stdout)
+		return cmdModelOrImport(args[1:], stdout, stderr)
 	case "devices", "scan":
 		return cmdDevices(ctx, args[0], args[1:], stdout, stderr)
 	case "version":

@@ -79,35 +79,24 @@ func TestBadInboxItemsDoNotStall(t *testing.T) {
 func TestModelFetchGlitchIsNotARefusal(t *testing.T) {
 	emus := startEmulators(t)
 	be := newRefBackend(t)
-	target, err := url.Parse(be.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A real reverse proxy in front of the backend that breaks the first two
-	// model fetches: headers promise a body, the connection closes.
+	// The first two model fetches break: headers promise a body, the
+	// connection closes.
 	var cut atomic.Int32
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/v1/models/") && cut.Add(1) <= 2 {
-			w.Header().Set("Content-Length", "1000")
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write([]byte(`{"id":`))
-			w.(http.Flusher).Flush()
-			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-				_ = conn.Close()
-			}
-			return
+	proxyURL := interceptBackend(t, be, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasPrefix(r.URL.Path, "/api/v1/models/") || cut.Add(1) > 2 {
+			return false
 		}
-		rp.ServeHTTP(w, r)
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = proxy.Serve(ln) }()
-	t.Cleanup(func() { _ = proxy.Close() })
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"id":`))
+		w.(http.Flusher).Flush()
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+		return true
+	})
 
-	cfg := gatewayConfig(t, t.TempDir(), "http://"+ln.Addr().String(), emus)
+	cfg := gatewayConfig(t, t.TempDir(), proxyURL, emus)
 	startGateway(t, cfg)
 	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
 	eventually(t, 30*time.Second, "thermostat polled after the glitch", func() error {
@@ -122,4 +111,28 @@ func TestModelFetchGlitchIsNotARefusal(t *testing.T) {
 			t.Errorf("backend got %s for %s: %s", ev.Event, ev.LocalID, ev.Detail)
 		}
 	}
+}
+
+// interceptBackend serves a real reverse proxy to the reference backend on a
+// loopback port, where intercept sees each request first and answers it itself
+// when it returns true. It returns the proxy's URL.
+func interceptBackend(t *testing.T, be *refBackend, intercept func(w http.ResponseWriter, r *http.Request) bool) string {
+	t.Helper()
+	target, err := url.Parse(be.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !intercept(w, r) {
+			rp.ServeHTTP(w, r)
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = proxy.Serve(ln) }()
+	t.Cleanup(func() { _ = proxy.Close() })
+	return "http://" + ln.Addr().String()
 }

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,38 +22,28 @@ import (
 func TestRefusedTelemetryItemSetAside(t *testing.T) {
 	emus := startEmulators(t)
 	be := newRefBackend(t)
-	target, err := url.Parse(be.url())
-	if err != nil {
-		t.Fatal(err)
-	}
 	const poison = 5
 	var refuseAll atomic.Bool
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/telemetry") {
-			body, _ := io.ReadAll(r.Body)
-			var batch backendclient.TelemetryBatch
-			_ = json.Unmarshal(body, &batch)
-			for _, it := range batch.Items {
-				if it.Seq == poison || refuseAll.Load() {
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(http.StatusBadRequest)
-					fmt.Fprintf(w, `{"error":{"code":"bad-request","message":"items[%d]: this backend will not take it"}}`, it.Seq)
-					return
-				}
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
+	proxyURL := interceptBackend(t, be, func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, "/telemetry") {
+			return false
 		}
-		rp.ServeHTTP(w, r)
-	})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = proxy.Serve(ln) }()
-	t.Cleanup(func() { _ = proxy.Close() })
+		body, _ := io.ReadAll(r.Body)
+		var batch backendclient.TelemetryBatch
+		_ = json.Unmarshal(body, &batch)
+		for _, it := range batch.Items {
+			if it.Seq == poison || refuseAll.Load() {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, `{"error":{"code":"bad-request","message":"items[%d]: this backend will not take it"}}`, it.Seq)
+				return true
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return false
+	})
 
-	gw := startGateway(t, gatewayConfig(t, t.TempDir(), "http://"+ln.Addr().String(), emus))
+	gw := startGateway(t, gatewayConfig(t, t.TempDir(), proxyURL, emus))
 	refusedEvents := func() []string {
 		var out []string
 		for _, e := range be.srv.Events("", 10000) {

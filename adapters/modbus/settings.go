@@ -232,8 +232,31 @@ func checkEndpoint(ep string) (string, error) {
 	}
 	if addr, err := netip.ParseAddr(host); err == nil {
 		host = addr.Unmap().String()
+	} else if _, err := netip.ParsePrefix(host); err == nil {
+		return "", fmt.Errorf("host %q is a CIDR range: list it under ranges as {cidr: %q, port: %s}", host, host, port)
+	} else if !validHostname(host) {
+		return "", fmt.Errorf("host must be an IP address or a DNS name, got %q", host)
 	}
 	return net.JoinHostPort(host, strconv.FormatUint(p, 10)), nil
+}
+
+// validHostname: dot-separated labels of letters, digits and hyphens, neither
+// starting nor ending with a hyphen (RFC 1123), at most 253 characters.
+func validHostname(h string) bool {
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func parseRange(path string, raw json.RawMessage) (rangeSpec, error) {

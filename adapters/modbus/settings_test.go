@@ -50,7 +50,7 @@ func TestSettingsDefaultsAndNormalisation(t *testing.T) {
 // with its path and the offending value.
 func TestSettingsErrorsNameEveryProblem(t *testing.T) {
 	_, err := parseSettings(json.RawMessage(`{
-		"endpoints": ["127.0.0.1", "h:0", "h:502"],
+		"endpoints": ["127.0.0.1", "h:0", "h:502", "10.20.0.0/28:502", "bad_host!:502", "plc-1.example.com:502"],
 		"ranges": [{"cidr": "10.0.0.0/8", "port": 70000}, {"cidr": "x"}, {"cidr":"10.0.0.0/30","colour":1}],
 		"units": "1-300,9-3,a",
 		"timeout": "soon",
@@ -66,6 +66,8 @@ func TestSettingsErrorsNameEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		`endpoints[0]: must be host:port, got "127.0.0.1"`,
 		`endpoints[1]: port must be 1..65535, got "0"`,
+		`endpoints[3]: host "10.20.0.0/28" is a CIDR range: list it under ranges as {cidr: "10.20.0.0/28", port: 502}`,
+		`endpoints[4]: host must be an IP address or a DNS name, got "bad_host!"`,
 		`ranges[0].cidr: must hold at most 1024 hosts, got "10.0.0.0/8"`,
 		`ranges[0].port: must be 1..65535, got 70000`,
 		`ranges[1].cidr: must be a CIDR range like 10.0.0.0/24, got "x"`,

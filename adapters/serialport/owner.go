@@ -58,6 +58,7 @@ type Owner struct {
 	info     PortInfo
 	lastErr  error // why the port is down
 	stateSet bool  // a state was reported at least once
+	closed   bool  // shutdown ran: nothing is served any more
 
 	up    atomic.Bool
 	wake  chan struct{} // cap 1: requests queued
@@ -65,7 +66,8 @@ type Owner struct {
 	done  chan struct{}
 	close sync.Once
 
-	port *openPort // owner goroutine only (and NewOwner before it starts)
+	port    *openPort // owner goroutine only (and NewOwner before it starts)
+	checkAt time.Time // owner goroutine only: when the open port is next checked for presence
 }
 
 type request struct {
@@ -119,6 +121,10 @@ func (o *Owner) Do(ctx context.Context, urgent bool, fn func(c Conn) error) erro
 	}
 	r := &request{ctx: ctx, fn: fn, result: make(chan error, 1)}
 	o.mu.Lock()
+	if o.closed { // Close ran after the check above: nobody would serve r
+		o.mu.Unlock()
+		return o.closedErr()
+	}
 	if urgent {
 		o.urgent = append(o.urgent, r)
 	} else {
@@ -212,7 +218,8 @@ func (o *Owner) run() {
 		}
 		return o.cfg.Retry
 	}
-	tick := time.NewTicker(interval())
+	every := interval()
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -227,17 +234,25 @@ func (o *Owner) run() {
 		case <-tick.C:
 			if o.port == nil {
 				o.tryOpen()
-			} else if err := o.port.present(); err != nil {
-				o.lose(err)
+			} else {
+				o.checkPresent()
 			}
 		}
-		tick.Reset(interval())
+		// Only a changed interval resets the ticker: a reset on every request
+		// would keep the presence check from ever running under steady traffic.
+		if d := interval(); d != every {
+			every = d
+			tick.Reset(every)
+		}
 	}
 }
 
 // serve runs the queued requests; false when Close was called meanwhile.
 func (o *Owner) serve() bool {
 	for r := o.next(); r != nil; r = o.next() {
+		if o.port != nil && !time.Now().Before(o.checkAt) {
+			o.checkPresent() // a queue that never empties must not hide an unplug or a moved link
+		}
 		switch {
 		case o.port == nil:
 			r.result <- o.downErr()
@@ -272,8 +287,20 @@ func (o *Owner) stopping() bool {
 	}
 }
 
+// checkPresent loses the open port when its device node is gone or its path
+// identity now leads elsewhere.
+func (o *Owner) checkPresent() {
+	o.checkAt = time.Now().Add(presenceEvery)
+	if err := o.port.present(); err != nil {
+		o.lose(err)
+	}
+}
+
 // shutdown closes the port and fails what is still queued.
 func (o *Owner) shutdown() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
 	if o.port != nil {
 		o.port.close()
 		o.port = nil
@@ -292,6 +319,7 @@ func (o *Owner) tryOpen() {
 		return
 	}
 	o.port = p
+	o.checkAt = time.Now().Add(presenceEvery)
 	o.mu.Lock()
 	o.info = p.info
 	o.mu.Unlock()

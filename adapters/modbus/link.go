@@ -54,6 +54,7 @@ type txn struct {
 	req     request
 	timeout time.Duration
 	retry   bool // safe to send again once when a reused connection turned out dead (reads)
+	probe   bool // discovery: asks even a unit that is backing off (a scan must see it come back)
 	reply   chan txnResult
 }
 

@@ -114,7 +114,7 @@ func (p prober) deviceID(ctx context.Context, tr transactor, unit, code, object 
 	objs := map[byte]string{}
 	for range maxDeviceIDParts {
 		req := deviceIDRequest(code, object)
-		fn, data, err := tr.do(ctx, &txn{unit: unit, req: req, timeout: p.set.probeTimeout, retry: true}, false)
+		fn, data, err := tr.do(ctx, &txn{unit: unit, req: req, timeout: p.set.probeTimeout, retry: true, probe: true}, false)
 		if err != nil {
 			return nil, err
 		}

@@ -97,13 +97,17 @@ func (b *rtuBus) do(ctx context.Context, t *txn, op bool) (byte, []byte, error) 
 	}
 	res := make(chan result, 1)
 	err := b.owner.Do(ctx, op, func(c serialport.Conn) error {
-		if !op {
+		if !op && !t.probe {
 			if err := b.silent.skip(t.unit); err != nil {
 				return err
 			}
 		}
 		fn, data, err := b.wire.transact(ctx, c, t.unit, t.req, t.timeout)
-		b.silent.note(t.unit, t.timeout, err)
+		if !t.probe || err == nil {
+			// A scan's short probe timeout says little about a unit; its
+			// answer says it is back.
+			b.silent.note(t.unit, t.timeout, err)
+		}
 		if err != nil {
 			return err
 		}

@@ -401,3 +401,33 @@ func TestRTUOperationsOvertakePolls(t *testing.T) {
 		t.Errorf("operation finished in place %d of %v, want among the first after the polls in flight", i+1, order)
 	}
 }
+
+// TestRTUScanSeesABackingOffUnitReturn: a unit that went silent is skipped by
+// polls, but a discovery scan still asks it, and its answer ends the backoff.
+func TestRTUScanSeesABackingOffUnitReturn(t *testing.T) {
+	l := startRTU(t, 115200, false, modbusemu.RTUOptions{}, regsUnit(1, 1, 0), regsUnit(3, 1, 0))
+	bus := openRTUBus(t, l.settings(115200, `"timeout":"100ms","units":"1-3"`))
+	ctx := context.Background()
+	l.emu.Unit(3).SetSilent(true)
+	if _, err := bus.Poll(ctx, l.target(3), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) {
+		t.Fatalf("silent unit: want ErrTimeout, got %v", err)
+	}
+	if _, err := bus.Poll(ctx, l.target(3), holdingGroup(1), nil); err == nil || !strings.Contains(err.Error(), "not asked again") {
+		t.Fatalf("want the poll skipped while the unit backs off, got %v", err)
+	}
+	l.emu.Unit(3).SetSilent(false)
+	cands, err := bus.Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range cands {
+		found = found || c.Target == l.target(3)
+	}
+	if !found {
+		t.Fatalf("the scan missed unit 3, which answers again: %+v", cands)
+	}
+	if _, err := bus.Poll(ctx, l.target(3), holdingGroup(1), nil); err != nil {
+		t.Errorf("after the scan heard it, unit 3 is still skipped: %v", err)
+	}
+}

@@ -238,7 +238,7 @@ func (s *RTUServer) answer(ctx context.Context, frame []byte) error {
 		return nil
 	}
 	s.heard[u.ID()].Add(1)
-	if u.spec.Silent {
+	if u.silent.Load() {
 		return nil
 	}
 	resp, reboot := forcedException(u.spec.Faults, pdu), false

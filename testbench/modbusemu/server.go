@@ -195,7 +195,7 @@ func (s *Server) respond(f frame) (adu []byte, u *Unit, reboot bool) {
 	if u == nil && s.only != nil && (f.unit == 0 || f.unit == 0xFF) {
 		u = s.only
 	}
-	if u == nil || u.spec.Silent {
+	if u == nil || u.silent.Load() {
 		return nil, nil, false
 	}
 	pdu, reboot := u.handle(f.pdu)

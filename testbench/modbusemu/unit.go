@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,8 +22,12 @@ type Unit struct {
 	coils   map[uint16]bool     // coils
 	discr   map[uint16]bool     // discrete inputs
 	count   struct{ reboots, writes int }
-	written writeLog // per address and value; see writes.go
+	written writeLog    // per address and value; see writes.go
+	silent  atomic.Bool // accepts requests but never answers (spec.Silent, or SetSilent)
 }
+
+// SetSilent makes the unit stop answering (a unit that died) or answer again.
+func (u *Unit) SetSilent(silent bool) { u.silent.Store(silent) }
 
 func newUnit(spec UnitSpec, now func() time.Time) *Unit {
 	// Own the initial state: the caller may reuse or change its maps.
@@ -34,6 +39,7 @@ func newUnit(spec UnitSpec, now func() time.Time) *Unit {
 		spec.Reboot = &r
 	}
 	u := &Unit{spec: spec, drift: map[tableAddr]Drift{}, now: now}
+	u.silent.Store(spec.Silent)
 	for _, d := range spec.Drift {
 		u.drift[tableAddr{d.Table, d.Address}] = d
 	}

@@ -48,6 +48,7 @@ type Gateway struct {
 	uplinkWake chan struct{}
 	regWake    chan struct{}
 	loops      sync.WaitGroup
+	linkWG     sync.WaitGroup // linkEvents goroutines
 }
 
 // Run runs the gateway until ctx is cancelled. A cancelled ctx is a clean stop
@@ -103,6 +104,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// Stage 2: the outbox writer (group commit).
 	g.outbox = newOutboxWriter(st, cfg.Telemetry, log.With("component", "outbox"), g.wakeUplink)
 	stops = append(stops, g.outbox.close)
+	// Link events (one goroutine per change a bus reports, see onLink) end
+	// before the outbox they write to closes; the buses are closed by then.
+	stops = append(stops, g.linkWG.Wait)
 
 	// Stage 3: backend client (no network yet).
 	bc, err := backendclient.New(backendclient.Config{
@@ -142,19 +146,18 @@ func Run(ctx context.Context, opts Options) (err error) {
 		})
 	}
 
+	// Stages 5 and 6 start pollers, operations and loops; whatever of them has
+	// started is stopped on the way out, even when a later stage fails.
+	loopCtx, cancelLoops := context.WithCancel(ctx)
+	stops = append(stops, func() { g.stopLoops(cancelLoops) })
+
 	// Stage 5: devices known from the state file run from their cached models at
 	// once, whether or not the backend is reachable.
 	if err := g.restore(ctx); err != nil {
 		return err
 	}
 
-	// Stage 6: loops. They stop when loopCtx is cancelled; pollers stop with it.
-	loopCtx, cancelLoops := context.WithCancel(ctx)
-	stops = append(stops, func() {
-		cancelLoops()
-		g.devices.stopAll()
-		g.loops.Wait()
-	})
+	// Stage 6: loops. They stop when loopCtx is cancelled; pollers stop after them.
 	g.goLoop(func() { g.uplinkLoop(loopCtx) })
 	g.goLoop(func() { g.helloLoop(loopCtx) })
 	g.goLoop(func() { g.discoveryLoop(loopCtx) })
@@ -188,6 +191,17 @@ func Run(ctx context.Context, opts Options) (err error) {
 	log.Info("gateway stopping")
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	return nil
+}
+
+// stopLoops stops the loops first, then what they may have started: a loop
+// winding down can still start a device (an assignment) or an operation, so the
+// operations in flight are waited for and the pollers stopped only once no loop
+// runs any more. Nothing started here outlives Run.
+func (g *Gateway) stopLoops(cancel context.CancelFunc) {
+	cancel()
+	g.loops.Wait()
+	g.ops.close()
+	g.devices.stopAll()
 }
 
 func (g *Gateway) wakeUplink() {

@@ -39,7 +39,11 @@ func (g *Gateway) onLink(bus string) func(link string, up bool, err error) {
 		} else {
 			g.log.Warn("link down", "bus", bus, "link", link, "err", err)
 		}
-		go g.linkEvents(bus, link, up, err)
+		g.linkWG.Add(1)
+		go func() {
+			defer g.linkWG.Done()
+			g.linkEvents(bus, link, up, err)
+		}()
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	codeDevice        = "device-error"
 	codeInterrupted   = "interrupted"
 	codeTimeout       = "timeout"
+	codeJournal       = "journal-error"
 )
 
 // journalRetention is how long completed operation ids are remembered for de-duplication.
@@ -38,7 +39,8 @@ type operations struct {
 	mu      sync.Mutex
 	running map[string]chan struct{} // closed when the operation has a final status
 	sentExe map[string]bool          // EXECUTING already reported
-	wg      sync.WaitGroup
+	closed  bool                     // stopping: nothing new is executed
+	wg      sync.WaitGroup           // executions in flight
 }
 
 func newOperations(g *Gateway) *operations {
@@ -55,11 +57,25 @@ func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan
 		return ch // redelivered while running
 	}
 	ch := make(chan struct{})
+	if o.closed {
+		// Stopping: the operation is neither journalled nor run; the inbox
+		// redelivers it after the restart.
+		o.mu.Unlock()
+		close(ch)
+		return ch
+	}
 	o.running[op.ID] = ch
+	o.wg.Add(1) // under mu: close cannot be waiting yet
 	o.mu.Unlock()
+	defer o.wg.Done()
 
 	if rec, ok, err := g.store.Op(op.ID); err != nil {
-		g.log.Error("operation journal", "op", op.ID, "err", err)
+		// The journal cannot say whether this id already ran: it is not run
+		// (never twice), and reported FAILED.
+		g.log.Error("operation journal unreadable; operation not run", "op", op.ID, "err", err)
+		o.fail(store.OpRecord{ID: op.ID, LocalID: op.LocalID, Name: op.Name, Input: op.Input, Expires: op.Expires,
+			Local: local, Updated: time.Now().UTC()}, codeJournal, "operation journal unreadable: "+err.Error())
+		return ch
 	} else if ok {
 		// Seen before: never executed again. Its recorded result is re-reported.
 		if rec.Status == backendclient.OpSucceeded || rec.Status == backendclient.OpFailed {
@@ -104,19 +120,31 @@ func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan
 	}
 	rec.Idempotent = action.Idempotent
 	rec.Status = backendclient.OpExecuting
+	rec.Reported = local // a local operation's EXECUTING is not the backend's business either
 	if err := g.store.PutOp(rec); err != nil {
 		// Without EXECUTING on disk the wire is not touched.
 		g.log.Error("operation journal", "op", op.ID, "err", err)
 		o.finish(op.ID)
 		return ch
 	}
-	o.kick()
+	if !local {
+		o.kick()
+	}
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
 		o.execute(rec, run, action)
 	}()
 	return ch
+}
+
+// close stops taking operations and waits for those in flight to end (each
+// within its own timeout).
+func (o *operations) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.wg.Wait()
 }
 
 // execute runs a checked action on the device and journals the result.
@@ -178,7 +206,11 @@ func (o *operations) kick() {
 // again; any other is FAILED "interrupted by restart" and never re-run.
 func (o *operations) recover(_ context.Context) error {
 	recs, err := o.g.store.Ops()
-	if err != nil {
+	if errors.Is(err, store.ErrCorrupt) {
+		// Unreadable records are pruned; a redelivered id among them is never
+		// run (see accept). The daemon does not crash-loop over them.
+		o.g.log.Error("operation journal records unreadable", "err", err)
+	} else if err != nil {
 		return err
 	}
 	for _, rec := range recs {
@@ -199,7 +231,6 @@ func (o *operations) recover(_ context.Context) error {
 
 // reportLoop sends every status the backend has not acknowledged yet, until it has.
 func (o *operations) reportLoop(ctx context.Context) {
-	defer o.wg.Wait()
 	bo := newBackoff(time.Second, time.Minute)
 	prune := time.Now()
 	for {
@@ -229,9 +260,13 @@ func (o *operations) reportLoop(ctx context.Context) {
 					// the reports behind it through.
 					o.g.link.ok()
 					o.g.log.Warn("operation status refused by the backend; not sent again", "op", rec.ID, "status", rec.Status, "err", err)
-					if cur, ok, _ := o.g.store.Op(rec.ID); ok {
+					if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
+						// (A status that moved on meanwhile is still owed its own report.)
 						cur.Reported = true
 						_ = o.g.store.PutOp(cur)
+					}
+					if rec.Status != backendclient.OpExecuting {
+						o.forgetExecutingSent(rec.ID)
 					}
 					continue
 				}

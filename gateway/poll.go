@@ -26,6 +26,9 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &instanceRun{model: model, instance: inst, bus: bus, target: rec.Target, cancel: cancel,
 		wake: make(chan struct{}, len(model.Groups))}
+	// Counted before it is visible: a swap that replaces run at once (a
+	// concurrent assignment, stopAll) then waits for its pollers too.
+	run.wg.Add(len(model.Groups))
 	d.swap(run)
 	for i := range model.Groups {
 		group := &model.Groups[i]
@@ -33,7 +36,6 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 		if inst.PollIntervalMs > 0 {
 			interval = time.Duration(inst.PollIntervalMs) * time.Millisecond
 		}
-		run.wg.Add(1)
 		if obs, ok := bus.(adapters.Observer); ok && group.Observe {
 			go func() {
 				defer run.wg.Done()

@@ -22,7 +22,11 @@ const (
 // its cached model, with no backend call.
 func (g *Gateway) restore(ctx context.Context) error {
 	recs, err := g.store.Devices()
-	if err != nil {
+	if errors.Is(err, store.ErrCorrupt) {
+		// The daemon never crash-loops over its own state: the devices whose
+		// records are unreadable are discovered and registered again.
+		g.log.Error("device records unreadable; those devices register again", "err", err)
+	} else if err != nil {
 		return fmt.Errorf("load devices: %w", err)
 	}
 	for _, rec := range recs {

@@ -45,20 +45,26 @@ func (s *Store) Device(localID string) (d Device, ok bool, err error) {
 }
 
 // Devices returns every device record, ordered by LocalID. A record that cannot
-// be decoded fails the call with an ErrCorrupt naming its key.
+// be decoded is left out and named (its key) in the ErrCorrupt returned with
+// the others, so that one bad record cannot keep the rest from running.
 func (s *Store) Devices() ([]Device, error) {
 	var out []Device
+	var bad []error
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
 			var d Device
 			if err := decodeJSON(bucketDevices, string(k), v, &d); err != nil {
-				return err
+				bad = append(bad, err)
+				return nil
 			}
 			out = append(out, d)
 			return nil
 		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, errors.Join(bad...)
 }
 
 // DeleteDevice forgets a device; deleting an unknown one is not an error.

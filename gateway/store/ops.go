@@ -48,20 +48,27 @@ func (s *Store) Op(id string) (r OpRecord, ok bool, err error) {
 	return r, ok, err
 }
 
-// Ops returns every operation record, ordered by ID.
+// Ops returns every operation record, ordered by ID. A record that cannot be
+// decoded is left out and named in the ErrCorrupt returned with the others, so
+// that one bad record cannot hide (or stall) the rest.
 func (s *Store) Ops() ([]OpRecord, error) {
 	var out []OpRecord
+	var bad []error
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOps).ForEach(func(k, v []byte) error {
 			var r OpRecord
 			if err := decodeJSON(bucketOps, string(k), v, &r); err != nil {
-				return err
+				bad = append(bad, err)
+				return nil
 			}
 			out = append(out, r)
 			return nil
 		})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, errors.Join(bad...)
 }
 
 // DeleteOp removes an operation record; deleting an unknown one is not an error.

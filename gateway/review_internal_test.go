@@ -1,0 +1,294 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/builtin"
+	"github.com/fieldgate/fieldgate/adapters/modbus"
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/testbench/modbusemu"
+)
+
+// internalGateway is a Gateway assembled in place (no Run): a real state file,
+// outbox writer, backend client and Modbus TCP bus, so that the pieces Run
+// wires together can be driven one at a time.
+type internalGateway struct {
+	*Gateway
+	model *models.Compiled
+	path  string
+}
+
+const testLocalID = "modbus-tcp/dev/1"
+
+// newInternalGateway builds the gateway with one device whose unit 1 sits
+// behind endpoint; prepare (may be nil) edits the state file before it is opened.
+func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(db *bolt.DB)) *internalGateway {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	path := filepath.Join(t.TempDir(), "state.db")
+	if prepare != nil {
+		st, err := store.Open(path, store.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepare(db)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(path, store.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{}
+	cfg.Gateway.ID = "gw-internal"
+	g := &Gateway{cfg: cfg, log: log, adapters: builtin.Builtin(), store: st, buses: map[string]adapters.Bus{},
+		devices: newRegistry(), links: newLinks(), uplinkWake: make(chan struct{}, 1), regWake: make(chan struct{}, 1)}
+	g.link = newLinkState(log)
+	g.outbox = newOutboxWriter(st, config.Telemetry{GroupCommit: config.Duration(20 * time.Millisecond)}, log, g.wakeUplink)
+	bc, err := backendclient.New(backendclient.Config{BaseURL: backendURL, Gateway: cfg.Gateway.ID, Timeout: 2 * time.Second}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.backend = bc
+	g.models = newModelCache(st, bc)
+	g.ops = newOperations(g)
+	settings, _ := json.Marshal(map[string]any{"endpoints": []string{endpoint}, "units": "1", "timeout": "300ms"})
+	bus, err := g.adapters["modbus-tcp"].Open(context.Background(), adapters.BusSpec{Name: "tcp", Settings: settings, Logger: log, OnLink: g.onLink("tcp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.buses["tcp"] = bus
+	src, err := os.ReadFile("../testbench/demo/models/acme-th100.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.CompileSource(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := backendclient.Instance{Model: m.ID, Version: m.Version, Revision: 1, PollIntervalMs: 50}
+	g.devices.get(testLocalID).setRecord(store.Device{LocalID: testLocalID, Bus: "tcp", Target: modbus.Target(endpoint, 1),
+		Status: backendclient.StatusAssigned, Instance: &inst})
+	t.Cleanup(func() { // Run's stop order
+		g.ops.close()
+		g.devices.stopAll()
+		_ = bus.Close()
+		g.linkWG.Wait()
+		g.outbox.close()
+		_ = st.Close()
+	})
+	return &internalGateway{Gateway: g, model: m, path: path}
+}
+
+func (ig *internalGateway) device(t *testing.T) *device {
+	t.Helper()
+	d, ok := ig.devices.lookup(testLocalID)
+	if !ok {
+		t.Fatal("no test device")
+	}
+	return d
+}
+
+func (ig *internalGateway) startDevice(t *testing.T) {
+	t.Helper()
+	d := ig.device(t)
+	if err := ig.start(d, ig.model, *d.record().Instance); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startEmulator serves the demo bench's first Modbus server (ACME TH-100 as unit 1).
+func startEmulator(t *testing.T) *modbusemu.Server {
+	t.Helper()
+	data, err := os.ReadFile("../testbench/demo/devices.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs, err := modbusemu.DecodeSpecs(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := modbusemu.Listen(context.Background(), "127.0.0.1:0", specs[0].Units, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// silentEndpoint accepts connections and never answers: a device that hangs.
+func silentEndpoint(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A loop that is still winding down when the gateway stops may start a device
+// (an assignment it was applying). The pollers must be stopped after the loops
+// have ended, or they outlive Run and write to a closed outbox and store.
+func TestStopLoopsStopsDevicesStartedWhileLoopsWindDown(t *testing.T) {
+	emu := startEmulator(t)
+	ig := newInternalGateway(t, emu.Addr(), "http://127.0.0.1:1", nil)
+	d := ig.device(t)
+	loopCtx, cancel := context.WithCancel(context.Background())
+	ig.goLoop(func() {
+		<-loopCtx.Done()
+		time.Sleep(300 * time.Millisecond) // still applying an assignment
+		_ = ig.start(d, ig.model, *d.record().Instance)
+	})
+	ig.stopLoops(cancel)
+	if run := d.current(); run != nil {
+		t.Fatal("pollers started by a winding-down loop still run after the loops were stopped")
+	}
+}
+
+// A local operation's status is not the backend's business: not even its
+// EXECUTING may be sent upstream (and it must leave no per-operation state behind).
+func TestLocalOperationStatusNeverSentUpstream(t *testing.T) {
+	var reports atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/operations/") {
+			reports.Add(1)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	ig := newInternalGateway(t, silentEndpoint(t), srv.URL, nil)
+	ig.startDevice(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		ig.ops.reportLoop(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-loopDone })
+
+	op := backendclient.Operation{ID: newLocalOperationID(), LocalID: testLocalID, Name: "boost",
+		Input: json.RawMessage(`{"minutes": 5}`), Expires: time.Now().Add(time.Minute)}
+	done := ig.ops.accept(op, true)
+	if rec, ok, err := ig.store.Op(op.ID); err != nil || !ok {
+		t.Fatalf("journal: %v, %v", ok, err)
+	} else if rec.Status == backendclient.OpExecuting && !rec.Reported {
+		t.Errorf("a local operation's EXECUTING is owed to the backend: %+v", rec)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("operation did not end in 30s")
+	}
+	// Let the report loop look at the journal again (complete kicks it).
+	time.Sleep(500 * time.Millisecond)
+	if n := reports.Load(); n != 0 {
+		t.Errorf("%d status report(s) of a local operation were sent upstream", n)
+	}
+	ig.ops.mu.Lock()
+	left := len(ig.ops.sentExe)
+	ig.ops.mu.Unlock()
+	if left != 0 {
+		t.Errorf("per-operation bookkeeping left behind: %d entries", left)
+	}
+}
+
+// corruptRecord writes bytes that do not decode under key in bucket.
+func corruptRecord(bucket, key string) func(db *bolt.DB) {
+	return func(db *bolt.DB) {
+		_ = db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte(bucket)).Put([]byte(key), []byte(`{"id": "`+key+`", "status": "SUCC`))
+		})
+	}
+}
+
+// An operation whose journal record cannot be read may have run already: it is
+// never run (again), but reported FAILED.
+func TestUnreadableJournalRecordIsNotExecuted(t *testing.T) {
+	emu := startEmulator(t)
+	ig := newInternalGateway(t, emu.Addr(), "http://127.0.0.1:1", corruptRecord("ops", "op-seen"))
+	ig.startDevice(t)
+	if _, _, err := ig.store.Op("op-seen"); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("the test needs an unreadable record: %v", err)
+	}
+	done := ig.ops.accept(backendclient.Operation{ID: "op-seen", LocalID: testLocalID, Name: "reboot"}, false)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("operation did not end in 30s")
+	}
+	rec, ok, err := ig.store.Op("op-seen")
+	if err != nil || !ok {
+		t.Fatalf("journal after accept: %v, %v", ok, err)
+	}
+	if rec.Status != backendclient.OpFailed || rec.ErrCode != codeJournal {
+		t.Errorf("operation with an unreadable journal record: %s %s %q; want FAILED %s, not run", rec.Status, rec.ErrCode, rec.ErrMessage, codeJournal)
+	}
+}
+
+// An unreadable device or operation record costs that record, never the start:
+// the daemon must not crash-loop over its own state.
+func TestRestoreSurvivesUnreadableRecords(t *testing.T) {
+	emu := startEmulator(t)
+	ig := newInternalGateway(t, emu.Addr(), "http://127.0.0.1:1", func(db *bolt.DB) {
+		corruptRecord("ops", "op-bad")(db)
+		corruptRecord("devices", "modbus-tcp/bad/1")(db)
+	})
+	if err := ig.store.PutOp(store.OpRecord{ID: "op-interrupted", LocalID: testLocalID, Name: "reboot", Status: backendclient.OpExecuting}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ig.restore(context.Background()); err != nil {
+		t.Fatalf("restore with unreadable records: %v", err)
+	}
+	rec, ok, err := ig.store.Op("op-interrupted")
+	if err != nil || !ok || rec.Status != backendclient.OpFailed || rec.ErrCode != codeInterrupted {
+		t.Errorf("the readable EXECUTING record next to an unreadable one: %+v, %v, %v", rec, ok, err)
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +61,12 @@ func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
 	mux.HandleFunc("POST /api/v1/discover", g.apiDiscover)
 	mux.Handle("GET /metrics", g.metricsHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Requests run under a context that ends when the API stops, so a long one
+	// (a scan) stops using buses and state before Run returns.
+	base, cancel := context.WithCancel(context.Background())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
+	srv.RegisterOnShutdown(cancel)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("local API stopped", "err", err)

@@ -11,6 +11,9 @@ import (
 	"github.com/fieldgate/fieldgate/models"
 )
 
+// minPollInterval bounds the poll interval an instance may ask for.
+const minPollInterval = 50 * time.Millisecond
+
 // failuresOffline is how many polls in a row must fail before a device counts
 // as offline rather than degraded.
 const failuresOffline = 3
@@ -34,7 +37,8 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 		group := &model.Groups[i]
 		interval := group.Interval
 		if inst.PollIntervalMs > 0 {
-			interval = time.Duration(inst.PollIntervalMs) * time.Millisecond
+			// The backend's choice, but never a busy loop on the bus.
+			interval = max(time.Duration(inst.PollIntervalMs)*time.Millisecond, minPollInterval)
 		}
 		if obs, ok := bus.(adapters.Observer); ok && group.Observe {
 			go func() {

@@ -245,14 +245,7 @@ func TestObserve(t *testing.T) {
 	waitFor(t, 10*time.Second, "notifications after re-registration", func() bool { return c.count(0) >= before+3 })
 
 	cancel()
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Observe returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Observe did not return after cancel")
-	}
+	waitReturn(t, done, context.Canceled, "cancel")
 	if n := d.Observers("/sensors/temp"); n != 0 {
 		t.Errorf("%d observers left after cancel: not deregistered", n)
 	}

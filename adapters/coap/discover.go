@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/plgd-dev/go-coap/v3/message/codes"
 	"github.com/plgd-dev/go-coap/v3/message/pool"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/options"
@@ -154,7 +156,12 @@ func (b *bus) multicast(ctx context.Context, m *multicastSettings) ([]multicastR
 		}
 		body, err := readBody(resp)
 		var links []models.Link
-		if err == nil {
+		switch {
+		case err != nil:
+		case resp.Code() != codes.Content:
+			// A node without links answers 4.04 (or worse): not a device.
+			err = newStatusError("GET", WellKnownCore, resp.Code(), body)
+		default:
 			links, err = ParseLinkFormat(body)
 		}
 		ap := ra.AddrPort()
@@ -259,11 +266,13 @@ func ParseIdentity(dec interface{ Unmarshal([]byte, any) error }, body []byte) m
 		}
 	}
 	if obj != nil {
-		for k, v := range obj {
+		// Sorted, so that a device with more members than are kept always
+		// gives the same identity (map order is random).
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			if len(out) == maxIdentityFields {
 				break
 			}
-			switch v := v.(type) {
+			switch v := obj[k].(type) {
 			case string:
 				out[k] = v
 			case json.Number, bool, uint64, int64, float64:

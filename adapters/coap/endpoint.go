@@ -166,7 +166,24 @@ func (e *endpoint) exec(j *job) {
 	if err == nil {
 		err = j.run(ctx, e.conn)
 	}
-	j.reply <- e.classify(j.ctx, ctx, err)
+	err = e.classify(j.ctx, ctx, err)
+	j.reply <- err
+	if e.psk != nil && errors.Is(err, adapters.ErrTimeout) && e.conn != nil && !e.alive() {
+		// A DTLS peer that lost its session (power loss, no close_notify)
+		// silently drops every record of the old one: handshake again on
+		// the next request instead of timing out forever.
+		e.log.Debug("coap dtls session dead; dropping the connection")
+		_ = e.conn.Close()
+		e.conn = nil
+	}
+}
+
+// alive pings the peer (an empty confirmable message, answered by a reset
+// even when a resource stays silent), bounded by the endpoint's timeout.
+func (e *endpoint) alive() bool {
+	ctx, cancel := context.WithTimeout(e.ctx, e.timeout)
+	defer cancel()
+	return e.conn.Ping(ctx) == nil
 }
 
 // connect (re)creates the connection when there is none or it has closed.

@@ -35,19 +35,7 @@ func TestMulticastDiscoveryNetns(t *testing.T) {
 	for n := range 2 {
 		ns := fmt.Sprintf("fgc%s-%d", tag, n)
 		host, dev := fmt.Sprintf("fgch%s%d", tag, n), fmt.Sprintf("fgcd%s%d", tag, n)
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			_ = exec.Command("ip", "link", "del", host).Run()
-			_ = exec.Command("ip", "netns", "del", ns).Run()
-		})
-		run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", dev)
-		run(t, "ip", "link", "set", dev, "netns", ns)
-		run(t, "sysctl", "-qw", "net.ipv6.conf."+host+".accept_dad=0")
-		run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf."+dev+".accept_dad=0")
-		run(t, "ip", "addr", "add", fmt.Sprintf("10.200.%d.1/24", 100+n), "dev", host)
-		run(t, "ip", "netns", "exec", ns, "ip", "addr", "add", fmt.Sprintf("10.200.%d.2/24", 100+n), "dev", dev)
-		run(t, "ip", "link", "set", host, "up")
-		run(t, "ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+		netnsVeth(t, ns, host, dev, fmt.Sprintf("10.200.%d.1/24", 100+n), fmt.Sprintf("10.200.%d.2/24", 100+n))
 		hostIfs = append(hostIfs, host)
 
 		spec := coapemu.DeviceSpec{
@@ -103,14 +91,34 @@ func run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// listenInNetns starts an emulated device whose sockets live in netns ns: a
-// goroutine locks its OS thread, enters the namespace and creates them there
-// (sockets stay in the namespace they were created in); the thread is never
-// unlocked, so Go discards it when the goroutine ends.
-func listenInNetns(t *testing.T, ns string, spec coapemu.DeviceSpec) *coapemu.Device {
+// netnsVeth creates network namespace ns joined to the root namespace by the
+// veth pair host (root side, hostCIDR) and dev (inside, devCIDR), both up, no
+// IPv6 duplicate address detection; both go away when the test ends.
+func netnsVeth(t *testing.T, ns, host, dev, hostCIDR, devCIDR string) {
+	t.Helper()
+	run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", host).Run()
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+	})
+	run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", dev)
+	run(t, "ip", "link", "set", dev, "netns", ns)
+	run(t, "sysctl", "-qw", "net.ipv6.conf."+host+".accept_dad=0")
+	run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf."+dev+".accept_dad=0")
+	run(t, "ip", "addr", "add", hostCIDR, "dev", host)
+	run(t, "ip", "netns", "exec", ns, "ip", "addr", "add", devCIDR, "dev", dev)
+	run(t, "ip", "link", "set", host, "up")
+	run(t, "ip", "netns", "exec", ns, "ip", "link", "set", dev, "up")
+}
+
+// inNetns runs create on a goroutine that locks its OS thread and enters
+// netns ns, so that the sockets it opens live there (sockets stay in the
+// namespace they were created in); the thread is never unlocked, so Go
+// discards it when the goroutine ends.
+func inNetns[T any](t *testing.T, ns string, create func() (T, error)) T {
 	t.Helper()
 	type result struct {
-		d   *coapemu.Device
+		v   T
 		err error
 	}
 	ch := make(chan result, 1)
@@ -126,12 +134,20 @@ func listenInNetns(t *testing.T, ns string, spec coapemu.DeviceSpec) *coapemu.De
 			ch <- result{err: fmt.Errorf("setns %s: %w", ns, err)}
 			return
 		}
-		d, err := coapemu.Listen(context.Background(), spec, slog.New(slog.DiscardHandler))
-		ch <- result{d, err}
+		v, err := create()
+		ch <- result{v, err}
 	}()
 	r := <-ch
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	return r.d
+	return r.v
+}
+
+// listenInNetns starts an emulated device whose sockets live in netns ns.
+func listenInNetns(t *testing.T, ns string, spec coapemu.DeviceSpec) *coapemu.Device {
+	t.Helper()
+	return inNetns(t, ns, func() (*coapemu.Device, error) {
+		return coapemu.Listen(context.Background(), spec, slog.New(slog.DiscardHandler))
+	})
 }

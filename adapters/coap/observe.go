@@ -50,7 +50,8 @@ type note struct {
 // and emits a reading per notification until ctx is done, then deregisters.
 // It registers again when notifications stop for longer than the last
 // Max-Age plus a margin, and polls a resource at group.Interval when the
-// device answers the registration without an Observe option (refused).
+// device answers the registration without an Observe option (refused),
+// trying to observe it again every reobserveAfter(group.Interval).
 func (b *bus) Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading)) error {
 	e, err := b.endpointFor(target)
 	if err != nil {
@@ -79,6 +80,8 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-e.ctx.Done(): // bus closed: nothing left to observe through
+			return errClosed
 		case n := <-notes:
 			if n.err != nil {
 				b.log.Warn("coap notification not decodable", "target", target, "path", n.path, "err", n.err)
@@ -92,6 +95,11 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 
 // keepObserved (re)registers, or polls, one resource as its state needs.
 func (b *bus) keepObserved(ctx context.Context, e *endpoint, o *observed, now time.Time, interval time.Duration, notes chan<- note, emit func([]models.Reading)) {
+	if o.refused && !now.Before(o.retryAt) {
+		// A refusal may be temporary (RFC 7641 §4.1: a server short of
+		// resources answers without Observe): try observing again.
+		o.refused = false
+	}
 	if o.refused {
 		if now.Before(o.nextPoll) {
 			return
@@ -128,7 +136,17 @@ func (b *bus) keepObserved(ctx context.Context, e *endpoint, o *observed, now ti
 			b.log.Warn("coap observe registration failed", "target", e.addr.target(), "path", o.read.Path, "err", err)
 		}
 		o.retryAt = now.Add(min(interval, 5*time.Second))
+		return
 	}
+	if o.refused {
+		o.retryAt = now.Add(reobserveAfter(interval))
+	}
+}
+
+// reobserveAfter is how long a resource whose device refused to be observed
+// is polled before registering is tried again.
+func reobserveAfter(interval time.Duration) time.Duration {
+	return min(max(10*interval, 2*time.Second), 10*time.Minute)
 }
 
 // register sends the Observe registration through the endpoint's owner.

@@ -81,9 +81,12 @@ func follow(n any, pointer []string) (any, error) {
 		case map[any]any:
 			next, ok := v[tok]
 			if !ok {
-				if k, err := strconv.ParseInt(tok, 10, 64); err == nil {
-					next, ok = v[uint64(k)]
-					if !ok {
+				// CBOR integer keys: unsigned ones decode as uint64, negative
+				// ones as int64; "-1" must not find the key 2^64-1.
+				if k, err := strconv.ParseInt(tok, 10, 64); err == nil && canonicalInt(tok) {
+					if k >= 0 {
+						next, ok = v[uint64(k)]
+					} else {
 						next, ok = v[k]
 					}
 				}
@@ -94,7 +97,7 @@ func follow(n any, pointer []string) (any, error) {
 			n = next
 		case []any:
 			k, err := strconv.Atoi(tok)
-			if err != nil || k < 0 || k >= len(v) || (len(tok) > 1 && tok[0] == '0') {
+			if err != nil || k < 0 || k >= len(v) || !arrayIndex(tok) {
 				return nil, fmt.Errorf("pointer /%s: no element %q in an array of %d", strings.Join(pointer[:i+1], "/"), tok, len(v))
 			}
 			n = v[k]
@@ -103,6 +106,26 @@ func follow(n any, pointer []string) (any, error) {
 		}
 	}
 	return n, nil
+}
+
+// arrayIndex reports whether tok is an RFC 6901 array index: "0" or digits
+// without a leading zero (no sign, no "-0", no "+1").
+func arrayIndex(tok string) bool {
+	if tok == "" || (len(tok) > 1 && tok[0] == '0') {
+		return false
+	}
+	for i := range len(tok) {
+		if tok[i] < '0' || tok[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalInt reports whether tok is an integer written without a plus
+// sign or leading zeros, so that one key has one spelling.
+func canonicalInt(tok string) bool {
+	return arrayIndex(strings.TrimPrefix(tok, "-")) && tok != "-0"
 }
 
 // raw is a decoded value before scaling: exactly one of its forms is set.
@@ -189,7 +212,7 @@ func scaled(r *models.CoapRead, v raw) (models.Value, error) {
 		switch {
 		case v.isBool:
 			return models.BoolValue(v.b), nil
-		case v.isNum:
+		case v.isNum && !math.IsNaN(v.num):
 			return models.BoolValue(v.num != 0), nil
 		}
 	case models.KindInt:

@@ -53,6 +53,7 @@ type resource struct {
 	gets      int     // plain GETs (not observe registrations)
 	registers int     // observe registrations
 	writes    int     // PUT/POST executed
+	noObserve bool    // answers registrations without Observe (spec fault, SetNoObserve)
 	observers map[string]observer
 }
 
@@ -196,7 +197,8 @@ func (d *Device) reset() {
 	defer d.mu.Unlock()
 	for _, rs := range d.spec.Resources {
 		old := d.res[rs.Path]
-		r := &resource{spec: rs, value: clone(rs.Value), dir: 1, observers: map[string]observer{}}
+		r := &resource{spec: rs, value: clone(rs.Value), dir: 1, observers: map[string]observer{},
+			noObserve: rs.Fault != nil && rs.Fault.NoObserve}
 		if old != nil {
 			r.gets, r.registers, r.writes = old.gets, old.registers, old.writes
 		}
@@ -244,6 +246,17 @@ func (d *Device) Value(path string) any {
 		return clone(r.value)
 	}
 	return nil
+}
+
+// SetNoObserve makes an observable resource refuse (true) or accept (false)
+// new observe registrations, as a device short of observer slots would; a
+// reboot restores the spec's fault.
+func (d *Device) SetNoObserve(path string, refuse bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if r, ok := d.res[path]; ok {
+		r.noObserve = refuse
+	}
 }
 
 // SetValue changes a resource's value and notifies its observers.
@@ -387,7 +400,7 @@ func (d *Device) get(w mux.ResponseWriter, r *mux.Message, path string) {
 	obs, err := r.Options().Observe()
 	d.mu.Lock()
 	res := d.res[path]
-	observable := res.spec.Observable && (res.spec.Fault == nil || !res.spec.Fault.NoObserve)
+	observable := res.spec.Observable && !res.noObserve
 	register := err == nil && obs == 0 && observable
 	key := observerKey(w.Conn(), r.Token())
 	switch {

@@ -41,6 +41,11 @@ type link struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the owner has returned
 
+	// onLink is told when the endpoint stops taking connections after it had
+	// taken one, and when it takes one again (dial runs on the owner only).
+	onLink func(link string, up bool, err error)
+	up     bool
+
 	connMu sync.Mutex
 	conn   net.Conn // the connection the handler last dialled (to abort a blocked read)
 	dials  int      // connections dialled so far
@@ -64,9 +69,10 @@ type txnResult struct {
 	err  error
 }
 
-func newLink(endpoint string, log *slog.Logger) *link {
+func newLink(endpoint string, log *slog.Logger, onLink func(string, bool, error)) *link {
 	l := &link{
 		endpoint: endpoint,
+		onLink:   onLink,
 		log:      log.With("endpoint", endpoint),
 		ops:      make(chan *txn, opQueueDepth),
 		polls:    make(chan *txn, pollQueueDepth),
@@ -245,7 +251,17 @@ func (l *link) dial(ctx context.Context, network, addr string) (net.Conn, error)
 	var d net.Dialer
 	c, err := d.DialContext(dctx, network, addr)
 	if err != nil {
+		// Down only once it had been up: hosts of a scanned range that never
+		// answered are no news.
+		if l.up && ctx.Err() == nil {
+			l.up = false
+			l.report(false, err)
+		}
 		return nil, &dialError{err: err}
+	}
+	if !l.up {
+		l.up = true
+		l.report(true, nil)
 	}
 	l.connMu.Lock()
 	l.conn = c
@@ -257,6 +273,12 @@ func (l *link) dial(ctx context.Context, network, addr string) (net.Conn, error)
 		return nil, err
 	}
 	return c, nil
+}
+
+func (l *link) report(up bool, err error) {
+	if l.onLink != nil {
+		l.onLink(l.endpoint, up, err)
+	}
 }
 
 // abort closes the connection of request gen if that request is still on the

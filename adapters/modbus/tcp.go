@@ -28,14 +28,15 @@ var (
 )
 
 func openTCP(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
-	return &tcpBus{name: spec.Name, log: spec.Logger, set: s, links: map[string]*link{}}, nil
+	return &tcpBus{name: spec.Name, log: spec.Logger, set: s, links: map[string]*link{}, onLink: spec.OnLink}, nil
 }
 
 // tcpBus is one configured Modbus TCP bus: a link (owner goroutine) per endpoint.
 type tcpBus struct {
-	name string
-	log  *slog.Logger
-	set  *settings
+	name   string
+	log    *slog.Logger
+	set    *settings
+	onLink func(link string, up bool, err error)
 
 	mu     sync.Mutex
 	links  map[string]*link
@@ -103,7 +104,7 @@ func (b *tcpBus) link(ep string) (*link, error) {
 	}
 	l, ok := b.links[ep]
 	if !ok {
-		l = newLink(ep, b.log)
+		l = newLink(ep, b.log, b.onLink)
 		b.links[ep] = l
 	}
 	return l, nil

@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -442,5 +443,56 @@ func BenchmarkPollTCP(b *testing.B) {
 	}
 	if len(out) != 12 {
 		b.Fatalf("%d readings", len(out))
+	}
+}
+
+// TestTCPLinkState: an endpoint that took a connection and then stops taking
+// them is reported down through BusSpec.OnLink, and up when it answers again.
+func TestTCPLinkState(t *testing.T) {
+	emu, err := modbusemu.Listen(context.Background(), "127.0.0.1:0", []modbusemu.UnitSpec{regsUnit(1, 2, 0)}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := emu.Addr()
+	var mu sync.Mutex
+	var events []string
+	spec := adapters.BusSpec{Name: "test", Logger: quietLogger(),
+		Settings: json.RawMessage(fmt.Sprintf(`{"endpoints": [%q], "timeout": "300ms"}`, addr)),
+		OnLink: func(link string, up bool, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, fmt.Sprintf("%s up=%v", link, up))
+		}}
+	bus, err := NewTCP().Open(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	seen := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Join(events, ", ")
+	}
+	ctx := context.Background()
+	target := Target(addr, 1)
+	if _, err := bus.Poll(ctx, target, holdingGroup(2), nil); err != nil {
+		t.Fatal(err)
+	}
+	_ = emu.Close()
+	waitFor(t, "link down reported", func() bool {
+		_, _ = bus.Poll(ctx, target, holdingGroup(2), nil)
+		return strings.Contains(seen(), addr+" up=false")
+	})
+	back, err := modbusemu.Listen(context.Background(), addr, []modbusemu.UnitSpec{regsUnit(1, 2, 0)}, quietLogger())
+	if err != nil {
+		t.Skipf("could not listen on %s again: %v", addr, err)
+	}
+	defer back.Close()
+	waitFor(t, "link up again", func() bool {
+		_, err := bus.Poll(ctx, target, holdingGroup(2), nil)
+		return err == nil
+	})
+	if got, want := seen(), addr+" up=true, "+addr+" up=false, "+addr+" up=true"; got != want {
+		t.Errorf("link events %q, want %q", got, want)
 	}
 }

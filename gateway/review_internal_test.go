@@ -292,3 +292,61 @@ func TestRestoreSurvivesUnreadableRecords(t *testing.T) {
 		t.Errorf("the readable EXECUTING record next to an unreadable one: %+v, %v, %v", rec, ok, err)
 	}
 }
+
+// TestModelFetchDoesNotBlockStatus: while one model is being fetched from a
+// backend that does not answer, the cache still serves the fetch count (the
+// local API's status) and other models at once.
+func TestModelFetchDoesNotBlockStatus(t *testing.T) {
+	hang := make(chan struct{})
+	defer close(hang)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	src, err := os.ReadFile("../testbench/demo/models/acme-th100.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutModel("acme-th100@1.0.0", src); err != nil {
+		t.Fatal(err)
+	}
+	bc, err := backendclient.New(backendclient.Config{BaseURL: "http://" + ln.Addr().String(), Gateway: "gw", Timeout: 10 * time.Second}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newModelCache(st, bc)
+	ctx, cancel := context.WithCancel(context.Background())
+	fetching := make(chan error, 1)
+	go func() { _, err := c.get(ctx, "slow-model", "1.0.0", false); fetching <- err }()
+	time.Sleep(100 * time.Millisecond) // the fetch is under way, hanging
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.fetchCount()
+		if _, err := c.get(context.Background(), "acme-th100", "1.0.0", true); err != nil {
+			t.Errorf("cached model: %v", err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cache blocked other callers during a fetch")
+	}
+	cancel()
+	if err := <-fetching; err == nil {
+		t.Error("the hanging fetch succeeded")
+	}
+}

@@ -127,17 +127,7 @@ func (s *Server) ReportOperation(id string, st backendclient.OperationStatus) (b
 
 // Operation returns one operation.
 func (s *Server) Operation(id string) (OperationRecord, bool) {
-	var op OperationRecord
-	var found bool
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		found, err = getJSON(tx.Bucket([]byte(bkOperations)), []byte(id), &op)
-		return err
-	})
-	if err != nil {
-		s.log.Error("operation", "id", id, "err", err)
-	}
-	return op, found && err == nil
+	return record[OperationRecord](s, bkOperations, id, "operation")
 }
 
 // Operations lists operations newest first; device ("" = all) is a device id or a

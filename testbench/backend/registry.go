@@ -127,17 +127,7 @@ func (s *Server) Devices() []DeviceRecord {
 
 // Device returns one device by its backend id.
 func (s *Server) Device(id string) (DeviceRecord, bool) {
-	var d DeviceRecord
-	var found bool
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		found, err = getJSON(tx.Bucket([]byte(bkDevices)), []byte(id), &d)
-		return err
-	})
-	if err != nil {
-		s.log.Error("device", "id", id, "err", err)
-	}
-	return d, found && err == nil
+	return record[DeviceRecord](s, bkDevices, id, "device")
 }
 
 // Assign gives device deviceID the instance model@version (revision one above the

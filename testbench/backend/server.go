@@ -300,6 +300,22 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
 	return true, nil
 }
 
+// record reads one stored record of a bucket by key; a record that cannot be
+// read is logged and reported as absent.
+func record[T any](s *Server, bucket, key, what string) (T, bool) {
+	var v T
+	var found bool
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		found, err = getJSON(tx.Bucket([]byte(bucket)), []byte(key), &v)
+		return err
+	})
+	if err != nil {
+		s.log.Error(what, "id", key, "err", err)
+	}
+	return v, found && err == nil
+}
+
 // counter adds delta to the named counter of the meta bucket and returns the sum.
 func counter(tx *bolt.Tx, name string, delta int64) (int64, error) {
 	b := tx.Bucket([]byte(bkMeta))

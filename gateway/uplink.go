@@ -57,7 +57,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		if g.link.isUp() {
 			g.reportDrops()
 		}
-		items, err := g.store.Peek(min(batch, limit))
+		items, err := g.store.Peek(limit)
 		var corrupt *store.CorruptItemError
 		switch {
 		case errors.As(err, &corrupt) && len(items) == 0:

@@ -107,7 +107,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			g.link.ok()
 			bo.reset()
 			limit, acceptedSince, refusing = batch, true, false
-			if err := g.store.Ack(items[len(items)-1].Seq); err != nil {
+			if err := g.store.AckDelivered(items[len(items)-1].Seq); err != nil {
 				g.log.Error("outbox ack", "err", err)
 			}
 			if len(items) == batch || corrupt != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -111,6 +112,65 @@ func (m *outboxMeta) drop(seq uint64, expired bool) {
 	}
 }
 
+// inflight is the batch the uplink last peeked and is sending. The bounds may
+// drop its items while it is on the way; those drops are counted at once (the
+// batch may never arrive), and noted here, so that AckDelivered can take them
+// back out of the count when the backend acknowledges the batch after all.
+// Only in memory: after a crash the drops stay counted, an over-count of at
+// most one batch.
+type inflight struct {
+	mu                sync.Mutex
+	first, last       uint64 // 0, 0: nothing in flight
+	overflow, expired uint64 // of its items, dropped by the byte bound, by the age bound
+}
+
+func (f *inflight) set(first, last uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.first, f.last, f.overflow, f.expired = first, last, 0, 0
+}
+
+// noteDrop notes the drop of seq if it belongs to the batch in flight.
+func (f *inflight) noteDrop(seq uint64, expired bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last == 0 || seq < f.first || seq > f.last {
+		return
+	}
+	if expired {
+		f.expired++
+	} else {
+		f.overflow++
+	}
+}
+
+// take returns the drops noted for a batch in flight that upTo acknowledges
+// whole, and forgets the batch.
+func (f *inflight) take(upTo uint64) (overflow, expired uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.last != 0 && upTo >= f.last {
+		overflow, expired = f.overflow, f.expired
+	}
+	f.first, f.last, f.overflow, f.expired = 0, 0, 0, 0
+	return overflow, expired
+}
+
+// undrop takes back drops that turned out to be deliveries: items of a batch in
+// flight, dropped by the bounds before the backend's acknowledgement came. They
+// are still in the pending report (the uplink reports drops only between
+// batches), so the report and the counter stay equal.
+func (m *outboxMeta) undrop(overflow, expired uint64) {
+	n := min(overflow+expired, m.pending.Count)
+	m.dropped -= min(m.dropped, n)
+	m.pending.Count -= n
+	m.pending.Overflow -= min(m.pending.Overflow, overflow)
+	m.pending.Expired -= min(m.pending.Expired, expired)
+	if m.pending.Count == 0 {
+		m.pending = DropReport{}
+	}
+}
+
 // remove takes a stored record out of the accounting.
 func (m *outboxMeta) remove(v []byte) {
 	m.count -= min(m.count, 1)
@@ -170,6 +230,7 @@ func (s *Store) Append(items []backendclient.TelemetryItem) ([]backendclient.Tel
 			for k, v := c.First(); k != nil && m.size > uint64(s.maxBytes); k, v = c.First() {
 				m.remove(v)
 				m.drop(keySeqOf(k), false)
+				s.flight.noteDrop(keySeqOf(k), false)
 				if err := c.Delete(); err != nil {
 					return err
 				}
@@ -199,6 +260,7 @@ func (s *Store) expire(box *bolt.Bucket, m *outboxMeta, now time.Time) error {
 		}
 		m.remove(v)
 		m.drop(keySeqOf(k), true)
+		s.flight.noteDrop(keySeqOf(k), true)
 		if err := c.Delete(); err != nil {
 			return err
 		}
@@ -236,12 +298,20 @@ func keySeqOf(k []byte) uint64 {
 
 // Peek returns up to max of the oldest items, oldest first, without removing
 // them; only those are read, whatever the outbox holds. A record that fails its
-// checksum or cannot be decoded ends the batch with a *CorruptItemError.
+// checksum or cannot be decoded ends the batch with a *CorruptItemError. The
+// items returned are the batch in flight until the next Peek or Ack: see
+// AckDelivered.
 func (s *Store) Peek(max int) ([]backendclient.TelemetryItem, error) {
+	s.flight.set(0, 0)
 	if max <= 0 {
 		return nil, nil
 	}
 	var out []backendclient.TelemetryItem
+	defer func() {
+		if len(out) > 0 {
+			s.flight.set(out[0].Seq, out[len(out)-1].Seq)
+		}
+	}()
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
@@ -292,20 +362,35 @@ func (s *Store) Quarantine(seq uint64) error {
 	})
 }
 
-// Ack removes every item with a sequence number up to and including upTo: the
-// backend has them.
+// Ack removes every item with a sequence number up to and including upTo (set
+// aside, or acknowledged past) and forgets the batch in flight.
 func (s *Store) Ack(upTo uint64) error {
+	s.flight.take(0)
+	return s.ack(upTo, 0, 0)
+}
+
+// AckDelivered is Ack for a batch the backend acknowledged: items of the
+// batch in flight (the last Peek) that the bounds dropped while it was on the
+// way were delivered after all, and are taken back out of the drop counter and
+// the pending drop report in the same transaction.
+func (s *Store) AckDelivered(upTo uint64) error {
+	overflow, expired := s.flight.take(upTo)
+	return s.ack(upTo, overflow, expired)
+}
+
+func (s *Store) ack(upTo, overflow, expired uint64) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta, box := tx.Bucket(bucketMeta), tx.Bucket(bucketOutbox)
 		c := box.Cursor()
 		k, _ := c.First()
-		if k == nil || keySeqOf(k) > upTo {
+		if (k == nil || keySeqOf(k) > upTo) && overflow+expired == 0 {
 			return nil
 		}
 		m, err := loadOutboxMeta(meta)
 		if err != nil {
 			return err
 		}
+		m.undrop(overflow, expired)
 		for k, v := c.First(); len(k) == 8 && keySeqOf(k) <= upTo; k, v = c.First() {
 			m.remove(v)
 			if err := c.Delete(); err != nil {

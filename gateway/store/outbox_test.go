@@ -311,6 +311,57 @@ func TestDropReportOnce(t *testing.T) {
 	}
 }
 
+// Items of a batch in flight that the byte bound drops before the backend's
+// acknowledgement were delivered after all: AckDelivered takes them back out
+// of the drop counter and the pending report. A batch that was not delivered
+// (sent again after a failure, or set aside with Ack) keeps its drops counted.
+func TestDropsOfABatchInFlightTakenBackWhenDelivered(t *testing.T) {
+	one := reading("dev", "p", 1)
+	js, _ := json.Marshal(one)
+	size := int64(recordSize(sealRecord(1, time.Time{}, js)))
+	s, _ := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 6 * size})
+	appendN(t, s, "p", 6) // seqs 1-6, full
+	batch, _ := s.Peek(4) // 1-4 on the way
+	appendN(t, s, "p", 3) // 7-9 drop 1-3 while it is
+	if d, _ := s.Dropped(); d != 3 {
+		t.Fatalf("Dropped while in flight = %d, want 3", d)
+	}
+	if err := s.AckDelivered(batch[len(batch)-1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.Dropped(); d != 0 {
+		t.Errorf("Dropped after the batch was delivered = %d, want 0", d)
+	}
+	if r, _ := s.PendingDrops(); r != (DropReport{}) {
+		t.Errorf("PendingDrops after the batch was delivered = %+v", r)
+	}
+	if items, _ := s.Peek(10); len(items) != 5 || items[0].Seq != 5 {
+		t.Fatalf("left %v, want 5-9", seqsOf(items))
+	}
+
+	// A drop before the batch was taken is not the batch's: it stays counted.
+	appendN(t, s, "p", 2) // 10-11 drop 5
+	batch, _ = s.Peek(2)  // 6-7
+	appendN(t, s, "p", 1) // 12 drops 6 (in flight)
+	_, _ = s.Peek(2)      // the send failed: taken again, 7-8
+	appendN(t, s, "p", 1) // 13 drops 7 (in flight again)
+	if err := s.AckDelivered(batch[len(batch)-1].Seq); err != nil {
+		t.Fatal(err) // an acknowledgement for a batch that is not the one in flight
+	}
+	if d, _ := s.Dropped(); d != 3 {
+		t.Errorf("Dropped = %d, want 3 (5, 6 and 7: none of them delivered as far as the outbox knows)", d)
+	}
+	batch, _ = s.Peek(1)  // 8
+	appendN(t, s, "p", 1) // 14 drops 8
+	if err := s.Ack(batch[0].Seq); err != nil {
+		t.Fatal(err) // set aside, not delivered
+	}
+	r, _ := s.PendingDrops()
+	if d, _ := s.Dropped(); d != 4 || r != (DropReport{Count: 4, FirstSeq: 5, LastSeq: 8, Overflow: 4}) {
+		t.Errorf("Dropped = %d, PendingDrops = %+v; want 4, 5-8", d, r)
+	}
+}
+
 // A schema-1 file (bare JSON records) is migrated: its records get checksums.
 func TestMigrateSchema1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")

@@ -76,6 +76,7 @@ type Store struct {
 	maxAge   time.Duration
 	overflow Overflow
 	now      func() time.Time
+	flight   inflight
 }
 
 // Open opens (creating if needed) the state file at path. The directory must exist.

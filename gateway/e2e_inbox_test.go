@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -135,4 +136,84 @@ func interceptBackend(t *testing.T, be *refBackend, intercept func(w http.Respon
 	go func() { _ = proxy.Serve(ln) }()
 	t.Cleanup(func() { _ = proxy.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// TestStaleRegistrationAnswerDoesNotUndoAnAssignment: the backend answers a
+// registration with revision 1, but the answer is slow; meanwhile the backend
+// assigns revision 2 through the inbox and the gateway runs it. The late
+// answer must not take the device back to revision 1.
+func TestStaleRegistrationAnswerDoesNotUndoAnAssignment(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
+	answered, release, delivered := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var held atomic.Bool
+	proxyURL := interceptBackend(t, be, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || !strings.HasSuffix(r.URL.Path, "/devices/"+th1) || held.Swap(true) {
+			return false
+		}
+		// The backend registers the device now; its answer waits.
+		rec := httptest.NewRecorder()
+		be.srv.Handler().ServeHTTP(rec, r)
+		close(answered)
+		<-release
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		close(delivered)
+		return true
+	})
+	cfg := gatewayConfig(t, t.TempDir(), proxyURL, emus)
+	gw := startGateway(t, cfg)
+	revision := func() int64 {
+		var devs []struct {
+			LocalID  string `json:"localId"`
+			Revision int64  `json:"revision"`
+		}
+		getJSON(t, "http://"+gw.api+"/api/v1/devices", &devs)
+		for _, d := range devs {
+			if d.LocalID == th1 {
+				return d.Revision
+			}
+		}
+		return 0
+	}
+
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the thermostat never registered")
+	}
+	dev, ok := deviceByLocalID(be.srv.Devices(), th1)
+	if !ok || dev.Revision != 1 {
+		close(release)
+		t.Fatalf("backend record after registration: %+v", dev)
+	}
+	if err := be.srv.Assign(dev.ID, dev.Instance.Model, dev.Instance.Version, 700); err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "revision 2 running", func() error {
+		if r := revision(); r != 2 {
+			return fmt.Errorf("revision %d", r)
+		}
+		return nil
+	})
+	close(release)
+	<-delivered
+	// The gateway applies an answer as soon as it has it; give it a moment,
+	// then the device must still run revision 2 and be polled.
+	time.Sleep(time.Second)
+	if r := revision(); r != 2 {
+		t.Fatalf("after the late registration answer the device runs revision %d, want 2", r)
+	}
+	before := len(be.srv.Readings(th1, "temperature", 1000))
+	eventually(t, 10*time.Second, "readings go on", func() error {
+		if n := len(be.srv.Readings(th1, "temperature", 1000)); n <= before {
+			return fmt.Errorf("%d readings", n)
+		}
+		return nil
+	})
 }

@@ -62,6 +62,8 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 			g.log.Warn("assignment for a device this gateway does not know", "device", a.LocalID)
 			return
 		}
+		d.applyMu.Lock()
+		defer d.applyMu.Unlock()
 		rec := d.record()
 		if rec.Instance != nil && rec.Status == backendclient.StatusAssigned && a.Instance.Revision <= rec.Instance.Revision {
 			return // a repeat, or older than what runs
@@ -77,6 +79,8 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 		if !ok {
 			return
 		}
+		d.applyMu.Lock()
+		defer d.applyMu.Unlock()
 		d.swap(nil)
 		rec := d.record()
 		rec.Status, rec.Instance, rec.Reason, rec.NextRegister = statusUnassigned, nil, u.Reason, time.Time{}

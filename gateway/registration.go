@@ -105,6 +105,8 @@ func (g *Gateway) discover(ctx context.Context) {
 // it due for registration.
 func (g *Gateway) noteCandidate(bus string, c adapters.Candidate) {
 	d := g.devices.get(c.LocalID)
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
 	rec := d.record()
 	hash := c.Fingerprint.Hash()
 	switch {
@@ -181,12 +183,21 @@ const modelRetry = 2 * time.Second
 
 // register asks the backend about one device and applies the answer.
 func (g *Gateway) register(ctx context.Context, d *device) {
-	rec := d.record()
+	rec, gen := d.recordGen()
 	res, err := g.backend.Register(ctx, rec.LocalID, backendclient.Registration{Fingerprint: rec.Fingerprint, Bus: rec.Bus})
+	if ctx.Err() != nil {
+		return
+	}
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if _, now := d.recordGen(); now != gen {
+		// The record changed while the backend was asked: an inbox assignment
+		// or unassignment, or a new fingerprint (which makes the device due
+		// again). The answer may be older than that change: set aside.
+		g.log.Debug("registration answer set aside: the device changed meanwhile", "device", rec.LocalID)
+		return
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
 		g.link.failed(err)
 		rec.NextRegister = time.Now().Add(d.registerBackoff())
 		d.setRecord(rec)

@@ -80,6 +80,12 @@ type device struct {
 	stats    deviceStats
 
 	regBackoff *backoff
+
+	// applyMu is held by whoever changes the record on what it learned:
+	// discovery, a registration answer, an inbox assignment. One at a time, so
+	// that none writes back a record older than the one another just applied.
+	applyMu sync.Mutex
+	gen     uint64 // setRecord calls so far (guarded by mu)
 }
 
 // deviceStats are the device's counters for /metrics (guarded by device.mu).
@@ -127,6 +133,14 @@ func (d *device) setRecord(rec store.Device) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rec = rec
+	d.gen++
+}
+
+// recordGen returns the record and its generation: how many times it was set.
+func (d *device) recordGen() (store.Device, uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec, d.gen
 }
 
 // current returns the running instance, or nil when the device is idle.

@@ -1,9 +1,19 @@
 package gateway_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/testbench/backend"
 )
 
 // TestRestartWithBackendDown: the gateway is restarted while the backend is down.
@@ -86,4 +96,139 @@ func TestRestartWithBackendDown(t *testing.T) {
 		t.Error("no reading taken during the outage reached the backend")
 	}
 	t.Logf("%d readings, %d events (seq 1..%d), %d readings of %s taken during the outage", sc.readings, sc.events, sc.max, outage, th1)
+}
+
+// TestStateResetNeverRunsAnOperationTwice: the state file is destroyed after
+// a non-idempotent and an idempotent operation ran. The fresh file has no
+// journal and the inbox is read from its start: the redelivered reboot is
+// FAILED "state-reset", never run again; the idempotent boost may run again.
+// Once the inbox has been read to its end, operations run normally.
+func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	// After the reset the inbox is held until the device is known again: an
+	// operation for a device not yet rediscovered is FAILED unknown-device,
+	// which would not show the catch-up rule.
+	var holdInbox atomic.Bool
+	proxyURL := interceptBackend(t, be, func(w http.ResponseWriter, r *http.Request) bool {
+		for holdInbox.Load() && strings.HasSuffix(r.URL.Path, "/inbox") && r.Context().Err() == nil {
+			time.Sleep(20 * time.Millisecond) // an empty page would end the catch-up
+		}
+		return false
+	})
+	state := t.TempDir()
+	cfg := gatewayConfig(t, state, proxyURL, emus)
+	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
+	unit := emus[0].Unit(1)
+
+	gw := startGateway(t, cfg)
+	var dev backend.DeviceRecord
+	eventually(t, 30*time.Second, "thermostat assigned", func() error {
+		d, ok := deviceByLocalID(be.srv.Devices(), th1)
+		if !ok || d.Status != backendclient.StatusAssigned {
+			return fmt.Errorf("%s: %+v", th1, d)
+		}
+		dev = d
+		return nil
+	})
+	operate := func(name, input string) string {
+		t.Helper()
+		req := backend.OperationRequest{DeviceID: dev.ID, Name: name}
+		if input != "" {
+			req.Input = json.RawMessage(input)
+		}
+		id, err := be.srv.CreateOperation(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, name+" done", func() error {
+			if rec, _ := be.srv.Operation(id); rec.Status != backendclient.OpSucceeded {
+				return fmt.Errorf("status %s %+v", rec.Status, rec.Error)
+			}
+			return nil
+		})
+		return id
+	}
+	reboot := operate("reboot", "")
+	boost := operate("boost", `{"minutes":9}`)
+	if n := unit.WritesAt("holding", 100); n != 1 {
+		t.Fatalf("reboot register written %d times, want 1", n)
+	}
+	gw.stop()
+
+	if err := os.WriteFile(filepath.Join(state, "state.db"), bytes.Repeat([]byte{0xA5}, 10000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	holdInbox.Store(true)
+	gw = startGateway(t, cfg)
+	eventually(t, 30*time.Second, "thermostat running again after the reset", func() error {
+		var devs []struct {
+			LocalID string `json:"localId"`
+			Model   string `json:"model"`
+		}
+		getJSON(t, "http://"+gw.api+"/api/v1/devices", &devs)
+		for _, d := range devs {
+			if d.LocalID == th1 && d.Model != "" {
+				return nil
+			}
+		}
+		return errNotYet
+	})
+	holdInbox.Store(false)
+	opStatus := func(id string) (status, code string) {
+		var v struct {
+			Status string `json:"status"`
+			Error  *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		resp, err := http.Get("http://" + gw.api + "/api/v1/operations/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return "", ""
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Error != nil {
+			code = v.Error.Code
+		}
+		return v.Status, code
+	}
+	eventually(t, 30*time.Second, "redelivered operations handled", func() error {
+		rs, rc := opStatus(reboot)
+		bs, _ := opStatus(boost)
+		if rs == "" || bs != backendclient.OpSucceeded {
+			return fmt.Errorf("reboot %s %s, boost %s", rs, rc, bs)
+		}
+		if rs != backendclient.OpFailed || rc != "state-reset" {
+			t.Fatalf("redelivered reboot after the state reset: %s %s, want FAILED state-reset", rs, rc)
+		}
+		return nil
+	})
+	if n := unit.WritesAt("holding", 100); n != 1 {
+		t.Fatalf("reboot register written %d times after the reset, want 1: the redelivered reboot ran again", n)
+	}
+	if rec, _ := be.srv.Operation(reboot); rec.Status != backendclient.OpSucceeded {
+		t.Errorf("backend's record of the first reboot: %s, want SUCCEEDED kept", rec.Status)
+	}
+	var st struct {
+		Inbox struct {
+			CatchingUp bool `json:"catchingUpAfterReset"`
+		} `json:"inbox"`
+	}
+	eventually(t, 30*time.Second, "inbox caught up", func() error {
+		getJSON(t, "http://"+gw.api+"/api/v1/status", &st)
+		if st.Inbox.CatchingUp {
+			return errNotYet
+		}
+		return nil
+	})
+	operate("reboot", "")
+	if n := unit.WritesAt("holding", 100); n != 2 {
+		t.Errorf("reboot register written %d times, want 2 (a new reboot after the catch-up runs)", n)
+	}
 }

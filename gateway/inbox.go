@@ -15,6 +15,14 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 	if err != nil {
 		g.log.Error("inbox cursor unreadable; starting from 0", "err", err)
 	}
+	// After a state reset the journal is gone and the inbox is read from its
+	// start: until a page comes back empty, the operations in it may have run
+	// before, and only idempotent ones are run (see operations.admit).
+	catchUp, err := g.store.InboxCatchingUp()
+	if err != nil {
+		g.log.Error("inbox catch-up flag unreadable; treating the inbox as caught up", "err", err)
+	}
+	g.ops.setCatchingUp(catchUp)
 	wait := time.Duration(g.cfg.Backend.InboxWait)
 	bo := newBackoff(time.Second, time.Minute)
 	for {
@@ -31,6 +39,14 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 		}
 		g.link.ok()
 		bo.reset()
+		if catchUp && len(page.Items) == 0 {
+			catchUp = false
+			g.ops.setCatchingUp(false)
+			if err := g.store.InboxCaughtUp(); err != nil {
+				g.log.Error("store inbox catch-up", "err", err)
+			}
+			g.log.Info("inbox read to its end after the state reset; operations run normally again")
+		}
 		for _, item := range page.Items {
 			if item.Seq <= cursor {
 				continue

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -39,10 +40,25 @@ type localOperation struct {
 }
 
 type operationView struct {
-	ID     string                   `json:"id"`
-	Status string                   `json:"status"`
-	Output json.RawMessage          `json:"output,omitempty"`
-	Error  *backendclient.ErrorBody `json:"error,omitempty"`
+	ID      string                   `json:"id"`
+	LocalID string                   `json:"localId,omitempty"`
+	Name    string                   `json:"name,omitempty"`
+	Status  string                   `json:"status"`
+	Output  json.RawMessage          `json:"output,omitempty"`
+	Error   *backendclient.ErrorBody `json:"error,omitempty"`
+	// Reported: the backend acknowledged the final status (never for a local
+	// operation). Updated: the journal record's last change.
+	Reported bool      `json:"reported"`
+	Updated  time.Time `json:"updated,omitzero"`
+}
+
+func viewOperation(rec store.OpRecord) operationView {
+	v := operationView{ID: rec.ID, LocalID: rec.LocalID, Name: rec.Name, Status: rec.Status, Output: rec.Output,
+		Reported: rec.Reported && !rec.Local, Updated: rec.Updated}
+	if rec.Status == backendclient.OpFailed {
+		v.Error = &backendclient.ErrorBody{Code: rec.ErrCode, Message: rec.ErrMessage}
+	}
+	return v
 }
 
 func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
@@ -59,6 +75,7 @@ func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
 	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
 	mux.HandleFunc("GET /api/v1/devices/{localId}", g.apiDevice)
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
+	mux.HandleFunc("GET /api/v1/operations/{id}", g.apiOperationStatus)
 	mux.HandleFunc("POST /api/v1/discover", g.apiDiscover)
 	mux.Handle("GET /metrics", g.metricsHandler())
 	// Requests run under a context that ends when the API stops, so a long one
@@ -98,6 +115,7 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
 		"backend":      map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
+		"inbox":        map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
 		"outbox":       map[string]any{"pending": pending, "bytes": bytes, "lastSeq": last, "dropped": dropped},
 		"modelFetches": g.models.fetchCount(),
 		"links":        g.links.list(),
@@ -175,13 +193,27 @@ func (g *Gateway) apiOperation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("operation %s: journal: %v", op.ID, err))
 		return
 	}
-	v := operationView{ID: rec.ID, Status: rec.Status, Output: rec.Output}
 	status := http.StatusOK
 	if rec.Status == backendclient.OpFailed {
-		v.Error = &backendclient.ErrorBody{Code: rec.ErrCode, Message: rec.ErrMessage}
 		status = http.StatusUnprocessableEntity
 	}
-	writeJSON(w, status, v)
+	writeJSON(w, status, viewOperation(rec))
+}
+
+// apiOperationStatus shows one operation as the journal has it: an operation
+// from the backend or the local API, while it runs and for as long as its id
+// is remembered.
+func (g *Gateway) apiOperationStatus(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rec, ok, err := g.store.Op(id)
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("operation %s: journal: %v", id, err))
+	case !ok:
+		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("operation %q: not in the journal", id))
+	default:
+		writeJSON(w, http.StatusOK, viewOperation(rec))
+	}
 }
 
 func (g *Gateway) apiDiscover(w http.ResponseWriter, r *http.Request) {

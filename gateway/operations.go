@@ -24,6 +24,7 @@ const (
 	codeInterrupted   = "interrupted"
 	codeTimeout       = "timeout"
 	codeJournal       = "journal-error"
+	codeStateReset    = "state-reset"
 )
 
 // journalRetention is how long completed operation ids are remembered for de-duplication.
@@ -40,7 +41,11 @@ type operations struct {
 	running map[string]chan struct{} // closed when the operation has a final status
 	sentExe map[string]bool          // EXECUTING already reported
 	closed  bool                     // stopping: nothing new is executed
-	wg      sync.WaitGroup           // executions in flight
+	// catchingUp: the state file was reset and the inbox is being read from
+	// its start; a non-idempotent operation not in the journal may have run
+	// under the lost one, so it is FAILED, not run (never twice).
+	catchingUp bool
+	wg         sync.WaitGroup // executions in flight
 }
 
 func newOperations(g *Gateway) *operations {
@@ -50,6 +55,14 @@ func newOperations(g *Gateway) *operations {
 // accept takes an operation from the inbox (or the local API when local). It
 // returns at once; done is closed when the operation has its final status.
 func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan struct{}) {
+	return o.admit(op, local, false)
+}
+
+// admit is accept; rerun is for an idempotent operation the journal holds as
+// EXECUTING after a crash: it runs again without the de-duplication check, its
+// record staying in the journal throughout, so that a crash at any instant
+// leaves it EXECUTING (to be run again) or final.
+func (o *operations) admit(op backendclient.Operation, local, rerun bool) (done <-chan struct{}) {
 	g := o.g
 	o.mu.Lock()
 	if ch, ok := o.running[op.ID]; ok {
@@ -69,7 +82,9 @@ func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan
 	o.mu.Unlock()
 	defer o.wg.Done()
 
-	if rec, ok, err := g.store.Op(op.ID); err != nil {
+	if rerun {
+		// Known EXECUTING: run again below.
+	} else if rec, ok, err := g.store.Op(op.ID); err != nil {
 		// The journal cannot say whether this id already ran: it is not run
 		// (never twice), and reported FAILED.
 		g.log.Error("operation journal unreadable; operation not run", "op", op.ID, "err", err)
@@ -119,6 +134,10 @@ func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan
 		}
 	}
 	rec.Idempotent = action.Idempotent
+	if !local && !rerun && !action.Idempotent && o.isCatchingUp() {
+		o.fail(rec, codeStateReset, "the gateway's state file was reset: whether this operation ran before cannot be known; not idempotent, so not run")
+		return ch
+	}
 	rec.Status = backendclient.OpExecuting
 	rec.Reported = local // a local operation's EXECUTING is not the backend's business either
 	if err := g.store.PutOp(rec); err != nil {
@@ -136,6 +155,18 @@ func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan
 		o.execute(rec, run, action)
 	}()
 	return ch
+}
+
+func (o *operations) setCatchingUp(on bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.catchingUp = on
+}
+
+func (o *operations) isCatchingUp() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.catchingUp
 }
 
 // close stops taking operations and waits for those in flight to end (each
@@ -221,10 +252,7 @@ func (o *operations) recover(_ context.Context) error {
 			o.fail(rec, codeInterrupted, "interrupted by restart; not idempotent, not run again")
 			continue
 		}
-		if err := o.g.store.DeleteOp(rec.ID); err != nil {
-			return err
-		}
-		o.accept(backendclient.Operation{ID: rec.ID, LocalID: rec.LocalID, Name: rec.Name, Input: rec.Input, Expires: rec.Expires}, rec.Local)
+		o.admit(backendclient.Operation{ID: rec.ID, LocalID: rec.LocalID, Name: rec.Name, Input: rec.Input, Expires: rec.Expires}, rec.Local, true)
 	}
 	return nil
 }

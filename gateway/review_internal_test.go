@@ -350,3 +350,47 @@ func TestModelFetchDoesNotBlockStatus(t *testing.T) {
 		t.Error("the hanging fetch succeeded")
 	}
 }
+
+// An idempotent operation a crash left EXECUTING runs again after the restart
+// and gets its final status, its journal record kept throughout; a
+// non-idempotent one next to it is FAILED and never touches the device.
+func TestRecoverRerunsIdempotentKeepsRecord(t *testing.T) {
+	emu := startEmulator(t)
+	ig := newInternalGateway(t, emu.Addr(), "http://127.0.0.1:1", nil)
+	ig.startDevice(t)
+	for _, r := range []store.OpRecord{
+		{ID: "op-boost", LocalID: testLocalID, Name: "boost", Input: json.RawMessage(`{"minutes":17}`), Idempotent: true, Status: backendclient.OpExecuting},
+		{ID: "op-reboot", LocalID: testLocalID, Name: "reboot", Status: backendclient.OpExecuting},
+	} {
+		if err := ig.store.PutOp(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ig.ops.recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec, ok, err := ig.store.Op("op-boost")
+		if err != nil || !ok {
+			t.Fatalf("journal record of the re-run operation: %v, %v", ok, err)
+		}
+		if rec.Status == backendclient.OpSucceeded {
+			break
+		}
+		if rec.Status != backendclient.OpExecuting || time.Now().After(deadline) {
+			t.Fatalf("re-run operation: %s %s %q", rec.Status, rec.ErrCode, rec.ErrMessage)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := emu.Unit(1).Holding(13); got != 17 {
+		t.Errorf("boost minutes register %d after the re-run, want 17", got)
+	}
+	rec, _, _ := ig.store.Op("op-reboot")
+	if rec.Status != backendclient.OpFailed || rec.ErrCode != codeInterrupted {
+		t.Errorf("non-idempotent operation after the crash: %s %s", rec.Status, rec.ErrCode)
+	}
+	if n := emu.Unit(1).WritesAt("holding", 100); n != 0 {
+		t.Errorf("reboot register written %d times after the crash, want 0", n)
+	}
+}

@@ -71,13 +71,6 @@ func (s *Store) Ops() ([]OpRecord, error) {
 	return out, errors.Join(bad...)
 }
 
-// DeleteOp removes an operation record; deleting an unknown one is not an error.
-func (s *Store) DeleteOp(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketOps).Delete([]byte(id))
-	})
-}
-
 // PruneOps deletes the records that are finished with — Reported — and were last
 // updated before olderThan. Records the backend has not acknowledged stay, however
 // old: they are still owed a report. A record that cannot be decoded is deleted

@@ -211,6 +211,7 @@ func (s *Store) Append(items []backendclient.TelemetryItem) ([]backendclient.Tel
 		if err := s.expire(box, m, now); err != nil {
 			return err
 		}
+		s.mark.cover(m.seq + uint64(len(out)))
 		for i := range out {
 			m.seq++
 			out[i].Seq = m.seq
@@ -432,6 +433,7 @@ func (s *Store) AppendDropReport(item backendclient.TelemetryItem, r DropReport)
 			return err
 		}
 		m.seq++
+		s.mark.cover(m.seq)
 		item.Seq = m.seq
 		v := sealRecord(m.seq, now, js)
 		if err := box.Put(be64(m.seq), v); err != nil {

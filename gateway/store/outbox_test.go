@@ -423,3 +423,44 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// After a reset the sequence numbers stay above every one handed out before,
+// even when the clock has gone back since (a Pi without an RTC): the mark file
+// next to the state file carries them across.
+func TestSeqNeverGoesBackAcrossResetsWithTheClockBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	garble := func() {
+		if err := os.WriteFile(path, bytes.Repeat([]byte{0xA5}, 10000), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var last uint64
+	for i, at := range []time.Time{time.Unix(1_800_000_000, 0), time.Unix(1_700_000_000, 0), time.Unix(0, 0)} {
+		s, err := Open(path, Options{NoSync: true, SetAsideCorrupt: true, Timeout: 5 * time.Second, Now: func() time.Time { return at }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := appendN(t, s, "p", 3)
+		if out[0].Seq <= last {
+			t.Errorf("open %d (clock %s): first seq %d, not above the last one before, %d", i, at.UTC().Format(time.DateOnly), out[0].Seq, last)
+		}
+		last = out[2].Seq
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		garble()
+	}
+	// The mark is best effort: unreadable, the clock floor is used.
+	if err := os.WriteFile(path+".seq", []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1_900_000_000, 0)
+	s, err := Open(path, Options{NoSync: true, SetAsideCorrupt: true, Timeout: 5 * time.Second, Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if info, _, _ := s.Reset(); info.SeqFloor != uint64(at.UnixMicro()) {
+		t.Errorf("floor with an unreadable mark %d, want the clock's %d", info.SeqFloor, at.UnixMicro())
+	}
+}

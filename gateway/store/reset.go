@@ -29,9 +29,10 @@ type ResetInfo struct {
 	File   string    `json:"file"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason"`
-	// SeqFloor is where the fresh file's sequence numbers start: the Unix time
-	// in microseconds at the reset, so that they stay above every number the
-	// lost file handed out (a gateway does not take a reading per microsecond).
+	// SeqFloor is where the fresh file's sequence numbers start, above every
+	// number the lost file handed out: the mark in <path>.seq (see seqMark), or
+	// the Unix time in microseconds at the reset if that is higher (a gateway
+	// does not take a reading per microsecond).
 	SeqFloor uint64 `json:"seqFloor"`
 }
 
@@ -113,13 +114,20 @@ func setAside(path string, opts Options, cause *corruptFileError) (*bolt.DB, err
 	if err != nil {
 		return nil, fmt.Errorf("%w; set aside as %s, but a fresh file: %w", cause, aside, err)
 	}
-	info := ResetInfo{File: aside, At: now.UTC(), Reason: cause.err.Error(), SeqFloor: uint64(now.UnixMicro())}
+	floor := uint64(max(now.UnixMicro(), 0))
+	if mark, err := newSeqMark(path).read(); err == nil {
+		floor = max(floor, mark)
+	}
+	info := ResetInfo{File: aside, At: now.UTC(), Reason: cause.err.Error(), SeqFloor: floor}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
 		if err := meta.Put(keySeq, be64(info.SeqFloor)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyCatchUp, []byte{1}); err != nil {
 			return err
 		}
 		return putJSON(tx, bucketMeta, string(keyReset), info)

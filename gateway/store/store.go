@@ -35,6 +35,7 @@ var (
 	keyDropExpired  = []byte("dropExpired")
 	keyQuarantined  = []byte("outboxQuarantined") // records set aside, ever
 	keyReset        = []byte("reset")             // JSON ResetInfo: this file replaced a corrupt one
+	keyCatchUp      = []byte("inboxCatchUp")      // set by a reset until the inbox has been read to its end
 	// Schema 2: outbox records carry a header with a CRC-32C and their append
 	// time (record.go); Open migrates schema 1 files.
 	schemaValue = uint64(2)
@@ -77,6 +78,7 @@ type Store struct {
 	overflow Overflow
 	now      func() time.Time
 	flight   inflight
+	mark     *seqMark
 }
 
 // Open opens (creating if needed) the state file at path. The directory must exist.
@@ -94,7 +96,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, maxBytes: opts.OutboxMaxBytes, maxAge: opts.OutboxMaxAge, overflow: opts.Overflow, now: opts.Now}
+	s := &Store{db: db, maxBytes: opts.OutboxMaxBytes, maxAge: opts.OutboxMaxAge, overflow: opts.Overflow, now: opts.Now,
+		mark: newSeqMark(path)}
 	if s.overflow == "" {
 		s.overflow = DropOldest
 	}
@@ -244,6 +247,23 @@ func (s *Store) SetCursor(c int64) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyCursor, be64(uint64(c)))
 	})
+}
+
+// InboxCatchingUp reports whether this file replaced a corrupt one and the
+// inbox has not been read to its end since: the operations it redelivers may
+// have run under the lost journal.
+func (s *Store) InboxCatchingUp() (bool, error) {
+	var on bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		on = tx.Bucket(bucketMeta).Get(keyCatchUp) != nil
+		return nil
+	})
+	return on, err
+}
+
+// InboxCaughtUp ends the catch-up that a reset started.
+func (s *Store) InboxCaughtUp() error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyCatchUp) })
 }
 
 // PutModel caches a model document's source under its "id@version" reference.

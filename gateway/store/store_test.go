@@ -513,12 +513,6 @@ func TestOps(t *testing.T) {
 	if strings.Join(ids, ",") != "local,new-reported,old-executing,old-unreported" {
 		t.Errorf("after prune: %v", ids)
 	}
-	if err := s.DeleteOp("local"); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, _ := s.Op("local"); ok {
-		t.Error("DeleteOp left the record")
-	}
 	r, ok, err := s.Op("old-unreported")
 	if !ok || err != nil || r.ErrCode != "timeout" || r.ErrMessage != "no answer" || !r.Updated.Equal(recs[1].Updated) {
 		t.Errorf("Op = %+v, %v, %v", r, ok, err)

@@ -16,11 +16,15 @@ import (
 // DeviceSpec is one emulated CoAP device (one UDP, or DTLS, socket) as written
 // in a bench file.
 type DeviceSpec struct {
-	Name      string         `yaml:"name"`
-	Listen    string         `yaml:"listen"` // host:port, e.g. 127.0.0.1:5683; ":5683" for a multicast responder
-	Multicast *MulticastSpec `yaml:"multicast"`
-	PSK       *PSKSpec       `yaml:"psk"` // serve DTLS with this pre-shared key instead of plain UDP
-	Resources []ResourceSpec `yaml:"resources"`
+	Name   string `yaml:"name"`
+	Listen string `yaml:"listen"` // host:port, e.g. 127.0.0.1:5683; ":5683" for a multicast responder
+	// AlsoListen are further plain-UDP addresses the same device answers on
+	// (one state, one set of resources), e.g. [::1]:0 beside 127.0.0.1:0 for
+	// a device reachable over IPv4 and IPv6.
+	AlsoListen []string       `yaml:"alsoListen"`
+	Multicast  *MulticastSpec `yaml:"multicast"`
+	PSK        *PSKSpec       `yaml:"psk"` // serve DTLS with this pre-shared key instead of plain UDP
+	Resources  []ResourceSpec `yaml:"resources"`
 }
 
 // MulticastSpec makes the device answer multicast requests: it joins Groups
@@ -114,6 +118,14 @@ func (s DeviceSpec) validate(p string) error {
 	}
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		fail("listen", "must be host:port, got %q", s.Listen)
+	}
+	for i, a := range s.AlsoListen {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			fail(fmt.Sprintf("alsoListen[%d]", i), "must be host:port, got %q", a)
+		}
+	}
+	if len(s.AlsoListen) > 0 && (s.PSK != nil || s.Multicast != nil) {
+		fail("alsoListen", "only for a plain UDP device (no psk, no multicast), got %d addresses", len(s.AlsoListen))
 	}
 	if m := s.Multicast; m != nil {
 		if m.Interface == "" {

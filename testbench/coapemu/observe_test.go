@@ -1,9 +1,8 @@
 package coapemu_test
 
 import (
-	"context"
-	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,20 +89,12 @@ func (p *rawPeer) observe(path string, token []byte, observe uint32) {
 // reset (RFC 7641 §3.6) is no observer any more; a deregistration GET
 // (Observe=1) removes it as well.
 func TestResetRemovesObserver(t *testing.T) {
-	specs, err := coapemu.DecodeSpecs([]byte(`
+	d := listenSpec(t, `
 - name: env
   listen: 127.0.0.1:0
   resources:
     - {path: /t, value: 1, observable: true, change: {period: 50ms, step: 1, min: 0, max: 1000}}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := coapemu.Listen(context.Background(), specs[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
+`)
 	p := dialRaw(t, d.Addr())
 
 	p.observe("/t", []byte{1, 2}, 0)
@@ -144,21 +135,13 @@ func TestAlsoListen(t *testing.T) {
 	} else {
 		_ = ln.Close()
 	}
-	specs, err := coapemu.DecodeSpecs([]byte(`
+	d := listenSpec(t, `
 - name: dual
   listen: 127.0.0.1:0
   alsoListen: ["[::1]:0"]
   resources:
     - {path: /t, value: 1, observable: true}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := coapemu.Listen(context.Background(), specs[0], slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Close() })
+`)
 	addrs := d.Addrs()
 	if len(addrs) != 2 {
 		t.Fatalf("addresses %v", addrs)
@@ -173,7 +156,13 @@ func TestAlsoListen(t *testing.T) {
 	if n := d.Observers("/t"); n != 2 {
 		t.Errorf("want one resource observed through both addresses, got %d observers", n)
 	}
-	if _, err := coapemu.DecodeSpecs([]byte("- {name: x, listen: ':1', alsoListen: [nope], psk: {key: k}, resources: [{path: /a, value: 1}]}")); err == nil {
-		t.Error("no error for a bad alsoListen on a DTLS device")
+	for yml, want := range map[string]string{
+		"- {name: x, listen: ':1', alsoListen: [nope], psk: {key: k}, resources: [{path: /a, value: 1}]}":                                                                                 `[0].alsoListen[0]: must be host:port, got "nope"`,
+		"- {name: x, listen: '127.0.0.1:0', alsoListen: ['[::1]:0'], psk: {key: k}, resources: [{path: /a, value: 1}]}":                                                                   "[0].alsoListen: only for a plain UDP device",
+		"- {name: a, listen: '127.0.0.1:5999', resources: [{path: /a, value: 1}]}\n- {name: b, listen: '127.0.0.1:0', alsoListen: ['127.0.0.1:5999'], resources: [{path: /a, value: 1}]}": `[1].alsoListen[0]: "127.0.0.1:5999" is already used by [0]`,
+	} {
+		if _, err := coapemu.DecodeSpecs([]byte(yml)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", yml, err, want)
+		}
 	}
 }

@@ -94,12 +94,23 @@ func DecodeSpecs(data []byte) ([]DeviceSpec, error) {
 	}
 	var errs []error
 	listens := map[string]int{}
+	used := func(path, addr string, i int) {
+		// Multicast responders (":port") share their port; port 0 is a
+		// fresh ephemeral port every time.
+		if strings.HasPrefix(addr, ":") || strings.HasSuffix(addr, ":0") {
+			return
+		}
+		if j, dup := listens[addr]; dup {
+			errs = append(errs, fmt.Errorf("%s: %q is already used by [%d]", path, addr, j))
+		}
+		listens[addr] = i
+	}
 	for i, s := range specs {
 		p := fmt.Sprintf("[%d]", i)
-		if j, dup := listens[s.Listen]; dup && !strings.HasPrefix(s.Listen, ":") {
-			errs = append(errs, fmt.Errorf("%s.listen: %q is already used by [%d]", p, s.Listen, j))
+		used(p+".listen", s.Listen, i)
+		for k, a := range s.AlsoListen {
+			used(fmt.Sprintf("%s.alsoListen[%d]", p, k), a, i)
 		}
-		listens[s.Listen] = i
 		errs = append(errs, s.validate(p))
 	}
 	if err := errors.Join(errs...); err != nil {

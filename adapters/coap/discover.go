@@ -36,7 +36,9 @@ const maxIdentityFields = 32
 // Discover asks every configured unicast host, and every responder to a
 // multicast GET /.well-known/core on the configured interfaces (collected
 // until multicast.wait), for its links; reads the identity resource when the
-// settings name one; and returns one fingerprinted candidate per endpoint.
+// settings name one; and returns one fingerprinted candidate per endpoint,
+// except that a device found over IPv4 and IPv6 with the same identity is
+// one candidate (see mergeDualStack).
 func (b *bus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 	var (
 		cands []adapters.Candidate
@@ -69,6 +71,9 @@ func (b *bus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 			continue
 		}
 		add(h, links)
+	}
+	if b.set.identity != "" {
+		cands = mergeDualStack(cands, b.set.prefersIPv6())
 	}
 	if err := ctx.Err(); err != nil {
 		return cands, err

@@ -21,6 +21,13 @@
 // standard exponential retransmission; block-wise transfer is enabled. A
 // non-2.xx answer to an operation is a *StatusError ("coap 4.04 Not Found: ...").
 //
+// No observation outlives its Observe call, whatever instant ctx ends: a
+// registration still in flight is deregistered by the endpoint's owner
+// (register.go), and a notification matching no live observation is
+// rejected with a reset (RFC 7641 §3.6). A device that answers discovery on
+// IPv4 and IPv6 with the same identity is one candidate; without an identity
+// resource it stays two (samedevice.go).
+//
 // It must not decide about devices (backoff, registration, models): that is
 // the gateway's business. It only sends the checked actions it is given.
 package coap

@@ -215,6 +215,7 @@ func (e *endpoint) clientOptions() []udp.Option {
 		options.WithTransmission(1, ack, 4),
 		options.WithBlockwise(true, blockwise.SZX1024, max(e.timeout, 5*time.Second)),
 		options.WithErrors(func(err error) { e.log.Debug("coap connection", "err", err) }),
+		options.WithHandlerFunc(rejectUnknown),
 	}
 }
 

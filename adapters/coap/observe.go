@@ -150,6 +150,8 @@ func reobserveAfter(interval time.Duration) time.Duration {
 }
 
 // register sends the Observe registration through the endpoint's owner.
+// Whatever instant ctx ends, a registration that reached (or may have
+// reached) the device is undone: see registration.
 func (b *bus) register(ctx context.Context, e *endpoint, o *observed, notes chan<- note) error {
 	o.mu.Lock()
 	o.gen++
@@ -157,13 +159,15 @@ func (b *bus) register(ctx context.Context, e *endpoint, o *observed, notes chan
 	o.last, o.maxAge = time.Now(), defaultMaxAge
 	o.mu.Unlock()
 	handler := func(m *pool.Message) { b.notified(o, gen, m, notes) }
-	var obs netclient.Observation
-	err := e.do(ctx, false, func(ctx context.Context, c *client.Conn) error {
-		var err error
-		obs, err = c.Observe(ctx, o.read.Path, handler)
-		return err
+	reg := &registration{path: o.read.Path, timeout: b.set.timeout}
+	err := e.do(ctx, false, func(jctx context.Context, c *client.Conn) error {
+		return reg.run(ctx, jctx, c, handler)
 	})
+	obs := reg.take(err == nil)
 	if err != nil {
+		// The owner registered and handed over, but ctx ended before this
+		// goroutine saw the answer: deregister here.
+		b.deregisterObservation(ctx, e, obs, o.read.Path)
 		return err
 	}
 	o.obs = obs
@@ -216,6 +220,12 @@ func (b *bus) cancelObservation(ctx context.Context, e *endpoint, o *observed) {
 	o.mu.Lock()
 	o.gen++ // late notifications of the old registration are dropped
 	o.mu.Unlock()
+	b.deregisterObservation(ctx, e, obs, o.read.Path)
+}
+
+// deregisterObservation sends the RFC 7641 deregistration of obs through the
+// endpoint's owner, bounded by the bus timeout even when ctx has ended.
+func (b *bus) deregisterObservation(ctx context.Context, e *endpoint, obs netclient.Observation, path string) {
 	if obs == nil || obs.Canceled() {
 		return
 	}
@@ -223,7 +233,7 @@ func (b *bus) cancelObservation(ctx context.Context, e *endpoint, o *observed) {
 	defer cancel()
 	err := e.do(cctx, true, func(ctx context.Context, _ *client.Conn) error { return obs.Cancel(ctx) })
 	if err != nil {
-		b.log.Debug("coap observe deregistration failed", "target", e.addr.target(), "path", o.read.Path, "err", err)
+		b.log.Debug("coap observe deregistration failed", "target", e.addr.target(), "path", path, "err", err)
 	}
 }
 

@@ -20,9 +20,12 @@ const bench = `
     - {path: /config/label, value: "none", writable: true}
 `
 
-func start(t *testing.T) *coapemu.Device {
+func start(t *testing.T) *coapemu.Device { return listenSpec(t, bench) }
+
+// listenSpec starts the first device of a bench file until the test ends.
+func listenSpec(t *testing.T, yml string) *coapemu.Device {
 	t.Helper()
-	specs, err := coapemu.DecodeSpecs([]byte(bench))
+	specs, err := coapemu.DecodeSpecs([]byte(yml))
 	if err != nil {
 		t.Fatal(err)
 	}

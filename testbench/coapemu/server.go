@@ -20,10 +20,12 @@ import (
 	coapdtls "github.com/plgd-dev/go-coap/v3/dtls"
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
+	"github.com/plgd-dev/go-coap/v3/message/pool"
 	"github.com/plgd-dev/go-coap/v3/mux"
 	coapNet "github.com/plgd-dev/go-coap/v3/net"
 	"github.com/plgd-dev/go-coap/v3/options"
 	"github.com/plgd-dev/go-coap/v3/udp"
+	udpclient "github.com/plgd-dev/go-coap/v3/udp/client"
 )
 
 // defaultGroups are the All-CoAP-Nodes groups a multicast responder joins.
@@ -43,7 +45,19 @@ type Device struct {
 	mu  sync.Mutex
 	res map[string]*resource
 	seq uint32 // observe sequence, shared by all resources
+
+	sent      map[string]sentNote // notifications by peer address and message id
+	sentOrder []string            // keys of sent, oldest first (bounded)
 }
+
+// sentNote is the observer a notification went to: a client that rejects
+// the notification with a reset (RFC 7641 §3.6) is no observer any more.
+type sentNote struct {
+	path, key string
+}
+
+// maxSentNotes bounds how many notifications a reset can still refer to.
+const maxSentNotes = 1024
 
 // resource is one resource's live state.
 type resource struct {
@@ -71,7 +85,7 @@ func Listen(ctx context.Context, spec DeviceSpec, log *slog.Logger) (*Device, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Device{spec: spec, log: log.With("device", spec.Name), res: map[string]*resource{}}
+	d := &Device{spec: spec, log: log.With("device", spec.Name), res: map[string]*resource{}, sent: map[string]sentNote{}}
 	d.ctx, d.cancel = context.WithCancel(ctx)
 	d.reset()
 	router := mux.HandlerFunc(d.serve)
@@ -83,6 +97,11 @@ func Listen(ctx context.Context, spec DeviceSpec, log *slog.Logger) (*Device, er
 		err = d.listenMulticast(router)
 	default:
 		err = d.listenUDP("udp", spec.Listen, nil, router)
+		for _, a := range spec.AlsoListen {
+			if err == nil {
+				err = d.listenUDP("udp", a, nil, router)
+			}
+		}
 	}
 	if err != nil {
 		_ = d.Close()
@@ -179,6 +198,15 @@ func (d *Device) logError(err error) { d.log.Debug("coap server", "err", err) }
 
 // Addr is the address the device listens on (its first socket).
 func (d *Device) Addr() string { return d.addrs[0].String() }
+
+// Addrs are the addresses of all the device's sockets, Listen's first.
+func (d *Device) Addrs() []string {
+	out := make([]string, len(d.addrs))
+	for i, a := range d.addrs {
+		out[i] = a.String()
+	}
+	return out
+}
 
 // Close stops the device and waits for its goroutines.
 func (d *Device) Close() error {
@@ -323,7 +351,7 @@ func (d *Device) notify(path string) {
 		m.SetObserve(seq)
 		m.SetOptionUint32(message.MaxAge, maxAge(r.spec))
 		m.SetBody(bytes.NewReader(body))
-		if err := o.conn.WriteMessage(m); err != nil {
+		if err := d.writeNote(o, path, m, len(body)); err != nil {
 			d.forget(path, o)
 		}
 		o.conn.ReleaseMessage(m)
@@ -334,6 +362,55 @@ func (d *Device) forget(path string, o observer) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.res[path].observers, observerKey(o.conn, o.token))
+}
+
+// writeNote sends a notification. One that fits a single block goes
+// straight to the session under a message id the device picks and
+// remembers, so that a reset can name it (go-coap's block-wise writer would
+// pick another id). A larger one, and every one of a multicast responder
+// (whose wildcard sockets need go-coap's choice of source address), goes
+// through go-coap and cannot be reset.
+func (d *Device) writeNote(o observer, path string, m *pool.Message, size int) error {
+	c, ok := o.conn.(*udpclient.Conn)
+	if !ok || size > 1024 || d.spec.Multicast != nil {
+		return o.conn.WriteMessage(m)
+	}
+	mid := c.GetMessageID()
+	m.SetMessageID(mid)
+	d.remember(o, path, mid)
+	return c.Session().WriteMessage(m)
+}
+
+// remember records which observer notification mid went to.
+func (d *Device) remember(o observer, path string, mid int32) {
+	k := sentKey(o.conn, mid)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, dup := d.sent[k]; !dup {
+		d.sentOrder = append(d.sentOrder, k)
+	}
+	d.sent[k] = sentNote{path: path, key: observerKey(o.conn, o.token)}
+	if len(d.sentOrder) > maxSentNotes {
+		delete(d.sent, d.sentOrder[0])
+		d.sentOrder = d.sentOrder[1:]
+	}
+}
+
+// rejected handles a reset: the observer the notification went to is removed.
+func (d *Device) rejected(c mux.Conn, mid int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, ok := d.sent[sentKey(c, mid)]
+	if !ok {
+		return
+	}
+	if r, ok := d.res[n.path]; ok {
+		delete(r.observers, n.key)
+	}
+}
+
+func sentKey(c mux.Conn, mid int32) string {
+	return c.RemoteAddr().String() + "#" + strconv.Itoa(int(mid))
 }
 
 func observerKey(c mux.Conn, token []byte) string {
@@ -349,6 +426,10 @@ func maxAge(s ResourceSpec) uint32 {
 
 // serve handles every request.
 func (d *Device) serve(w mux.ResponseWriter, r *mux.Message) {
+	if r.Type() == message.Reset {
+		d.rejected(w.Conn(), r.MessageID())
+		return
+	}
 	path, _ := r.Options().Path()
 	if path == "" {
 		path = "/"

@@ -16,11 +16,15 @@ import (
 // DeviceSpec is one emulated CoAP device (one UDP, or DTLS, socket) as written
 // in a bench file.
 type DeviceSpec struct {
-	Name      string         `yaml:"name"`
-	Listen    string         `yaml:"listen"` // host:port, e.g. 127.0.0.1:5683; ":5683" for a multicast responder
-	Multicast *MulticastSpec `yaml:"multicast"`
-	PSK       *PSKSpec       `yaml:"psk"` // serve DTLS with this pre-shared key instead of plain UDP
-	Resources []ResourceSpec `yaml:"resources"`
+	Name   string `yaml:"name"`
+	Listen string `yaml:"listen"` // host:port, e.g. 127.0.0.1:5683; ":5683" for a multicast responder
+	// AlsoListen are further plain-UDP addresses the same device answers on
+	// (one state, one set of resources), e.g. [::1]:0 beside 127.0.0.1:0 for
+	// a device reachable over IPv4 and IPv6.
+	AlsoListen []string       `yaml:"alsoListen"`
+	Multicast  *MulticastSpec `yaml:"multicast"`
+	PSK        *PSKSpec       `yaml:"psk"` // serve DTLS with this pre-shared key instead of plain UDP
+	Resources  []ResourceSpec `yaml:"resources"`
 }
 
 // MulticastSpec makes the device answer multicast requests: it joins Groups
@@ -90,12 +94,23 @@ func DecodeSpecs(data []byte) ([]DeviceSpec, error) {
 	}
 	var errs []error
 	listens := map[string]int{}
+	used := func(path, addr string, i int) {
+		// Multicast responders (":port") share their port; port 0 is a
+		// fresh ephemeral port every time.
+		if strings.HasPrefix(addr, ":") || strings.HasSuffix(addr, ":0") {
+			return
+		}
+		if j, dup := listens[addr]; dup {
+			errs = append(errs, fmt.Errorf("%s: %q is already used by [%d]", path, addr, j))
+		}
+		listens[addr] = i
+	}
 	for i, s := range specs {
 		p := fmt.Sprintf("[%d]", i)
-		if j, dup := listens[s.Listen]; dup && !strings.HasPrefix(s.Listen, ":") {
-			errs = append(errs, fmt.Errorf("%s.listen: %q is already used by [%d]", p, s.Listen, j))
+		used(p+".listen", s.Listen, i)
+		for k, a := range s.AlsoListen {
+			used(fmt.Sprintf("%s.alsoListen[%d]", p, k), a, i)
 		}
-		listens[s.Listen] = i
 		errs = append(errs, s.validate(p))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -114,6 +129,14 @@ func (s DeviceSpec) validate(p string) error {
 	}
 	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
 		fail("listen", "must be host:port, got %q", s.Listen)
+	}
+	for i, a := range s.AlsoListen {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			fail(fmt.Sprintf("alsoListen[%d]", i), "must be host:port, got %q", a)
+		}
+	}
+	if len(s.AlsoListen) > 0 && (s.PSK != nil || s.Multicast != nil) {
+		fail("alsoListen", "only for a plain UDP device (no psk, no multicast), got %d addresses", len(s.AlsoListen))
 	}
 	if m := s.Multicast; m != nil {
 		if m.Interface == "" {

@@ -24,7 +24,8 @@ type Conn interface {
 	// Read reads what arrives until deadline: it returns n>0 as soon as bytes
 	// are there; n==0 with an error wrapping adapters.ErrTimeout at deadline;
 	// ctx done → ctx.Err() promptly; link loss → adapters.ErrLinkDown.
-	// Deadline precision is good to ~0.2 ms.
+	// Deadline precision is good to ~0.2 ms. A deadline already passed takes
+	// one look at what has arrived, without waiting.
 	Read(ctx context.Context, p []byte, deadline time.Time) (int, error)
 	// Flush discards unread input (stale bytes).
 	Flush() error
@@ -47,6 +48,9 @@ const readSlice = 20 * time.Millisecond
 // maxWaitRounds bounds the waits of one Write or Drain in count (time is
 // bounded by the stall limit).
 const maxWaitRounds = 1 << 20
+
+// maxDrainRetries bounds the tcdrain calls of one Drain that signals interrupt.
+const maxDrainRetries = 1000
 
 // stallFor is how long a Write or Drain waits without progress before the
 // link counts as lost: generous, since the kernel's 4 KiB output buffer may
@@ -154,7 +158,7 @@ func (c *conn) Read(ctx context.Context, p []byte, deadline time.Time) (int, err
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for {
+	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
@@ -162,9 +166,10 @@ func (c *conn) Read(ctx context.Context, p []byte, deadline time.Time) (int, err
 			return 0, c.o.closedErr()
 		}
 		wait := time.Until(deadline)
-		if wait <= 0 {
+		if wait <= 0 && !first {
 			return 0, fmt.Errorf("port %s: read: %w", c.o.cfg.Identity, adapters.ErrTimeout)
 		}
+		wait = max(wait, 0) // passed already: one look without waiting
 		if err := c.p.port.SetReadTimeout(min(wait, readSlice)); err != nil {
 			return 0, fmt.Errorf("port %s: set read timeout: %w", c.o.cfg.Identity, err)
 		}
@@ -211,7 +216,21 @@ func (c *conn) DrainContext(ctx context.Context) error {
 		// The queue empties in about q characters' time; look again then.
 		c.sleep(ctx, min(sliceUntil(ctx, stallAt), time.Duration(q)*c.o.cfg.Line.CharTime()))
 	}
-	return c.control("drain", func(p *openPort) error { return p.port.Drain() })
+	// tcdrain returns EINTR (it is not restarted) when a signal comes, the
+	// runtime's preemption signal included: that is no link loss.
+	for range maxDrainRetries {
+		err := c.p.port.Drain()
+		if !errors.Is(err, unix.EINTR) {
+			if err != nil {
+				return c.linkLost("drain", err)
+			}
+			return nil
+		}
+		if err := c.interrupted(ctx); err != nil {
+			return c.abandon("drain", err, 0)
+		}
+	}
+	return c.stalled("drain", fmt.Errorf("tcdrain interrupted %d times", maxDrainRetries))
 }
 
 // sleep waits d, less when ctx ends or the owner is closing.

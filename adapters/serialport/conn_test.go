@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
@@ -230,4 +233,92 @@ func TestDrainContext(t *testing.T) {
 	if err := kept.Write(context.Background(), []byte("x")); !errors.Is(err, errConnDone) {
 		t.Fatalf("write outside the transaction: %v, want errConnDone", err)
 	}
+}
+
+// TestReadPastDeadline: a read whose deadline has already passed returns the
+// bytes that are there, and ErrTimeout at once when there are none.
+func TestReadPastDeadline(t *testing.T) {
+	l := newLine(t, serialemu.LineConfig{})
+	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1})
+	defer o.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := o.Do(ctx, false, func(c Conn) error {
+		buf := make([]byte, 16)
+		start := time.Now()
+		if n, err := c.Read(ctx, buf, start.Add(-time.Second)); n != 0 || !errors.Is(err, adapters.ErrTimeout) {
+			return fmt.Errorf("nothing there: n %d err %v, want ErrTimeout", n, err)
+		}
+		if took := time.Since(start); took > time.Second {
+			return fmt.Errorf("read past its deadline waited %v", took)
+		}
+		if err := l.Write(ctx, []byte("hi")); err != nil {
+			return err
+		}
+		got := []byte{}
+		for i := 0; i < 1000 && len(got) < 2; i++ { // the pty hands bytes over a moment after the write
+			n, err := c.Read(ctx, buf, time.Now().Add(-time.Millisecond))
+			got = append(got, buf[:n]...)
+			if err != nil && !errors.Is(err, adapters.ErrTimeout) {
+				return err
+			}
+			if n == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if string(got) != "hi" {
+			return fmt.Errorf("bytes there: got %q, want hi", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDrainSurvivesSignals: tcdrain returns EINTR when a signal arrives (the
+// runtime preempts goroutines with SIGURG); that is not link loss. The owner's
+// thread is sent SIGURG continuously while it writes and drains.
+func TestDrainSurvivesSignals(t *testing.T) {
+	l := newLine(t, serialemu.LineConfig{})
+	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1})
+	defer o.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	signals := 0
+	err := o.Do(ctx, false, func(c Conn) error {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pid, tid := unix.Getpid(), unix.Gettid()
+		stop := make(chan struct{})
+		sent := make(chan int)
+		go func() {
+			n := 0
+			for ; n < 1_000_000; n++ {
+				select {
+				case <-stop:
+					sent <- n
+					return
+				default:
+				}
+				_ = unix.Tgkill(pid, tid, unix.SIGURG)
+			}
+			<-stop
+			sent <- n
+		}()
+		defer func() { close(stop); signals = <-sent }()
+		for i := range 2000 {
+			if err := c.Write(ctx, []byte{byte(i)}); err != nil {
+				return fmt.Errorf("write %d: %w", i, err)
+			}
+			if err := c.DrainContext(ctx); err != nil {
+				return fmt.Errorf("drain %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("2000 drains under %d SIGURGs", signals)
 }

@@ -173,31 +173,24 @@ func (w *rtuWire) listenQuiet(ctx context.Context, c serialport.Conn, gap, limit
 	giveUp := time.Now().Add(limit)
 	for range 10000 {
 		quietAt := w.lastByte.Add(gap)
-		if wake := quietAt.Add(-spinBelow); time.Now().Before(wake) {
-			n, err := c.Read(ctx, w.scratch[:], wake)
-			if n > 0 {
-				if w.lastByte = time.Now(); w.lastByte.After(giveUp) {
-					return true, c.Flush()
-				}
-				continue
+		until := quietAt.Add(-spinBelow) // sleep listening until then
+		last := !time.Now().Before(until)
+		if last {
+			for i := 0; i < 1e7 && time.Now().Before(quietAt); i++ { // ~spinBelow: some thousands of clock reads
 			}
-			if err != nil && !errors.Is(err, adapters.ErrTimeout) {
-				return false, err
-			}
+			until = time.Time{} // one look, no wait
 		}
-		for i := 0; i < 1e7 && time.Now().Before(quietAt); i++ { // ~spinBelow: tens of thousands of clock reads
-		}
-		n, err := c.Read(ctx, w.scratch[:], time.Time{}) // one look, no wait
-		if n > 0 {
+		n, err := c.Read(ctx, w.scratch[:], until)
+		switch {
+		case n > 0:
 			if w.lastByte = time.Now(); w.lastByte.After(giveUp) {
 				return true, c.Flush()
 			}
-			continue
-		}
-		if err != nil && !errors.Is(err, adapters.ErrTimeout) {
+		case err != nil && !errors.Is(err, adapters.ErrTimeout):
 			return false, err
+		case last:
+			return false, nil
 		}
-		return false, nil
 	}
 	return true, c.Flush()
 }

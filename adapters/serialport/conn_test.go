@@ -19,6 +19,21 @@ import (
 // of it blocks until the other side reads.
 const flood = 512 << 10
 
+// ownedLine is an emulated line nobody reads (until the test does) and an
+// owner of its port (cfg with the identity and line8N1 filled in), both
+// closed at the end of the test.
+func ownedLine(t *testing.T, cfg Config) (*serialemu.Line, *Owner) {
+	t.Helper()
+	l := newLine(t, serialemu.LineConfig{})
+	cfg.Identity, cfg.Line = Identity{Path: l.Path()}, line8N1
+	o := NewOwner(cfg)
+	t.Cleanup(func() { o.Close() })
+	if !o.Up() {
+		t.Fatal("port did not open")
+	}
+	return l, o
+}
+
 // blockedWrite starts a transaction on o that writes flood bytes to a line
 // nobody reads, waits until the write has been blocked a while, and returns
 // the transaction's outcome channel.
@@ -128,13 +143,8 @@ func usable(t *testing.T, o *Owner, l *serialemu.Line) {
 // port stays open, its unsent output is discarded and it carries the next
 // transaction both ways.
 func TestWriteBlockedCancel(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
 	states := &stateLog{}
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1, OnState: states.on})
-	defer o.Close()
-	if !o.Up() {
-		t.Fatal("port did not open")
-	}
+	l, o := ownedLine(t, Config{OnState: states.on})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := blockedWrite(t, ctx, o)
@@ -153,9 +163,7 @@ func TestWriteBlockedCancel(t *testing.T) {
 // TestWriteBlockedDeadline: a ctx deadline ends a blocked write the same way
 // (context.DeadlineExceeded), close to the deadline rather than a slice later.
 func TestWriteBlockedDeadline(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1})
-	defer o.Close()
+	l, o := ownedLine(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
 	defer cancel()
 	_, err := waitDone(t, blockedWrite(t, ctx, o), "deadline")
@@ -191,10 +199,8 @@ func TestWriteBlockedClose(t *testing.T) {
 // ctx deadline) is link loss: the owner discards the output, reopens the port
 // and the next transaction goes through.
 func TestWriteStallReopens(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
 	states := &stateLog{}
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1, OnState: states.on, Retry: 20 * time.Millisecond})
-	defer o.Close()
+	l, o := ownedLine(t, Config{OnState: states.on, Retry: 20 * time.Millisecond})
 	if want := 5 * time.Second; o.stall < want {
 		t.Fatalf("default stall limit %v, want at least %v", o.stall, want)
 	}
@@ -213,9 +219,7 @@ func TestWriteStallReopens(t *testing.T) {
 // TestDrainContext: with nothing queued DrainContext returns at once; on a
 // Conn whose transaction ended it fails.
 func TestDrainContext(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1})
-	defer o.Close()
+	_, o := ownedLine(t, Config{})
 	var kept Conn
 	err := o.Do(context.Background(), false, func(c Conn) error {
 		kept = c
@@ -238,9 +242,7 @@ func TestDrainContext(t *testing.T) {
 // TestReadPastDeadline: a read whose deadline has already passed returns the
 // bytes that are there, and ErrTimeout at once when there are none.
 func TestReadPastDeadline(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1})
-	defer o.Close()
+	l, o := ownedLine(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := o.Do(ctx, false, func(c Conn) error {
@@ -280,9 +282,7 @@ func TestReadPastDeadline(t *testing.T) {
 // runtime preempts goroutines with SIGURG); that is not link loss. The owner's
 // thread is sent SIGURG continuously while it writes and drains.
 func TestDrainSurvivesSignals(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1})
-	defer o.Close()
+	_, o := ownedLine(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	signals := 0

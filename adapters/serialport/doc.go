@@ -5,6 +5,10 @@
 // Owner.Do in order, urgent ones (operations) ahead of queued polls. The owner
 // opens the port, detects unplugging (also while idle), reports link state and
 // reopens the port by identity when it comes back, whatever its new /dev name.
+// No Conn call blocks in the kernel beyond a short slice: reads wait in
+// select slices, writes go through a second, non-blocking descriptor and wait
+// for room in slices, drains watch the output queue, so ctx and Close end
+// them all promptly (an interrupted write's unsent bytes are discarded).
 //
 // It must not know any protocol: framing, CRCs, unit ids and timeouts per
 // request belong to the protocol packages (adapters/modbus, adapters/serial),

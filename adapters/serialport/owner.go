@@ -66,8 +66,9 @@ type Owner struct {
 	done  chan struct{}
 	close sync.Once
 
-	port    *openPort // owner goroutine only (and NewOwner before it starts)
-	checkAt time.Time // owner goroutine only: when the open port is next checked for presence
+	stall   time.Duration // a Write or Drain without progress this long: link lost
+	port    *openPort     // owner goroutine only (and NewOwner before it starts)
+	checkAt time.Time     // owner goroutine only: when the open port is next checked for presence
 }
 
 type request struct {
@@ -90,6 +91,7 @@ func NewOwner(cfg Config) *Owner {
 		wake:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		stall:     stallFor(cfg.Line),
 	}
 	if o.log == nil {
 		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -108,7 +110,7 @@ func NewOwner(cfg Config) *Owner {
 // fn's error wraps adapters.ErrLinkDown (or fn met an I/O error on the port)
 // the owner closes the port, reports it down and reopens it by identity every
 // Retry. Cancelling ctx while the request is queued returns ctx.Err(); while
-// fn runs, Conn reads return on ctx done.
+// fn runs, Conn reads, writes and drains return on ctx done.
 func (o *Owner) Do(ctx context.Context, urgent bool, fn func(c Conn) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -142,7 +144,7 @@ func (o *Owner) Do(ctx context.Context, urgent bool, fn func(c Conn) error) erro
 		if o.dequeue(r) {
 			return ctx.Err()
 		}
-		return <-r.result // running: its reads end on ctx
+		return <-r.result // running: its reads, writes and drains end on ctx
 	}
 }
 
@@ -187,7 +189,7 @@ func (o *Owner) Info() PortInfo {
 }
 
 // Close stops the goroutine and closes the port; it waits at most for the
-// running fn (whose reads are interrupted). Queued requests fail with an error
+// running fn (whose reads, writes and drains are interrupted). Queued requests fail with an error
 // wrapping adapters.ErrLinkDown.
 func (o *Owner) Close() error {
 	o.close.Do(func() { close(o.stop) })

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"go.bug.st/serial"
 	"go.bug.st/serial/enumerator"
@@ -15,8 +16,12 @@ import (
 // openPort is an open port with its lock.
 type openPort struct {
 	id   Identity
-	port serial.Port
-	lock int    // fd on the device holding an exclusive flock (root ignores TIOCEXCL)
+	port serial.Port // reads and line settings
+	// fd is a second, non-blocking descriptor on the device: it holds the
+	// exclusive flock (root ignores TIOCEXCL) and carries writes and the
+	// output-queue checks of a drain, so that no write blocks in the kernel
+	// where neither ctx nor Close could end it (port's own descriptor blocks).
+	fd   int
 	rdev uint64 // device number of the opened node
 	info PortInfo
 }
@@ -63,7 +68,7 @@ func open(id Identity, line LineSettings, enumerate func() ([]*enumerator.PortDe
 		unix.Close(lock)
 		return nil, fmt.Errorf("open %s (%s): flush: %w", id, dev, err)
 	}
-	return &openPort{id: id, port: port, lock: lock, rdev: st.Rdev, info: PortInfo{Device: dev, USB: usbFields(details)}}, nil
+	return &openPort{id: id, port: port, fd: lock, rdev: st.Rdev, info: PortInfo{Device: dev, USB: usbFields(details)}}, nil
 }
 
 func mode(l LineSettings) *serial.Mode {
@@ -82,7 +87,38 @@ func mode(l LineSettings) *serial.Mode {
 
 func (p *openPort) close() {
 	p.port.Close()
-	unix.Close(p.lock)
+	unix.Close(p.fd)
+}
+
+// write writes what the output buffer takes now without blocking: n==0 with
+// a nil error when it is full.
+func (p *openPort) write(b []byte) (int, error) {
+	n, err := unix.Write(p.fd, b)
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+		return max(n, 0), nil
+	}
+	return max(n, 0), err
+}
+
+// waitWritable waits up to d for room in the output buffer; hangup: the
+// device reported a hang-up or an error (it is gone).
+func (p *openPort) waitWritable(d time.Duration) (hangup bool, err error) {
+	fds := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLOUT}}
+	ts := unix.NsecToTimespec(int64(max(d, 0)))
+	if _, err := unix.Ppoll(fds, &ts, nil); err != nil && !errors.Is(err, unix.EINTR) {
+		return false, err
+	}
+	return fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0, nil
+}
+
+// outQueue is the number of bytes written but not yet handed to the UART.
+func (p *openPort) outQueue() (int, error) {
+	return unix.IoctlGetInt(p.fd, unix.TIOCOUTQ)
+}
+
+// discardOutput drops what was written but not yet sent.
+func (p *openPort) discardOutput() error {
+	return p.port.ResetOutputBuffer()
 }
 
 // present checks that the opened device node still exists (and, for a path

@@ -1,0 +1,116 @@
+package modbus
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	mb "github.com/grid-x/modbus"
+
+	"github.com/fieldgate/fieldgate/adapters/serialport"
+	"github.com/fieldgate/fieldgate/testbench/serialemu"
+)
+
+// timedConn records when the port handed over bytes and when a request was
+// written (the real port underneath).
+type timedConn struct {
+	serialport.Conn
+	reads  []time.Time // each read that returned bytes, taken after it returned
+	writes []time.Time // each write, taken before it started
+}
+
+func (c *timedConn) Read(ctx context.Context, p []byte, deadline time.Time) (int, error) {
+	n, err := c.Conn.Read(ctx, p, deadline)
+	if n > 0 {
+		c.reads = append(c.reads, time.Now())
+	}
+	return n, err
+}
+
+func (c *timedConn) Write(ctx context.Context, p []byte) error {
+	c.writes = append(c.writes, time.Now())
+	return c.Conn.Write(ctx, p)
+}
+
+// TestRTUWaitsOutLateBytes: a device that keeps the line busy after its reply
+// (a stray burst of 40 bytes, ~3.8 ms at 115200) delays the next request: it
+// goes out only 3.5 characters (1.75 ms) after the last byte the gateway heard,
+// and the device then reads a clean request and answers it.
+func TestRTUWaitsOutLateBytes(t *testing.T) {
+	const baud = 115200
+	l, err := serialemu.NewLine(serialemu.LineConfig{Dir: t.TempDir(), Name: "rs485-test", Baud: baud, CharBits: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	bus := openRTUBus(t, fmt.Sprintf(`{"port":%q,"baud":%d}`, l.Path(), baud))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pack := mb.NewRTUClientHandler("")
+	pack.SetSlave(1)
+	reply, err := pack.Encode(&mb.ProtocolDataUnit{FunctionCode: 3, Data: []byte{2, 0x12, 0x34}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := bytes.Repeat([]byte{0xA5}, 40)
+	device := make(chan error, 1)
+	go func() { // answers two requests; the first answer trails a stray burst
+		for i := range 2 {
+			req, err := l.ReadFrame(ctx, time.Microsecond)
+			if err == nil && (len(req) != 8 || req[0] != 1 || req[1] != 3) {
+				err = fmt.Errorf("request %d: % x is not a clean read of unit 1", i+1, req)
+			}
+			if err == nil {
+				out := reply
+				if i == 0 {
+					out = append(append([]byte(nil), reply...), stray...)
+				}
+				err = l.Write(ctx, out)
+			}
+			if err != nil {
+				device <- err
+				return
+			}
+		}
+		device <- nil
+	}()
+
+	tc := &timedConn{}
+	err = bus.owner.Do(ctx, false, func(c serialport.Conn) error {
+		tc.Conn = c
+		for i := range 2 {
+			fn, data, err := bus.wire.transact(ctx, tc, 1, request{fn: 3, data: []byte{0, 0, 0, 1}}, 5*time.Second)
+			if err != nil {
+				return fmt.Errorf("transaction %d: %w", i+1, err)
+			}
+			if fn != 3 || !bytes.Equal(data, []byte{2, 0x12, 0x34}) {
+				return fmt.Errorf("transaction %d: fn %d data % x", i+1, fn, data)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-device; err != nil {
+		t.Fatalf("device: %v", err)
+	}
+	if len(tc.writes) != 2 {
+		t.Fatalf("%d requests written, want 2", len(tc.writes))
+	}
+	second := tc.writes[1]
+	heard := 0
+	for _, r := range tc.reads {
+		if r.Before(second) {
+			heard++
+			if gap := second.Sub(r); gap < bus.wire.timing.silence {
+				t.Fatalf("second request went out %v after a byte was heard, want ≥ %v", gap, bus.wire.timing.silence)
+			}
+		}
+	}
+	t.Logf("%d reads before the second request (reply and stray burst), last %v before it",
+		heard, second.Sub(tc.reads[heard-1]).Round(time.Microsecond))
+}

@@ -168,7 +168,7 @@ func (b *bus) transact(ctx context.Context, urgent bool, cmd []byte, wantReply b
 			return err
 		}
 		if !wantReply {
-			err := c.Drain()
+			err := c.DrainContext(ctx)
 			b.lastReply = time.Now()
 			return err
 		}

@@ -34,8 +34,6 @@ type Conn interface {
 	// or a stall (the unsent bytes discarded), then waits out the UART's own
 	// FIFO (tcdrain; we never enable hardware flow control, so that is short).
 	DrainContext(ctx context.Context) error
-	// Drain is DrainContext without a ctx: only Close or a stall end it.
-	Drain() error
 	// Line is the port's line settings.
 	Line() LineSettings
 }
@@ -186,8 +184,6 @@ func (c *conn) Read(ctx context.Context, p []byte, deadline time.Time) (int, err
 func (c *conn) Flush() error {
 	return c.control("flush", func(p *openPort) error { return p.port.ResetInputBuffer() })
 }
-
-func (c *conn) Drain() error { return c.DrainContext(context.Background()) }
 
 func (c *conn) DrainContext(ctx context.Context) error {
 	if c.p == nil {

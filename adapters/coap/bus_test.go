@@ -311,3 +311,36 @@ func TestDTLS(t *testing.T) {
 		t.Fatal("poll with a wrong key succeeded")
 	}
 }
+
+// TestBlockwiseLargePayloads: a representation larger than one datagram's
+// 1024-byte block is read whole (RFC 7959 Block2) and a large PUT payload
+// arrives whole (Block1), over real UDP against the emulator.
+func TestBlockwiseLargePayloads(t *testing.T) {
+	pad := strings.Repeat("0123456789", 400) // 4000 bytes: four blocks and a bit
+	d := startDevice(t, fmt.Sprintf(`
+- name: big-1
+  listen: 127.0.0.1:0
+  resources:
+    - {path: /big, format: json, value: {pad: %q, v: {value: 7.25}}}
+    - {path: /bigcfg, format: json, value: {}, writable: true}
+`, pad), 0)
+	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "2s"}`, d.Addr()))
+	ctx := context.Background()
+	g := &models.PollGroup{Coap: []models.CoapRead{{Path: "/big", Format: models.FormatJSON, Pointer: []string{"v", "value"}, Scale: 1, Kind: models.KindFloat}}}
+	out, err := b.Poll(ctx, d.Addr(), g, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0].Value != models.FloatValue(7.25) {
+		t.Fatalf("reading behind 4 KB of padding: %+v", out)
+	}
+	payload := []byte(fmt.Sprintf(`{"note": %q, "target": 19}`, pad))
+	act := &models.Action{Name: "write", Coap: []models.CoapAction{{Method: "PUT", Path: "/bigcfg", Format: models.FormatJSON, Payload: payload}}}
+	if err := b.Execute(ctx, d.Addr(), act); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(d.Value("/bigcfg"))
+	if !strings.Contains(string(got), pad) || !strings.Contains(string(got), `"target":19`) {
+		t.Errorf("emulated resource after a %d-byte PUT holds %d bytes: %.80s…", len(payload), len(got), got)
+	}
+}

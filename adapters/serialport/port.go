@@ -86,6 +86,10 @@ func mode(l LineSettings) *serial.Mode {
 }
 
 func (p *openPort) close() {
+	// Nothing still queued for the UART is wanted once the port is closed
+	// (the transaction it belonged to is over), and a real UART's close
+	// would wait for it (the kernel's closing wait, 30 s by default).
+	_ = p.port.ResetOutputBuffer()
 	p.port.Close()
 	unix.Close(p.fd)
 }

@@ -15,14 +15,7 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 	if err != nil {
 		g.log.Error("inbox cursor unreadable; starting from 0", "err", err)
 	}
-	// After a state reset the journal is gone and the inbox is read from its
-	// start: until a page comes back empty, the operations in it may have run
-	// before, and only idempotent ones are run (see operations.admit).
-	catchUp, err := g.store.InboxCatchingUp()
-	if err != nil {
-		g.log.Error("inbox catch-up flag unreadable; treating the inbox as caught up", "err", err)
-	}
-	g.ops.setCatchingUp(catchUp)
+	catchUp := g.startCatchUp()
 	wait := time.Duration(g.cfg.Backend.InboxWait)
 	bo := newBackoff(time.Second, time.Minute)
 	for {
@@ -39,14 +32,7 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 		}
 		g.link.ok()
 		bo.reset()
-		if catchUp && len(page.Items) == 0 {
-			catchUp = false
-			g.ops.setCatchingUp(false)
-			if err := g.store.InboxCaughtUp(); err != nil {
-				g.log.Error("store inbox catch-up", "err", err)
-			}
-			g.log.Info("inbox read to its end after the state reset; operations run normally again")
-		}
+		catchUp.page(len(page.Items))
 		for _, item := range page.Items {
 			if item.Seq <= cursor {
 				continue
@@ -61,6 +47,49 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// catchUpLimit bounds the inbox catch-up after a state reset.
+const catchUpLimit = time.Minute
+
+// catchUp is the inbox catch-up after a state reset: the journal is gone and
+// the inbox is read from its start, so until a page comes back empty the
+// operations in it may have run before, and only idempotent ones are run (see
+// operations.admit). A backlog comes in pages answered at once, so an inbox
+// that never falls quiet (new work every few seconds) ends the catch-up after
+// catchUpLimit of pages all the same.
+type catchUp struct {
+	g    *Gateway
+	on   bool
+	from time.Time // first page
+}
+
+func (g *Gateway) startCatchUp() *catchUp {
+	on, err := g.store.InboxCatchingUp()
+	if err != nil {
+		g.log.Error("inbox catch-up flag unreadable; treating the inbox as caught up", "err", err)
+	}
+	g.ops.setCatchingUp(on)
+	return &catchUp{g: g, on: on}
+}
+
+// page notes a page of n items, before they are handled.
+func (c *catchUp) page(n int) {
+	if !c.on {
+		return
+	}
+	if c.from.IsZero() {
+		c.from = time.Now()
+	}
+	if n > 0 && time.Since(c.from) <= catchUpLimit {
+		return
+	}
+	c.on = false
+	c.g.ops.setCatchingUp(false)
+	if err := c.g.store.InboxCaughtUp(); err != nil {
+		c.g.log.Error("store inbox catch-up", "err", err)
+	}
+	c.g.log.Info("inbox read to its end after the state reset; operations run normally again")
 }
 
 func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxItem) {

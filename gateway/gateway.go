@@ -164,6 +164,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	g.goLoop(func() { g.registrationLoop(loopCtx) })
 	g.goLoop(func() { g.inboxLoop(loopCtx) })
 	g.goLoop(func() { g.ops.reportLoop(loopCtx) })
+	g.goLoop(func() { g.watchdogLoop(loopCtx) })
 
 	// Stage 7: local API.
 	apiAddr := ""

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
@@ -29,6 +30,8 @@ type outboxWriter struct {
 	closed bool
 	reqs   chan appendReq
 	done   chan struct{}
+
+	committing atomic.Int64 // start of the commit under way (Unix ns), 0 between commits
 }
 
 type appendReq struct {
@@ -123,7 +126,16 @@ func (w *outboxWriter) run() {
 	}
 }
 
+// stuck reports whether a commit has been under way for longer than limit (a
+// hung disk: the readings handed over since wait in memory).
+func (w *outboxWriter) stuck(limit time.Duration) bool {
+	since := w.committing.Load()
+	return since != 0 && time.Since(time.Unix(0, since)) > limit
+}
+
 func (w *outboxWriter) commit(batch []appendReq) {
+	w.committing.Store(time.Now().UnixNano())
+	defer w.committing.Store(0)
 	n := 0
 	for _, r := range batch {
 		n += len(r.items)

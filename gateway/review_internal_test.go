@@ -394,3 +394,48 @@ func TestRecoverRerunsIdempotentKeepsRecord(t *testing.T) {
 		t.Errorf("reboot register written %d times after the crash, want 0", n)
 	}
 }
+
+// The watchdog is not fed while the outbox writer is stuck in one commit (a
+// hung disk), and is fed again once it moves. The hang is set on the writer:
+// a disk that stops answering cannot be made here.
+func TestWatchdogNotFedWhileOutboxStuck(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "200000") // checked every 0.1 s
+	ig := newInternalGateway(t, silentEndpoint(t), "http://127.0.0.1:1", nil)
+	ig.outbox.committing.Store(time.Now().Add(-time.Hour).UnixNano())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ig.watchdogLoop(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	feeds := func(window time.Duration) int {
+		n, buf := 0, make([]byte, 64)
+		end := time.Now().Add(window)
+		for {
+			_ = conn.SetReadDeadline(end)
+			k, err := conn.Read(buf)
+			if err != nil {
+				return n
+			}
+			if strings.TrimSpace(string(buf[:k])) == "WATCHDOG=1" {
+				n++
+				if n == 3 {
+					return n
+				}
+			}
+		}
+	}
+	if n := feeds(time.Second); n != 0 {
+		t.Fatalf("watchdog fed %d times while the outbox commit was stuck", n)
+	}
+	ig.outbox.committing.Store(0)
+	if n := feeds(10 * time.Second); n < 3 {
+		t.Fatalf("watchdog fed %d times after the commit moved, want it fed again", n)
+	}
+}

@@ -27,15 +27,7 @@ func TestBadInboxItemsDoNotStall(t *testing.T) {
 	cfg := gatewayConfig(t, t.TempDir(), be.url(), emus)
 	startGateway(t, cfg)
 	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
-	var dev backend.DeviceRecord
-	eventually(t, 30*time.Second, "thermostat assigned", func() error {
-		d, ok := deviceByLocalID(be.srv.Devices(), th1)
-		if !ok || d.Status != backendclient.StatusAssigned {
-			return fmt.Errorf("%s: %+v", th1, d)
-		}
-		dev = d
-		return nil
-	})
+	dev := waitAssigned(t, be.srv, th1)
 
 	for _, item := range []backendclient.InboxItem{
 		{Kind: "bogus"},

@@ -458,15 +458,7 @@ func TestRedeliveredOperationNotRunAgain(t *testing.T) {
 	cfg := gatewayConfig(t, state, be.url(), emus)
 	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
 	gw := startGateway(t, cfg)
-	var devID string
-	eventually(t, 30*time.Second, "thermostat assigned", func() error {
-		d, ok := deviceByLocalID(be.server().Devices(), th1)
-		if !ok || d.ID == "" || d.Status != backendclient.StatusAssigned {
-			return errNotYet
-		}
-		devID = d.ID
-		return nil
-	})
+	devID := waitAssigned(t, be.server(), th1).ID
 	id, err := be.server().CreateOperation(backend.OperationRequest{DeviceID: devID, Name: "reboot"})
 	if err != nil {
 		t.Fatal(err)

@@ -122,15 +122,7 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 	unit := emus[0].Unit(1)
 
 	gw := startGateway(t, cfg)
-	var dev backend.DeviceRecord
-	eventually(t, 30*time.Second, "thermostat assigned", func() error {
-		d, ok := deviceByLocalID(be.srv.Devices(), th1)
-		if !ok || d.Status != backendclient.StatusAssigned {
-			return fmt.Errorf("%s: %+v", th1, d)
-		}
-		dev = d
-		return nil
-	})
+	dev := waitAssigned(t, be.srv, th1)
 	operate := func(name, input string) string {
 		t.Helper()
 		req := backend.OperationRequest{DeviceID: dev.ID, Name: name}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters/builtin"
+	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/testbench/backend"
@@ -250,6 +251,22 @@ func deviceByLocalID(devs []backend.DeviceRecord, localID string) (backend.Devic
 		}
 	}
 	return backend.DeviceRecord{}, false
+}
+
+// waitAssigned waits until the backend has assigned the device localID a
+// model, and returns its record.
+func waitAssigned(t *testing.T, b *backend.Server, localID string) backend.DeviceRecord {
+	t.Helper()
+	var dev backend.DeviceRecord
+	eventually(t, 30*time.Second, localID+" assigned", func() error {
+		d, ok := deviceByLocalID(b.Devices(), localID)
+		if !ok || d.ID == "" || d.Status != backendclient.StatusAssigned {
+			return fmt.Errorf("%s: %+v", localID, d)
+		}
+		dev = d
+		return nil
+	})
+	return dev
 }
 
 func latest(b *backend.Server, device, property string) (backend.ReadingRecord, error) {

@@ -42,8 +42,9 @@ func (im *importer) property(name, path string, v any) {
 	var read, write *form
 	proto := ""
 	for _, f := range forms {
-		needRead := read == nil && !s.writeOnly && (f.has("readproperty") || f.has("observeproperty"))
-		needWrite := write == nil && !s.readOnly && f.has("writeproperty")
+		canRead, canWrite := functionRoles(f)
+		needRead := canRead && read == nil && !s.writeOnly && (f.has("readproperty") || f.has("observeproperty"))
+		needWrite := canWrite && write == nil && !s.readOnly && f.has("writeproperty")
 		if !needRead && !needWrite {
 			continue // nothing this form adds
 		}

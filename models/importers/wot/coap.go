@@ -3,8 +3,8 @@ package wot
 import (
 	"encoding/json"
 	"maps"
-	"slices"
 	"mime"
+	"slices"
 	"strings"
 
 	"github.com/fieldgate/fieldgate/models"

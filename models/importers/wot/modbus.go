@@ -71,12 +71,14 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 	switch len(segs) {
 	case 0:
 	case 1, 2:
-		if _, ok := integer(segs[0], 0, 255); !ok {
+		if _, ok := integer(segs[0], 0, 255); !ok && !isPlaceholder(segs[0]) { // the unit is the device's: a TM may leave it open
 			im.fail(hp, "the unit ID (first path segment) must be 0..255, got %q", short(segs[0]))
 		}
 		if len(segs) == 2 {
 			a, ok := integer(segs[1], 0, 65536)
-			if !ok {
+			if !ok && isPlaceholder(segs[1]) {
+				im.fail(hp, "Thing Model placeholder %q: a model needs the address; fill it in before importing", short(segs[1]))
+			} else if !ok {
 				im.fail(hp, "the address (second path segment) must be an integer 0..65536, got %q", short(segs[1]))
 			}
 			hrefAddr = &a
@@ -234,6 +236,28 @@ func (im *importer) modbusTable(f *form, loc *modbusLoc) bool {
 	return true
 }
 
+// functionRoles says whether a form's modv:function lets it read and write
+// (an entity, which takes precedence, or no function: both).
+func functionRoles(f *form) (read, write bool) {
+	fn, ok := f.modbus["function"]
+	if _, hasEnt := f.modbus["entity"]; !ok || hasEnt {
+		return true, true
+	}
+	code := -1
+	if c, ok := integer(fn.val, 0, 255); ok {
+		code = int(c)
+	} else if d, ok := functions[strings.TrimSuffix(strings.ToLower(str(fn.val)), "s")]; ok {
+		code = d.code
+	}
+	switch code {
+	case 1, 2, 3, 4:
+		return true, false
+	case 5, 6, 15, 16:
+		return false, true
+	}
+	return true, true
+}
+
 func (im *importer) noteOneBased(path string) {
 	p := path[:max(0, strings.LastIndex(path, ".forms["))]
 	if n := len(im.oneBased); (n == 0 || im.oneBased[n-1] != p) && n < 20 {
@@ -248,6 +272,8 @@ func (im *importer) millis(t term) time.Duration {
 	}
 	return time.Duration(ms) * time.Millisecond
 }
+
+func isPlaceholder(s string) bool { return strings.HasPrefix(s, "{{") && strings.HasSuffix(s, "}}") }
 
 func str(v any) string { s, _ := v.(string); return s }
 
@@ -340,13 +366,17 @@ func (im *importer) modbusBinding(loc modbusLoc, s schema) (b *models.ModbusBind
 		}
 		b.DataType = inferDataType(kind, q, s.min)
 		if b.DataType == "" {
-			im.fail(loc.qPath, "a %s of %d registers has no Modbus data type (1, 2 or 4 registers); give modv:type", s.typ, q)
+			im.fail(loc.qPath, "a %s cannot be read from %d registers without modv:type", s.typ, q)
 			return nil, "", false
 		}
 		if kind == "string" {
 			b.Length = max(q, 1)
 		}
 		im.warn(loc.f.path, "modv:type absent: read as %s (from type %s, quantity %d)", b.DataType, s.typ, max(q, 1))
+	}
+	if b.DataType == "string" && b.Length > models.MaxStringLength {
+		im.fail(loc.qPath, "a string spans at most %d registers, got %d", models.MaxStringLength, b.Length)
+		return nil, "", false
 	}
 	if n, sized := registersOf[b.DataType]; sized && q != 0 && q != n {
 		im.fail(loc.qPath, "%s spans %d registers, got quantity %d", b.DataType, n, q)
@@ -372,9 +402,7 @@ func inferDataType(kind string, q int, minimum *float64) string {
 			return "bool"
 		}
 	case "string":
-		if q <= models.MaxStringLength {
-			return "string"
-		}
+		return "string"
 	case "int", "float":
 		unsigned := minimum != nil && *minimum >= 0
 		if kind == "float" && q > 1 {

@@ -87,8 +87,10 @@ func (im *importer) schema(path string, v any) schema {
 			s.required = im.strings(p, v)
 		case affordanceTerms[k]:
 			s.rest = append(s.rest, m)
-		case k == "@type" || k == "titles" || k == "descriptions" || k == "tm:ref":
-			// annotations; tm:ref is reported by the caller when it matters
+		case k == "@type" || k == "titles" || k == "descriptions":
+			// annotations
+		case k == "tm:ref":
+			im.warn(p, "%s not resolved: the terms it refers to are not imported", describe(v))
 		default: // exclusiveMinimum, multipleOf, pattern, items, ... and unknown terms
 			im.ignore(k, path)
 		}

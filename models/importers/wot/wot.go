@@ -212,6 +212,8 @@ func (im *importer) thing(root object) {
 			im.securityDefinitions(v)
 		case "id", "version", "created", "modified", "support", "security", "tm:required", "tm:optional", "profile":
 			// bookkeeping of the TD itself, or settled per form
+		case "links":
+			im.links(v)
 		case "schema:manufacturer", "manufacturer":
 			im.manufacturer(k, v)
 		default:
@@ -297,6 +299,23 @@ func (im *importer) manufacturer(k string, v any) {
 		}
 	default:
 		im.fail(k, "must be a string or an object with a name, got %s", describe(v))
+	}
+}
+
+// links reports what a Thing Model extends: its affordances are not here.
+func (im *importer) links(v any) {
+	a, ok := v.([]any)
+	if !ok {
+		im.fail("links", "must be an array, got %s", describe(v))
+		return
+	}
+	for i, l := range a {
+		o, _ := l.(object)
+		rel, _ := o.get("rel")
+		href, _ := o.get("href")
+		if rel == "tm:extends" {
+			im.warn(index("links", i), "tm:extends %s not resolved: the extended model's affordances are not imported", describe(href))
+		}
 	}
 }
 

@@ -41,9 +41,6 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 		path = "/"
 	}
 	r.path = path
-	if f.scheme == "coaps" {
-		im.security = "psk"
-	}
 	if t, ok := f.coap["method"]; ok {
 		r.method = strings.ToUpper(im.str(t.path, t.val))
 		found := false
@@ -81,6 +78,9 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 		return r, false
 	}
 	r.observe = r.observe || f.has("observeproperty")
+	if f.scheme == "coaps" {
+		im.security = "psk" // DTLS with the key the gateway's bus config names
+	}
 	for _, k := range slices.Sorted(maps.Keys(f.coap)) {
 		if k != "method" && k != "contentFormat" {
 			im.ignore("cov:"+k, f.path)

@@ -110,9 +110,7 @@ func (im *importer) action(name, path string, v any) {
 			safe = im.boolean(p, m.val)
 		case "idempotent":
 			o.Idempotent = im.boolean(p, m.val)
-		case "output", "synchronous", "uriVariables":
-			im.ignore(m.key, path)
-		default:
+		default: // output, synchronous, uriVariables
 			im.ignore(m.key, path)
 		}
 	}

@@ -8,45 +8,68 @@ import (
 	"io"
 	"os"
 
+	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/models/importers/edgex"
+	"github.com/fieldgate/fieldgate/models/importers/wot"
 )
 
-// cmdModelOrImport dispatches "fieldgate model import-edgex ..." and leaves every
-// other "fieldgate model ..." to cmdModel.
+// importer is one "fieldgate model import-..." subcommand: what it reads and
+// how it converts that into a model document.
+type importer struct {
+	what    string // "profile", "TD": named in usage errors
+	maxSize int
+	convert func(data []byte, id, version string) (*models.Document, []string, error)
+}
+
+// importerFor returns the import subcommand called name.
+func importerFor(name string) (importer, bool) {
+	switch name {
+	case "import-edgex":
+		return importer{"profile", edgex.MaxProfileSize, edgex.FromProfile}, true
+	case "import-wot":
+		return importer{"TD", wot.MaxTDSize, wot.FromTD}, true
+	}
+	return importer{}, false
+}
+
+// cmdModelOrImport dispatches "fieldgate model import-edgex|import-wot ..." and
+// leaves every other "fieldgate model ..." to cmdModel.
 func cmdModelOrImport(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "import-edgex" {
-		return cmdImportEdgex(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		if im, ok := importerFor(args[0]); ok {
+			return cmdImport("model "+args[0], im, args[1:], stdout, stderr)
+		}
 	}
 	return cmdModel(args, stdout)
 }
 
-// cmdImportEdgex converts an EdgeX device-modbus profile into a model document:
-// the JSON on stdout, warnings about what is not carried over on stderr.
-func cmdImportEdgex(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("model import-edgex", flag.ContinueOnError)
+// cmdImport converts a file into a model document: the JSON on stdout,
+// warnings about what is not carried over on stderr.
+func cmdImport(name string, im importer, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	id := fs.String("id", "", "model id of the result")
 	ver := fs.String("version", "", "model version of the result")
 	if err := fs.Parse(args); err != nil {
-		return usageError{"model import-edgex: " + err.Error()}
+		return usageError{name + ": " + err.Error()}
 	}
 	switch {
 	case *id == "":
-		return usageError{"model import-edgex: --id is required"}
+		return usageError{name + ": --id is required"}
 	case *ver == "":
-		return usageError{"model import-edgex: --version is required"}
+		return usageError{name + ": --version is required"}
 	case fs.NArg() != 1:
-		return usageError{fmt.Sprintf("model import-edgex: name exactly one profile FILE, got %d arguments", fs.NArg())}
+		return usageError{fmt.Sprintf("%s: name exactly one %s FILE, got %d arguments", name, im.what, fs.NArg())}
 	}
 	path := fs.Arg(0)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	if len(data) > edgex.MaxProfileSize {
-		return fmt.Errorf("%s: %d bytes, larger than %d", path, len(data), edgex.MaxProfileSize)
+	if len(data) > im.maxSize {
+		return fmt.Errorf("%s: %d bytes, larger than %d", path, len(data), im.maxSize)
 	}
-	doc, warnings, err := edgex.FromProfile(data, *id, *ver)
+	doc, warnings, err := im.convert(data, *id, *ver)
 	if err != nil {
 		var fe interface{ Unwrap() []error }
 		if errors.As(err, &fe) {

@@ -118,6 +118,11 @@ func (v *validator) safeName(path, s string, maxLen int) {
 	}
 }
 
+// NameProblem says what is wrong with s as the name of a property, an
+// operation or an input ("" when nothing): importers check the names they
+// derive before they build a document.
+func NameProblem(s string) string { return checkName(s, maxNameLength) }
+
 func checkName(s string, maxLen int) string {
 	if s == "" {
 		return "must not be empty"

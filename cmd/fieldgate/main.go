@@ -56,6 +56,8 @@ const usage = `usage:
   fieldgate model FILE...          validate and compile model documents (JSON or YAML)
   fieldgate model import-edgex --id ID --version V FILE
                                    convert an EdgeX Modbus device profile to a model (JSON on stdout)
+  fieldgate model import-wot --id ID --version V FILE
+                                   convert a W3C WoT TD/TM (Modbus or CoAP forms) to a model
   fieldgate devices [--api ADDR] [-v]
                                    list what a running daemon found, its status and model
   fieldgate scan [--api ADDR] [-v] make a running daemon scan its buses now, then list

@@ -10,13 +10,13 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/models/importers/internal/report"
 )
 
 // MaxProfileSize bounds the profile FromProfile accepts.
 const MaxProfileSize = 4 << 20
 
 // maxErrors bounds how many problems one FromProfile reports.
-const maxErrors = 50
 
 // FromProfile converts an EdgeX device-modbus device profile (YAML) into a model
 // document with the given id and version. It returns the document (already
@@ -45,10 +45,10 @@ func FromProfile(data []byte, id, version string) (*models.Document, []string, e
 	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 {
 		return nil, nil, errors.New("profile: empty document")
 	}
-	im := importer{doc: &models.Document{ID: id, Version: version, Protocol: "modbus"}, ignored: map[string][]string{}}
+	im := importer{doc: &models.Document{ID: id, Version: version, Protocol: "modbus"}}
 	im.profile(root.Content[0])
-	if len(im.errs) > 0 {
-		return nil, nil, errors.Join(im.errs...)
+	if err := im.Err(); err != nil {
+		return nil, nil, err
 	}
 	if len(im.doc.Properties) == 0 {
 		return nil, nil, errors.New("deviceResources: no resource could be imported")
@@ -56,48 +56,13 @@ func FromProfile(data []byte, id, version string) (*models.Document, []string, e
 	if err := im.doc.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("imported model: %w", err)
 	}
-	return im.doc, im.warningList(), nil
+	return im.doc, im.Warnings(), nil
 }
 
 type importer struct {
-	doc      *models.Document
-	errs     []error
-	warnings []string
-	// ignored collects EdgeX fields fieldgate does not use: field -> where.
-	ignored      map[string][]string
-	ignoredOrder []string
-	resources    map[string]bool
-}
-
-func (im *importer) fail(path, format string, args ...any) {
-	if len(im.errs) == maxErrors {
-		im.errs = append(im.errs, errors.New("too many problems; stopped"))
-	}
-	if len(im.errs) > maxErrors {
-		return
-	}
-	im.errs = append(im.errs, &models.FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
-}
-
-func (im *importer) warn(format string, args ...any) {
-	im.warnings = append(im.warnings, fmt.Sprintf(format, args...))
-}
-
-// ignore records that field (with why) of where is not carried over; the
-// warnings list each field once with every place it occurs.
-func (im *importer) ignore(field, where string) {
-	if _, ok := im.ignored[field]; !ok {
-		im.ignoredOrder = append(im.ignoredOrder, field)
-	}
-	im.ignored[field] = append(im.ignored[field], where)
-}
-
-func (im *importer) warningList() []string {
-	out := append([]string(nil), im.warnings...)
-	for _, f := range im.ignoredOrder {
-		out = append(out, fmt.Sprintf("%s: not carried over (%s)", f, strings.Join(im.ignored[f], ", ")))
-	}
-	return out
+	report.Report
+	doc       *models.Document
+	resources map[string]bool
 }
 
 // members returns the key/value pairs of a mapping node, or reports path.
@@ -106,7 +71,7 @@ func (im *importer) members(path string, n *yaml.Node) [][2]*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		im.fail(path, "must be a mapping, got %s", describe(n))
+		im.Fail(path, "must be a mapping, got %s", describe(n))
 		return nil
 	}
 	var out [][2]*yaml.Node
@@ -117,11 +82,11 @@ func (im *importer) members(path string, n *yaml.Node) [][2]*yaml.Node {
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
-			im.fail(path, "keys must be strings, got %s", describe(k))
+			im.Fail(path, "keys must be strings, got %s", describe(k))
 			continue
 		}
 		if seen[k.Value] {
-			im.fail(join(path, k.Value), "duplicate field")
+			im.Fail(join(path, k.Value), "duplicate field")
 			continue
 		}
 		seen[k.Value] = true
@@ -136,7 +101,7 @@ func (im *importer) members(path string, n *yaml.Node) [][2]*yaml.Node {
 // them, and refusing them bounds the work for any input.
 func (im *importer) plain(path string, n *yaml.Node) bool {
 	if n.Kind == yaml.AliasNode || n.Tag == "!!merge" {
-		im.fail(path, "YAML aliases and merge keys are not supported")
+		im.Fail(path, "YAML aliases and merge keys are not supported")
 		return false
 	}
 	return true
@@ -147,7 +112,7 @@ func (im *importer) items(path string, n *yaml.Node) []*yaml.Node {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		im.fail(path, "must be a list, got %s", describe(n))
+		im.Fail(path, "must be a list, got %s", describe(n))
 		return nil
 	}
 	var out []*yaml.Node
@@ -164,7 +129,7 @@ func (im *importer) str(path string, n *yaml.Node) string {
 		return ""
 	}
 	if n.Kind != yaml.ScalarNode {
-		im.fail(path, "must be a string, got %s", describe(n))
+		im.Fail(path, "must be a string, got %s", describe(n))
 		return ""
 	}
 	return n.Value
@@ -179,7 +144,7 @@ func (im *importer) boolean(path string, n *yaml.Node) bool {
 			return b
 		}
 	}
-	im.fail(path, "must be true or false, got %s", describe(n))
+	im.Fail(path, "must be true or false, got %s", describe(n))
 	return false
 }
 
@@ -194,7 +159,7 @@ func (im *importer) number(path string, n *yaml.Node) *float64 {
 			return &f
 		}
 	}
-	im.fail(path, "must be a finite number, got %s", describe(n))
+	im.Fail(path, "must be a finite number, got %s", describe(n))
 	return nil
 }
 
@@ -216,14 +181,14 @@ func (im *importer) profile(n *yaml.Node) {
 			im.doc.Description = im.str(k, v)
 		case "labels":
 			if len(im.items(k, v)) > 0 {
-				im.ignore("labels", "profile")
+				im.Ignore("labels", "profile")
 			}
 		case "deviceResources":
 			resources = v
 		case "deviceCommands":
 			commands = v
 		default:
-			im.fail(k, "unknown device profile field")
+			im.Fail(k, "unknown device profile field")
 		}
 	}
 	im.doc.Product = model
@@ -231,7 +196,7 @@ func (im *importer) profile(n *yaml.Node) {
 		im.doc.Product = name
 	}
 	if resources == nil {
-		im.fail("deviceResources", "required: a Modbus profile needs at least one device resource")
+		im.Fail("deviceResources", "required: a Modbus profile needs at least one device resource")
 		return
 	}
 	im.resources = map[string]bool{}
@@ -266,34 +231,34 @@ func (im *importer) resource(path string, n *yaml.Node) {
 			r.hidden = im.boolean(p, v)
 		case "tag", "tags":
 			if !isEmpty(v) {
-				im.ignore("deviceResources[]."+k, path)
+				im.Ignore("deviceResources[]."+k, path)
 			}
 		case "attributes":
 			r.attrs = v
 		case "properties":
 			r.props = v
 		default:
-			im.fail(p, "unknown device resource field")
+			im.Fail(p, "unknown device resource field")
 		}
 	}
 	switch {
 	case r.name == "":
-		im.fail(join(path, "name"), "required")
+		im.Fail(join(path, "name"), "required")
 		return
 	case im.resources[r.name]:
-		im.fail(join(path, "name"), "duplicate resource name %q", r.name)
+		im.Fail(join(path, "name"), "duplicate resource name %q", r.name)
 		return
 	}
 	im.resources[r.name] = true
 	if r.hidden {
-		im.ignore("deviceResources[].isHidden", r.name)
+		im.Ignore("deviceResources[].isHidden", r.name)
 	}
 	if r.props == nil {
-		im.fail(join(path, "properties"), "required")
+		im.Fail(join(path, "properties"), "required")
 		return
 	}
 	if r.attrs == nil {
-		im.fail(join(path, "attributes"), "required: primaryTable and startingAddress")
+		im.Fail(join(path, "attributes"), "required: primaryTable and startingAddress")
 		return
 	}
 	prop, ok := im.property(r)
@@ -358,10 +323,10 @@ func (im *importer) props(r resource) resourceProps {
 			rp.offset = im.number(p, v)
 		case "defaultValue", "mask", "shift", "base", "assertion", "mediaType", "optional":
 			if !isEmpty(v) {
-				im.ignore("deviceResources[].properties."+k, r.name)
+				im.Ignore("deviceResources[].properties."+k, r.name)
 			}
 		default:
-			im.fail(p, "unknown resource property")
+			im.Fail(p, "unknown resource property")
 		}
 	}
 	return rp
@@ -380,7 +345,7 @@ func (im *importer) attributes(r resource) (attrs, bool) {
 	var a attrs
 	base := join(r.path, "attributes")
 	haveTable, haveAddr := false, false
-	errs := len(im.errs)
+	errs := im.Problems()
 	for _, kv := range im.members(base, r.attrs) {
 		k, v := kv[0].Value, kv[1]
 		p := join(base, k)
@@ -390,7 +355,7 @@ func (im *importer) attributes(r resource) (attrs, bool) {
 			a.tableRaw = im.str(p, v)
 			t, ok := tables[strings.ToUpper(strings.TrimSpace(a.tableRaw))]
 			if !ok {
-				im.fail(p, "unknown table %q (known: COILS, DISCRETES_INPUT, INPUT_REGISTERS, HOLDING_REGISTERS)", a.tableRaw)
+				im.Fail(p, "unknown table %q (known: COILS, DISCRETES_INPUT, INPUT_REGISTERS, HOLDING_REGISTERS)", a.tableRaw)
 			}
 			a.table = t
 		case "startingAddress":
@@ -401,7 +366,7 @@ func (im *importer) attributes(r resource) (attrs, bool) {
 			switch strings.ToUpper(strings.TrimSpace(a.rawType)) {
 			case "INT16", "UINT16":
 			default:
-				im.fail(p, "unsupported rawType %q (EdgeX device-modbus knows Int16 and Uint16)", a.rawType)
+				im.Fail(p, "unsupported rawType %q (EdgeX device-modbus knows Int16 and Uint16)", a.rawType)
 			}
 		case "isByteSwap":
 			a.byteSwap, a.swapSeen = im.boolean(p, v), true
@@ -412,23 +377,23 @@ func (im *importer) attributes(r resource) (attrs, bool) {
 			f := im.number(p, v)
 			switch {
 			case f == nil:
-				im.fail(p, "must be a number of registers, got %s", describe(v))
+				im.Fail(p, "must be a number of registers, got %s", describe(v))
 			case *f != math.Trunc(*f) || *f < 1 || *f > models.MaxStringLength:
-				im.fail(p, "must be 1..%d registers, got %s", models.MaxStringLength, v.Value)
+				im.Fail(p, "must be 1..%d registers, got %s", models.MaxStringLength, v.Value)
 			default:
 				a.strLength = int(*f)
 			}
 		default:
-			im.fail(p, "unknown Modbus attribute (known: primaryTable, startingAddress, rawType, isByteSwap, isWordSwap, stringRegisterSize)")
+			im.Fail(p, "unknown Modbus attribute (known: primaryTable, startingAddress, rawType, isByteSwap, isWordSwap, stringRegisterSize)")
 		}
 	}
 	if !haveTable {
-		im.fail(join(base, "primaryTable"), "required")
+		im.Fail(join(base, "primaryTable"), "required")
 	}
 	if !haveAddr {
-		im.fail(join(base, "startingAddress"), "required")
+		im.Fail(join(base, "startingAddress"), "required")
 	}
-	return a, len(im.errs) == errs
+	return a, im.Problems() == errs
 }
 
 // address parses startingAddress like EdgeX does (cast to uint16, a fraction is
@@ -437,17 +402,17 @@ func (im *importer) address(r resource, path string, v *yaml.Node) int {
 	f := im.number(path, v)
 	if f == nil {
 		if isNull(v) || v.Kind == yaml.ScalarNode && strings.TrimSpace(v.Value) == "" {
-			im.fail(path, "required, got %s", describe(v))
+			im.Fail(path, "required, got %s", describe(v))
 		}
 		return 0
 	}
 	if *f < 0 || *f >= 65536 {
-		im.fail(path, "must be 0..65535, got %s", v.Value)
+		im.Fail(path, "must be 0..65535, got %s", v.Value)
 		return 0
 	}
 	a := int(*f)
 	if float64(a) != *f {
-		im.warn("%s.startingAddress %s (%s): not an integer; EdgeX device-modbus truncates it to %d (it has no register.bit notation), imported as address %d",
+		im.Warn("", "%s.startingAddress %s (%s): not an integer; EdgeX device-modbus truncates it to %d (it has no register.bit notation), imported as address %d",
 			r.path+".attributes", v.Value, r.name, a, a)
 	}
 	return a
@@ -457,8 +422,8 @@ func (im *importer) property(r resource) (models.Property, bool) {
 	rp := im.props(r)
 	a, ok := im.attributes(r)
 	pp := join(r.path, "properties")
-	if msg := checkName(r.name); msg != "" {
-		im.fail(join(r.path, "name"), "%s, got %q", msg, r.name)
+	if msg := models.NameProblem(r.name); msg != "" {
+		im.Fail(join(r.path, "name"), "not usable as a fieldgate name: %s", msg)
 		ok = false
 	}
 	prop := models.Property{Name: r.name, Description: r.description, Unit: rp.units}
@@ -470,25 +435,25 @@ func (im *importer) property(r resource) (models.Property, bool) {
 	case "RW", "WR":
 		prop.Access = "rw"
 	case "":
-		im.fail(join(pp, "readWrite"), "required (R, W or RW)")
+		im.Fail(join(pp, "readWrite"), "required (R, W or RW)")
 		ok = false
 	default:
-		im.fail(join(pp, "readWrite"), "must be R, W or RW, got %q", rp.readWrite)
+		im.Fail(join(pp, "readWrite"), "must be R, W or RW, got %q", rp.readWrite)
 		ok = false
 	}
 	vt := strings.ToLower(strings.TrimSpace(rp.valueType))
 	types, known := valueTypes[vt]
 	switch {
 	case rp.valueType == "":
-		im.fail(join(pp, "valueType"), "required")
+		im.Fail(join(pp, "valueType"), "required")
 		return prop, false
 	case unsupportedTypes[vt]:
 		if ok {
-			im.warn("%s (%s): valueType %s is not supported by Modbus; resource skipped", r.path, r.name, rp.valueType)
+			im.Warn("", "%s (%s): valueType %s is not supported by Modbus; resource skipped", r.path, r.name, rp.valueType)
 		}
 		return prop, false
 	case !known:
-		im.fail(join(pp, "valueType"), "unknown valueType %q", rp.valueType)
+		im.Fail(join(pp, "valueType"), "unknown valueType %q", rp.valueType)
 		return prop, false
 	}
 	if !ok {
@@ -501,14 +466,14 @@ func (im *importer) property(r resource) (models.Property, bool) {
 	ap := join(r.path, "attributes")
 	if a.rawType != "" {
 		if prop.Type != "float" && prop.Type != "int" {
-			im.fail(join(ap, "rawType"), "only for numeric valueTypes, not %s", rp.valueType)
+			im.Fail(join(ap, "rawType"), "only for numeric valueTypes, not %s", rp.valueType)
 			return prop, false
 		}
 		b.DataType = strings.ToLower(strings.TrimSpace(a.rawType))
 	}
 	switch {
 	case bits && prop.Type != "bool":
-		im.fail(join(pp, "valueType"), "table %s holds single bits: valueType must be Bool, got %q", a.tableRaw, rp.valueType)
+		im.Fail(join(pp, "valueType"), "table %s holds single bits: valueType must be Bool, got %q", a.tableRaw, rp.valueType)
 		return prop, false
 	case !bits && prop.Type == "bool":
 		b.DataType, b.Bit = "bit", 8
@@ -517,20 +482,20 @@ func (im *importer) property(r resource) (models.Property, bool) {
 			prop.Access = "r"
 			msg += ", read-only (writes not carried over: fieldgate does not write single register bits)"
 		}
-		im.warn("%s (%s): Bool in a register: EdgeX device-modbus reads the lowest bit of the register's high byte; %s", r.path, r.name, msg)
+		im.Warn("", "%s (%s): Bool in a register: EdgeX device-modbus reads the lowest bit of the register's high byte; %s", r.path, r.name, msg)
 	}
 	if prop.Access != "r" && a.table != "coil" && a.table != "holding" {
-		im.fail(join(pp, "readWrite"), "%s cannot be written in table %s, got %q", r.name, a.tableRaw, rp.readWrite)
+		im.Fail(join(pp, "readWrite"), "%s cannot be written in table %s, got %q", r.name, a.tableRaw, rp.readWrite)
 		return prop, false
 	}
 	if prop.Type == "string" {
 		if !a.hasLength {
-			im.fail(join(ap, "stringRegisterSize"), "required for valueType String")
+			im.Fail(join(ap, "stringRegisterSize"), "required for valueType String")
 			return prop, false
 		}
 		b.Length = a.strLength
 	} else if a.hasLength {
-		im.fail(join(ap, "stringRegisterSize"), "only for valueType String, got %q", rp.valueType)
+		im.Fail(join(ap, "stringRegisterSize"), "only for valueType String, got %q", rp.valueType)
 		return prop, false
 	}
 	if a.swapSeen {
@@ -538,7 +503,7 @@ func (im *importer) property(r resource) (models.Property, bool) {
 		case b.DataType == "int32" || b.DataType == "uint32" || b.DataType == "float32":
 			b.Order = [2][2]string{{"", "CDAB"}, {"BADC", "DCBA"}}[btoi(a.byteSwap)][btoi(a.wordSwap)]
 		case a.byteSwap || a.wordSwap:
-			im.warn("%s (%s): isByteSwap/isWordSwap not carried over: EdgeX device-modbus applies them to 32-bit types only, dataType is %s", r.path, r.name, b.DataType)
+			im.Warn("", "%s (%s): isByteSwap/isWordSwap not carried over: EdgeX device-modbus applies them to 32-bit types only, dataType is %s", r.path, r.name, b.DataType)
 		}
 	}
 	im.scaling(r, &prop, rp, pp)
@@ -550,7 +515,7 @@ func (im *importer) scaling(r resource, prop *models.Property, rp resourceProps,
 	b := prop.Modbus
 	numeric := prop.Type == "int" || prop.Type == "float"
 	if rp.scale != nil && *rp.scale == 0 {
-		im.fail(join(pp, "scale"), "must not be 0")
+		im.Fail(join(pp, "scale"), "must not be 0")
 		return
 	}
 	for _, s := range []struct {
@@ -559,7 +524,7 @@ func (im *importer) scaling(r resource, prop *models.Property, rp resourceProps,
 		none float64
 	}{{"scale", rp.scale, 1}, {"offset", rp.offset, 0}} {
 		if s.val != nil && *s.val != s.none && !numeric {
-			im.warn("%s (%s): %s %v not carried over: valueType %s is not numeric", r.path, r.name, s.name, *s.val, rp.valueType)
+			im.Warn("", "%s (%s): %s %v not carried over: valueType %s is not numeric", r.path, r.name, s.name, *s.val, rp.valueType)
 		}
 	}
 	if numeric {
@@ -572,17 +537,17 @@ func (im *importer) scaling(r resource, prop *models.Property, rp resourceProps,
 		fractional := b.Scale != nil && *b.Scale != math.Trunc(*b.Scale) || b.Offset != math.Trunc(b.Offset)
 		if prop.Type == "int" && fractional {
 			prop.Type = "float"
-			im.warn("%s (%s): integer valueType %s with a fractional scale or offset imported as type float", r.path, r.name, rp.valueType)
+			im.Warn("", "%s (%s): integer valueType %s with a fractional scale or offset imported as type float", r.path, r.name, rp.valueType)
 		}
 		prop.Min, prop.Max = rp.min, rp.max
 		if prop.Min != nil && prop.Max != nil && *prop.Min > *prop.Max {
-			im.fail(join(pp, "minimum"), "must not be above maximum (%v), got %v", *prop.Max, *prop.Min)
+			im.Fail(join(pp, "minimum"), "must not be above maximum (%v), got %v", *prop.Max, *prop.Min)
 		}
 		return
 	}
 	trivial := prop.Type == "bool" && (rp.min == nil || *rp.min == 0) && (rp.max == nil || *rp.max == 1)
 	if (rp.min != nil || rp.max != nil) && !trivial {
-		im.warn("%s (%s): minimum/maximum not carried over: valueType %s is not numeric", r.path, r.name, rp.valueType)
+		im.Warn("", "%s (%s): minimum/maximum not carried over: valueType %s is not numeric", r.path, r.name, rp.valueType)
 	}
 }
 
@@ -610,11 +575,11 @@ func (im *importer) command(path string, n *yaml.Node) {
 				mappings = mappings || m
 			}
 		default:
-			im.fail(p, "unknown device command field")
+			im.Fail(p, "unknown device command field")
 		}
 	}
 	if name == "" {
-		im.fail(join(path, "name"), "required")
+		im.Fail(join(path, "name"), "required")
 		return
 	}
 	msg := fmt.Sprintf("%s %q (%s: %s): not carried over; fieldgate reads and writes the properties one by one",
@@ -622,7 +587,7 @@ func (im *importer) command(path string, n *yaml.Node) {
 	if mappings {
 		msg += "; its value mappings (raw value to text) are not carried over either"
 	}
-	im.warn("%s", msg)
+	im.Warn("", "%s", msg)
 }
 
 func (im *importer) resourceOperation(path string, n *yaml.Node) (string, bool) {
@@ -634,34 +599,20 @@ func (im *importer) resourceOperation(path string, n *yaml.Node) (string, bool) 
 		case "deviceResource":
 			res = im.str(p, v)
 			if !im.resources[res] {
-				im.fail(p, "unknown device resource %q", res)
+				im.Fail(p, "unknown device resource %q", res)
 			}
 		case "defaultValue":
 			im.str(p, v)
 		case "mappings":
 			mappings = len(im.members(p, v)) > 0 || mappings
 		default:
-			im.fail(p, "unknown resource operation field")
+			im.Fail(p, "unknown resource operation field")
 		}
 	}
 	if res == "" {
-		im.fail(join(path, "deviceResource"), "required")
+		im.Fail(join(path, "deviceResource"), "required")
 	}
 	return res, mappings
-}
-
-// checkName mirrors the model document's rule for property names.
-func checkName(s string) string {
-	if len(s) > 64 {
-		return "must be at most 64 characters for a fieldgate property name"
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return "a fieldgate property name may only hold letters, digits, '.', '_' and '-'"
-		}
-	}
-	return ""
 }
 
 func join(path, key string) string {

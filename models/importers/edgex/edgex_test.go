@@ -204,7 +204,7 @@ func TestBadProfiles(t *testing.T) {
 		{"min above max", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 1`, `valueType: Int16, readWrite: R, minimum: 5, maximum: 1`),
 			[]string{"deviceResources[0].properties.minimum: must not be above maximum (1), got 5"}},
 		{"bad name", header + "- {name: \"Room Temp\", attributes: {primaryTable: COILS, startingAddress: 0}, properties: {valueType: Bool, readWrite: R}}\n",
-			[]string{`deviceResources[0].name: a fieldgate property name may only hold letters`, `got "Room Temp"`}},
+			[]string{`deviceResources[0].name: not usable as a fieldgate name: may only hold letters`, `got "Room Temp"`}},
 		{"duplicate name", header + "- {name: a, attributes: {primaryTable: COILS, startingAddress: 0}, properties: {valueType: Bool, readWrite: R}}\n" +
 			"- {name: a, attributes: {primaryTable: COILS, startingAddress: 1}, properties: {valueType: Bool, readWrite: R}}\n",
 			[]string{`deviceResources[1].name: duplicate resource name "a"`}},

@@ -7,12 +7,12 @@ import (
 // property imports one property affordance, or skips it with a warning.
 func (im *importer) property(name, path string, v any) {
 	s := im.schema(path, v)
-	if msg := checkName(name); msg != "" {
-		im.fail(path, "%s, got %q", msg, short(name))
+	if msg := models.NameProblem(name); msg != "" {
+		im.Fail(path, "not usable as a fieldgate name: %s", msg)
 		return
 	}
 	if s.readOnly && s.writeOnly {
-		im.fail(join(path, "writeOnly"), "a property cannot be both readOnly and writeOnly")
+		im.Fail(join(path, "writeOnly"), "a property cannot be both readOnly and writeOnly")
 		return
 	}
 	defaultOps := []string{"readproperty", "writeproperty"}
@@ -36,7 +36,7 @@ func (im *importer) property(name, path string, v any) {
 		}
 	}
 	if forms == nil {
-		im.warn(path, "no forms; skipped")
+		im.Warn(path, "no forms; skipped")
 		return
 	}
 	var read, write *form
@@ -61,7 +61,7 @@ func (im *importer) property(name, path string, v any) {
 		}
 	}
 	if read == nil && write == nil {
-		im.warn(path, "no form the model can use; skipped")
+		im.Warn(path, "no form the model can use; skipped")
 		return
 	}
 	p := models.Property{Name: name, Unit: s.unit, Min: s.min, Max: s.max, Enum: s.enum, Description: s.text()}
@@ -86,13 +86,13 @@ func (im *importer) property(name, path string, v any) {
 // warning.
 func (im *importer) action(name, path string, v any) {
 	s := im.schema(path, v)
-	if msg := checkName(name); msg != "" {
-		im.fail(path, "%s, got %q", msg, short(name))
+	if msg := models.NameProblem(name); msg != "" {
+		im.Fail(path, "not usable as a fieldgate name: %s", msg)
 		return
 	}
 	o := models.Operation{Name: name, Description: s.text()}
 	if name == models.WriteOperation {
-		im.fail(path, "%q is the built-in property write of a fieldgate model; rename the action", name)
+		im.Fail(path, "%q is the built-in property write of a fieldgate model; rename the action", name)
 		return
 	}
 	var forms []*form
@@ -133,7 +133,7 @@ func (im *importer) action(name, path string, v any) {
 		}
 	}
 	if use == nil {
-		im.warn(path, "no form the model can use; action skipped")
+		im.Warn(path, "no form the model can use; action skipped")
 		return
 	}
 	if proto == "modbus" {

@@ -35,7 +35,7 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 	hp := join(f.path, "href")
 	switch {
 	case query != "":
-		im.warn(hp, "query %q: a model's resource path cannot carry one; form skipped", short(query))
+		im.Warn(hp, "query %q: a model's resource path cannot carry one; form skipped", short(query))
 		return r, false
 	case path == "":
 		path = "/"
@@ -48,7 +48,7 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 			found = found || m == r.method
 		}
 		if !found {
-			im.warn(t.path, "method %q not supported here (%s); form skipped", short(r.method), strings.Join(methods, ", "))
+			im.Warn(t.path, "method %q not supported here (%s); form skipped", short(r.method), strings.Join(methods, ", "))
 			return r, false
 		}
 	}
@@ -57,7 +57,7 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 		n, _ := integer(t.val, 0, 65535)
 		r.format = map[int64]string{0: "text", 50: "json", 60: "cbor"}[n]
 		if r.format == "" {
-			im.warn(t.path, "content format %s not supported (0 text, 50 json, 60 cbor); form skipped", describe(t.val))
+			im.Warn(t.path, "content format %s not supported (0 text, 50 json, 60 cbor); form skipped", describe(t.val))
 			return r, false
 		}
 	}
@@ -65,7 +65,7 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 		mt, _, err := mime.ParseMediaType(f.contentType)
 		r.format = map[string]string{"text/plain": "text", "application/json": "json", "application/cbor": "cbor"}[mt]
 		if err != nil || r.format == "" {
-			im.warn(join(f.path, "contentType"), "%q not supported (text/plain, application/json, application/cbor); form skipped", short(f.contentType))
+			im.Warn(join(f.path, "contentType"), "%q not supported (text/plain, application/json, application/cbor); form skipped", short(f.contentType))
 			return r, false
 		}
 	}
@@ -74,7 +74,7 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 	case "cov:observe":
 		r.observe = true
 	default:
-		im.warn(join(f.path, "subprotocol"), "%q not supported; form skipped", short(f.subprotocol))
+		im.Warn(join(f.path, "subprotocol"), "%q not supported; form skipped", short(f.subprotocol))
 		return r, false
 	}
 	r.observe = r.observe || f.has("observeproperty")
@@ -91,7 +91,7 @@ func (im *importer) coapForm(f *form, defMethod string, methods ...string) (coap
 
 func (im *importer) coapProperty(p *models.Property, s schema, observable bool, read, write *form) bool {
 	if s.kind == "" {
-		im.warn(s.path, "type %q cannot be mapped (a CoAP property needs type boolean, integer, number or string); skipped", s.typ)
+		im.Warn(s.path, "type %q cannot be mapped (a CoAP property needs type boolean, integer, number or string); skipped", s.typ)
 		return false
 	}
 	var r, w coapReq
@@ -142,13 +142,13 @@ func (im *importer) coapOperation(o *models.Operation, in *schema, f *form) bool
 	switch {
 	case len(o.Inputs) == 0:
 	case r.method == "DELETE":
-		im.warn(f.path, "a DELETE request carries no payload, but the action has inputs; action skipped")
+		im.Warn(f.path, "a DELETE request carries no payload, but the action has inputs; action skipped")
 		return false
 	case in.kind != "":
 		req.Payload = "{value}"
 	case r.format == "text":
 		if len(o.Inputs) != 1 {
-			im.warn(f.path, "a text/plain payload carries one value, but the action has %d inputs; action skipped", len(o.Inputs))
+			im.Warn(f.path, "a text/plain payload carries one value, but the action has %d inputs; action skipped", len(o.Inputs))
 			return false
 		}
 		req.Payload = "{" + o.Inputs[0].Name + "}"

@@ -38,7 +38,7 @@ func (f *form) has(op string) bool {
 func (im *importer) forms(path string, v any, defaultOps []string) []*form {
 	a, ok := v.([]any)
 	if !ok {
-		im.fail(path, "must be an array, got %s", describe(v))
+		im.Fail(path, "must be an array, got %s", describe(v))
 		return nil
 	}
 	var out []*form
@@ -70,13 +70,13 @@ func (im *importer) forms(path string, v any, defaultOps []string) []*form {
 			}
 		}
 		if !hasHref {
-			im.fail(join(fp, "href"), "required")
+			im.Fail(join(fp, "href"), "required")
 			continue
 		}
 		hp := join(fp, "href")
 		resolved, ok := resolve(im.base, href)
 		if !ok {
-			im.fail(hp, "relative href %q needs a base (the TD has none, or it is not absolute)", short(href))
+			im.Fail(hp, "relative href %q needs a base (the TD has none, or it is not absolute)", short(href))
 			continue
 		}
 		f.href = resolved
@@ -96,7 +96,7 @@ func (im *importer) protocolOfForm(f *form) string {
 	case "coap", "coaps":
 		proto = "coap"
 	default:
-		im.warn(join(f.path, "href"), "unsupported scheme %q (fieldgate models speak modbus+tcp, modbus+rtu, coap, coaps)", short(f.scheme))
+		im.Warn(join(f.path, "href"), "unsupported scheme %q (fieldgate models speak modbus+tcp, modbus+rtu, coap, coaps)", short(f.scheme))
 		return ""
 	}
 	if !im.protocolOf(f.path, proto) {

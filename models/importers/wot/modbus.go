@@ -60,7 +60,7 @@ var functions = map[string]struct {
 
 func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 	loc := modbusLoc{f: f}
-	errs := len(im.errs)
+	errs := im.Problems()
 	hp := join(f.path, "href")
 	path, query := splitHref(f.href)
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
@@ -72,19 +72,19 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 	case 0:
 	case 1, 2:
 		if _, ok := integer(segs[0], 0, 255); !ok && !isPlaceholder(segs[0]) { // the unit is the device's: a TM may leave it open
-			im.fail(hp, "the unit ID (first path segment) must be 0..255, got %q", short(segs[0]))
+			im.Fail(hp, "the unit ID (first path segment) must be 0..255, got %q", short(segs[0]))
 		}
 		if len(segs) == 2 {
 			a, ok := integer(segs[1], 0, 65536)
 			if !ok && isPlaceholder(segs[1]) {
-				im.fail(hp, "Thing Model placeholder %q: a model needs the address; fill it in before importing", short(segs[1]))
+				im.Fail(hp, "Thing Model placeholder %q: a model needs the address; fill it in before importing", short(segs[1]))
 			} else if !ok {
-				im.fail(hp, "the address (second path segment) must be an integer 0..65536, got %q", short(segs[1]))
+				im.Fail(hp, "the address (second path segment) must be an integer 0..65536, got %q", short(segs[1]))
 			}
 			hrefAddr = &a
 		}
 	default:
-		im.fail(hp, "must be modbus+tcp://host:port/unitID[/address][?quantity=N], got %q", short(f.href))
+		im.Fail(hp, "must be modbus+tcp://host:port/unitID[/address][?quantity=N], got %q", short(f.href))
 	}
 	for _, q := range strings.Split(query, "&") {
 		k, v, _ := strings.Cut(q, "=")
@@ -93,7 +93,7 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 		case k == "quantity":
 			n, ok := integer(v, 1, 2000)
 			if !ok {
-				im.fail(hp, "quantity must be 1..2000, got %q", short(v))
+				im.Fail(hp, "quantity must be 1..2000, got %q", short(v))
 			}
 			loc.quantity, loc.qPath = int(n), hp
 		default:
@@ -105,9 +105,9 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 		a, ok := integer(t.val, 0, 65536)
 		switch {
 		case !ok:
-			im.fail(t.path, "must be an integer 0..65536, got %s", describe(t.val))
+			im.Fail(t.path, "must be an integer 0..65536, got %s", describe(t.val))
 		case hrefAddr != nil && *hrefAddr != a:
-			im.fail(t.path, "%d differs from the href's address %d", a, *hrefAddr)
+			im.Fail(t.path, "%d differs from the href's address %d", a, *hrefAddr)
 		}
 		addr, addrPath = &a, t.path
 	}
@@ -115,9 +115,9 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 		n, ok := integer(t.val, 1, 2000)
 		switch {
 		case !ok:
-			im.fail(t.path, "must be an integer 1..2000, got %s", describe(t.val))
+			im.Fail(t.path, "must be an integer 1..2000, got %s", describe(t.val))
 		case loc.quantity != 0 && loc.quantity != int(n):
-			im.fail(t.path, "%d differs from the href's quantity %d", n, loc.quantity)
+			im.Fail(t.path, "%d differs from the href's quantity %d", n, loc.quantity)
 		}
 		loc.quantity, loc.qPath = int(n), t.path
 	}
@@ -127,11 +127,11 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 	}
 	switch {
 	case addr == nil:
-		im.fail(f.path, "a Modbus form needs an address: modv:address or the href's second path segment")
+		im.Fail(f.path, "a Modbus form needs an address: modv:address or the href's second path segment")
 	case zeroBased && *addr > 65535:
-		im.fail(addrPath, "must be 0..65535 with modv:zeroBasedAddressing true, got %d", *addr)
+		im.Fail(addrPath, "must be 0..65535 with modv:zeroBasedAddressing true, got %d", *addr)
 	case !zeroBased && *addr < 1:
-		im.fail(addrPath, "must be 1..65536: addresses are 1-based unless modv:zeroBasedAddressing is true, got %d", *addr)
+		im.Fail(addrPath, "must be 1..65536: addresses are 1-based unless modv:zeroBasedAddressing is true, got %d", *addr)
 	case zeroBased:
 		loc.address = int(*addr)
 	default:
@@ -145,7 +145,7 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 	}
 	if t, ok := f.modbus["unitID"]; ok {
 		if _, ok := integer(t.val, 0, 255); !ok {
-			im.fail(t.path, "must be an integer 0..255, got %s", describe(t.val))
+			im.Fail(t.path, "must be an integer 0..255, got %s", describe(t.val))
 		}
 	}
 	if t, ok := f.modbus["type"]; ok {
@@ -165,7 +165,7 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 	if t, ok := f.modbus["timeout"]; ok {
 		if d := im.millis(t); d > 0 {
 			if d > time.Minute {
-				im.warn(t.path, "%s not carried over: a model's timeout is at most 1m", d)
+				im.Warn(t.path, "%s not carried over: a model's timeout is at most 1m", d)
 			} else {
 				im.formTimeout(t.path, d)
 			}
@@ -180,7 +180,7 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 			im.ignore(t.path[strings.LastIndexByte(t.path, '.')+1:], f.path)
 		}
 	}
-	return loc, len(im.errs) == errs
+	return loc, im.Problems() == errs
 }
 
 // modbusTable sets the table from modv:entity or modv:function; false (with a
@@ -201,13 +201,13 @@ func (im *importer) modbusTable(f *form, loc *modbusLoc) bool {
 			if d.code == code || strings.TrimSuffix(strings.ToLower(name), "s") == n {
 				found = true
 				if d.table == "" {
-					im.warn(fn.path, "%s reads device identification, which is not a property value; form skipped", describe(fn.val))
+					im.Warn(fn.path, "%s reads device identification, which is not a property value; form skipped", describe(fn.val))
 					return false
 				}
 				if !hasEnt {
 					loc.table = d.table
 				} else if e := entities[strings.ToLower(str(ent.val))]; e != "" && e != d.table {
-					im.warn(fn.path, "%s ignored: modv:entity %s takes precedence (binding template)", describe(fn.val), describe(ent.val))
+					im.Warn(fn.path, "%s ignored: modv:entity %s takes precedence (binding template)", describe(fn.val), describe(ent.val))
 					break
 				}
 				if d.code == 5 || d.code == 6 || d.code == 15 || d.code == 16 {
@@ -217,20 +217,20 @@ func (im *importer) modbusTable(f *form, loc *modbusLoc) bool {
 			}
 		}
 		if !found {
-			im.fail(fn.path, "unknown Modbus function %s (known: readCoil, readDiscreteInput, readHoldingRegisters, readInputRegisters, writeSingleCoil, writeSingleHoldingRegister, writeMultipleCoils, writeMultipleHoldingRegisters or their codes)", describe(fn.val))
+			im.Fail(fn.path, "unknown Modbus function %s (known: readCoil, readDiscreteInput, readHoldingRegisters, readInputRegisters, writeSingleCoil, writeSingleHoldingRegister, writeMultipleCoils, writeMultipleHoldingRegisters or their codes)", describe(fn.val))
 			return false
 		}
 	}
 	if hasEnt {
 		e, ok := entities[strings.ToLower(str(ent.val))]
 		if !ok {
-			im.fail(ent.path, "unknown Modbus entity %s (known: Coil, DiscreteInput, HoldingRegister, InputRegister)", describe(ent.val))
+			im.Fail(ent.path, "unknown Modbus entity %s (known: Coil, DiscreteInput, HoldingRegister, InputRegister)", describe(ent.val))
 			return false
 		}
 		loc.table = e
 	}
 	if loc.table == "" {
-		im.fail(f.path, "a Modbus form needs modv:entity or modv:function")
+		im.Fail(f.path, "a Modbus form needs modv:entity or modv:function")
 		return false
 	}
 	return true
@@ -268,7 +268,7 @@ func (im *importer) noteOneBased(path string) {
 func (im *importer) millis(t term) time.Duration {
 	ms, ok := integer(t.val, 0, 24*3600*1000)
 	if !ok {
-		im.fail(t.path, "must be a number of milliseconds 0..86400000, got %s", describe(t.val))
+		im.Fail(t.path, "must be a number of milliseconds 0..86400000, got %s", describe(t.val))
 	}
 	return time.Duration(ms) * time.Millisecond
 }
@@ -314,20 +314,20 @@ func (im *importer) modbusBinding(loc modbusLoc, s schema) (b *models.ModbusBind
 	b = &models.ModbusBinding{Table: loc.table, Address: loc.address}
 	kind = s.kind
 	if s.typ != "" && kind == "" {
-		im.warn(s.path, "type %q cannot be read from Modbus (scalar types only); skipped", s.typ)
+		im.Warn(s.path, "type %q cannot be read from Modbus (scalar types only); skipped", s.typ)
 		return nil, "", false
 	}
 	typePath := join(loc.f.path, "modv:type")
 	if loc.table == "coil" || loc.table == "discrete" {
 		switch {
 		case kind != "" && kind != "bool":
-			im.fail(join(s.path, "type"), "%s holds single bits: type must be boolean, got %q", loc.table, s.typ)
+			im.Fail(join(s.path, "type"), "%s holds single bits: type must be boolean, got %q", loc.table, s.typ)
 			return nil, "", false
 		case loc.xsd != "" && loc.xsd != "boolean":
-			im.fail(typePath, "%s holds single bits: must be xsd:boolean, got %q", loc.table, loc.xsd)
+			im.Fail(typePath, "%s holds single bits: must be xsd:boolean, got %q", loc.table, loc.xsd)
 			return nil, "", false
 		case loc.quantity > 1:
-			im.warn(loc.qPath, "quantity %d: a run of %ss is an array, which a model property cannot hold; skipped", loc.quantity, loc.table)
+			im.Warn(loc.qPath, "quantity %d: a run of %ss is an array, which a model property cannot hold; skipped", loc.quantity, loc.table)
 			return nil, "", false
 		}
 		b.DataType = "bool"
@@ -338,12 +338,12 @@ func (im *importer) modbusBinding(loc modbusLoc, s schema) (b *models.ModbusBind
 		x, known := xsdTypes[loc.xsd]
 		switch {
 		case !known:
-			im.warn(typePath, "%q cannot be read as a model value (byte and binary types are not supported); skipped", loc.xsd)
+			im.Warn(typePath, "%q cannot be read as a model value (byte and binary types are not supported); skipped", loc.xsd)
 			return nil, "", false
 		case kind == "":
 			kind = x.kind
 		case kind != x.kind && !(kind == "float" && x.kind == "int"):
-			im.fail(typePath, "xsd:%s cannot carry a TD type %q", loc.xsd, s.typ)
+			im.Fail(typePath, "xsd:%s cannot carry a TD type %q", loc.xsd, s.typ)
 			return nil, "", false
 		}
 		b.DataType = x.dataType
@@ -356,37 +356,37 @@ func (im *importer) modbusBinding(loc modbusLoc, s schema) (b *models.ModbusBind
 			b.DataType = map[int]string{2: "float32", 4: "float64"}[q]
 		}
 		if b.DataType == "" {
-			im.fail(loc.qPath, "xsd:%s spans %s registers, got %d", loc.xsd, map[string]string{"integer": "1, 2 or 4", "decimal": "2 or 4"}[loc.xsd], q)
+			im.Fail(loc.qPath, "xsd:%s spans %s registers, got %d", loc.xsd, map[string]string{"integer": "1, 2 or 4", "decimal": "2 or 4"}[loc.xsd], q)
 			return nil, "", false
 		}
 	} else {
 		if kind == "" {
-			im.warn(s.path, "neither a DataSchema type nor modv:type: cannot tell how to read it; skipped")
+			im.Warn(s.path, "neither a DataSchema type nor modv:type: cannot tell how to read it; skipped")
 			return nil, "", false
 		}
 		b.DataType = inferDataType(kind, q, s.min)
 		if b.DataType == "" {
-			im.fail(loc.qPath, "a %s cannot be read from %d registers without modv:type", s.typ, q)
+			im.Fail(loc.qPath, "a %s cannot be read from %d registers without modv:type", s.typ, q)
 			return nil, "", false
 		}
 		if kind == "string" {
 			b.Length = max(q, 1)
 		}
-		im.warn(loc.f.path, "modv:type absent: read as %s (from type %s, quantity %d)", b.DataType, s.typ, max(q, 1))
+		im.Warn(loc.f.path, "modv:type absent: read as %s (from type %s, quantity %d)", b.DataType, s.typ, max(q, 1))
 	}
 	if b.DataType == "string" && b.Length > models.MaxStringLength {
-		im.fail(loc.qPath, "a string spans at most %d registers, got %d", models.MaxStringLength, b.Length)
+		im.Fail(loc.qPath, "a string spans at most %d registers, got %d", models.MaxStringLength, b.Length)
 		return nil, "", false
 	}
 	if n, sized := registersOf[b.DataType]; sized && q != 0 && q != n {
-		im.fail(loc.qPath, "%s spans %d registers, got quantity %d", b.DataType, n, q)
+		im.Fail(loc.qPath, "%s spans %d registers, got quantity %d", b.DataType, n, q)
 		return nil, "", false
 	}
 	if b.DataType != "bool" {
 		b.Order = loc.order
 	}
 	if loc.function == 6 && b.DataType != "bool" && (b.Length > 1 || registersOf[b.DataType] > 1) {
-		im.fail(join(loc.f.path, "modv:function"), "writeSingleHoldingRegister cannot write %s", b.DataType)
+		im.Fail(join(loc.f.path, "modv:function"), "writeSingleHoldingRegister cannot write %s", b.DataType)
 		return nil, "", false
 	}
 	return b, kind, true
@@ -445,7 +445,7 @@ func (im *importer) modbusProperty(p *models.Property, s schema, read, write *fo
 		case rb == nil:
 			kind = wkind
 		case *wb != *rb:
-			im.warn(write.path, "writes %s %d as %s, not where it is read (%s %d as %s): a model property has one binding; writes not carried over",
+			im.Warn(write.path, "writes %s %d as %s, not where it is read (%s %d as %s): a model property has one binding; writes not carried over",
 				wb.Table, wb.Address, wb.DataType, rb.Table, rb.Address, rb.DataType)
 			write, wb = nil, nil
 		}
@@ -459,20 +459,20 @@ func (im *importer) modbusProperty(p *models.Property, s schema, read, write *fo
 	}
 	if write != nil && b.Table != "coil" && b.Table != "holding" {
 		if read == nil {
-			im.warn(write.path, "%s cannot be written (only coils and holding registers can); skipped", b.Table)
+			im.Warn(write.path, "%s cannot be written (only coils and holding registers can); skipped", b.Table)
 			return false
 		}
-		im.warn(write.path, "%s cannot be written (only coils and holding registers can); imported read-only", b.Table)
+		im.Warn(write.path, "%s cannot be written (only coils and holding registers can); imported read-only", b.Table)
 		write = nil
 	}
 	if write != nil && wloc.function != 0 && wloc.function != autoFunction(b) {
-		im.warn(join(write.path, "modv:function"), "%d not carried over: fieldgate writes a property with function 5 for a coil, 6 for one register, 16 for more", wloc.function)
+		im.Warn(join(write.path, "modv:function"), "%d not carried over: fieldgate writes a property with function 5 for a coil, 6 for one register, 16 for more", wloc.function)
 	}
 	p.Type, p.Modbus = kind, b
 	p.Access = access(read != nil, write != nil)
 	if read != nil && rloc.poll > 0 {
 		if rloc.poll < 100*time.Millisecond || rloc.poll > 24*time.Hour {
-			im.warn(join(read.path, "modv:pollingTime"), "%s not carried over: a poll interval is 100ms..24h", rloc.poll)
+			im.Warn(join(read.path, "modv:pollingTime"), "%s not carried over: a poll interval is 100ms..24h", rloc.poll)
 		} else {
 			p.Interval = models.Duration(rloc.poll)
 		}
@@ -504,7 +504,7 @@ func access(read, write bool) string {
 // modbusOperation binds an action to one write of its single input.
 func (im *importer) modbusOperation(o *models.Operation, in *schema, f *form) bool {
 	if len(o.Inputs) != 1 {
-		im.warn(f.path, "a Modbus action writes one value: it needs exactly one input (or a const), got %d; action skipped", len(o.Inputs))
+		im.Warn(f.path, "a Modbus action writes one value: it needs exactly one input (or a const), got %d; action skipped", len(o.Inputs))
 		return false
 	}
 	loc, ok := im.modbusLocation(f)
@@ -512,7 +512,7 @@ func (im *importer) modbusOperation(o *models.Operation, in *schema, f *form) bo
 		return false
 	}
 	if loc.table != "coil" && loc.table != "holding" {
-		im.warn(f.path, "%s cannot be written (only coils and holding registers can); action skipped", loc.table)
+		im.Warn(f.path, "%s cannot be written (only coils and holding registers can); action skipped", loc.table)
 		return false
 	}
 	s := *in

@@ -46,7 +46,7 @@ func (im *importer) schema(path string, v any) schema {
 			switch s.typ {
 			case "boolean", "integer", "number", "string", "object", "array", "null":
 			default:
-				im.fail(p, "must be one of boolean, integer, number, string, object, array, null, got %q", short(s.typ))
+				im.Fail(p, "must be one of boolean, integer, number, string, object, array, null, got %q", short(s.typ))
 			}
 		case k == "unit":
 			s.unit = im.str(p, v)
@@ -57,7 +57,7 @@ func (im *importer) schema(path string, v any) schema {
 		case k == "enum":
 			a, ok := v.([]any)
 			if !ok {
-				im.fail(p, "must be an array, got %s", describe(v))
+				im.Fail(p, "must be an array, got %s", describe(v))
 				continue
 			}
 			for i, e := range a {
@@ -90,13 +90,13 @@ func (im *importer) schema(path string, v any) schema {
 		case k == "@type" || k == "titles" || k == "descriptions":
 			// annotations
 		case k == "tm:ref":
-			im.warn(p, "%s not resolved: the terms it refers to are not imported", describe(v))
+			im.Warn(p, "%s not resolved: the terms it refers to are not imported", describe(v))
 		default: // exclusiveMinimum, multipleOf, pattern, items, ... and unknown terms
 			im.ignore(k, path)
 		}
 	}
 	if s.min != nil && s.max != nil && *s.min > *s.max {
-		im.fail(join(path, "minimum"), "must not be above maximum (%v), got %v", *s.max, *s.min)
+		im.Fail(join(path, "minimum"), "must not be above maximum (%v), got %v", *s.max, *s.min)
 	}
 	if s.kind != "" {
 		s.enum = im.fitValues(join(path, "enum"), s.kind, s.enum, true)
@@ -113,7 +113,7 @@ func (im *importer) schema(path string, v any) schema {
 			}
 		}
 		if (s.min != nil || s.max != nil) && s.kind != "int" && s.kind != "float" {
-			im.fail(join(path, "minimum"), "minimum/maximum only for type integer or number, not %s", s.typ)
+			im.Fail(join(path, "minimum"), "minimum/maximum only for type integer or number, not %s", s.typ)
 		}
 	}
 	return s
@@ -131,7 +131,7 @@ func (s schema) text() string {
 func (im *importer) number(path string, v any) *float64 {
 	f, ok := finite(v)
 	if !ok {
-		im.fail(path, "must be a finite number, got %s", describe(v))
+		im.Fail(path, "must be a finite number, got %s", describe(v))
 		return nil
 	}
 	return &f
@@ -152,7 +152,7 @@ func (im *importer) value(path string, v any) (models.Value, bool) {
 			return models.FloatValue(f), true
 		}
 	}
-	im.fail(path, "must be a boolean, a finite number or a string, got %s", describe(v))
+	im.Fail(path, "must be a boolean, a finite number or a string, got %s", describe(v))
 	return models.Value{}, false
 }
 
@@ -180,7 +180,7 @@ func (im *importer) fitValues(path, kind string, vals []models.Value, list bool)
 			}
 		}
 		if !ok {
-			im.fail(p, "must be %s, got %s", article(kind), v)
+			im.Fail(p, "must be %s, got %s", article(kind), v)
 			continue
 		}
 		out = append(out, v)
@@ -211,7 +211,7 @@ func (im *importer) inputs(in *schema) ([]models.Input, bool) {
 		return []models.Input{im.input("value", *in, true)}, true
 	}
 	if in.typ != "object" {
-		im.warn(in.path, "input of type %q cannot be mapped to typed inputs (scalar or object of scalars); action skipped", in.typ)
+		im.Warn(in.path, "input of type %q cannot be mapped to typed inputs (scalar or object of scalars); action skipped", in.typ)
 		return nil, false
 	}
 	required := map[string]bool{}
@@ -223,13 +223,13 @@ func (im *importer) inputs(in *schema) ([]models.Input, bool) {
 	for _, m := range in.props {
 		p := join(join(in.path, "properties"), m.key)
 		s := im.schema(p, m.val)
-		if msg := checkName(m.key); msg != "" {
-			im.fail(p, "%s, got %q", msg, short(m.key))
+		if msg := models.NameProblem(m.key); msg != "" {
+			im.Fail(p, "not usable as a fieldgate name: %s", msg)
 			ok = false
 			continue
 		}
 		if s.kind == "" {
-			im.warn(p, "input of type %q cannot be mapped (scalar types only); action skipped", s.typ)
+			im.Warn(p, "input of type %q cannot be mapped (scalar types only); action skipped", s.typ)
 			ok = false
 			continue
 		}
@@ -247,25 +247,7 @@ func (im *importer) input(name string, s schema, required bool) models.Input {
 	case !required && s.def != nil:
 		in.Optional = true
 	case !required:
-		im.warn(s.path, "not in required and without a default: imported as required (the request needs its value)")
+		im.Warn(s.path, "not in required and without a default: imported as required (the request needs its value)")
 	}
 	return in
-}
-
-// checkName mirrors the model document's rule for property, operation and
-// input names.
-func checkName(s string) string {
-	if s == "" {
-		return "a fieldgate name must not be empty"
-	}
-	if len(s) > 64 {
-		return "must be at most 64 characters for a fieldgate name"
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return "a fieldgate name may only hold letters, digits, '.', '_' and '-'"
-		}
-	}
-	return ""
 }

@@ -7,16 +7,11 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/models/importers/internal/report"
 )
 
 // MaxTDSize bounds the Thing Description FromTD accepts.
 const MaxTDSize = 4 << 20
-
-// Bounds of what one FromTD reports.
-const (
-	maxErrors   = 50
-	maxWarnings = 200
-)
 
 // FromTD converts a W3C WoT Thing Description or Thing Model (TD 1.1, JSON-LD)
 // into a model document with the given id and version. It returns the
@@ -49,13 +44,13 @@ func FromTD(data []byte, id, version string) (*models.Document, []string, error)
 	}
 	im := newImporter(id, version)
 	im.thing(root)
-	if len(im.errs) > 0 {
-		return nil, nil, errors.Join(im.errs...)
+	if err := im.Err(); err != nil {
+		return nil, nil, err
 	}
 	if len(im.doc.Properties) == 0 && len(im.doc.Operations) == 0 {
 		msg := "no property or action could be imported"
-		if len(im.warnings) > 0 {
-			msg += ":\n  " + strings.Join(im.warnings, "\n  ")
+		if w := im.Warnings(); len(w) > 0 {
+			msg += ":\n  " + strings.Join(w, "\n  ")
 		}
 		return nil, nil, errors.New(msg)
 	}
@@ -66,12 +61,8 @@ func FromTD(data []byte, id, version string) (*models.Document, []string, error)
 }
 
 type importer struct {
-	doc      *models.Document
-	errs     []error
-	warnings []string
-	// ignored collects TD terms the model does not carry: term -> where.
-	ignored      map[string][]string
-	ignoredOrder []string
+	report.Report
+	doc *models.Document
 
 	modbusPrefixes, coapPrefixes map[string]bool
 	base                         string
@@ -88,63 +79,25 @@ type importer struct {
 func newImporter(id, version string) *importer {
 	return &importer{
 		doc:            &models.Document{ID: id, Version: version},
-		ignored:        map[string][]string{},
 		modbusPrefixes: map[string]bool{"modv": true, "modbus": true},
 		coapPrefixes:   map[string]bool{"cov": true},
 	}
 }
 
-func (im *importer) fail(path, format string, args ...any) {
-	if len(im.errs) == maxErrors {
-		im.errs = append(im.errs, errors.New("too many problems; stopped"))
-	}
-	if len(im.errs) > maxErrors {
-		return
-	}
-	im.errs = append(im.errs, &models.FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
-}
-
-func (im *importer) warn(path, format string, args ...any) {
-	if len(im.warnings) == maxWarnings {
-		im.warnings = append(im.warnings, "too many warnings; the rest left out")
-	}
-	if len(im.warnings) > maxWarnings {
-		return
-	}
-	im.warnings = append(im.warnings, (&models.FieldError{Path: path, Message: fmt.Sprintf(format, args...)}).Error())
-}
-
-// ignore records that term of where is not carried over; the warnings list
-// each term once with every place it occurs.
-func (im *importer) ignore(term, where string) {
-	if _, ok := im.ignored[term]; !ok {
-		if len(im.ignoredOrder) >= maxWarnings {
-			return
-		}
-		im.ignoredOrder = append(im.ignoredOrder, term)
-	}
-	if len(im.ignored[term]) < 20 {
-		im.ignored[term] = append(im.ignored[term], orRoot(where))
-	}
-}
-
 func (im *importer) warningList() []string {
-	out := append([]string(nil), im.warnings...)
+	var extra []string
 	if len(im.oneBased) > 0 {
-		out = append(out, fmt.Sprintf("modv:zeroBasedAddressing absent: Modbus addresses taken as 1-based, the binding template's default (address 1 is register 0 on the wire); set it to true where the TD gives wire offsets (%s)",
+		extra = append(extra, fmt.Sprintf("modv:zeroBasedAddressing absent: Modbus addresses taken as 1-based, the binding template's default (address 1 is register 0 on the wire); set it to true where the TD gives wire offsets (%s)",
 			strings.Join(im.oneBased, ", ")))
 	}
-	for _, t := range im.ignoredOrder {
-		out = append(out, fmt.Sprintf("%s: not carried over (%s)", t, strings.Join(im.ignored[t], ", ")))
-	}
-	return out
+	return im.Warnings(extra...)
 }
 
 // members returns the members of an object, or reports path.
 func (im *importer) members(path string, v any) object {
 	o, ok := v.(object)
 	if !ok {
-		im.fail(orRoot(path), "must be an object, got %s", describe(v))
+		im.Fail(orRoot(path), "must be an object, got %s", describe(v))
 	}
 	return o
 }
@@ -152,7 +105,7 @@ func (im *importer) members(path string, v any) object {
 func (im *importer) str(path string, v any) string {
 	s, ok := v.(string)
 	if !ok {
-		im.fail(path, "must be a string, got %s", describe(v))
+		im.Fail(path, "must be a string, got %s", describe(v))
 	}
 	return s
 }
@@ -160,7 +113,7 @@ func (im *importer) str(path string, v any) string {
 func (im *importer) boolean(path string, v any) bool {
 	b, ok := v.(bool)
 	if !ok {
-		im.fail(path, "must be true or false, got %s", describe(v))
+		im.Fail(path, "must be true or false, got %s", describe(v))
 	}
 	return b
 }
@@ -176,12 +129,12 @@ func (im *importer) strings(path string, v any) []string {
 			if s, ok := e.(string); ok {
 				out = append(out, s)
 			} else {
-				im.fail(index(path, i), "must be a string, got %s", describe(e))
+				im.Fail(index(path, i), "must be a string, got %s", describe(e))
 			}
 		}
 		return out
 	}
-	im.fail(path, "must be a string or an array of strings, got %s", describe(v))
+	im.Fail(path, "must be a string or an array of strings, got %s", describe(v))
 	return nil
 }
 
@@ -221,7 +174,7 @@ func (im *importer) thing(root object) {
 		}
 	}
 	if props == nil && actions == nil {
-		im.fail("properties", "required: a TD with neither properties nor actions gives no model")
+		im.Fail("properties", "required: a TD with neither properties nor actions gives no model")
 		return
 	}
 	if props != nil {
@@ -261,7 +214,7 @@ func (im *importer) context(v any) {
 	case string, object:
 		entries = []any{t}
 	default:
-		im.fail("@context", "must be a string, an object or an array, got %s", describe(v))
+		im.Fail("@context", "must be a string, an object or an array, got %s", describe(v))
 		return
 	}
 	for _, e := range entries {
@@ -298,7 +251,7 @@ func (im *importer) manufacturer(k string, v any) {
 			im.doc.Manufacturer = im.str(join(k, "name"), n)
 		}
 	default:
-		im.fail(k, "must be a string or an object with a name, got %s", describe(v))
+		im.Fail(k, "must be a string or an object with a name, got %s", describe(v))
 	}
 }
 
@@ -306,7 +259,7 @@ func (im *importer) manufacturer(k string, v any) {
 func (im *importer) links(v any) {
 	a, ok := v.([]any)
 	if !ok {
-		im.fail("links", "must be an array, got %s", describe(v))
+		im.Fail("links", "must be an array, got %s", describe(v))
 		return
 	}
 	for i, l := range a {
@@ -314,7 +267,7 @@ func (im *importer) links(v any) {
 		rel, _ := o.get("rel")
 		href, _ := o.get("href")
 		if rel == "tm:extends" {
-			im.warn(index("links", i), "tm:extends %s not resolved: the extended model's affordances are not imported", describe(href))
+			im.Warn(index("links", i), "tm:extends %s not resolved: the extended model's affordances are not imported", describe(href))
 		}
 	}
 }
@@ -344,7 +297,7 @@ func (im *importer) protocolOf(path, proto string) bool {
 		return true
 	}
 	if im.protocol != proto {
-		im.warn(path, "%s form skipped: the model's protocol is %s (set by %s)", proto, im.protocol, im.protocolFrom)
+		im.Warn(path, "%s form skipped: the model's protocol is %s (set by %s)", proto, im.protocol, im.protocolFrom)
 		return false
 	}
 	return true
@@ -356,6 +309,10 @@ func (im *importer) formTimeout(path string, d time.Duration) {
 	case im.timeout == 0:
 		im.timeout, im.timeoutFrom = d, path
 	case im.timeout != d:
-		im.warn(path, "%s not carried over: a model has one per-transaction timeout, %s from %s", d, im.timeout, im.timeoutFrom)
+		im.Warn(path, "%s not carried over: a model has one per-transaction timeout, %s from %s", d, im.timeout, im.timeoutFrom)
 	}
 }
+
+// ignore records that term of where is not carried over (the TD's root when
+// where is empty).
+func (im *importer) ignore(term, where string) { im.Ignore(term, orRoot(where)) }

@@ -339,7 +339,7 @@ func TestBadTDs(t *testing.T) {
 		{"href not a string", prop(`"type": "boolean"`, `{"href": 3}`), []string{"properties.p.forms[0].href: must be a string, got 3"}},
 		{"forms not an array", td(`"properties": {"p": {"type": "boolean", "forms": {}}}`), []string{"properties.p.forms: must be an array, got an object"}},
 		{"bad name", td(`"properties": {"room temp": {"type": "boolean", "forms": [` + coil + `]}}`),
-			[]string{`properties.room temp: a fieldgate name may only hold letters, digits, '.', '_' and '-', got "room temp"`}},
+			[]string{`properties.room temp: not usable as a fieldgate name: may only hold letters, digits, '.', '_' and '-', got "room temp"`}},
 		{"bad type", prop(`"type": "float"`, coil), []string{`properties.p.type: must be one of boolean, integer, number, string, object, array, null, got "float"`}},
 		{"enum of the wrong type", prop(`"type": "boolean", "enum": [1]`, coil), []string{"properties.p.enum[0]: must be a boolean, got 1"}},
 		{"min above max", prop(`"type": "integer", "minimum": 5, "maximum": 1`, `{"href": "modbus+tcp://h/1/1", "modv:entity": "HoldingRegister"}`),

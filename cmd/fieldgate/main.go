@@ -1,6 +1,7 @@
 // Command fieldgate is the gateway daemon.
 //
-//	fieldgate run [--config FILE]     run the gateway (no --config: the embedded demo config)
+//	fieldgate run [--config FILE]     run the gateway (no --config: the embedded demo config);
+//	                                  SIGHUP reloads the config (a bad one is refused)
 //	fieldgate check --config FILE     decode and validate a config, report every problem
 //	fieldgate model FILE...           decode, validate and compile model documents
 //	fieldgate devices [--api ADDR]    what a running daemon found and runs
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/fieldgate/fieldgate/adapters/builtin"
@@ -51,7 +53,8 @@ func exitCode(err error) int {
 }
 
 const usage = `usage:
-  fieldgate run [--config FILE]    run the gateway (without --config: the embedded demo config)
+  fieldgate run [--config FILE]    run the gateway (without --config: the embedded demo config);
+                                   SIGHUP reloads the config (a bad one is refused)
   fieldgate check --config FILE    validate a config file and report every problem
   fieldgate model FILE...          validate and compile model documents (JSON or YAML)
   fieldgate model import-edgex --id ID --version V FILE
@@ -104,15 +107,46 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
 	}
-	cfg, err := loadConfig(*path)
+	load := func() (*config.Config, []byte, error) {
+		if *path == "" {
+			cfg, err := config.Parse(config.Default(), builtin.Builtin())
+			return cfg, nil, err
+		}
+		return config.LoadSource(*path, builtin.Builtin())
+	}
+	cfg, src, err := load()
+	var lastGood string
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
+		if *path == "" {
+			return fmt.Errorf("config: %w", err)
+		}
+		// A bad push must not keep the gateway down: run on the last config
+		// it came up with, if there is one, and say so loudly.
+		var lgErr error
+		cfg, src, lastGood, lgErr = config.LoadLastGood(stateDirs(), builtin.Builtin())
+		if lgErr != nil {
+			return fmt.Errorf("config: %w\nno last good config to fall back to: %v", err, lgErr)
+		}
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
-	if *path == "" {
+	switch {
+	case lastGood != "":
+		log.Error("CONFIG FILE UNUSABLE: running on the last good config; fix the file and reload (SIGHUP)",
+			"file", *path, "lastGood", lastGood, "err", err)
+	case *path == "":
 		log.Info("running the embedded demo config", "stateDir", cfg.Gateway.StateDir)
 	}
-	return gateway.Run(ctx, gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version})
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	defer signal.Stop(reload)
+	opts := gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version}
+	return gateway.RunReloading(ctx, opts, src, load, reload)
+}
+
+// stateDirs are where a last good config may be kept: systemd's
+// $STATE_DIRECTORY (StateDirectory= in the unit), then the packaged default.
+func stateDirs() []string {
+	return append(filepath.SplitList(os.Getenv("STATE_DIRECTORY")), "/var/lib/fieldgate")
 }
 
 func cmdCheck(args []string, stdout io.Writer) error {

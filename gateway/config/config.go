@@ -4,8 +4,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
@@ -157,13 +155,6 @@ func Parse(data []byte, table adapters.Table) (*Config, error) {
 
 // Load reads and parses the config file at path.
 func Load(path string, table adapters.Table) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	cfg, err := Parse(data, table)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
+	cfg, _, err := LoadSource(path, table)
+	return cfg, err
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldgate/fieldgate/gateway"
 )
 
 // TestSystemdReadyAndWatchdog: under systemd (NOTIFY_SOCKET, WATCHDOG_USEC)
@@ -49,4 +51,31 @@ func TestSystemdReadyAndWatchdog(t *testing.T) {
 	t.Logf("READY=1, then %d × WATCHDOG=1 in %v", got["WATCHDOG=1"], time.Since(start).Round(time.Millisecond))
 	gw.stop()
 	read(func() bool { return got["STOPPING=1"] == 1 })
+}
+
+// TestConfigFallbackReportedUpstream: a gateway running on its last good
+// config (the file was unusable) says so upstream, so that whoever pushed
+// the bad config learns it, and in its status.
+func TestConfigFallbackReportedUpstream(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	why := "config file /etc/fieldgate/config.yaml unusable, running on /var/lib/fieldgate/config.last-good.yaml: backend.url: required"
+	gw := startGatewayWith(t, gateway.Options{Config: gatewayConfig(t, t.TempDir(), be.url(), emus), ConfigFallback: why})
+	eventually(t, 30*time.Second, "config-fallback event at the backend", func() error {
+		for _, e := range be.srv.Events("gateway/gw-test", 100) {
+			if e.Event == "config-fallback" && e.Detail == why {
+				return nil
+			}
+		}
+		return errNotYet
+	})
+	var st struct {
+		Config struct {
+			LastGoodFallback string `json:"lastGoodFallback"`
+		} `json:"config"`
+	}
+	getJSON(t, "http://"+gw.api+"/api/v1/status", &st)
+	if st.Config.LastGoodFallback != why {
+		t.Errorf("status config.lastGoodFallback = %q", st.Config.LastGoodFallback)
+	}
 }

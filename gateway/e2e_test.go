@@ -185,13 +185,19 @@ buses:
 
 func startGateway(t *testing.T, cfg *config.Config) *runningGateway {
 	t.Helper()
+	return startGatewayWith(t, gateway.Options{Config: cfg})
+}
+
+// startGatewayWith runs the gateway with opts, filling in the adapters, a test
+// logger, the version and Ready.
+func startGatewayWith(t *testing.T, opts gateway.Options) *runningGateway {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	g := &runningGateway{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		g.done <- gateway.Run(ctx, gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: testLogger(t), Version: "test",
-			Ready: func(addr string) { ready <- addr }})
-	}()
+	opts.Adapters, opts.Logger, opts.Version = builtin.Builtin(), testLogger(t), "test"
+	opts.Ready = func(addr string) { ready <- addr }
+	go func() { g.done <- gateway.Run(ctx, opts) }()
 	select {
 	case g.api = <-ready:
 	case err := <-g.done:

@@ -27,6 +27,11 @@ type Options struct {
 	// Ready, when set, is called once every stage has started (the local API
 	// listens, buses are open). The daemon also notifies systemd.
 	Ready func(apiAddr string)
+	// ConfigFallback, when set, says why Config is not the config file's
+	// content but the last good config (the file is unusable): it is shown
+	// in the local API's status and reported upstream as a config-fallback
+	// event.
+	ConfigFallback string
 }
 
 // Gateway is one running daemon. It is created and owned by Run.
@@ -34,6 +39,7 @@ type Gateway struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	version  string
+	fallback string // Options.ConfigFallback
 	adapters adapters.Table
 	store    *store.Store
 	backend  *backendclient.Client
@@ -64,6 +70,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		cfg:        cfg,
 		log:        log,
 		version:    opts.Version,
+		fallback:   opts.ConfigFallback,
 		adapters:   opts.Adapters,
 		buses:      map[string]adapters.Bus{},
 		devices:    newRegistry(),

@@ -116,6 +116,7 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
 		"backend":      map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
 		"inbox":        map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
+		"config":       map[string]any{"lastGoodFallback": g.fallback},
 		"outbox":       map[string]any{"pending": pending, "bytes": bytes, "lastSeq": last, "dropped": dropped},
 		"modelFetches": g.models.fetchCount(),
 		"links":        g.links.list(),

@@ -23,17 +23,18 @@ type LoadConfig func() (*config.Config, []byte, error)
 // kept as the last good one (config.SaveLastGood) when src is set.
 func RunReloading(ctx context.Context, opts Options, src []byte, load LoadConfig, reload <-chan os.Signal) error {
 	log := opts.Logger
-	var prev *config.Config
+	var prev *Options
 	var prevSrc []byte
 	for {
 		next, nextSrc, up, err := runUntilReload(ctx, opts, src, load, reload)
 		switch {
 		case next != nil:
-			prev, prevSrc = opts.Config, src
-			opts.Config, src = next, nextSrc
+			was := opts
+			prev, prevSrc = &was, src
+			opts.Config, opts.ConfigFallback, src = next, "", nextSrc
 		case err != nil && !up && prev != nil:
 			log.Error("the reloaded config did not come up; starting again with the previous one", "err", err)
-			opts.Config, src, prev, prevSrc = prev, prevSrc, nil, nil
+			opts, src, prev, prevSrc = *prev, prevSrc, nil, nil
 		default:
 			return err
 		}

@@ -17,6 +17,7 @@ const (
 	eventQuarantined     = "outbox-record-quarantined" // detail: {"seq":N,"error":"..."}
 	eventItemRefused     = "telemetry-item-refused"    // detail: {"seq":N,"error":"..."}
 	eventStateReset      = "state-reset"               // detail: store.ResetInfo, JSON
+	eventConfigFallback  = "config-fallback"           // detail: why the config file was not used
 )
 
 // gatewayLocalID is the local id of the gateway's own events.
@@ -37,6 +38,9 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		batch = 500
 	}
 	g.reportReset()
+	if g.fallback != "" {
+		g.gatewayEvent(eventConfigFallback, g.fallback)
+	}
 	bo := newBackoff(500*time.Millisecond, 30*time.Second)
 	readBo := newBackoff(time.Second, time.Minute)
 	// limit shrinks while the backend refuses batches for good (400, 413, 422):

@@ -140,6 +140,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	signal.Notify(reload, syscall.SIGHUP)
 	defer signal.Stop(reload)
 	opts := gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version}
+	if lastGood != "" {
+		opts.ConfigFallback = fmt.Sprintf("config file %s unusable, running on %s: %v", *path, lastGood, err)
+	}
 	return gateway.RunReloading(ctx, opts, src, load, reload)
 }
 

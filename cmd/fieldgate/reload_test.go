@@ -191,6 +191,20 @@ buses:
 		t.Fatalf("fallback started as %s", id)
 	}
 	d.waitLog("CONFIG FILE UNUSABLE: running on the last good config")
+	resp, err := http.Get("http://" + api + "/api/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Config struct {
+			LastGoodFallback string `json:"lastGoodFallback"`
+		} `json:"config"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(st.Config.LastGoodFallback, config.LastGoodName) || !strings.Contains(st.Config.LastGoodFallback, "backend.url: required") {
+		t.Errorf("status config.lastGoodFallback = %q, %v", st.Config.LastGoodFallback, err)
+	}
 	d.stop()
 
 	// Nothing to fall back to: the start fails, naming the field.

@@ -44,18 +44,6 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
-// sleepCtx waits d or until ctx is done; it reports whether the wait completed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // failureKind names the kind of a failed backend call, for logging once per
 // change: "unauthorized", "http 503", "refused", "reset", "timeout",
 // "bad reply" or "other".
@@ -131,10 +119,11 @@ func (l *linkState) back() <-chan struct{} {
 	return l.backCh
 }
 
-// retrySleep waits after a failed backend call: the backoff (or the server's
-// Retry-After, or the long wait after a 401), cut short when the backend is
-// seen answering again. It reports false when ctx ended.
+// retrySleep records a failed backend call (failed) and waits: the backoff
+// (or the server's Retry-After, or the long wait after a 401), cut short when
+// the backend is seen answering again. It reports false when ctx ended.
 func (l *linkState) retrySleep(ctx context.Context, bo *backoff, err error) bool {
+	l.failed(err)
 	back := l.back()
 	t := time.NewTimer(retryWait(bo, err))
 	defer t.Stop()

@@ -256,7 +256,6 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			bo.reset()
 			continue
 		}
-		g.link.failed(err)
 		if !g.link.retrySleep(ctx, bo, err) {
 			return
 		}

@@ -24,7 +24,6 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			g.link.failed(err)
 			if !g.link.retrySleep(ctx, bo, err) {
 				return
 			}
@@ -60,7 +59,6 @@ const catchUpLimit = time.Minute
 // catchUpLimit of pages all the same.
 type catchUp struct {
 	g    *Gateway
-	on   bool
 	from time.Time // first page
 }
 
@@ -70,12 +68,12 @@ func (g *Gateway) startCatchUp() *catchUp {
 		g.log.Error("inbox catch-up flag unreadable; treating the inbox as caught up", "err", err)
 	}
 	g.ops.setCatchingUp(on)
-	return &catchUp{g: g, on: on}
+	return &catchUp{g: g}
 }
 
 // page notes a page of n items, before they are handled.
 func (c *catchUp) page(n int) {
-	if !c.on {
+	if !c.g.ops.isCatchingUp() {
 		return
 	}
 	if c.from.IsZero() {
@@ -84,7 +82,6 @@ func (c *catchUp) page(n int) {
 	if n > 0 && time.Since(c.from) <= catchUpLimit {
 		return
 	}
-	c.on = false
 	c.g.ops.setCatchingUp(false)
 	if err := c.g.store.InboxCaughtUp(); err != nil {
 		c.g.log.Error("store inbox catch-up", "err", err)

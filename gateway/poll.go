@@ -147,7 +147,7 @@ func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 		if time.Since(started) > time.Minute {
 			bo.reset()
 		}
-		if !sleepCtx(ctx, bo.next()) {
+		if adapters.Sleep(ctx, bo.next()) != nil {
 			return
 		}
 	}

@@ -75,7 +75,7 @@ func (g *Gateway) waitDiscoveryInterval(ctx context.Context) bool {
 		<-ctx.Done()
 		return false
 	}
-	return sleepCtx(ctx, iv)
+	return adapters.Sleep(ctx, iv) == nil
 }
 
 // discover runs one scan of every discovering bus and notes what answered.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/store"
 )
@@ -69,7 +70,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			continue
 		case err != nil && !errors.As(err, &corrupt):
 			g.log.Error("outbox read", "err", err)
-			if !sleepCtx(ctx, readBo.next()) {
+			if adapters.Sleep(ctx, readBo.next()) != nil {
 				return
 			}
 			continue
@@ -96,13 +97,12 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 					refusing = true
 					g.log.Error("the backend refuses every telemetry batch; retrying with backoff, logged again only when this changes", "err", err)
 				}
-				if !sleepCtx(ctx, bo.next()) {
+				if adapters.Sleep(ctx, bo.next()) != nil {
 					return
 				}
 				continue
 			}
 			if err != nil {
-				g.link.failed(err)
 				if !g.link.retrySleep(ctx, bo, err) {
 					return
 				}
@@ -123,7 +123,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-g.uplinkWake:
-			if !sleepCtx(ctx, flush) {
+			if adapters.Sleep(ctx, flush) != nil {
 				return
 			}
 		case <-time.After(5 * flush):

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
 )
 
@@ -43,7 +44,7 @@ func loopback(t *testing.T, l *serialemu.Line) {
 			frame, err := l.ReadFrame(ctx, 0)
 			if err != nil {
 				if errors.Is(err, serialemu.ErrUnplugged) {
-					sleepCtx(ctx, 5*time.Millisecond)
+					_ = adapters.Sleep(ctx, 5*time.Millisecond)
 				}
 				continue
 			}
@@ -51,15 +52,6 @@ func loopback(t *testing.T, l *serialemu.Line) {
 		}
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // stateLog records OnState calls.

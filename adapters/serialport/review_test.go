@@ -42,7 +42,7 @@ func TestLinkMovedUnderSteadyTraffic(t *testing.T) {
 					return nil
 				})
 				if err != nil {
-					sleepCtx(ctx, 2*time.Millisecond)
+					_ = adapters.Sleep(ctx, 2*time.Millisecond)
 				}
 			}
 		}()

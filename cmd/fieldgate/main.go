@@ -89,12 +89,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return usageError{fmt.Sprintf("unknown command %q\n%s", args[0], usage)}
 }
 
-func loadConfig(path string) (*config.Config, error) {
+// loadConfig loads the config file at path, with its bytes; an empty path is
+// the embedded demo config (no bytes: it is not kept as a last good config).
+func loadConfig(path string) (*config.Config, []byte, error) {
 	table := builtin.Builtin()
 	if path == "" {
-		return config.Parse(config.Default(), table)
+		cfg, err := config.Parse(config.Default(), table)
+		return cfg, nil, err
 	}
-	return config.Load(path, table)
+	return config.LoadSource(path, table)
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
@@ -107,13 +110,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
 	}
-	load := func() (*config.Config, []byte, error) {
-		if *path == "" {
-			cfg, err := config.Parse(config.Default(), builtin.Builtin())
-			return cfg, nil, err
-		}
-		return config.LoadSource(*path, builtin.Builtin())
-	}
+	load := func() (*config.Config, []byte, error) { return loadConfig(*path) }
 	cfg, src, err := load()
 	var lastGood string
 	if err != nil {
@@ -162,7 +159,7 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	if *path == "" {
 		return usageError{"check: --config FILE is required"}
 	}
-	if _, err := loadConfig(*path); err != nil {
+	if _, _, err := loadConfig(*path); err != nil {
 		return err // names the file, each field and its line
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)

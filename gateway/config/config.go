@@ -152,9 +152,3 @@ func Parse(data []byte, table adapters.Table) (*Config, error) {
 	}
 	return cfg, nil
 }
-
-// Load reads and parses the config file at path.
-func Load(path string, table adapters.Table) (*Config, error) {
-	cfg, _, err := LoadSource(path, table)
-	return cfg, err
-}

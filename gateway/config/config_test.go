@@ -394,18 +394,18 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(path, []byte(valid), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(path, testTable())
+	cfg, _, err := LoadSource(path, testTable())
 	if err != nil || cfg.Gateway.ID != "gw-1" {
 		t.Fatalf("Load = %+v, %v", cfg, err)
 	}
-	if _, err := Load(filepath.Join(dir, "missing.yaml"), testTable()); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := LoadSource(filepath.Join(dir, "missing.yaml"), testTable()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte(valid+"bogus: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(bad, testTable()); err == nil || !strings.Contains(err.Error(), bad+": bogus: unknown field") {
+	if _, _, err := LoadSource(bad, testTable()); err == nil || !strings.Contains(err.Error(), bad+": bogus: unknown field") {
 		t.Errorf("bad file: %v", err)
 	}
 }
@@ -440,7 +440,7 @@ func TestDefault(t *testing.T) {
 }
 
 func TestSystemdExample(t *testing.T) {
-	cfg, err := Load("../../systemd/fieldgate.example.yaml", builtin.Builtin()) // checked by the real adapters
+	cfg, _, err := LoadSource("../../systemd/fieldgate.example.yaml", builtin.Builtin()) // checked by the real adapters
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}

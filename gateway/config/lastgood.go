@@ -14,7 +14,8 @@ import (
 // its config file has become unusable (a bad push), rather than stay down.
 const LastGoodName = "config.last-good.yaml"
 
-// LoadSource is Load that also returns the bytes the config was parsed from.
+// LoadSource reads and parses the config file at path, and returns the
+// config with the bytes it was parsed from.
 func LoadSource(path string, table adapters.Table) (*Config, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
 )
 
 // maxBody bounds an answer the proxy buffers; a larger one is answered 502.
@@ -204,7 +206,7 @@ func (p *Proxy) handle(c net.Conn, req *http.Request, f Fault, delay time.Durati
 	case Status500, Status502, Status503, TooMany, Unavailable, Unauthorized:
 		return p.answerFault(c, req, f) == nil
 	case Delay:
-		if !sleepCtx(p.ctx, delay) {
+		if adapters.Sleep(p.ctx, delay) != nil {
 			return false
 		}
 	}
@@ -280,7 +282,7 @@ func (p *Proxy) trickle(c net.Conn, req *http.Request, status int, h http.Header
 		return err
 	}
 	for len(body) > 0 {
-		if !sleepCtx(p.ctx, p.cfg.TrickleEvery) {
+		if adapters.Sleep(p.ctx, p.cfg.TrickleEvery) != nil {
 			return p.ctx.Err()
 		}
 		n := min(p.cfg.TrickleChunk, len(body))
@@ -327,16 +329,4 @@ func jsonHeader() http.Header {
 
 func errorBody(code, msg string) []byte {
 	return fmt.Appendf(nil, `{"error":{"code":%q,"message":%q}}`, code, msg)
-}
-
-// sleepCtx waits d; false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

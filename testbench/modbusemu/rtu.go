@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
 )
 
@@ -131,7 +132,7 @@ func (s *RTUServer) serve(ctx context.Context) {
 		frame, err := s.readRequest(ctx)
 		switch {
 		case errors.Is(err, serialemu.ErrUnplugged):
-			if !sleepCtx(ctx, 10*time.Millisecond) {
+			if adapters.Sleep(ctx, 10*time.Millisecond) != nil {
 				return
 			}
 			continue
@@ -303,7 +304,7 @@ func (s *RTUServer) pause(ctx context.Context, d time.Duration) bool {
 		return ctx.Err() == nil
 	}
 	if d > preciseBelow {
-		return sleepCtx(ctx, d)
+		return adapters.Sleep(ctx, d) == nil
 	}
 	ts := unix.NsecToTimespec(int64(d))
 	for range 100 { // EINTR leaves the rest in ts

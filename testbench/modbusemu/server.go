@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
 )
 
 // Server is a running Modbus TCP server for a set of emulated units.
@@ -123,7 +125,7 @@ func (s *Server) acceptLoop() {
 				return
 			}
 			s.log.Warn("modbus emulator: accept", "err", err)
-			if !sleepCtx(s.ctx, 50*time.Millisecond) {
+			if adapters.Sleep(s.ctx, 50*time.Millisecond) != nil {
 				return
 			}
 			continue
@@ -172,7 +174,7 @@ func (s *Server) serve(c *clientConn) {
 		if adu == nil {
 			continue
 		}
-		if lat := u.spec.Latency; lat > 0 && !sleepCtx(c.ctx, lat) {
+		if lat := u.spec.Latency; lat > 0 && adapters.Sleep(c.ctx, lat) != nil {
 			return
 		}
 		s.served.Add(1)
@@ -203,18 +205,6 @@ func (s *Server) respond(f frame) (adu []byte, u *Unit, reboot bool) {
 		return nil, nil, false
 	}
 	return appendADU(nil, f.tid, f.unit, pdu), u, reboot
-}
-
-// sleepCtx waits d; false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // MBAP framing: transaction id, protocol id (0), length (unit id + PDU), unit id.

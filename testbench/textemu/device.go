@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
 )
 
@@ -91,7 +92,7 @@ func (d *Device) run(ctx context.Context) {
 				return
 			}
 			buf = buf[:0] // a partial line does not survive an unplug
-			if sleep(ctx, 10*time.Millisecond) != nil {
+			if adapters.Sleep(ctx, 10*time.Millisecond) != nil {
 				return
 			}
 			continue
@@ -123,7 +124,7 @@ func (d *Device) handle(ctx context.Context, line []byte) error {
 	if a.reply == nil || a.faults.Silent {
 		return nil
 	}
-	if err := sleep(ctx, d.st.c.spec.Turnaround+a.faults.Late); err != nil {
+	if err := adapters.Sleep(ctx, d.st.c.spec.Turnaround+a.faults.Late); err != nil {
 		return err
 	}
 	out := append(a.reply, d.st.c.replyEnd...)
@@ -137,20 +138,6 @@ func (d *Device) handle(ctx context.Context, line []byte) error {
 		return nil
 	}
 	return d.line.Write(ctx, out)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // ErrNoValue is returned for a value name the spec does not declare.

@@ -16,6 +16,7 @@ import (
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 )
 
 // Options is what Run needs; the config has been parsed and validated already.
@@ -43,6 +44,7 @@ type Gateway struct {
 	adapters adapters.Table
 	store    *store.Store
 	backend  *backendclient.Client
+	uplink   telemetry.Uplink
 	buses    map[string]adapters.Bus
 	models   *modelCache
 	devices  *registry
@@ -126,6 +128,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("backend client: %w", err)
 	}
 	g.backend = bc
+	g.uplink = newHTTPUplink(bc)
 	g.models = newModelCache(st, bc)
 	g.ops = newOperations(g)
 

@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/gateway/store"
 )
@@ -32,18 +31,19 @@ type outboxWriter struct {
 	done   chan struct{}
 
 	committing atomic.Int64 // start of the commit under way (Unix ns), 0 between commits
+	recs       []store.Encoded // the commit's records; reused
 }
 
 type appendReq struct {
-	items []backendclient.TelemetryItem
-	done  chan error // nil for "batch": nobody waits
+	rec  store.Encoded
+	done chan error // nil for "batch": nobody waits
 }
 
 var errOutboxClosed = errors.New("outbox closed")
 
 func newOutboxWriter(st *store.Store, tel config.Telemetry, log *slog.Logger, wake func()) *outboxWriter {
 	w := &outboxWriter{store: st, log: log, always: tel.Durability == config.DurabilityAlways,
-		window: time.Second, wake: wake, reqs: make(chan appendReq, 256), done: make(chan struct{})}
+		window: time.Second, wake: wake, reqs: make(chan appendReq, 1024), done: make(chan struct{})}
 	if tel.GroupCommit > 0 {
 		w.window = time.Duration(tel.GroupCommit)
 	}
@@ -51,10 +51,10 @@ func newOutboxWriter(st *store.Store, tel config.Telemetry, log *slog.Logger, wa
 	return w
 }
 
-// append hands items to the writer (it copies them). With "always" it waits
-// for the commit and returns its error.
-func (w *outboxWriter) append(items []backendclient.TelemetryItem) error {
-	req := appendReq{items: append([]backendclient.TelemetryItem(nil), items...)}
+// append hands an encoded record to the writer (it is the store's now). With
+// "always" it waits for the commit and returns its error.
+func (w *outboxWriter) append(rec store.Encoded) error {
+	req := appendReq{rec: rec}
 	if w.always {
 		req.done = make(chan error, 1)
 	}
@@ -136,17 +136,14 @@ func (w *outboxWriter) stuck(limit time.Duration) bool {
 func (w *outboxWriter) commit(batch []appendReq) {
 	w.committing.Store(time.Now().UnixNano())
 	defer w.committing.Store(0)
-	n := 0
+	w.recs = w.recs[:0]
 	for _, r := range batch {
-		n += len(r.items)
+		w.recs = append(w.recs, r.rec)
 	}
-	all := make([]backendclient.TelemetryItem, 0, n)
-	for _, r := range batch {
-		all = append(all, r.items...)
-	}
-	_, err := w.store.Append(all) // one transaction, one fsync
+	_, err := w.store.AppendEncoded(w.recs) // one transaction, one fsync
+	clear(w.recs)                            // the store is done with them
 	if err != nil && !w.always {
-		w.log.Error("outbox append failed; readings lost", "items", n, "err", err)
+		w.log.Error("outbox append failed; records lost", "records", len(batch), "err", err)
 	}
 	for _, r := range batch {
 		if r.done != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -59,7 +61,7 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 // failing device is retried with backoff so it costs its bus little.
 func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, group *models.PollGroup, interval time.Duration) {
 	buf := make([]models.Reading, 0, len(run.model.Properties))
-	items := make([]backendclient.TelemetryItem, 0, len(run.model.Properties))
+	smp := newSampler(run.model)
 	bo := newBackoff(interval, max(interval, time.Minute))
 	next := time.Now()
 	for {
@@ -86,7 +88,7 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 			continue
 		}
 		bo.reset()
-		items = g.take(d, run, readings, items[:0])
+		g.take(d, smp, readings)
 		next = started.Add(interval)
 		if time.Until(next) < 0 {
 			next = time.Now()
@@ -94,25 +96,39 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 	}
 }
 
-// take puts a poll's (or a notification's) readings in the outbox: only then
-// do they count as taken. It returns items for reuse.
-func (g *Gateway) take(d *device, run *instanceRun, readings []models.Reading, items []backendclient.TelemetryItem) []backendclient.TelemetryItem {
-	rec := d.record()
+// sampler turns the readings of one poll loop's polls into samples, reusing
+// its buffers: nothing is allocated per value. Not safe for concurrent use.
+type sampler struct {
+	model  *models.Compiled
+	sample telemetry.Record
+}
+
+func newSampler(m *models.Compiled) *sampler {
+	return &sampler{model: m, sample: telemetry.Record{Kind: telemetry.KindSample, Values: make([]telemetry.Value, 0, len(m.Properties))}}
+}
+
+// encode makes the sample of one poll's readings, ready for the outbox.
+func (s *sampler) encode(d *device, readings []models.Reading) store.Encoded {
+	smp := &s.sample
+	smp.LocalID, smp.DeviceID, smp.Time = d.localID, d.record().DeviceID, readings[0].Time
+	smp.Values = smp.Values[:0]
 	for _, r := range readings {
-		p := &run.model.Properties[r.Property]
-		v := r.Value
-		items = append(items, backendclient.TelemetryItem{
-			Kind: backendclient.KindReading, LocalID: d.localID, DeviceID: rec.DeviceID,
-			Property: p.Name, Value: &v, Quality: r.Quality.String(), Time: r.Time.UTC(),
-		})
+		smp.Values = append(smp.Values, telemetry.Value{Property: s.model.Properties[r.Property].Name, Value: r.Value, Quality: r.Quality})
 	}
-	if err := g.emit(items); err != nil {
-		g.log.Error("outbox append failed; readings not taken", "device", d.localID, "err", err)
-		return items
+	return store.Encode(smp)
+}
+
+// take puts a poll's (or a notification's) readings in the outbox as one
+// sample: only then do they count as taken.
+func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
+	if len(readings) > 0 {
+		if err := g.outbox.append(s.encode(d, readings)); err != nil {
+			g.log.Error("outbox append failed; sample not taken", "device", d.localID, "err", err)
+			return
+		}
 	}
-	d.noteReadings(run.model, readings)
+	d.noteReadings(s.model, readings)
 	g.pollSucceeded(d)
-	return items
 }
 
 // observeLoop hands an observe group to the bus and takes each notification's
@@ -125,14 +141,12 @@ func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 		group = &copyGroup
 	}
 	bo := newBackoff(time.Second, time.Minute)
-	var (
-		mu    sync.Mutex // the adapter may emit from several goroutines
-		items []backendclient.TelemetryItem
-	)
+	var mu sync.Mutex // the adapter may emit from several goroutines
+	smp := newSampler(run.model)
 	emit := func(readings []models.Reading) {
 		mu.Lock()
 		defer mu.Unlock()
-		items = g.take(d, run, readings, items[:0])
+		g.take(d, smp, readings)
 	}
 	for {
 		started := time.Now()
@@ -210,23 +224,11 @@ func (g *Gateway) pollFailed(d *device, err error) {
 
 // event appends a device event to the outbox.
 func (g *Gateway) event(d *device, name, detail string) {
-	rec := d.record()
-	item := backendclient.TelemetryItem{
-		Kind: backendclient.KindEvent, LocalID: d.localID, DeviceID: rec.DeviceID,
-		Event: name, Detail: detail, Time: time.Now().UTC(),
-	}
-	if err := g.emit([]backendclient.TelemetryItem{item}); err != nil {
+	ev := telemetry.Record{Kind: telemetry.KindEvent, LocalID: d.localID, DeviceID: d.record().DeviceID,
+		Event: name, Detail: detail, Time: time.Now().UTC()}
+	if err := g.outbox.append(store.Encode(&ev)); err != nil {
 		g.log.Error("outbox append failed; event lost", "device", d.localID, "event", name, "err", err)
 	}
-}
-
-// emit puts telemetry in the persistent outbox (see outboxWriter for when it
-// is on disk).
-func (g *Gateway) emit(items []backendclient.TelemetryItem) error {
-	if len(items) == 0 {
-		return nil
-	}
-	return g.outbox.append(items)
 }
 
 type errUnknownBus string

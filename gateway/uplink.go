@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
-	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 )
 
 // Gateway-level events (LocalID gatewayLocalID): what the outbox itself has to
@@ -24,20 +24,24 @@ const (
 // gatewayLocalID is the local id of the gateway's own events.
 func (g *Gateway) gatewayLocalID() string { return "gateway/" + g.cfg.Gateway.ID }
 
-// uplinkLoop drains the outbox to the backend, oldest first, in batches of at
-// most telemetry.batchSize read from disk (the outbox is never loaded whole). An
-// item leaves the outbox only when the backend has acknowledged its batch. A
-// record that fails its checksum is set aside and reported; drops are reported
-// once the backend is reachable; the age bound is applied while idle too.
+// uplinkWindow is how many records one round of the uplink loop hands the
+// uplink: it may send them as several batches in flight at once, so that
+// delivery does not wait a round trip per batch.
+const uplinkWindow = 8
+
+// uplinkLoop drains the outbox to the backend, oldest first, a window of
+// records at a time read from disk (the outbox is never loaded whole): the
+// uplink sends them in batches of at most telemetry.batchSize, several in
+// flight. A record leaves the outbox only when the backend has acknowledged
+// it and every record before it. A record that fails its checksum is set
+// aside and reported; drops are reported once the backend is reachable; the
+// age bound is applied while idle too.
 func (g *Gateway) uplinkLoop(ctx context.Context) {
 	flush := time.Duration(g.cfg.Telemetry.FlushInterval)
 	if flush <= 0 {
 		flush = time.Second
 	}
-	batch := g.cfg.Telemetry.BatchSize
-	if batch <= 0 {
-		batch = 500
-	}
+	window := g.batchSize() * uplinkWindow
 	g.reportReset()
 	if g.fallback != "" {
 		g.gatewayEvent(eventConfigFallback, g.fallback)
@@ -45,12 +49,12 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 	bo := newBackoff(500*time.Millisecond, 30*time.Second)
 	readBo := newBackoff(time.Second, time.Minute)
 	// limit shrinks while the backend refuses batches for good (400, 413, 422):
-	// halving finds the one item it will never take, which is then set aside
-	// so that it cannot hold up every reading behind it. Only one item is set
+	// halving finds the one record it will never take, which is then set aside
+	// so that it cannot hold up every reading behind it. Only one record is set
 	// aside per batch the backend accepted: a backend that refuses everything
 	// (misconfigured, say) makes the gateway wait and retry, never throw its
 	// readings away one by one.
-	limit, acceptedSince, refusing := batch, true, false
+	limit, acceptedSince, refusing := window, true, false
 	lastExpire := time.Now()
 	for {
 		if time.Since(lastExpire) > time.Minute {
@@ -62,10 +66,10 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		if g.link.isUp() {
 			g.reportDrops()
 		}
-		items, err := g.store.Peek(limit)
+		recs, err := g.store.Peek(limit)
 		var corrupt *store.CorruptItemError
 		switch {
-		case errors.As(err, &corrupt) && len(items) == 0:
+		case errors.As(err, &corrupt) && len(recs) == 0:
 			g.quarantine(corrupt)
 			continue
 		case err != nil && !errors.As(err, &corrupt):
@@ -76,21 +80,32 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 			continue
 		}
 		readBo.reset()
-		if len(items) > 0 {
-			_, err := g.backend.SendTelemetry(ctx, backendclient.TelemetryBatch{Items: items})
+		if len(recs) > 0 {
+			n, err := g.uplink.Send(ctx, recs)
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil && backendclient.IsRefused(err) {
+			if n > 0 {
+				if err := g.store.AckDelivered(recs[:n]); err != nil {
+					g.log.Error("outbox ack", "err", err)
+				}
+				g.link.ok()
+				bo.reset()
+				acceptedSince, refusing = true, false
+				if err == nil {
+					limit = window
+				}
+			}
+			if err != nil && errors.Is(err, telemetry.ErrRefused) {
 				g.link.ok() // the backend answered
-				if len(items) > 1 {
-					limit = max(len(items)/2, 1)
+				if rest := len(recs) - n; rest > 1 {
+					limit = max(min(limit, rest)/2, 1)
 					continue
 				}
-				limit = batch
+				limit = window
 				if acceptedSince {
 					acceptedSince = false
-					g.refuseItem(items[0].Seq, err)
+					g.refuseItem(recs[n].Seq, err)
 					continue
 				}
 				if !refusing {
@@ -108,17 +123,11 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 				}
 				continue
 			}
-			g.link.ok()
-			bo.reset()
-			limit, acceptedSince, refusing = batch, true, false
-			if err := g.store.AckDelivered(items[len(items)-1].Seq); err != nil {
-				g.log.Error("outbox ack", "err", err)
-			}
-			if len(items) == batch || corrupt != nil {
+			if len(recs) == limit || corrupt != nil {
 				continue // more waiting: send at once
 			}
 		}
-		// Wait for new items, but batch them for up to the flush interval.
+		// Wait for new records, but batch them for up to the flush interval.
 		select {
 		case <-ctx.Done():
 			return
@@ -129,6 +138,14 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		case <-time.After(5 * flush):
 		}
 	}
+}
+
+// batchSize is the most records one telemetry batch carries.
+func (g *Gateway) batchSize() int {
+	if n := g.cfg.Telemetry.BatchSize; n > 0 {
+		return n
+	}
+	return 500
 }
 
 // refuseItem sets aside an item the backend refuses for good (its batch of one
@@ -156,29 +173,28 @@ func (g *Gateway) quarantine(c *store.CorruptItemError) {
 	g.gatewayEvent(eventQuarantined, string(detail))
 }
 
-// reportDrops appends one readings-dropped event for what the bounds dropped
-// since the last report; the store takes the report out of its pending drops in
-// the same transaction, so each drop is reported once.
+// reportDrops turns what the bounds dropped since the last report into one
+// readings-dropped event. The store gives it its sequence number and keeps it
+// outside the outbox until the backend has it (no bound can drop it), and
+// takes the report out of its pending drops in the same transaction, so each
+// drop is reported once.
 func (g *Gateway) reportDrops() {
-	r, err := g.store.PendingDrops()
-	if err != nil || r.Count == 0 {
-		if err != nil {
-			g.log.Error("outbox drop counter", "err", err)
-		}
-		return
-	}
-	detail, _ := json.Marshal(struct {
-		store.DropReport
-		Policy string `json:"policy"`
-	}{r, g.cfg.Telemetry.Overflow})
-	item := backendclient.TelemetryItem{Kind: backendclient.KindEvent, LocalID: g.gatewayLocalID(),
-		Event: eventReadingsDropped, Detail: string(detail), Time: time.Now().UTC()}
-	if _, err := g.store.AppendDropReport(item, r); err != nil {
+	r, ok, err := g.store.ReportDrops(func(r store.DropReport) telemetry.Record {
+		detail, _ := json.Marshal(struct {
+			store.DropReport
+			Policy string `json:"policy"`
+		}{r, g.cfg.Telemetry.Overflow})
+		return telemetry.Record{Kind: telemetry.KindEvent, LocalID: g.gatewayLocalID(),
+			Event: eventReadingsDropped, Detail: string(detail), Time: time.Now().UTC()}
+	})
+	if err != nil {
 		g.log.Error("outbox drop report", "err", err)
 		return
 	}
-	g.log.Warn("outbox bounds dropped items; reported upstream", "count", r.Count, "firstSeq", r.FirstSeq,
-		"lastSeq", r.LastSeq, "overflow", r.Overflow, "expired", r.Expired)
+	if ok {
+		g.log.Warn("outbox bounds dropped records; reported upstream", "records", r.Count, "values", r.Values,
+			"firstSeq", r.FirstSeq, "lastSeq", r.LastSeq, "overflow", r.Overflow, "expired", r.Expired)
+	}
 }
 
 // reportReset says, loudly and upstream, that the state file was replaced
@@ -200,9 +216,9 @@ func (g *Gateway) reportReset() {
 
 // gatewayEvent puts a gateway-level event in the outbox; it reports success.
 func (g *Gateway) gatewayEvent(name, detail string) bool {
-	item := backendclient.TelemetryItem{Kind: backendclient.KindEvent, LocalID: g.gatewayLocalID(),
+	ev := telemetry.Record{Kind: telemetry.KindEvent, LocalID: g.gatewayLocalID(),
 		Event: name, Detail: detail, Time: time.Now().UTC()}
-	if err := g.emit([]backendclient.TelemetryItem{item}); err != nil {
+	if err := g.outbox.append(store.Encode(&ev)); err != nil {
 		g.log.Error("outbox append failed; event lost", "event", name, "err", err)
 		return false
 	}

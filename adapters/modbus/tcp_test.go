@@ -496,3 +496,31 @@ func TestTCPLinkState(t *testing.T) {
 		t.Errorf("link events %q, want %q", got, want)
 	}
 }
+
+// BenchmarkPollTCPRegisters: what a poll allocates must not grow with the
+// values it decodes (per request, not per value).
+func BenchmarkPollTCPRegisters(b *testing.B) {
+	for _, n := range []uint16{10, 100} {
+		b.Run(fmt.Sprintf("registers=%d", n), func(b *testing.B) {
+			regs := map[uint16]uint16{}
+			for i := range n {
+				regs[i] = i
+			}
+			srv := startEmu(b, modbusemu.UnitSpec{ID: 1, Holding: regs})
+			bus := openBus(b, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
+			group, target := holdingGroup(n), Target(srv.Addr(), 1)
+			out := make([]models.Reading, 0, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if out, err = bus.Poll(ctx, target, group, out[:0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(out) != int(n) {
+				b.Fatalf("%d readings", len(out))
+			}
+		})
+	}
+}

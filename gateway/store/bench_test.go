@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 )
 
 // BenchmarkAppend measures one Append call (one transaction) for batches of 1
@@ -21,7 +21,7 @@ func BenchmarkAppend(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer func() { _ = s.Close() }()
-				batch := make([]backendclient.TelemetryItem, n)
+				batch := make([]telemetry.Record, n)
 				for i := range batch {
 					batch[i] = reading("modbus-tcp/127.0.0.1:5020/1", fmt.Sprintf("register%d", i), int64(i))
 				}

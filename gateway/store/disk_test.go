@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 )
 
 // TestDiskBoundedUnderSustainedOverflow appends far more than the bound holds,
@@ -30,7 +30,7 @@ func TestDiskBoundedUnderSustainedOverflow(t *testing.T) {
 			var peak int64
 			produced := 0
 			for round := range 400 + int(bound/(256<<10))*100 {
-				batch := make([]backendclient.TelemetryItem, 1+round%40)
+				batch := make([]telemetry.Record, 1+round%40)
 				for i := range batch {
 					batch[i] = reading(fmt.Sprintf("modbus-tcp/127.0.0.1:5020/%d", i%8), fmt.Sprintf("register%d", i), int64(round*100+i))
 				}

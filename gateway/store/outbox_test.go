@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
+	"github.com/fieldgate/fieldgate/models"
 )
 
 // clock is a settable clock for the age bound.
@@ -29,9 +31,9 @@ func (c *clock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func appendN(t *testing.T, s *Store, prop string, n int) []backendclient.TelemetryItem {
+func appendN(t *testing.T, s *Store, prop string, n int) []telemetry.Record {
 	t.Helper()
-	in := make([]backendclient.TelemetryItem, n)
+	in := make([]telemetry.Record, n)
 	for i := range in {
 		in[i] = reading("dev", prop, int64(i))
 	}
@@ -42,7 +44,7 @@ func appendN(t *testing.T, s *Store, prop string, n int) []backendclient.Telemet
 	return out
 }
 
-func seqsOf(items []backendclient.TelemetryItem) []uint64 {
+func seqsOf(items []telemetry.Record) []uint64 {
 	var out []uint64
 	for _, it := range items {
 		out = append(out, it.Seq)
@@ -66,10 +68,10 @@ func TestFlippedByteOnDiskIsQuarantined(t *testing.T) {
 	}
 	// bbolt copies pages on write, so stale copies of the record may be in the
 	// file too: flip the byte in every copy, the live one among them.
-	// "flipme" -> "fmipme": still valid JSON, only the checksum sees it.
+	// "flipme" -> "fmipme": still a valid record, only the checksum sees it.
 	n := 0
-	for i := bytes.Index(data, []byte(`"flipme"`)); i >= 0; i = bytes.Index(data, []byte(`"flipme"`)) {
-		data[i+2] ^= 0x01
+	for i := bytes.Index(data, []byte(`flipme`)); i >= 0; i = bytes.Index(data, []byte(`flipme`)) {
+		data[i+1] ^= 0x01
 		n++
 	}
 	if n == 0 {
@@ -98,7 +100,7 @@ func TestFlippedByteOnDiskIsQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	items, err = s.Peek(10)
-	if err != nil || len(items) != 4 || items[2].Seq != 4 || items[2].Property != "after" {
+	if err != nil || len(items) != 4 || items[2].Seq != 4 || items[2].Values[0].Property != "after" {
 		t.Fatalf("after quarantine: %v, %v", seqsOf(items), err)
 	}
 	if q, _ := s.Quarantined(); q != 1 {
@@ -112,7 +114,7 @@ func TestFlippedByteOnDiskIsQuarantined(t *testing.T) {
 		kept = append(kept, tx.Bucket(bucketQuarantine).Get(be64(3))...)
 		return nil
 	})
-	if !bytes.Contains(kept, []byte(`"fmipme"`)) {
+	if !bytes.Contains(kept, []byte(`fmipme`)) {
 		t.Errorf("quarantine does not hold the record as found: %q", kept)
 	}
 }
@@ -225,7 +227,7 @@ func TestAgeBoundDropsAndCounts(t *testing.T) {
 		t.Fatalf("kept %v", got)
 	}
 	r, _ := s.PendingDrops()
-	if r != (DropReport{Count: 3, FirstSeq: 1, LastSeq: 3, Expired: 3}) {
+	if r != (DropReport{Count: 3, Values: 3, FirstSeq: 1, LastSeq: 3, Expired: 3}) {
 		t.Errorf("PendingDrops = %+v", r)
 	}
 	c.add(2 * time.Hour) // all old now; Expire applies the bound with no append
@@ -242,9 +244,7 @@ func TestAgeBoundDropsAndCounts(t *testing.T) {
 }
 
 func TestDropNewestKeepsTheStart(t *testing.T) {
-	one := reading("dev", "p", 1)
-	js, _ := json.Marshal(one)
-	size := int64(recordSize(sealRecord(1, time.Time{}, js)))
+	size := recordBytes(reading("dev", "p", 1))
 	s, _ := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 10 * size, Overflow: DropNewest})
 	for range 3 {
 		appendN(t, s, "p", 4) // 12 items, room for 10
@@ -265,7 +265,7 @@ func TestDropNewestKeepsTheStart(t *testing.T) {
 		t.Errorf("kept %v", got)
 	}
 	r, _ := s.PendingDrops()
-	if r != (DropReport{Count: 4, FirstSeq: 11, LastSeq: 19, Overflow: 4}) {
+	if r != (DropReport{Count: 4, Values: 4, FirstSeq: 11, LastSeq: 19, Overflow: 4}) {
 		t.Errorf("PendingDrops = %+v", r)
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "x.db"), Options{Overflow: "drop-some"}); err == nil || !strings.Contains(err.Error(), `got "drop-some"`) {
@@ -273,40 +273,52 @@ func TestDropNewestKeepsTheStart(t *testing.T) {
 	}
 }
 
-// Each drop is reported exactly once: the report's event is appended and the
-// pending drops are cleared in one transaction; drops after it make a new report.
+// Each drop is reported exactly once: the report takes the pending drops and
+// its sequence number in one transaction, waits in its slot (outside the
+// outbox: no bound drops it) until delivered, and drops after it make the
+// next report, once this one is delivered.
 func TestDropReportOnce(t *testing.T) {
-	one := reading("dev", "p", 1)
-	js, _ := json.Marshal(one)
-	size := int64(recordSize(sealRecord(1, time.Time{}, js)))
+	size := recordBytes(reading("dev", "p", 1))
 	s, path := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 5 * size})
 	appendN(t, s, "p", 8) // drops 1-3
 	r, _ := s.PendingDrops()
-	if r != (DropReport{Count: 3, FirstSeq: 1, LastSeq: 3, Overflow: 3}) {
+	if r != (DropReport{Count: 3, Values: 3, FirstSeq: 1, LastSeq: 3, Overflow: 3}) {
 		t.Fatalf("PendingDrops = %+v", r)
 	}
-	appendN(t, s, "p", 1) // drops 4 before the report is taken
-	ev := backendclient.TelemetryItem{Kind: backendclient.KindEvent, LocalID: "gateway/x", Event: "readings-dropped", Detail: "{}"}
-	got, err := s.AppendDropReport(ev, r)
-	if err != nil || got.Seq != 10 {
-		t.Fatalf("AppendDropReport = %+v, %v", got, err)
+	event := func(r DropReport) telemetry.Record {
+		return telemetry.Record{Kind: telemetry.KindEvent, LocalID: "gateway/x", Event: "readings-dropped", Detail: fmt.Sprint(r.Count)}
 	}
+	got, ok, err := s.ReportDrops(event)
+	if err != nil || !ok || got != r {
+		t.Fatalf("ReportDrops = %+v, %v, %v", got, ok, err)
+	}
+	appendN(t, s, "p", 40) // 10-49: drops far past the report's seq (9)
 	s = reopen(t, s, path, Options{NoSync: true, OutboxMaxBytes: 5 * size})
+	if _, ok, _ := s.ReportDrops(event); ok {
+		t.Fatal("a second report while the first waits")
+	}
+	batch, err := s.Peek(3)
+	if err != nil || len(batch) != 3 || batch[0].Seq != 9 || batch[0].Event != "readings-dropped" || batch[0].Detail != "3" {
+		t.Fatalf("Peek = %+v, %v; want the report (seq 9) first", batch, err)
+	}
+	if err := s.AckDelivered(batch); err != nil {
+		t.Fatal(err)
+	}
 	r2, _ := s.PendingDrops()
-	if r2 != (DropReport{Count: 1, FirstSeq: 4, LastSeq: 4, Overflow: 1}) {
+	if r2 != (DropReport{Count: 40, Values: 40, FirstSeq: 4, LastSeq: 44, Overflow: 40}) {
 		t.Errorf("after the report: %+v", r2)
 	}
-	if _, err := s.AppendDropReport(ev, r2); err != nil {
-		t.Fatal(err)
+	if got, ok, _ := s.ReportDrops(event); !ok || got != r2 {
+		t.Errorf("second report = %+v, %v", got, ok)
 	}
 	if r3, _ := s.PendingDrops(); r3 != (DropReport{}) {
 		t.Errorf("after the second report: %+v", r3)
 	}
 	items, _ := s.Peek(100)
-	if last := items[len(items)-1]; last.Event != "readings-dropped" || last.Seq != 11 {
-		t.Errorf("last item %+v", last)
+	if items[0].Event != "readings-dropped" || items[0].Seq != 50 || len(items) != 4 || items[1].Seq != 47 {
+		t.Errorf("after the second report: %v", seqsOf(items))
 	}
-	if d, _ := s.Dropped(); d != 4 {
+	if d, _ := s.Dropped(); d != 43 {
 		t.Errorf("Dropped = %d", d)
 	}
 }
@@ -316,9 +328,7 @@ func TestDropReportOnce(t *testing.T) {
 // of the drop counter and the pending report. A batch that was not delivered
 // (sent again after a failure, or set aside with Ack) keeps its drops counted.
 func TestDropsOfABatchInFlightTakenBackWhenDelivered(t *testing.T) {
-	one := reading("dev", "p", 1)
-	js, _ := json.Marshal(one)
-	size := int64(recordSize(sealRecord(1, time.Time{}, js)))
+	size := recordBytes(reading("dev", "p", 1))
 	s, _ := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 6 * size})
 	appendN(t, s, "p", 6) // seqs 1-6, full
 	batch, _ := s.Peek(4) // 1-4 on the way
@@ -326,7 +336,7 @@ func TestDropsOfABatchInFlightTakenBackWhenDelivered(t *testing.T) {
 	if d, _ := s.Dropped(); d != 3 {
 		t.Fatalf("Dropped while in flight = %d, want 3", d)
 	}
-	if err := s.AckDelivered(batch[len(batch)-1].Seq); err != nil {
+	if err := s.AckDelivered(batch); err != nil {
 		t.Fatal(err)
 	}
 	if d, _ := s.Dropped(); d != 0 {
@@ -345,7 +355,7 @@ func TestDropsOfABatchInFlightTakenBackWhenDelivered(t *testing.T) {
 	appendN(t, s, "p", 1) // 12 drops 6 (in flight)
 	_, _ = s.Peek(2)      // the send failed: taken again, 7-8
 	appendN(t, s, "p", 1) // 13 drops 7 (in flight again)
-	if err := s.AckDelivered(batch[len(batch)-1].Seq); err != nil {
+	if err := s.AckDelivered(batch); err != nil {
 		t.Fatal(err) // an acknowledgement for a batch that is not the one in flight
 	}
 	if d, _ := s.Dropped(); d != 3 {
@@ -357,7 +367,7 @@ func TestDropsOfABatchInFlightTakenBackWhenDelivered(t *testing.T) {
 		t.Fatal(err) // set aside, not delivered
 	}
 	r, _ := s.PendingDrops()
-	if d, _ := s.Dropped(); d != 4 || r != (DropReport{Count: 4, FirstSeq: 5, LastSeq: 8, Overflow: 4}) {
+	if d, _ := s.Dropped(); d != 4 || r != (DropReport{Count: 4, Values: 4, FirstSeq: 5, LastSeq: 8, Overflow: 4}) {
 		t.Errorf("Dropped = %d, PendingDrops = %+v; want 4, 5-8", d, r)
 	}
 }
@@ -375,7 +385,7 @@ func TestMigrateSchema1(t *testing.T) {
 		_ = meta.Put(keySchema, be64(1))
 		_ = meta.Put(keySeq, be64(7))
 		for seq := uint64(6); seq <= 7; seq++ {
-			js, _ := json.Marshal(reading("dev", "p", int64(seq)))
+			js, _ := json.Marshal(legacyItem{Kind: "reading", LocalID: "dev", Property: "p", Value: ptr(models.IntValue(int64(seq)))})
 			_ = box.Put(be64(seq), js)
 		}
 		return nil
@@ -390,7 +400,7 @@ func TestMigrateSchema1(t *testing.T) {
 	}
 	defer func() { _ = s.Close() }()
 	items, err := s.Peek(10)
-	if err != nil || len(items) != 2 || items[0].Seq != 6 || items[1].Value.Int != 7 {
+	if err != nil || len(items) != 2 || items[0].Seq != 6 || items[1].Values[0].Value.Int != 7 {
 		t.Fatalf("Peek = %+v, %v", items, err)
 	}
 	if n, b, _ := s.Pending(); n != 2 || b <= 0 {
@@ -402,23 +412,26 @@ func TestMigrateSchema1(t *testing.T) {
 }
 
 // FuzzDecodeRecord: outbox records are bytes from disk; no value makes the
-// decoder panic, and anything it accepts re-encodes to the same bytes.
+// decoder panic, and anything it accepts re-seals to the same bytes.
 func FuzzDecodeRecord(f *testing.F) {
-	v, _ := encodeRecord(5, time.Unix(1_700_000_000, 0), reading("dev", "p", 1))
+	r := reading("dev", "p", 1)
+	v := seal(5, time.Unix(1_700_000_000, 0), Encode(&r))
 	f.Add(uint64(5), v)
 	f.Add(uint64(6), v)
 	f.Add(uint64(0), []byte{})
 	f.Add(uint64(1), []byte{recordVersion, 0, 0, 0, 0})
 	f.Add(uint64(1), []byte(`{"kind":"reading"}`))
 	f.Fuzz(func(t *testing.T, seq uint64, v []byte) {
-		it, at, err := decodeRecord(seq, v)
-		if err != nil {
+		var d telemetry.Decoder
+		var r telemetry.Record
+		if err := decodeRecord(&d, seq, v, &r); err != nil {
 			return
 		}
-		if it.Seq != seq {
-			t.Fatalf("seq %d, want %d", it.Seq, seq)
+		if r.Seq != seq {
+			t.Fatalf("seq %d, want %d", r.Seq, seq)
 		}
-		if again := sealRecord(seq, at, v[recordHeader:]); !bytes.Equal(again, v) {
+		again := seal(seq, recordTime(v), append(Encoded(make([]byte, recordHeader)), v[recordHeader:]...))
+		if !bytes.Equal(again, v) {
 			t.Fatalf("re-sealed record differs")
 		}
 	})
@@ -464,3 +477,5 @@ func TestSeqNeverGoesBackAcrossResetsWithTheClockBehind(t *testing.T) {
 		t.Errorf("floor with an unreadable mark %d, want the clock's %d", info.SeqFloor, at.UnixMicro())
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

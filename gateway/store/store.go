@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 )
 
 // Bucket names. Values are JSON except in meta, where counters are 8-byte
@@ -33,12 +36,15 @@ var (
 	keyDropLast     = []byte("dropLastSeq")
 	keyDropOverflow = []byte("dropOverflow")
 	keyDropExpired  = []byte("dropExpired")
+	keyDropValues   = []byte("dropValues")
+	keyDropReport   = []byte("dropReport")        // the report on its way upstream: drops.go
 	keyQuarantined  = []byte("outboxQuarantined") // records set aside, ever
 	keyReset        = []byte("reset")             // JSON ResetInfo: this file replaced a corrupt one
 	keyCatchUp      = []byte("inboxCatchUp")      // set by a reset until the inbox has been read to its end
 	// Schema 2: outbox records carry a header with a CRC-32C and their append
-	// time (record.go); Open migrates schema 1 files.
-	schemaValue = uint64(2)
+	// time. Schema 3: they hold samples and events in telemetry's binary form
+	// (record.go). Open migrates schema 1 and 2 files (migrate.go).
+	schemaValue = uint64(3)
 )
 
 // ErrCorrupt marks a value in the state file that cannot be decoded; the error
@@ -79,6 +85,9 @@ type Store struct {
 	now      func() time.Time
 	flight   inflight
 	mark     *seqMark
+
+	peekMu sync.Mutex        // Peek's decoder
+	dec    telemetry.Decoder // interns the ids and names Peek reads
 }
 
 // Open opens (creating if needed) the state file at path. The directory must exist.
@@ -125,45 +134,15 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 	}
 	schema, err := u64(v)
 	switch {
-	case err == nil && schema == 1:
-		if err := migrateOutbox1(tx, s.now()); err != nil {
-			return fmt.Errorf("migrate schema 1: %w", err)
+	case err == nil && (schema == 1 || schema == 2):
+		if err := migrateOutbox(tx, schema, s.now()); err != nil {
+			return fmt.Errorf("migrate schema %d: %w", schema, err)
 		}
 		return meta.Put(keySchema, be64(schemaValue))
 	case err != nil || schema != schemaValue:
 		return fmt.Errorf("state schema %x: this build reads schema %d", v, schemaValue)
 	}
 	return nil
-}
-
-// migrateOutbox1 seals schema-1 outbox records (bare JSON) with a header and
-// checksum, and recounts the outbox's bytes in the new accounting.
-func migrateOutbox1(tx *bolt.Tx, now time.Time) error {
-	box, meta := tx.Bucket(bucketOutbox), tx.Bucket(bucketMeta)
-	m, err := loadOutboxMeta(meta)
-	if err != nil {
-		return err
-	}
-	m.count, m.size = 0, 0
-	type kv struct {
-		seq uint64
-		v   []byte
-	}
-	var all []kv
-	if err := box.ForEach(func(k, v []byte) error {
-		all = append(all, kv{keySeqOf(k), sealRecord(keySeqOf(k), now, v)})
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, r := range all {
-		if err := box.Put(be64(r.seq), r.v); err != nil {
-			return err
-		}
-		m.count++
-		m.size += recordSize(r.v)
-	}
-	return m.save(meta)
 }
 
 // Close closes the file; pending transactions finish first.

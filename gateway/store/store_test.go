@@ -15,6 +15,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -42,11 +43,13 @@ func reopen(t *testing.T, s *Store, path string, opts Options) *Store {
 	return s2
 }
 
-func reading(localID, prop string, v int64) backendclient.TelemetryItem {
-	val := models.IntValue(v)
-	return backendclient.TelemetryItem{Kind: backendclient.KindReading, LocalID: localID, Property: prop,
-		Value: &val, Quality: "good", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+func reading(localID, prop string, v int64) telemetry.Record {
+	return telemetry.Record{Kind: telemetry.KindSample, LocalID: localID, Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Values: []telemetry.Value{{Property: prop, Value: models.IntValue(v)}}}
 }
+
+// recordBytes is what one record counts toward the outbox bound.
+func recordBytes(r telemetry.Record) int64 { return int64(recordSize(seal(1, time.Time{}, Encode(&r)))) }
 
 func sampleDevice() Device {
 	return Device{
@@ -80,7 +83,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err := s.PutOp(op); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Append([]backendclient.TelemetryItem{reading("a", "p", 1), reading("a", "p", 2)}); err != nil {
+	if _, err := s.Append([]telemetry.Record{reading("a", "p", 1), reading("a", "p", 2)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -101,7 +104,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Errorf("Op = %+v, %v, %v\nwant %+v", gotOp, ok, err, op)
 	}
 	items, err := s.Peek(10)
-	if err != nil || len(items) != 2 || items[0].Seq != 1 || items[1].Seq != 2 || items[1].Value.Int != 2 {
+	if err != nil || len(items) != 2 || items[0].Seq != 1 || items[1].Seq != 2 || items[1].Values[0].Value.Int != 2 {
 		t.Errorf("Peek = %+v, %v", items, err)
 	}
 	if n, b, err := s.Pending(); err != nil || n != 2 || b <= 0 {
@@ -202,7 +205,7 @@ func TestSeqContinuesAcrossRestartsAndNeverGoesBack(t *testing.T) {
 	var last uint64
 	for round := range 3 {
 		for range 3 {
-			out, err := s.Append([]backendclient.TelemetryItem{reading("a", "p", 1), reading("a", "q", 2)})
+			out, err := s.Append([]telemetry.Record{reading("a", "p", 1), reading("a", "q", 2)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,7 +235,7 @@ func TestSeqContinuesAcrossRestartsAndNeverGoesBack(t *testing.T) {
 
 func TestAppendDoesNotModifyCallerItems(t *testing.T) {
 	s, _ := openTemp(t, Options{NoSync: true})
-	in := []backendclient.TelemetryItem{reading("a", "p", 1)}
+	in := []telemetry.Record{reading("a", "p", 1)}
 	in[0].Seq = 999
 	out, err := s.Append(in)
 	if err != nil {
@@ -253,7 +256,7 @@ func TestPeekOrderAndAck(t *testing.T) {
 	s, _ := openTemp(t, Options{NoSync: true})
 	// 300 items: more than 255 so a little-endian key order would show.
 	for i := range 300 {
-		if _, err := s.Append([]backendclient.TelemetryItem{reading("a", "p", int64(i))}); err != nil {
+		if _, err := s.Append([]telemetry.Record{reading("a", "p", int64(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -262,7 +265,7 @@ func TestPeekOrderAndAck(t *testing.T) {
 		t.Fatalf("Peek = %d items, %v", len(items), err)
 	}
 	for i, it := range items {
-		if it.Seq != uint64(i+1) || it.Value.Int != int64(i) || it.LocalID != "a" || it.Property != "p" {
+		if it.Seq != uint64(i+1) || it.Values[0].Value.Int != int64(i) || it.LocalID != "a" || it.Values[0].Property != "p" {
 			t.Fatalf("items[%d] = %+v", i, it)
 		}
 	}
@@ -300,10 +303,9 @@ func TestPeekOrderAndAck(t *testing.T) {
 
 func TestBoundDropsOldestAndCounts(t *testing.T) {
 	one := reading("modbus-tcp/127.0.0.1:5020/1", "temperature", 1)
-	enc, _ := json.Marshal(one)
-	size := int64(recordSize(sealRecord(1, time.Time{}, enc))) // every item below counts the same
+	size := recordBytes(one) // every item below counts the same
 	s, path := openTemp(t, Options{NoSync: true, OutboxMaxBytes: 10 * size})
-	batch := make([]backendclient.TelemetryItem, 4)
+	batch := make([]telemetry.Record, 4)
 	for i := range batch {
 		batch[i] = one
 	}
@@ -324,7 +326,7 @@ func TestBoundDropsOldestAndCounts(t *testing.T) {
 		t.Errorf("kept seqs %d..%d (%d items), want 3..12", items[0].Seq, items[len(items)-1].Seq, len(items))
 	}
 	// A batch larger than the bound keeps only its newest items.
-	big := make([]backendclient.TelemetryItem, 15)
+	big := make([]telemetry.Record, 15)
 	for i := range big {
 		big[i] = one
 	}
@@ -355,7 +357,7 @@ func TestConcurrentAppend(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range batches {
-				b := make([]backendclient.TelemetryItem, per)
+				b := make([]telemetry.Record, per)
 				for i := range b {
 					b[i] = reading(fmt.Sprintf("dev-%d", w), "p", int64(i))
 				}
@@ -453,7 +455,7 @@ func TestCorruptDeviceNamesKey(t *testing.T) {
 
 func TestCorruptOutboxItem(t *testing.T) {
 	s, path := openTemp(t, Options{NoSync: true})
-	if _, err := s.Append([]backendclient.TelemetryItem{reading("a", "p", 1), reading("a", "p", 2), reading("a", "p", 3)}); err != nil {
+	if _, err := s.Append([]telemetry.Record{reading("a", "p", 1), reading("a", "p", 2), reading("a", "p", 3)}); err != nil {
 		t.Fatal(err)
 	}
 	s = corrupt(t, s, path, bucketOutbox, be64(2), []byte("{not json"))
@@ -476,7 +478,7 @@ func TestCorruptOutboxItem(t *testing.T) {
 func TestCorruptCounter(t *testing.T) {
 	s, path := openTemp(t, Options{NoSync: true})
 	s = corrupt(t, s, path, bucketMeta, keySeq, []byte{1, 2, 3})
-	if _, err := s.Append([]backendclient.TelemetryItem{reading("a", "p", 1)}); err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "outboxSeq") {
+	if _, err := s.Append([]telemetry.Record{reading("a", "p", 1)}); err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "outboxSeq") {
 		t.Errorf("Append with a corrupt counter = %v", err)
 	}
 	if _, err := s.LastSeq(); !errors.Is(err, ErrCorrupt) {
@@ -566,7 +568,7 @@ func TestOpenForeignSchema(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s2, err := Open(path, Options{NoSync: true}); err == nil || !strings.Contains(err.Error(), "this build reads schema 2") {
+	if s2, err := Open(path, Options{NoSync: true}); err == nil || !strings.Contains(err.Error(), "this build reads schema 3") {
 		t.Errorf("Open of a newer schema = %v", err)
 		if s2 != nil {
 			_ = s2.Close()

@@ -30,7 +30,7 @@ type outboxWriter struct {
 	reqs   chan appendReq
 	done   chan struct{}
 
-	committing atomic.Int64 // start of the commit under way (Unix ns), 0 between commits
+	committing atomic.Int64    // start of the commit under way (Unix ns), 0 between commits
 	recs       []store.Encoded // the commit's records; reused
 }
 
@@ -141,7 +141,7 @@ func (w *outboxWriter) commit(batch []appendReq) {
 		w.recs = append(w.recs, r.rec)
 	}
 	_, err := w.store.AppendEncoded(w.recs) // one transaction, one fsync
-	clear(w.recs)                            // the store is done with them
+	clear(w.recs)                           // the store is done with them
 	if err != nil && !w.always {
 		w.log.Error("outbox append failed; records lost", "records", len(batch), "err", err)
 	}

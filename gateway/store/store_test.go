@@ -49,7 +49,9 @@ func reading(localID, prop string, v int64) telemetry.Record {
 }
 
 // recordBytes is what one record counts toward the outbox bound.
-func recordBytes(r telemetry.Record) int64 { return int64(recordSize(seal(1, time.Time{}, Encode(&r)))) }
+func recordBytes(r telemetry.Record) int64 {
+	return int64(recordSize(seal(1, time.Time{}, Encode(&r))))
+}
 
 func sampleDevice() Device {
 	return Device{

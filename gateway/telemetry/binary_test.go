@@ -140,4 +140,3 @@ func BenchmarkEncodeDecode20(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*20), "ns/value")
 }
-

@@ -43,3 +43,38 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDropOldestFullOutbox: with the outbox at its byte bound, every
+// append drops as many old records as it adds. The cost per dropped record
+// must not grow with how much the outbox holds (compare the bounds).
+func BenchmarkDropOldestFullOutbox(b *testing.B) {
+	const batch = 200
+	for _, bound := range []int64{1 << 20, 16 << 20} {
+		b.Run(fmt.Sprintf("bound=%dMiB", bound>>20), func(b *testing.B) {
+			s, err := Open(filepath.Join(b.TempDir(), "state.db"), Options{NoSync: true, OutboxMaxBytes: bound})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = s.Close() }()
+			recs := make([]telemetry.Record, batch)
+			for i := range recs {
+				recs[i] = reading("modbus-tcp/127.0.0.1:5020/1", "register", int64(i))
+			}
+			for dropped, _ := s.Dropped(); dropped < batch; dropped, _ = s.Dropped() {
+				if _, err := s.Append(recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			before, _ := s.Dropped()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := s.Append(recs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			after, _ := s.Dropped()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(after-before), "ns/drop")
+		})
+	}
+}

@@ -78,7 +78,7 @@ const (
 
 // Telemetry tunes the uplink of readings and events.
 type Telemetry struct {
-	BatchSize     int      `yaml:"batchSize"`     // items per upload, 1..5000 (default 500)
+	BatchSize     int      `yaml:"batchSize"`     // samples and events per upload batch, 1..5000 (default 500)
 	FlushInterval Duration `yaml:"flushInterval"` // upload at least this often when items wait (default 1s)
 	// OutboxMaxBytes bounds the persistent outbox: the bytes its records take
 	// (key, value, checksum header and bbolt's per-record overhead). 0:

@@ -110,7 +110,7 @@ func newSampler(m *models.Compiled) *sampler {
 // encode makes the sample of one poll's readings, ready for the outbox.
 func (s *sampler) encode(d *device, readings []models.Reading) store.Encoded {
 	smp := &s.sample
-	smp.LocalID, smp.DeviceID, smp.Time = d.localID, d.record().DeviceID, readings[0].Time
+	smp.LocalID, smp.DeviceID, smp.Time = d.localID, d.deviceID(), readings[0].Time
 	smp.Values = smp.Values[:0]
 	for _, r := range readings {
 		smp.Values = append(smp.Values, telemetry.Value{Property: s.model.Properties[r.Property].Name, Value: r.Value, Quality: r.Quality})
@@ -224,7 +224,7 @@ func (g *Gateway) pollFailed(d *device, err error) {
 
 // event appends a device event to the outbox.
 func (g *Gateway) event(d *device, name, detail string) {
-	ev := telemetry.Record{Kind: telemetry.KindEvent, LocalID: d.localID, DeviceID: d.record().DeviceID,
+	ev := telemetry.Record{Kind: telemetry.KindEvent, LocalID: d.localID, DeviceID: d.deviceID(),
 		Event: name, Detail: detail, Time: time.Now().UTC()}
 	if err := g.outbox.append(store.Encode(&ev)); err != nil {
 		g.log.Error("outbox append failed; event lost", "device", d.localID, "event", name, "err", err)

@@ -129,6 +129,13 @@ func (d *device) record() store.Device {
 	return d.rec
 }
 
+// deviceID is the backend's id for the device ("" while not known).
+func (d *device) deviceID() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.rec.DeviceID
+}
+
 func (d *device) setRecord(rec store.Device) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

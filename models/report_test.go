@@ -1,7 +1,9 @@
 package models
 
 import (
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -104,5 +106,26 @@ func TestCompileReportUnset(t *testing.T) {
 				t.Errorf("%s: %s: Report = %+v", name, p.Name, p.Report)
 			}
 		}
+	}
+}
+
+// TestReadmeReportExample: the report example in the README's model document
+// section compiles to what its text says.
+func TestReadmeReportExample(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```json\n  {\"name\": \"temperature\"")
+	if !ok {
+		t.Fatal("README has no report example")
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	c, err := CompileSource([]byte(modbusDoc("", `{"name": "temperature"`+block, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Properties[0].Report, (ReportPolicy{OnChange: true, Deadband: 0.2, Heartbeat: 5 * time.Minute}); got != want {
+		t.Fatalf("Report = %+v, want %+v", got, want)
 	}
 }

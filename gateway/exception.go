@@ -105,11 +105,11 @@ func (s *lastSent) due(p *models.ReportPolicy, r *models.Reading) bool {
 	if r.Quality != models.QualityGood {
 		return false
 	}
-	return changed(p, s.value, r.Value)
+	return changedBeyond(p, s.value, r.Value)
 }
 
-// changed reports whether v differs from the last sent value beyond p's deadbands.
-func changed(p *models.ReportPolicy, last, v models.Value) bool {
+// changedBeyond reports whether v differs from the last sent value beyond p's deadbands.
+func changedBeyond(p *models.ReportPolicy, last, v models.Value) bool {
 	var diff, base float64
 	switch {
 	case last.Kind == models.KindInt && v.Kind == models.KindInt:

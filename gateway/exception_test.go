@@ -42,18 +42,18 @@ func reportModel(t testing.TB, defaults string, props ...[3]string) *models.Comp
 	return c
 }
 
-var t0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+var reportT0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 
-// step is one reading of property 0 and whether the filter must send it.
-type step struct {
-	at   time.Duration // after t0
+// reportStep is one reading of property 0 and whether the filter must send it.
+type reportStep struct {
+	at   time.Duration // after reportT0
 	val  models.Value
 	bad  bool
 	want bool
 }
 
-// runSteps feeds the steps one poll at a time to a filter of a one-property model.
-func runSteps(t *testing.T, typ, report string, steps []step) {
+// runReportSteps feeds the steps one poll at a time to a filter of a one-property model.
+func runReportSteps(t *testing.T, typ, report string, steps []reportStep) {
 	t.Helper()
 	f := newReportFilter(reportModel(t, "", [3]string{"p", typ, report}))
 	for i, s := range steps {
@@ -61,141 +61,136 @@ func runSteps(t *testing.T, typ, report string, steps []step) {
 		if s.bad {
 			q = models.QualityBad
 		}
-		got := f.due([]models.Reading{{Property: 0, Value: s.val, Quality: q, Time: t0.Add(s.at)}})
+		got := f.due([]models.Reading{{Property: 0, Value: s.val, Quality: q, Time: reportT0.Add(s.at)}})
 		if sent := len(got) == 1; sent != s.want {
 			t.Fatalf("step %d (%v at %v, bad=%v): sent=%v, want %v", i, s.val, s.at, s.bad, sent, s.want)
 		}
 	}
 }
 
-var (
-	fv = models.FloatValue
-	iv = models.IntValue
-	sv = models.StringValue
-	bv = models.BoolValue
-)
-
 func TestReportFilterPollSendsEverything(t *testing.T) {
-	runSteps(t, "float", `"mode":"poll"`, []step{
-		{0, fv(1), false, true}, {time.Second, fv(1), false, true}, {2 * time.Second, fv(1), true, true},
+	runReportSteps(t, "float", `"mode":"poll"`, []reportStep{
+		{0, models.FloatValue(1), false, true},
+		{time.Second, models.FloatValue(1), false, true},
+		{2 * time.Second, models.FloatValue(1), true, true},
 	})
 }
 
 func TestReportFilterAnyChange(t *testing.T) {
-	runSteps(t, "float", `"mode":"change"`, []step{
-		{0, fv(20), false, true}, // the first reading is always sent
-		{1 * time.Second, fv(20), false, false},
-		{2 * time.Second, iv(20), false, false}, // 20 == 20.0
-		{3 * time.Second, fv(20.001), false, true},
-		{4 * time.Second, fv(20.001), false, false},
+	runReportSteps(t, "float", `"mode":"change"`, []reportStep{
+		{0, models.FloatValue(20), false, true}, // the first reading is always sent
+		{1 * time.Second, models.FloatValue(20), false, false},
+		{2 * time.Second, models.IntValue(20), false, false}, // 20 == 20.0
+		{3 * time.Second, models.FloatValue(20.001), false, true},
+		{4 * time.Second, models.FloatValue(20.001), false, false},
 	})
-	runSteps(t, "int", `"mode":"change"`, []step{
-		{0, iv(math.MaxInt64), false, true},
-		{1 * time.Second, iv(math.MaxInt64 - 1), false, true}, // equal as float64, not as int
-		{2 * time.Second, iv(math.MaxInt64 - 1), false, false},
-		{3 * time.Second, iv(math.MinInt64), false, true},
+	runReportSteps(t, "int", `"mode":"change"`, []reportStep{
+		{0, models.IntValue(math.MaxInt64), false, true},
+		{1 * time.Second, models.IntValue(math.MaxInt64 - 1), false, true}, // equal as float64, not as int
+		{2 * time.Second, models.IntValue(math.MaxInt64 - 1), false, false},
+		{3 * time.Second, models.IntValue(math.MinInt64), false, true},
 	})
 }
 
 func TestReportFilterDeadband(t *testing.T) {
-	runSteps(t, "float", `"mode":"change","deadband":0.5`, []step{
-		{0, fv(20), false, true},
-		{1 * time.Second, fv(20.4), false, false},
-		{2 * time.Second, fv(20.5), false, false}, // must be more than the deadband
-		{3 * time.Second, fv(19.6), false, false},
-		{4 * time.Second, fv(20.6), false, true}, // measured from the last value sent (20)
-		{5 * time.Second, fv(20.2), false, false},
-		{6 * time.Second, fv(20.0), false, true},
+	runReportSteps(t, "float", `"mode":"change","deadband":0.5`, []reportStep{
+		{0, models.FloatValue(20), false, true},
+		{1 * time.Second, models.FloatValue(20.4), false, false},
+		{2 * time.Second, models.FloatValue(20.5), false, false}, // must be more than the deadband
+		{3 * time.Second, models.FloatValue(19.6), false, false},
+		{4 * time.Second, models.FloatValue(20.6), false, true}, // measured from the last value sent (20)
+		{5 * time.Second, models.FloatValue(20.2), false, false},
+		{6 * time.Second, models.FloatValue(20.0), false, true},
 	})
-	runSteps(t, "int", `"mode":"change","deadband":2`, []step{
-		{0, iv(10), false, true},
-		{1 * time.Second, iv(12), false, false},
-		{2 * time.Second, iv(7), false, true},
+	runReportSteps(t, "int", `"mode":"change","deadband":2`, []reportStep{
+		{0, models.IntValue(10), false, true},
+		{1 * time.Second, models.IntValue(12), false, false},
+		{2 * time.Second, models.IntValue(7), false, true},
 	})
 }
 
 func TestReportFilterDeadbandPercent(t *testing.T) {
-	runSteps(t, "float", `"mode":"change","deadbandPercent":10`, []step{
-		{0, fv(-200), false, true},
-		{1 * time.Second, fv(-181), false, false}, // 19 of |-200|
-		{2 * time.Second, fv(-220), false, false}, // exactly 10 %
-		{3 * time.Second, fv(-221), false, true},
-		{4 * time.Second, fv(0), false, true},
-		{5 * time.Second, fv(0.001), false, true}, // from 0 any change exceeds a percentage
-		{6 * time.Second, fv(0.0011), false, true},
-		{7 * time.Second, fv(0.00105), false, false},
+	runReportSteps(t, "float", `"mode":"change","deadbandPercent":10`, []reportStep{
+		{0, models.FloatValue(-200), false, true},
+		{1 * time.Second, models.FloatValue(-181), false, false}, // 19 of |-200|
+		{2 * time.Second, models.FloatValue(-220), false, false}, // exactly 10 %
+		{3 * time.Second, models.FloatValue(-221), false, true},
+		{4 * time.Second, models.FloatValue(0), false, true},
+		{5 * time.Second, models.FloatValue(0.001), false, true}, // from 0 any change exceeds a percentage
+		{6 * time.Second, models.FloatValue(0.0011), false, true},
+		{7 * time.Second, models.FloatValue(0.00105), false, false},
 	})
 }
 
 func TestReportFilterBothDeadbands(t *testing.T) {
-	runSteps(t, "float", `"mode":"change","deadband":0.5,"deadbandPercent":10`, []step{
-		{0, fv(0), false, true},
-		{1 * time.Second, fv(0.3), false, false}, // beyond the percentage of 0, not beyond 0.5
-		{2 * time.Second, fv(0.6), false, true},
-		{3 * time.Second, fv(100), false, true},
-		{4 * time.Second, fv(109), false, false}, // beyond 0.5, not beyond 10 %
-		{5 * time.Second, fv(111), false, true},
+	runReportSteps(t, "float", `"mode":"change","deadband":0.5,"deadbandPercent":10`, []reportStep{
+		{0, models.FloatValue(0), false, true},
+		{1 * time.Second, models.FloatValue(0.3), false, false}, // beyond the percentage of 0, not beyond 0.5
+		{2 * time.Second, models.FloatValue(0.6), false, true},
+		{3 * time.Second, models.FloatValue(100), false, true},
+		{4 * time.Second, models.FloatValue(109), false, false}, // beyond 0.5, not beyond 10 %
+		{5 * time.Second, models.FloatValue(111), false, true},
 	})
 }
 
 func TestReportFilterHeartbeat(t *testing.T) {
-	runSteps(t, "float", `"mode":"change","deadband":1,"heartbeat":"1m"`, []step{
-		{0, fv(5), false, true},
-		{30 * time.Second, fv(5), false, false},
-		{59 * time.Second, fv(5.5), false, false},
-		{60 * time.Second, fv(5.5), false, true}, // a minute since 5 was sent
-		{90 * time.Second, fv(7), false, true},   // a change resets the heartbeat
-		{140 * time.Second, fv(7), false, false},
-		{150 * time.Second, fv(7), false, true},
-		{100 * time.Second, fv(7), false, true}, // the clock went back: due, and counted from here
-		{120 * time.Second, fv(7), false, false},
+	runReportSteps(t, "float", `"mode":"change","deadband":1,"heartbeat":"1m"`, []reportStep{
+		{0, models.FloatValue(5), false, true},
+		{30 * time.Second, models.FloatValue(5), false, false},
+		{59 * time.Second, models.FloatValue(5.5), false, false},
+		{60 * time.Second, models.FloatValue(5.5), false, true}, // a minute since 5 was sent
+		{90 * time.Second, models.FloatValue(7), false, true},   // a change resets the heartbeat
+		{140 * time.Second, models.FloatValue(7), false, false},
+		{150 * time.Second, models.FloatValue(7), false, true},
+		{100 * time.Second, models.FloatValue(7), false, true}, // the clock went back: due, and counted from here
+		{120 * time.Second, models.FloatValue(7), false, false},
 	})
-	runSteps(t, "float", `"mode":"change"`, []step{ // no heartbeat: unchanged values never again
-		{0, fv(5), false, true},
-		{24 * time.Hour, fv(5), false, false},
+	runReportSteps(t, "float", `"mode":"change"`, []reportStep{ // no heartbeat: unchanged values never again
+		{0, models.FloatValue(5), false, true},
+		{24 * time.Hour, models.FloatValue(5), false, false},
 	})
 }
 
 func TestReportFilterQuality(t *testing.T) {
-	runSteps(t, "float", `"mode":"change","deadband":1,"heartbeat":"1m"`, []step{
-		{0, fv(5), true, true}, // the first reading, bad or not
-		{1 * time.Second, fv(0), true, false},
-		{2 * time.Second, fv(100), true, false}, // a bad value is not compared
-		{3 * time.Second, fv(5), false, true},   // quality changed
-		{4 * time.Second, fv(5), true, true},
-		{5 * time.Second, fv(5), true, false},
-		{64 * time.Second, fv(5), true, true}, // bad for a heartbeat: sent again
-		{65 * time.Second, fv(5.5), false, true},
+	runReportSteps(t, "float", `"mode":"change","deadband":1,"heartbeat":"1m"`, []reportStep{
+		{0, models.FloatValue(5), true, true}, // the first reading, bad or not
+		{1 * time.Second, models.FloatValue(0), true, false},
+		{2 * time.Second, models.FloatValue(100), true, false}, // a bad value is not compared
+		{3 * time.Second, models.FloatValue(5), false, true},   // quality changed
+		{4 * time.Second, models.FloatValue(5), true, true},
+		{5 * time.Second, models.FloatValue(5), true, false},
+		{64 * time.Second, models.FloatValue(5), true, true}, // bad for a heartbeat: sent again
+		{65 * time.Second, models.FloatValue(5.5), false, true},
 	})
 }
 
 func TestReportFilterNaNAndInf(t *testing.T) {
-	nan, inf := fv(math.NaN()), fv(math.Inf(1))
-	runSteps(t, "float", `"mode":"change","deadbandPercent":50`, []step{
+	nan, inf := models.FloatValue(math.NaN()), models.FloatValue(math.Inf(1))
+	runReportSteps(t, "float", `"mode":"change","deadbandPercent":50`, []reportStep{
 		{0, nan, false, true},
 		{1 * time.Second, nan, false, false},
-		{2 * time.Second, fv(1), false, true},
+		{2 * time.Second, models.FloatValue(1), false, true},
 		{3 * time.Second, nan, false, true},
 		{4 * time.Second, inf, false, true},
 		{5 * time.Second, inf, false, false},
-		{6 * time.Second, fv(1e300), false, true},
-		{7 * time.Second, fv(math.Inf(-1)), false, true},
+		{6 * time.Second, models.FloatValue(1e300), false, true},
+		{7 * time.Second, models.FloatValue(math.Inf(-1)), false, true},
 	})
 }
 
 func TestReportFilterStringsAndBools(t *testing.T) {
-	runSteps(t, "string", `"mode":"change","heartbeat":"10s"`, []step{
-		{0, sv("idle"), false, true},
-		{1 * time.Second, sv("idle"), false, false},
-		{2 * time.Second, sv("run"), false, true},
-		{3 * time.Second, sv("Run"), false, true},
-		{13 * time.Second, sv("Run"), false, true},
+	runReportSteps(t, "string", `"mode":"change","heartbeat":"10s"`, []reportStep{
+		{0, models.StringValue("idle"), false, true},
+		{1 * time.Second, models.StringValue("idle"), false, false},
+		{2 * time.Second, models.StringValue("run"), false, true},
+		{3 * time.Second, models.StringValue("Run"), false, true},
+		{13 * time.Second, models.StringValue("Run"), false, true},
 	})
-	runSteps(t, "bool", `"mode":"change"`, []step{
-		{0, bv(false), false, true},
-		{1 * time.Second, bv(false), false, false},
-		{2 * time.Second, bv(true), false, true},
-		{3 * time.Second, bv(true), false, false},
+	runReportSteps(t, "bool", `"mode":"change"`, []reportStep{
+		{0, models.BoolValue(false), false, true},
+		{1 * time.Second, models.BoolValue(false), false, false},
+		{2 * time.Second, models.BoolValue(true), false, true},
+		{3 * time.Second, models.BoolValue(true), false, false},
 	})
 }
 
@@ -210,12 +205,12 @@ func TestReportFilterBatch(t *testing.T) {
 	)
 	f := newReportFilter(m)
 	poll := func(at time.Duration, temp float64, state string, count int64) []models.Reading {
-		ts := t0.Add(at)
+		ts := reportT0.Add(at)
 		return []models.Reading{
-			{Property: 0, Value: fv(temp), Time: ts},
-			{Property: 1, Value: fv(temp), Time: ts},
-			{Property: 2, Value: sv(state), Time: ts},
-			{Property: 3, Value: iv(count), Time: ts},
+			{Property: 0, Value: models.FloatValue(temp), Time: ts},
+			{Property: 1, Value: models.FloatValue(temp), Time: ts},
+			{Property: 2, Value: models.StringValue(state), Time: ts},
+			{Property: 3, Value: models.IntValue(count), Time: ts},
 		}
 	}
 	names := func(rs []models.Reading) string {
@@ -246,7 +241,7 @@ func TestReportFilterBatch(t *testing.T) {
 		t.Fatalf("due(nil) = %v", got)
 	}
 	// A reading of a property the model does not have is not the filter's to hold back.
-	if got := f.due([]models.Reading{{Property: 9, Value: fv(1), Time: t0}}); len(got) != 1 {
+	if got := f.due([]models.Reading{{Property: 9, Value: models.FloatValue(1), Time: reportT0}}); len(got) != 1 {
 		t.Fatalf("unknown property: %v", got)
 	}
 }
@@ -258,7 +253,7 @@ func TestReportFilterPollOnlyModel(t *testing.T) {
 	if f.policy != nil || f.last != nil {
 		t.Fatal("a poll-only model has filter state")
 	}
-	in := []models.Reading{{Property: 0, Value: fv(1), Time: t0}, {Property: 1, Value: iv(1), Time: t0}}
+	in := []models.Reading{{Property: 0, Value: models.FloatValue(1), Time: reportT0}, {Property: 1, Value: models.IntValue(1), Time: reportT0}}
 	for range 3 {
 		if got := f.due(in); len(got) != 2 || &got[0] != &in[0] {
 			t.Fatalf("due = %v", got)
@@ -279,14 +274,14 @@ func benchFilter(tb testing.TB) (*reportFilter, func(i int, buf []models.Reading
 	)
 	states := [...]string{"idle", "run"}
 	fill := func(i int, buf []models.Reading) []models.Reading {
-		ts := t0.Add(time.Duration(i) * time.Second)
+		ts := reportT0.Add(time.Duration(i) * time.Second)
 		buf = append(buf[:0],
-			models.Reading{Property: 0, Value: fv(20 + float64(i%8)), Time: ts},
-			models.Reading{Property: 1, Value: fv(20 + 0.1*float64(i%4)), Time: ts},
-			models.Reading{Property: 2, Value: iv(int64(i / 3)), Time: ts},
-			models.Reading{Property: 3, Value: sv(states[i/5%2]), Time: ts},
-			models.Reading{Property: 4, Value: bv(i%7 == 0), Time: ts},
-			models.Reading{Property: 5, Value: fv(float64(i)), Time: ts},
+			models.Reading{Property: 0, Value: models.FloatValue(20 + float64(i%8)), Time: ts},
+			models.Reading{Property: 1, Value: models.FloatValue(20 + 0.1*float64(i%4)), Time: ts},
+			models.Reading{Property: 2, Value: models.IntValue(int64(i / 3)), Time: ts},
+			models.Reading{Property: 3, Value: models.StringValue(states[i/5%2]), Time: ts},
+			models.Reading{Property: 4, Value: models.BoolValue(i%7 == 0), Time: ts},
+			models.Reading{Property: 5, Value: models.FloatValue(float64(i)), Time: ts},
 		)
 		return buf
 	}
@@ -319,7 +314,7 @@ func BenchmarkReportFilter(b *testing.B) {
 
 func BenchmarkReportFilterPollOnly(b *testing.B) {
 	f := newReportFilter(reportModel(b, "", [3]string{"a", "float", ""}, [3]string{"b", "int", ""}))
-	in := []models.Reading{{Property: 0, Value: fv(1), Time: t0}, {Property: 1, Value: iv(1), Time: t0}}
+	in := []models.Reading{{Property: 0, Value: models.FloatValue(1), Time: reportT0}, {Property: 1, Value: models.IntValue(1), Time: reportT0}}
 	b.ReportAllocs()
 	for b.Loop() {
 		f.due(in)

@@ -58,18 +58,19 @@ func compileReport(model, prop *ReportSettings, kind Kind, telemetry bool) Repor
 	return p
 }
 
-// report checks one report settings object. At the model level (property
-// false) deadbands and heartbeat may stand without mode change: they are
+// report checks one report settings object: the model's (merged nil), or a
+// property's of the given kind (merged: its settings over the model's). At the
+// model level deadbands and heartbeat may stand without mode change: they are
 // defaults for the properties that choose it. At a property, the fields it sets
 // itself must make sense for its kind and for its mode after merging.
-func (v *validator) report(path string, r *ReportSettings, kind Kind, merged ReportSettings, property bool) {
+func (v *validator) report(path string, r *ReportSettings, kind Kind, merged *ReportSettings) {
 	switch r.Mode {
 	case "", ReportPoll, ReportChange:
 	default:
 		v.fail(path+".mode", "must be one of poll, change, got %q", r.Mode)
 	}
 	param := func(name string) {
-		if property && (merged.Mode == "" || merged.Mode == ReportPoll) {
+		if merged != nil && (merged.Mode == "" || merged.Mode == ReportPoll) {
 			v.fail(path+"."+name, "only with mode change (the property's mode is poll)")
 		}
 	}
@@ -83,7 +84,7 @@ func (v *validator) report(path string, r *ReportSettings, kind Kind, merged Rep
 		switch {
 		case math.IsNaN(*d.val) || math.IsInf(*d.val, 0) || *d.val < 0:
 			v.fail(path+"."+d.name, "must be a finite number >= 0, got %v", *d.val)
-		case property && kind != KindInvalid && kind != KindInt && kind != KindFloat:
+		case merged != nil && kind != KindInvalid && kind != KindInt && kind != KindFloat:
 			v.fail(path+"."+d.name, "only for int and float properties, not %s", kind)
 		default:
 			param(d.name)

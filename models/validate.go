@@ -66,7 +66,7 @@ func (v *validator) document() {
 	v.duration("defaults.timeout", d.Defaults.Timeout, time.Millisecond, maxTimeout)
 	v.order("defaults.order", d.Defaults.Order)
 	if r := d.Defaults.Report; r != nil {
-		v.report("defaults.report", r, KindInvalid, *r, false)
+		v.report("defaults.report", r, KindInvalid, nil)
 	}
 	if d.Modbus != nil {
 		v.modbusDevice()
@@ -254,7 +254,8 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 		if !telemetry {
 			v.fail(path+".report", "only for telemetry properties")
 		} else {
-			v.report(path+".report", p.Report, kind, mergeReport(v.doc.Defaults.Report, p.Report), true)
+			merged := mergeReport(v.doc.Defaults.Report, p.Report)
+			v.report(path+".report", p.Report, kind, &merged)
 		}
 	}
 	v.bindingPresence(path, "modbus", p.Modbus != nil, "property")

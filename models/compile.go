@@ -54,6 +54,7 @@ func Compile(d *Document) (*Compiled, error) {
 	for i := range d.Properties {
 		p := &d.Properties[i]
 		cp := compileProperty(p, d.Defaults.Order)
+		cp.Report = compileReport(d.Defaults.Report, p.Report, cp.Kind, cp.Telemetry)
 		if cp.Modbus != nil {
 			cp.Modbus.Property = i
 		}

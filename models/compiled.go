@@ -40,6 +40,26 @@ type CompiledProperty struct {
 	Min, Max  *float64
 	Enum      []Value
 	Modbus    *ModbusField // nil when the model's protocol is not Modbus
+	// Report is how the property's polled values are sent upstream (zero: every
+	// polled value).
+	Report ReportPolicy
+}
+
+// ReportPolicy is how a property's polled values are sent upstream, compiled
+// from the model's and the property's report settings. The zero value sends
+// every polled value.
+type ReportPolicy struct {
+	// OnChange: send a value only when it changed beyond the deadbands, its
+	// quality changed, or Heartbeat has passed since it was last sent.
+	OnChange bool
+	// Deadband is the absolute change a number must exceed; 0: any change.
+	Deadband float64
+	// DeadbandPercent is the change a number must exceed, in percent of the
+	// last sent value's magnitude (any change when that was 0); 0: none. With
+	// Deadband too, a change must exceed both.
+	DeadbandPercent float64
+	// Heartbeat is the longest an unchanged value goes unsent; 0: no limit.
+	Heartbeat time.Duration
 }
 
 // PollGroup is what one poll of a device at one interval reads.

@@ -28,6 +28,35 @@ type Defaults struct {
 	PollInterval Duration `json:"pollInterval,omitempty"` // default 10s
 	Timeout      Duration `json:"timeout,omitempty"`      // per transaction, default 1s
 	Order        string   `json:"order,omitempty"`        // ABCD (default), BADC, CDAB, DCBA
+	// Report is how polled values are sent upstream unless a property says
+	// otherwise; absent: every polled value is sent.
+	Report *ReportSettings `json:"report,omitempty"`
+}
+
+// ReportSettings say which polled values of a property are sent upstream
+// (report by exception). Polling goes on at the poll interval whatever they say.
+//
+// A property's settings override the model's (Defaults.Report) field by field:
+// a field the property sets wins, a field it leaves out is the model's. The two
+// deadbands count as one field: a property that sets either one replaces both
+// of the model's. Deadbands apply to int and float properties only; a model
+// default deadband is ignored for bool and string properties, which report
+// every change.
+type ReportSettings struct {
+	// Mode: "poll" (default: every polled value is sent) or "change".
+	Mode string `json:"mode,omitempty"`
+	// Deadband (numbers, mode change): a value is sent when it differs from the
+	// last one sent by more than this. 0: any change.
+	Deadband *float64 `json:"deadband,omitempty"`
+	// DeadbandPercent (numbers, mode change): a value is sent when it differs from
+	// the last one sent by more than this percentage of the last sent value's
+	// magnitude (any change when that was 0). With Deadband too, a change must
+	// exceed both.
+	DeadbandPercent *float64 `json:"deadbandPercent,omitempty"`
+	// Heartbeat (mode change): send the value at least this often even when
+	// unchanged; 0/absent: never for unchanged values (a property cannot turn
+	// off the model's heartbeat, only change it).
+	Heartbeat Duration `json:"heartbeat,omitempty"`
 }
 
 // ModbusDevice holds the device-wide Modbus settings of a model.
@@ -60,11 +89,14 @@ type Property struct {
 	// for readable properties.
 	Telemetry *bool `json:"telemetry,omitempty"`
 	// Interval overrides the model's poll interval for this property.
-	Interval    Duration       `json:"interval,omitempty"`
-	Description string         `json:"description,omitempty"`
-	Modbus      *ModbusBinding `json:"modbus,omitempty"`
-	Serial      *SerialBinding `json:"serial,omitempty"`
-	Coap        *CoapBinding   `json:"coap,omitempty"`
+	Interval Duration `json:"interval,omitempty"`
+	// Report says which polled values are sent; it overrides Defaults.Report
+	// field by field (see ReportSettings).
+	Report      *ReportSettings `json:"report,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Modbus      *ModbusBinding  `json:"modbus,omitempty"`
+	Serial      *SerialBinding  `json:"serial,omitempty"`
+	Coap        *CoapBinding    `json:"coap,omitempty"`
 }
 
 // ModbusBinding says where a property lives in a Modbus device and how its bits

@@ -49,6 +49,7 @@ func TestSchemaListsEveryField(t *testing.T) {
 	types := map[string]reflect.Type{
 		"":                reflect.TypeFor[Document](),
 		"defaults":        reflect.TypeFor[Defaults](),
+		"reportSettings":  reflect.TypeFor[ReportSettings](),
 		"modbusDevice":    reflect.TypeFor[ModbusDevice](),
 		"modbusRange":     reflect.TypeFor[ModbusRange](),
 		"property":        reflect.TypeFor[Property](),
@@ -145,6 +146,8 @@ func TestSchemaCheckerRefuses(t *testing.T) {
 		`{"id":"a b","version":"1","protocol":"modbus"}`,
 		`{"version":"1","protocol":"modbus"}`,
 		`{"id":"a","version":"1","protocol":"modbus","defaults":{"timeout":"soon"}}`,
+		`{"id":"a","version":"1","protocol":"modbus","defaults":{"report":{"mode":"sometimes"}}}`,
+		`{"id":"a","version":"1","protocol":"modbus","properties":[{"name":"x","type":"int","report":{"deadband":-1},"modbus":{"table":"input","address":0,"dataType":"int16"}}]}`,
 		`{"id":"a","version":"1","protocol":"modbus","operations":[{"name":"o","modbus":{"steps":[]}}]}`,
 		`{"id":"a","version":"1","protocol":"modbus","operations":[{"name":"o","modbus":{"steps":[{"write":{"table":"input","address":0,"dataType":"int16","value":1}}]}}]}`,
 	} {

@@ -65,6 +65,9 @@ func (v *validator) document() {
 	v.duration("defaults.pollInterval", d.Defaults.PollInterval, minPollInterval, maxPollInterval)
 	v.duration("defaults.timeout", d.Defaults.Timeout, time.Millisecond, maxTimeout)
 	v.order("defaults.order", d.Defaults.Order)
+	if r := d.Defaults.Report; r != nil {
+		v.report("defaults.report", r, KindInvalid, nil)
+	}
 	if d.Modbus != nil {
 		v.modbusDevice()
 	}
@@ -245,6 +248,14 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 			v.fail(path+".interval", "only for telemetry properties")
 		} else {
 			v.duration(path+".interval", p.Interval, minPollInterval, maxPollInterval)
+		}
+	}
+	if p.Report != nil {
+		if !telemetry {
+			v.fail(path+".report", "only for telemetry properties")
+		} else {
+			merged := mergeReport(v.doc.Defaults.Report, p.Report)
+			v.report(path+".report", p.Report, kind, &merged)
 		}
 	}
 	v.bindingPresence(path, "modbus", p.Modbus != nil, "property")

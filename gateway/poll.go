@@ -96,15 +96,18 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 	}
 }
 
-// sampler turns the readings of one poll loop's polls into samples, reusing
-// its buffers: nothing is allocated per value. Not safe for concurrent use.
+// sampler turns the readings of one poll loop's polls into samples of the
+// values due upstream (report by exception), reusing its buffers: nothing is
+// allocated per value. Not safe for concurrent use.
 type sampler struct {
 	model  *models.Compiled
+	filter *reportFilter
 	sample telemetry.Record
 }
 
 func newSampler(m *models.Compiled) *sampler {
-	return &sampler{model: m, sample: telemetry.Record{Kind: telemetry.KindSample, Values: make([]telemetry.Value, 0, len(m.Properties))}}
+	return &sampler{model: m, filter: newReportFilter(m),
+		sample: telemetry.Record{Kind: telemetry.KindSample, Values: make([]telemetry.Value, 0, len(m.Properties))}}
 }
 
 // encode makes the sample of one poll's readings, ready for the outbox.
@@ -118,16 +121,17 @@ func (s *sampler) encode(d *device, readings []models.Reading) store.Encoded {
 	return store.Encode(smp)
 }
 
-// take puts a poll's (or a notification's) readings in the outbox as one
-// sample: only then do they count as taken.
+// take puts the values of a poll (or a notification) that are due upstream in
+// the outbox as one sample: only then do they count as taken. A poll none of
+// whose values is due (all unchanged) makes no sample.
 func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
-	if len(readings) > 0 {
-		if err := g.outbox.append(s.encode(d, readings)); err != nil {
+	d.noteReadings(s.model, readings) // the local API shows every polled value
+	if due := s.filter.due(readings); len(due) > 0 {
+		if err := g.outbox.append(s.encode(d, due)); err != nil {
 			g.log.Error("outbox append failed; sample not taken", "device", d.localID, "err", err)
 			return
 		}
 	}
-	d.noteReadings(s.model, readings)
 	g.pollSucceeded(d)
 }
 

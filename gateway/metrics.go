@@ -29,7 +29,7 @@ func newMetrics(g *Gateway) *metrics {
 		health:        d("device_online", "1 when the device's last poll succeeded.", "device", "bus", "model"),
 		polls:         d("device_polls_total", "Successful polls (and observe notifications) per device.", "device"),
 		pollErrors:    d("device_poll_errors_total", "Failed polls per device.", "device"),
-		readings:      d("device_readings_total", "Readings taken (in the outbox) per device.", "device"),
+		readings:      d("device_readings_total", "Values polled per device (before report by exception).", "device"),
 		outboxPending: d("outbox_pending", "Telemetry items waiting in the persistent outbox."),
 		outboxBytes:   d("outbox_bytes", "Encoded size of the items waiting in the outbox."),
 		outboxDropped: d("outbox_dropped_total", "Items dropped because the outbox was full or too old."),

@@ -1,6 +1,7 @@
 package backendclient
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,9 @@ import (
 // (bool, number, string, or null for a value that has none: a bad one, a
 // non-finite float).
 type SampleValues []NamedValue
+
+// MaxSampleValuesHint caps the capacity UnmarshalJSON reserves up front.
+const MaxSampleValuesHint = 1000
 
 // NamedValue is one property's value in a sample. A null on the wire is a
 // Value of kind models.KindInvalid.
@@ -32,6 +36,10 @@ func (vs SampleValues) MarshalJSON() ([]byte, error) {
 // ("values.temperature: ...").
 func (vs *SampleValues) UnmarshalJSON(data []byte) error {
 	out := (*vs)[:0]
+	if out == nil {
+		// One allocation: a value per ':' at most.
+		out = make(SampleValues, 0, min(bytes.Count(data, []byte{':'}), MaxSampleValuesHint))
+	}
 	var seen map[string]struct{} // for long samples only
 	p := valueParser{b: data}
 	p.ws()

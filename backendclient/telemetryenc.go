@@ -149,6 +149,35 @@ func (e *TelemetryEncoder) AddSample(s *Sample) {
 	e.nS++
 }
 
+// AddSampleWithin adds s unless the body would then be longer than max bytes
+// while it already holds a record (a record larger than max goes alone); it
+// reports whether s was added. A batch is split this way without encoding a
+// record twice in the usual case.
+func (e *TelemetryEncoder) AddSampleWithin(s *Sample, max int) bool {
+	e.open()
+	before := len(e.samples)
+	e.AddSample(s)
+	if e.Len() > max && e.Count() > 1 {
+		e.samples = e.samples[:before]
+		e.nS--
+		return false
+	}
+	return true
+}
+
+// AddEventWithin is AddSampleWithin for an event.
+func (e *TelemetryEncoder) AddEventWithin(ev *Event, max int) bool {
+	e.open()
+	before := len(e.events)
+	e.AddEvent(ev)
+	if e.Len() > max && e.Count() > 1 {
+		e.events = e.events[:before]
+		e.nE--
+		return false
+	}
+	return true
+}
+
 // AddEvent appends ev (times as AddSample).
 func (e *TelemetryEncoder) AddEvent(ev *Event) {
 	e.open()

@@ -284,3 +284,30 @@ func FuzzTelemetryEncoder(f *testing.F) {
 		}
 	})
 }
+
+func TestEncoderAddWithin(t *testing.T) {
+	b := testBatch()
+	var e TelemetryEncoder
+	e.Reset()
+	// A record larger than the bound goes alone.
+	if !e.AddSampleWithin(&b.Samples[0], 10) || e.Count() != 1 {
+		t.Fatal("first record refused")
+	}
+	one := e.Len()
+	if e.AddSampleWithin(&b.Samples[0], one+10) || e.AddEventWithin(&b.Events[0], one+10) || e.Count() != 1 || e.Len() != one {
+		t.Fatalf("over the bound: count %d len %d, want 1 and %d", e.Count(), e.Len(), one)
+	}
+	e.Bytes()
+	if !e.AddEventWithin(&b.Events[0], 1<<20) || !e.AddSampleWithin(&b.Samples[1], 1<<20) {
+		t.Fatal("refused under the bound")
+	}
+	limit := e.Len()
+	if e.AddEventWithin(&b.Events[0], limit+5) || e.AddSampleWithin(&b.Samples[1], limit+5) {
+		t.Fatal("over the bound after Bytes")
+	}
+	got := e.Bytes()
+	var back TelemetryBatch
+	if err := json.Unmarshal(got, &back); err != nil || len(got) != limit || len(back.Samples) != 2 || len(back.Events) != 1 {
+		t.Fatalf("%v: %s", err, got)
+	}
+}

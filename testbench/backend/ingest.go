@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -153,12 +152,15 @@ func (in *ingester) putSample(sm *backendclient.Sample) (bool, error) {
 	if t.IsZero() {
 		t = in.now
 	}
-	in.rec = appendSampleRecord(in.rec[:0], sm.Seq, t, in.gw, sm.LocalID, len(sm.Values), func(i int) (string, models.Value, bool) {
+	start := len(in.rec)
+	in.rec = appendSampleRecord(in.rec, sm.Seq, t, in.gw, sm.LocalID, len(sm.Values), func(i int) (string, models.Value, bool) {
 		v := &sm.Values[i]
 		return v.Property, v.Value, len(sm.Bad) > 0 && slices.Contains(sm.Bad, v.Property)
 	})
-	// bbolt keeps the value slice until the transaction commits: give it its own.
-	return true, b.Put(key, bytes.Clone(in.rec))
+	// bbolt keeps the value slice until the transaction commits: the records
+	// of a batch share one growing buffer (a slice of it stays valid when
+	// append moves the buffer: the old array is left as it is).
+	return true, b.Put(key, in.rec[start:len(in.rec):len(in.rec)])
 }
 
 func (in *ingester) putEvent(ev *backendclient.Event) (bool, error) {

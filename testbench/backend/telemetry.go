@@ -173,6 +173,9 @@ func validateTelemetry(b *backendclient.TelemetryBatch) error {
 		}
 		name(p, "localId", s.LocalID, true)
 		name(p, "deviceId", s.DeviceID, false)
+		if s.Values == nil { // absent or null; {} is an empty, non-nil list
+			add("%s.values: must be an object", p)
+		}
 		if len(s.Values) > MaxSampleValues {
 			add("%s.values: at most %d per sample, got %d", p, MaxSampleValues, len(s.Values))
 		}

@@ -139,6 +139,8 @@ func TestTelemetryBadBatches(t *testing.T) {
 		{`{"samples":[{"seq":2,"localId":"a","quality":"good","values":{"t":1,"t":2}}]}`, "samples[0].values.t: property given twice"},
 		{`{"samples":[{"seq":2,"localId":"a","quality":"good","values":[1]}]}`, "samples[0]: values: must be an object"},
 		{`{"samples":[{"seq":2,"localId":"a","quality":"meh","values":{"t":1}}]}`, `samples[0].quality: must be good or bad, got "meh"`},
+		{`{"samples":[{"seq":2,"localId":"a","quality":"good"}]}`, `samples[0].values: must be an object`},
+		{`{"samples":[{"seq":2,"localId":"a","quality":"good","values":null}]}`, `samples[0].values: must be an object`},
 		{`{"samples":[{"seq":2,"localId":"a","quality":"bad","values":{"t":1}}]}`, "samples[0].bad: must name the bad properties"},
 		{`{"samples":[{"seq":2,"localId":"a","quality":"good","values":{"t":1},"bad":["t"]}]}`, "samples[0].bad: must be absent when quality is good"},
 		{`{"samples":[{"seq":2,"localId":"a","quality":"bad","values":{"t":null},"bad":["u"]}]}`, `samples[0].bad[0]: "u" is not in values`},

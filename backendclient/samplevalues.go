@@ -16,8 +16,8 @@ import (
 // non-finite float).
 type SampleValues []NamedValue
 
-// MaxSampleValuesHint caps the capacity UnmarshalJSON reserves up front.
-const MaxSampleValuesHint = 1000
+// maxValuesHint caps the capacity UnmarshalJSON reserves up front.
+const maxValuesHint = 1000
 
 // NamedValue is one property's value in a sample. A null on the wire is a
 // Value of kind models.KindInvalid.
@@ -38,7 +38,7 @@ func (vs *SampleValues) UnmarshalJSON(data []byte) error {
 	out := (*vs)[:0]
 	if out == nil {
 		// One allocation: a value per ':' at most.
-		out = make(SampleValues, 0, min(bytes.Count(data, []byte{':'}), MaxSampleValuesHint))
+		out = make(SampleValues, 0, min(bytes.Count(data, []byte{':'}), maxValuesHint))
 	}
 	var seen map[string]struct{} // for long samples only
 	p := valueParser{b: data}

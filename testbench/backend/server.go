@@ -133,6 +133,13 @@ func (s *Server) init() error {
 				return err
 			}
 		}
+		// A file of an earlier version numbered what it stored in "readings":
+		// go on from there, so that its events stay older than new ones.
+		if old := tx.Bucket([]byte("readings")); old != nil {
+			if b := tx.Bucket([]byte(bkSamples)); b.Sequence() < old.Sequence() {
+				return b.SetSequence(old.Sequence())
+			}
+		}
 		return nil
 	})
 	if err != nil {

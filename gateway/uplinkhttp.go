@@ -51,7 +51,7 @@ type request struct {
 // concurrent use (the uplink loop calls it from one goroutine).
 func (u *httpUplink) Send(ctx context.Context, recs []telemetry.Record) (int, error) {
 	var reqs []*request
-	done := make(chan *request, maxInFlight) // never full: at most maxInFlight requests run
+	done := make(chan *request, maxInFlight) // never full: each sender still holds an encoder
 	inFlight := 0
 	var stop error // why no further request is started
 	finished := func(r *request) {
@@ -85,8 +85,8 @@ func (u *httpUplink) Send(ctx context.Context, recs []telemetry.Record) (int, er
 		inFlight++
 		go func() {
 			_, req.err = u.client.SendEncoded(ctx, e)
+			done <- req // before freeing e: at most maxInFlight sends are pending
 			u.free <- e
-			done <- req
 		}()
 	}
 	for inFlight > 0 {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -33,7 +34,7 @@ const (
 	MaxResponseBytes = 16 << 20
 	// MaxInboxWait is the longest long-poll the API allows.
 	MaxInboxWait = 60 * time.Second
-	// MaxTelemetryItems is the most items the API accepts in one batch.
+	// MaxTelemetryItems is the most samples and events the API accepts in one batch.
 	MaxTelemetryItems = 5000
 )
 
@@ -77,6 +78,11 @@ type Client struct {
 
 	modelMu sync.Mutex
 	models  map[string]cachedModel // by "id@version"
+
+	// gzip is on while the last hello answer listed gzip in acceptEncoding and
+	// no telemetry request has been answered 415 since.
+	gzip    atomic.Bool
+	gzipers sync.Pool // *gzip.Writer at BestSpeed, reused across requests
 }
 
 type cachedModel struct {
@@ -336,6 +342,7 @@ type call struct {
 	path   string // escaped path below the base URL, e.g. "/api/v1/gateways/gw1"
 	query  url.Values
 	body   any         // marshalled as JSON when non-nil
+	raw    []byte      // the JSON body as it is, when body is nil and raw is not
 	header http.Header // extra request headers
 	extra  time.Duration
 }
@@ -347,7 +354,7 @@ func (k *call) endpoint() string { return k.method + " " + k.path }
 // status an *APIError. A 401 makes it re-read the token file and, when the token
 // changed, try once more.
 func (c *Client) do(ctx context.Context, k call, ok ...int) (int, http.Header, []byte, error) {
-	var payload []byte
+	payload := k.raw
 	if k.body != nil {
 		b, err := json.Marshal(k.body)
 		if err != nil {

@@ -188,7 +188,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, srv, nil)
 	start := time.Now()
-	ack, err := c.SendTelemetry(testCtx(t), backendclient.TelemetryBatch{Items: []backendclient.TelemetryItem{{Seq: 1, Kind: "event", LocalID: "x", Event: "online", Time: time.Now()}}})
+	ack, err := c.SendTelemetry(testCtx(t), backendclient.TelemetryBatch{Events: []backendclient.Event{{Seq: 1, LocalID: "x", Event: "online", Time: time.Now()}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package backendclient_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -141,7 +142,7 @@ func TestContractSchemasMatchGoTypes(t *testing.T) {
 		"Instance": backendclient.Instance{}, "InboxPage": backendclient.InboxPage{}, "InboxItem": backendclient.InboxItem{},
 		"Operation": backendclient.Operation{}, "Assignment": backendclient.Assignment{}, "Unassignment": backendclient.Unassignment{},
 		"OperationStatus": backendclient.OperationStatus{}, "OperationAck": backendclient.OperationAck{},
-		"TelemetryBatch": backendclient.TelemetryBatch{}, "TelemetryItem": backendclient.TelemetryItem{},
+		"TelemetryBatch": backendclient.TelemetryBatch{}, "Sample": backendclient.Sample{}, "Event": backendclient.Event{},
 		"TelemetryAck": backendclient.TelemetryAck{}, "ErrorBody": backendclient.ErrorBody{}, "ErrorEnvelope": backendclient.ErrorEnvelope{},
 		// models
 		"Fingerprint": models.Fingerprint{}, "Probe": models.Probe{}, "Link": models.Link{},
@@ -424,7 +425,8 @@ func TestContractAgainstReferenceBackend(t *testing.T) {
 		t.Fatalf("AddModel: %v", err)
 	}
 	rec := &statusRecorder{seen: map[string]map[int]int{}}
-	srv := httptest.NewServer(rec.wrap(s.specMux(t), be.Handler()))
+	bodies := &bodyChecker{t: t, spec: s, specMux: s.specMux(t), checked: map[string]int{}}
+	srv := httptest.NewServer(rec.wrap(s.specMux(t), bodies.wrap(be.Handler())))
 	defer srv.Close()
 	adm := admin{t: t, base: srv.URL}
 
@@ -566,19 +568,19 @@ func TestContractAgainstReferenceBackend(t *testing.T) {
 
 	// Telemetry, then an overlapping batch: duplicates counted.
 	now := time.Now().UTC()
-	item := func(seq uint64) backendclient.TelemetryItem {
-		v := models.FloatValue(20 + float64(seq)/10)
-		return backendclient.TelemetryItem{Seq: seq, Kind: backendclient.KindReading, LocalID: assignedID, DeviceID: assignedDevice,
-			Property: "temperature", Value: &v, Quality: "good", Time: now}
+	sample := func(seq uint64) backendclient.Sample {
+		return backendclient.Sample{Seq: seq, LocalID: assignedID, DeviceID: assignedDevice, Time: now, Quality: "good",
+			Values: backendclient.SampleValues{{Property: "temperature", Value: models.FloatValue(20 + float64(seq)/10)}, {Property: "running", Value: models.BoolValue(true)}}}
 	}
-	ack, err := c.SendTelemetry(ctx, backendclient.TelemetryBatch{Items: []backendclient.TelemetryItem{item(1), item(2), item(3)}})
+	ack, err := c.SendTelemetry(ctx, backendclient.TelemetryBatch{Samples: []backendclient.Sample{sample(1), sample(2), sample(3)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ack.Accepted != 3 || ack.Duplicates != 0 {
 		t.Errorf("first batch: %+v", ack)
 	}
-	ack, err = c.SendTelemetry(ctx, backendclient.TelemetryBatch{Items: []backendclient.TelemetryItem{item(2), item(3), item(4)}})
+	ack, err = c.SendTelemetry(ctx, backendclient.TelemetryBatch{Samples: []backendclient.Sample{sample(2), sample(3)},
+		Events: []backendclient.Event{{Seq: 4, LocalID: assignedID, Event: "online", Time: now}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,13 +589,25 @@ func TestContractAgainstReferenceBackend(t *testing.T) {
 	}
 	var stats backend.Stats
 	adm.do("GET", "/admin/stats", nil, 200, &stats)
-	if stats.Readings != 4 || stats.Duplicates != 2 {
+	if stats.Samples != 3 || stats.Values != 6 || stats.Events != 1 || stats.Duplicates != 2 {
 		t.Errorf("stats: %+v", stats)
 	}
 	var readings []backend.ReadingRecord
 	adm.do("GET", "/admin/readings?device="+assignedDevice+"&limit=10", nil, 200, &readings)
-	if len(readings) != 4 {
+	if len(readings) != 6 {
 		t.Errorf("readings: %+v", readings)
+	}
+
+	// The bodies were checked against the spec's schemas; telemetry went gzip
+	// (the reference backend's hello answer accepts it).
+	for _, what := range []string{"request POST /api/v1/gateways/{gw}/telemetry", "answer POST /api/v1/gateways/{gw}/telemetry",
+		"answer PUT /api/v1/gateways/{gw}", "request PUT /api/v1/gateways/{gw}/devices/{localId}"} {
+		if bodies.checked[what] == 0 {
+			t.Errorf("%s: no body checked against the schema", what)
+		}
+	}
+	if n := rec.count("POST /api/v1/gateways/{gw}/telemetry", 200); n != 2 || bodies.gzipped != 2 {
+		t.Errorf("telemetry: %d answers 200 to %d gzip bodies, want 2 and 2", n, bodies.gzipped)
 	}
 
 	// Every answer's status must be one the spec lists for that operation.
@@ -616,4 +630,306 @@ func TestContractAgainstReferenceBackend(t *testing.T) {
 			t.Errorf("%s: not exercised against the reference backend", pat)
 		}
 	}
+}
+
+// schemaCheck validates a decoded JSON value against a schema of the spec: the
+// subset openapi.yaml uses ($ref, allOf, oneOf, nullable, type, required,
+// properties — unknown ones are an error —, additionalProperties, enum,
+// minimum, minLength, maxLength, minItems, maxItems, maxProperties, format
+// date-time). Problems are returned with their paths.
+func (s *apiSpec) schemaCheck(schema any, v any, path string) []string {
+	sch, ok := schema.(map[string]any)
+	if !ok {
+		return []string{path + ": schema is not an object"}
+	}
+	if ref, ok := sch["$ref"].(string); ok {
+		target, ok := lookupRef(s.raw, ref)
+		if !ok {
+			return []string{path + ": unresolved " + ref}
+		}
+		return s.schemaCheck(target, v, path)
+	}
+	var errs []string
+	fail := func(format string, args ...any) { errs = append(errs, path+": "+fmt.Sprintf(format, args...)) }
+	if v == nil {
+		if sch["nullable"] != true {
+			fail("null where the schema does not allow it")
+		}
+		return errs
+	}
+	if all, ok := sch["allOf"].([]any); ok {
+		for _, sub := range all {
+			errs = append(errs, s.schemaCheck(sub, v, path)...)
+		}
+	}
+	if one, ok := sch["oneOf"].([]any); ok {
+		n := 0
+		for _, sub := range one {
+			if len(s.schemaCheck(sub, v, path)) == 0 {
+				n++
+			}
+		}
+		if n != 1 {
+			fail("matches %d of oneOf, want 1: %v", n, v)
+		}
+	}
+	if enum, ok := sch["enum"].([]any); ok && !slices.ContainsFunc(enum, func(e any) bool { return fmt.Sprint(e) == fmt.Sprint(v) }) {
+		fail("%v not in %v", v, enum)
+	}
+	num := func(key string) (float64, bool) {
+		switch n := sch[key].(type) {
+		case int:
+			return float64(n), true
+		case float64:
+			return n, true
+		}
+		return 0, false
+	}
+	switch sch["type"] {
+	case "object":
+		m, ok := v.(map[string]any)
+		if !ok {
+			fail("want an object, got %T", v)
+			return errs
+		}
+		for _, r := range asSlice(sch["required"]) {
+			if _, ok := m[r.(string)]; !ok {
+				fail("required %q missing", r)
+			}
+		}
+		if max, ok := num("maxProperties"); ok && float64(len(m)) > max {
+			fail("%d properties, at most %v", len(m), max)
+		}
+		props, _ := sch["properties"].(map[string]any)
+		for k, val := range m {
+			if ps, ok := props[k]; ok {
+				errs = append(errs, s.schemaCheck(ps, val, path+"."+k)...)
+			} else if ap, ok := sch["additionalProperties"]; ok && ap != false {
+				if _, isSchema := ap.(map[string]any); isSchema {
+					errs = append(errs, s.schemaCheck(ap, val, path+"."+k)...)
+				}
+			} else if props != nil {
+				fail("property %q not in the schema", k)
+			}
+		}
+	case "array":
+		a, ok := v.([]any)
+		if !ok {
+			fail("want an array, got %T", v)
+			return errs
+		}
+		if max, ok := num("maxItems"); ok && float64(len(a)) > max {
+			fail("%d items, at most %v", len(a), max)
+		}
+		if min, ok := num("minItems"); ok && float64(len(a)) < min {
+			fail("%d items, at least %v", len(a), min)
+		}
+		if items, ok := sch["items"]; ok {
+			for i, it := range a {
+				errs = append(errs, s.schemaCheck(items, it, fmt.Sprintf("%s[%d]", path, i))...)
+			}
+		}
+	case "string":
+		str, ok := v.(string)
+		if !ok {
+			fail("want a string, got %T", v)
+			return errs
+		}
+		if max, ok := num("maxLength"); ok && float64(len(str)) > max {
+			fail("%d bytes, at most %v", len(str), max)
+		}
+		if min, ok := num("minLength"); ok && float64(len(str)) < min {
+			fail("%d bytes, at least %v", len(str), min)
+		}
+		if sch["format"] == "date-time" {
+			if _, err := time.Parse(time.RFC3339Nano, str); err != nil {
+				fail("not a date-time: %v", err)
+			}
+		}
+	case "integer", "number":
+		var f float64
+		switch n := v.(type) {
+		case float64:
+			f = n
+		case json.Number:
+			f, _ = n.Float64()
+		case int:
+			f = float64(n)
+		default:
+			fail("want a number, got %T", v)
+			return errs
+		}
+		if sch["type"] == "integer" && f != float64(int64(f)) && f < 1<<63 {
+			fail("want an integer, got %v", f)
+		}
+		if min, ok := num("minimum"); ok && f < min {
+			fail("%v below minimum %v", f, min)
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			fail("want a boolean, got %T", v)
+		}
+	}
+	return errs
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func lookupRef(root any, ref string) (any, bool) {
+	p, ok := strings.CutPrefix(ref, "#/")
+	if !ok {
+		return nil, false
+	}
+	cur := root
+	for _, part := range strings.Split(p, "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// jsonSchemaOf returns the application/json schema under a requestBody or a response.
+func jsonSchemaOf(node any) (any, bool) {
+	m, _ := node.(map[string]any)
+	content, _ := m["content"].(map[string]any)
+	js, _ := content["application/json"].(map[string]any)
+	sch, ok := js["schema"]
+	return sch, ok
+}
+
+// specOpRaw returns the raw operation of a ServeMux pattern.
+func (s *apiSpec) specOpRaw(pat string) map[string]any {
+	method, path, _ := strings.Cut(pat, " ")
+	paths, _ := s.raw.(map[string]any)["paths"].(map[string]any)
+	item, _ := paths[path].(map[string]any)
+	op, _ := item[strings.ToLower(method)].(map[string]any)
+	return op
+}
+
+// bodyChecker validates, for every /api/v1 request matching the spec, the
+// request body (gzip-decompressed when so encoded) and a 200 answer's body
+// against the spec's schemas.
+type bodyChecker struct {
+	t       *testing.T
+	spec    *apiSpec
+	specMux *http.ServeMux
+	mu      sync.Mutex
+	checked map[string]int // "request POST /api/v1/..." → bodies checked
+	gzipped int            // request bodies sent gzip-compressed
+}
+
+func (bc *bodyChecker) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pat := bc.specMux.Handler(r)
+		if pat == "" || !strings.Contains(pat, " /api/v1/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		op := bc.spec.specOpRaw(pat)
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			bc.t.Errorf("%s: read body: %v", pat, err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		if sch, ok := jsonSchemaOf(op["requestBody"]); ok && len(raw) > 0 {
+			plain := raw
+			if r.Header.Get("Content-Encoding") == "gzip" {
+				bc.mu.Lock()
+				bc.gzipped++
+				bc.mu.Unlock()
+				if zr, err := gzip.NewReader(bytes.NewReader(raw)); err == nil {
+					plain, _ = io.ReadAll(zr)
+				}
+			}
+			bc.check("request "+pat, sch, plain)
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		resp, _ := op["responses"].(map[string]any)
+		if sch, ok := jsonSchemaOf(resp["200"]); ok && rec.Code == 200 {
+			bc.check("answer "+pat, sch, rec.Body.Bytes())
+		}
+		for k, vs := range rec.Header() {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+func (bc *bodyChecker) check(what string, sch any, body []byte) {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		bc.t.Errorf("%s: body is not JSON: %v", what, err)
+		return
+	}
+	for _, e := range bc.spec.schemaCheck(sch, v, "body") {
+		bc.t.Errorf("%s: %s", what, e)
+	}
+	bc.mu.Lock()
+	bc.checked[what]++
+	bc.mu.Unlock()
+}
+
+func TestContractSchemaCheckerAndExamples(t *testing.T) {
+	s := loadSpec(t)
+	batch := map[string]any{"$ref": "#/components/schemas/TelemetryBatch"}
+	for body, want := range map[string]string{
+		`{"samples":[{"seq":1,"localId":"a","time":"2026-01-01T00:00:00Z","quality":"good","values":{"t":1,"u":null,"s":"x","b":true}}]}`: "",
+		`{}`:           "",
+		`{"items":[]}`: `property "items" not in the schema`,
+		`{"samples":[{"seq":0,"localId":"a","time":"2026-01-01T00:00:00Z","quality":"good","values":{}}]}`:        "below minimum",
+		`{"samples":[{"seq":1,"localId":"a","time":"2026-01-01T00:00:00Z","quality":"meh","values":{}}]}`:         "not in [good bad]",
+		`{"samples":[{"seq":1,"localId":"a","time":"2026-01-01T00:00:00Z","quality":"good","values":{"t":[1]}}]}`: "matches 0 of oneOf",
+		`{"events":[{"seq":1,"localId":"a","time":"2026-01-01T00:00:00Z"}]}`:                                      `required "event" missing`,
+		`{"events":[{"seq":1,"localId":"a","event":"x","time":"yesterday"}]}`:                                     "not a date-time",
+	} {
+		var v any
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatal(err)
+		}
+		errs := strings.Join(s.schemaCheck(batch, v, "body"), "; ")
+		if (want == "") != (errs == "") || !strings.Contains(errs, want) {
+			t.Errorf("%s: %q, want %q", body, errs, want)
+		}
+	}
+	// Every example of the telemetry schemas and operation is valid.
+	comps := s.raw.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)
+	for _, name := range []string{"Sample", "Event", "HelloAck"} {
+		ex, ok := comps[name].(map[string]any)["example"]
+		if !ok {
+			t.Errorf("schemas.%s: no example", name)
+			continue
+		}
+		for _, e := range s.schemaCheck(map[string]any{"$ref": "#/components/schemas/" + name}, toJSONTree(t, ex), name) {
+			t.Error(e)
+		}
+	}
+	op := s.specOpRaw("POST /api/v1/gateways/{gw}/telemetry")
+	js := op["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)
+	for _, e := range s.schemaCheck(js["schema"], toJSONTree(t, js["example"]), "telemetry example") {
+		t.Error(e)
+	}
+}
+
+// toJSONTree turns a YAML-decoded value into what encoding/json would decode.
+func toJSONTree(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

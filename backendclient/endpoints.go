@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -14,7 +16,9 @@ func (c *Client) gatewayPath() string {
 	return "/api/v1/gateways/" + url.PathEscape(c.gw)
 }
 
-// Hello announces this gateway (PUT /api/v1/gateways/{gw}); idempotent.
+// Hello announces this gateway (PUT /api/v1/gateways/{gw}); idempotent. The
+// answer's acceptEncoding decides whether telemetry is sent gzip-compressed
+// from now on.
 func (c *Client) Hello(ctx context.Context, h Hello) error {
 	k := call{method: http.MethodPut, path: c.gatewayPath(), body: h}
 	status, _, body, err := c.do(ctx, k)
@@ -22,10 +26,15 @@ func (c *Client) Hello(ctx context.Context, h Hello) error {
 		return err
 	}
 	if status == http.StatusNoContent {
+		c.gzip.Store(false)
 		return nil
 	}
 	var ack HelloAck
-	return decodeJSON(k.endpoint(), body, &ack)
+	if err := decodeJSON(k.endpoint(), body, &ack); err != nil {
+		return err
+	}
+	c.gzip.Store(slices.ContainsFunc(ack.AcceptEncoding, func(e string) bool { return strings.EqualFold(e, "gzip") }))
+	return nil
 }
 
 // Register proxy-registers the device localID (PUT
@@ -149,29 +158,4 @@ func (c *Client) ReportOperation(ctx context.Context, id string, st OperationSta
 	}
 	var ack OperationAck
 	return decodeJSON(k.endpoint(), body, &ack)
-}
-
-// SendTelemetry posts a batch of readings and events (POST
-// /api/v1/gateways/{gw}/telemetry). A 2xx acknowledges the whole batch; items the
-// backend had already seen (by seq) are counted as duplicates.
-func (c *Client) SendTelemetry(ctx context.Context, b TelemetryBatch) (*TelemetryAck, error) {
-	if len(b.Items) > MaxTelemetryItems {
-		return nil, fmt.Errorf("backendclient: telemetry: items: at most %d per batch, got %d", MaxTelemetryItems, len(b.Items))
-	}
-	if b.Items == nil {
-		b.Items = []TelemetryItem{}
-	}
-	k := call{method: http.MethodPost, path: c.gatewayPath() + "/telemetry", body: b}
-	_, _, body, err := c.do(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	var ack TelemetryAck
-	if err := decodeJSON(k.endpoint(), body, &ack); err != nil {
-		return nil, err
-	}
-	if ack.Accepted < 0 || ack.Duplicates < 0 {
-		return nil, fmt.Errorf("backendclient: %s: accepted and duplicates must be >= 0, got %d and %d", k.endpoint(), ack.Accepted, ack.Duplicates)
-	}
-	return &ack, nil
 }

@@ -137,42 +137,58 @@ type ErrorEnvelope struct {
 	Error ErrorBody `json:"error"`
 }
 
-// TelemetryBatch is the body of POST /api/v1/gateways/{gw}/telemetry.
+// TelemetryBatch is the body of POST /api/v1/gateways/{gw}/telemetry: samples
+// and events, each with a per-gateway sequence number (shared by both lists)
+// that never goes back, across restarts too. The backend de-duplicates by it.
+// The gateway builds bodies with a TelemetryEncoder; this type is for decoding
+// and for callers that do not care about the encoding cost.
 type TelemetryBatch struct {
-	Items []TelemetryItem `json:"items"`
+	Samples []Sample `json:"samples,omitempty"`
+	Events  []Event  `json:"events,omitempty"`
 }
 
-// Telemetry item kinds.
+// Sample qualities.
 const (
-	KindReading = "reading"
-	KindEvent   = "event"
+	QualityGood = "good" // every value was read and decoded
+	QualityBad  = "bad"  // some value could not be decoded; Bad lists them
 )
 
-// TelemetryItem is one reading or device event with its per-gateway sequence
-// number, which never goes back, across restarts too. The backend de-duplicates by it.
-type TelemetryItem struct {
-	Seq      uint64        `json:"seq"`
-	Kind     string        `json:"kind"` // reading | event
-	LocalID  string        `json:"localId"`
-	DeviceID string        `json:"deviceId,omitempty"`
-	Property string        `json:"property,omitempty"` // readings
-	Value    *models.Value `json:"value,omitempty"`    // readings
-	Quality  string        `json:"quality,omitempty"`  // readings: good | bad
-	Event    string        `json:"event,omitempty"`    // events: online offline degraded fingerprint-changed ...
-	Detail   string        `json:"detail,omitempty"`   // events
-	Time     time.Time     `json:"time"`
+// Sample is one poll of one poll group of one device: the values of the
+// properties it carries, taken together.
+type Sample struct {
+	Seq      uint64       `json:"seq"`
+	LocalID  string       `json:"localId"`
+	DeviceID string       `json:"deviceId,omitempty"`
+	Time     time.Time    `json:"time"`
+	Quality  string       `json:"quality"` // good | bad
+	Values   SampleValues `json:"values"`
+	Bad      []string     `json:"bad,omitempty"` // the properties whose value is bad, when quality is bad
+}
+
+// Event is a device or gateway event (online, offline, degraded,
+// fingerprint-changed, readings-dropped, ...).
+type Event struct {
+	Seq      uint64    `json:"seq"`
+	LocalID  string    `json:"localId"`
+	DeviceID string    `json:"deviceId,omitempty"`
+	Event    string    `json:"event"`
+	Detail   string    `json:"detail,omitempty"`
+	Time     time.Time `json:"time"`
 }
 
 // TelemetryAck is the answer to a telemetry batch.
 type TelemetryAck struct {
-	Accepted   int `json:"accepted"`   // items stored
-	Duplicates int `json:"duplicates"` // items already seen (by seq)
+	Accepted   int `json:"accepted"`   // samples and events stored
+	Duplicates int `json:"duplicates"` // samples and events already seen (by seq)
 }
 
 // HelloAck is the answer to a hello.
 type HelloAck struct {
 	Gateway string    `json:"gateway"`
 	Time    time.Time `json:"time"`
+	// AcceptEncoding lists the Content-Encodings the backend takes for
+	// telemetry bodies ("gzip"); empty: plain JSON only.
+	AcceptEncoding []string `json:"acceptEncoding,omitempty"`
 }
 
 // OperationAck is the answer to an operation status report: the status the

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/gateway/store"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 )
@@ -85,15 +85,13 @@ func (b *outageBackend) serve(ln net.Listener) {
 			proxy.ServeHTTP(w, r)
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		batch, _ := telemetryBody(r)
 		sw := &outageStatus{ResponseWriter: w, status: http.StatusOK}
 		proxy.ServeHTTP(sw, r)
-		var batch backendclient.TelemetryBatch
-		if sw.status/100 == 2 && json.Unmarshal(body, &batch) == nil {
-			seqs := make([]uint64, len(batch.Items))
-			for i, it := range batch.Items {
-				seqs[i] = it.Seq
+		if sw.status/100 == 2 {
+			seqs := make([]uint64, len(batch.Samples)) // samples only: a drop report goes ahead of them
+			for i, s := range batch.Samples {
+				seqs[i] = s.Seq
 			}
 			b.mu.Lock()
 			b.batches = append(b.batches, seqs)
@@ -322,32 +320,36 @@ func TestOutageBoundsDiskAndMemoryAndCountsDrops(t *testing.T) {
 			t.Fatalf("seq %d outside 1..%d", s, produced)
 		}
 	}
-	// lost: never delivered, not pending. The drop counter counts every item
+	// lost: never delivered, not pending. The drop counter counts every record
 	// the bounds took out of the outbox that the backend did not acknowledge
-	// (a batch dropped while on the way and then acknowledged is taken back
-	// out), so it equals lost, except for the batch the backend stored as it
-	// went away without the gateway hearing the answer: at most one batch.
+	// (records dropped while on the way and then acknowledged are taken back
+	// out), so it equals lost, except for what the backend stored as it went
+	// away without the gateway hearing the answer: at most one window of
+	// batches in flight.
 	lost := produced - uint64(len(have))
-	if dropped < lost || dropped > lost+uint64(cfg.Telemetry.BatchSize) {
+	if window := uint64(cfg.Telemetry.BatchSize * gateway.UplinkWindow); dropped < lost || dropped > lost+window {
 		t.Errorf("produced %d − delivered-or-pending %d = %d lost, but the drop counter says %d", produced, len(have), lost, dropped)
 	}
 	if reported+unreported.Count != dropped {
 		t.Errorf("reported %d + not yet reported %d != dropped %d", reported, unreported.Count, dropped)
 	}
 
-	// Oldest first: each batch's new sequence numbers follow every earlier one.
+	// Oldest first: a sample delivered for the first time is never older than
+	// one window (the batches in flight together, which may arrive in any
+	// order) below the newest delivered before it.
 	be.mu.Lock()
 	var maxSeen uint64
+	window := uint64(cfg.Telemetry.BatchSize * gateway.UplinkWindow)
 	seen := map[uint64]bool{}
 	for i, b := range be.batches {
 		for _, s := range b {
 			if seen[s] {
 				continue // a resent batch
 			}
-			if s <= maxSeen {
+			if s+window < maxSeen {
 				t.Errorf("batch %d delivers seq %d after %d", i, s, maxSeen)
 			}
-			seen[s], maxSeen = true, s
+			seen[s], maxSeen = true, max(maxSeen, s)
 		}
 	}
 	be.mu.Unlock()

@@ -1,17 +1,12 @@
 package gateway_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/fieldgate/fieldgate/backendclient"
 )
 
 // TestRefusedTelemetryItemSetAside: a backend that refuses for good (400) every
@@ -28,18 +23,15 @@ func TestRefusedTelemetryItemSetAside(t *testing.T) {
 		if !strings.HasSuffix(r.URL.Path, "/telemetry") {
 			return false
 		}
-		body, _ := io.ReadAll(r.Body)
-		var batch backendclient.TelemetryBatch
-		_ = json.Unmarshal(body, &batch)
-		for _, it := range batch.Items {
-			if it.Seq == poison || refuseAll.Load() {
+		_, seqs := telemetryBody(r)
+		for _, seq := range seqs {
+			if seq == poison || refuseAll.Load() {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprintf(w, `{"error":{"code":"bad-request","message":"items[%d]: this backend will not take it"}}`, it.Seq)
+				fmt.Fprintf(w, `{"error":{"code":"bad-request","message":"record %d: this backend will not take it"}}`, seq)
 				return true
 			}
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		return false
 	})
 

@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -290,24 +292,42 @@ func pathEscape(s string) string { return url.PathEscape(s) }
 // seqCheck is what the backend holds of the gateway's telemetry sequence.
 type seqCheck struct {
 	max        uint64 // highest seq stored
-	readings   int
+	readings   int    // values, over all samples
+	samples    int
 	events     int
 	duplicates int64 // redeliveries the backend de-duplicated
 }
 
-// checkSequence reports a problem unless every seq from 1 to the highest stored
-// is there exactly once (readings and events share one sequence).
-func checkSequence(srv *backend.Server) (seqCheck, error) {
-	readings := srv.Readings("", "", 1<<30)
-	events := srv.Events("", 1<<30)
-	c := seqCheck{readings: len(readings), events: len(events), duplicates: srv.Stats().Duplicates}
-	seen := make(map[uint64]int, len(readings)+len(events))
-	for _, r := range readings {
-		seen[r.Seq]++
+// storedSeqs counts how many times the backend stored each seq: a sample's
+// values share its seq, so a sample counts once unless one of its properties
+// shows up twice under that seq (stored twice).
+func storedSeqs(srv *backend.Server) (seen map[uint64]int, readings, events int) {
+	readingsAll := srv.Readings("", "", 1<<30)
+	eventsAll := srv.Events("", 1<<30)
+	seen = make(map[uint64]int, len(readingsAll)+len(eventsAll))
+	props := map[uint64]map[string]int{}
+	for _, r := range readingsAll {
+		if props[r.Seq] == nil {
+			props[r.Seq] = map[string]int{}
+		}
+		props[r.Seq][r.Property]++
 	}
-	for _, e := range events {
+	for seq, ps := range props {
+		for _, n := range ps {
+			seen[seq] = max(seen[seq], n)
+		}
+	}
+	for _, e := range eventsAll {
 		seen[e.Seq]++
 	}
+	return seen, len(readingsAll), len(eventsAll)
+}
+
+// checkSequence reports a problem unless every seq from 1 to the highest stored
+// is stored exactly once.
+func checkSequence(srv *backend.Server) (seqCheck, error) {
+	seen, readings, events := storedSeqs(srv)
+	c := seqCheck{readings: readings, events: events, samples: len(seen) - events, duplicates: srv.Stats().Duplicates}
 	seqs := make([]uint64, 0, len(seen))
 	for s, n := range seen {
 		if n != 1 {
@@ -340,13 +360,7 @@ type seqCheckLoose struct {
 // looseSequence reports a problem only for a seq stored twice; gaps are listed.
 func looseSequence(srv *backend.Server) (seqCheckLoose, error) {
 	var c seqCheckLoose
-	seen := map[uint64]int{}
-	for _, r := range srv.Readings("", "", 1<<30) {
-		seen[r.Seq]++
-	}
-	for _, e := range srv.Events("", 1<<30) {
-		seen[e.Seq]++
-	}
+	seen, _, _ := storedSeqs(srv)
 	for s, n := range seen {
 		if n != 1 {
 			return c, fmt.Errorf("seq %d stored %d times", s, n)
@@ -359,4 +373,28 @@ func looseSequence(srv *backend.Server) (seqCheckLoose, error) {
 		}
 	}
 	return c, nil
+}
+
+// telemetryBody reads a telemetry request's body (gzip or plain), puts the
+// bytes back for the backend, and returns the batch and the sequence numbers
+// it carries (samples first, then events).
+func telemetryBody(r *http.Request) (backendclient.TelemetryBatch, []uint64) {
+	raw, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	plain := raw
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		if zr, err := gzip.NewReader(bytes.NewReader(raw)); err == nil {
+			plain, _ = io.ReadAll(zr)
+		}
+	}
+	var batch backendclient.TelemetryBatch
+	_ = json.Unmarshal(plain, &batch)
+	var seqs []uint64
+	for _, s := range batch.Samples {
+		seqs = append(seqs, s.Seq)
+	}
+	for _, e := range batch.Events {
+		seqs = append(seqs, e.Seq)
+	}
+	return batch, seqs
 }

@@ -24,10 +24,10 @@ const (
 // gatewayLocalID is the local id of the gateway's own events.
 func (g *Gateway) gatewayLocalID() string { return "gateway/" + g.cfg.Gateway.ID }
 
-// uplinkWindow is how many records one round of the uplink loop hands the
-// uplink: it may send them as several batches in flight at once, so that
-// delivery does not wait a round trip per batch.
-const uplinkWindow = 8
+// UplinkWindow is how many batches' worth of records one round of the uplink
+// loop hands the uplink: it may send them as several batches in flight at
+// once, so that delivery does not wait a round trip per batch.
+const UplinkWindow = 8
 
 // uplinkLoop drains the outbox to the backend, oldest first, a window of
 // records at a time read from disk (the outbox is never loaded whole): the
@@ -41,7 +41,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 	if flush <= 0 {
 		flush = time.Second
 	}
-	window := g.batchSize() * uplinkWindow
+	window := g.batchSize() * UplinkWindow
 	g.reportReset()
 	if g.fallback != "" {
 		g.gatewayEvent(eventConfigFallback, g.fallback)

@@ -1,45 +1,169 @@
 package gateway
 
-// TEMPORARY: the legacy-wire uplink, until the samples wire lands (wt-wire).
-
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/telemetry"
+	"github.com/fieldgate/fieldgate/models"
 )
 
-type httpUplink struct{ client *backendclient.Client }
+// maxInFlight is how many telemetry requests the HTTP uplink keeps in flight
+// at once: enough to hide a round trip of latency behind the next request's
+// encoding and upload, few enough not to hog a small backend.
+const maxInFlight = 4
 
-func newHTTPUplink(c *backendclient.Client) *httpUplink { return &httpUplink{client: c} }
+// httpUplink delivers outbox records to the backend API v1 over HTTP
+// (POST /api/v1/gateways/{gw}/telemetry). It converts records to the wire
+// without reflection or maps, reusing its buffers: one encoder per in-flight
+// request and one sample (values included) for the conversion.
+type httpUplink struct {
+	client *backendclient.Client
+	free   chan *backendclient.TelemetryEncoder // encoders not in flight
+	sample backendclient.Sample                 // reused by toSample
+	event  backendclient.Event
+}
 
-func (u *httpUplink) Send(ctx context.Context, recs []telemetry.Record) (int, error) {
-	sent := 0
-	for sent < len(recs) {
-		var items []backendclient.TelemetryItem
-		n := 0
-		for _, r := range recs[sent:] {
-			if len(items) > 0 && len(items)+len(r.Values) > 500 {
-				break
-			}
-			n++
-			if r.Kind == telemetry.KindEvent {
-				items = append(items, backendclient.TelemetryItem{Seq: r.Seq, Kind: backendclient.KindEvent, LocalID: r.LocalID, DeviceID: r.DeviceID, Event: r.Event, Detail: r.Detail, Time: r.Time})
-				continue
-			}
-			for i, v := range r.Values {
-				val := v.Value
-				items = append(items, backendclient.TelemetryItem{Seq: r.Seq<<8 + uint64(i), Kind: backendclient.KindReading, LocalID: r.LocalID, DeviceID: r.DeviceID, Property: v.Property, Value: &val, Quality: v.Quality.String(), Time: r.Time})
-			}
-		}
-		if _, err := u.client.SendTelemetry(ctx, backendclient.TelemetryBatch{Items: items}); err != nil {
-			if backendclient.IsRefused(err) {
-				err = fmt.Errorf("%w: %w", telemetry.ErrRefused, err)
-			}
-			return sent, err
-		}
-		sent += n
+var _ telemetry.Uplink = (*httpUplink)(nil)
+
+func newHTTPUplink(c *backendclient.Client) *httpUplink {
+	u := &httpUplink{client: c, free: make(chan *backendclient.TelemetryEncoder, maxInFlight)}
+	for range maxInFlight {
+		u.free <- new(backendclient.TelemetryEncoder)
 	}
-	return sent, nil
+	return u
+}
+
+// request is one telemetry request: recs[start:end].
+type request struct {
+	start, end int
+	err        error
+}
+
+// Send delivers recs in requests of at most backendclient.MaxTelemetryItems
+// records and backendclient.MaxTelemetryBytes of JSON (a single larger record
+// goes alone), up to maxInFlight at once. It returns the length of the
+// longest prefix of recs acknowledged whole and the error of the first
+// request that was not; an error the backend gives for good (IsRefused) wraps
+// telemetry.ErrRefused as well as the client's error. Send is not safe for
+// concurrent use (the uplink loop calls it from one goroutine).
+func (u *httpUplink) Send(ctx context.Context, recs []telemetry.Record) (int, error) {
+	var reqs []*request
+	done := make(chan *request, maxInFlight) // never full: each sender still holds an encoder
+	inFlight := 0
+	var stop error // why no further request is started
+	finished := func(r *request) {
+		inFlight--
+		if r.err != nil && stop == nil {
+			stop = r.err
+		}
+	}
+	for i := 0; i < len(recs) && stop == nil; {
+		var e *backendclient.TelemetryEncoder
+		for e == nil && stop == nil {
+			select {
+			case e = <-u.free:
+			case r := <-done:
+				finished(r)
+			case <-ctx.Done():
+				stop = ctx.Err()
+			}
+		}
+		if e == nil {
+			break
+		}
+		req := &request{start: i}
+		req.end, stop = u.fill(e, recs, i)
+		i = req.end
+		if req.end == req.start {
+			u.free <- e
+			break
+		}
+		reqs = append(reqs, req)
+		inFlight++
+		go func() {
+			_, req.err = u.client.SendEncoded(ctx, e)
+			done <- req // before freeing e: at most maxInFlight sends are pending
+			u.free <- e
+		}()
+	}
+	for inFlight > 0 {
+		finished(<-done)
+	}
+	// Every request has ended. The prefix ends at the first one that failed.
+	n := 0
+	for _, r := range reqs {
+		if r.err != nil {
+			return n, u.wrap(r.err)
+		}
+		n = r.end
+	}
+	if n < len(recs) {
+		if stop == nil {
+			stop = errors.New("telemetry: records left unsent")
+		}
+		return n, u.wrap(stop)
+	}
+	return n, nil
+}
+
+// fill encodes recs[i:] into e until a bound is reached; it returns the index
+// of the first record not taken, and an error when recs[that] can never be
+// sent (it wraps telemetry.ErrRefused).
+func (u *httpUplink) fill(e *backendclient.TelemetryEncoder, recs []telemetry.Record, i int) (int, error) {
+	e.Reset()
+	for ; i < len(recs) && e.Count() < backendclient.MaxTelemetryItems; i++ {
+		r := &recs[i]
+		var added bool
+		switch r.Kind {
+		case telemetry.KindSample:
+			added = e.AddSampleWithin(u.toSample(r), backendclient.MaxTelemetryBytes)
+		case telemetry.KindEvent:
+			added = e.AddEventWithin(u.toEvent(r), backendclient.MaxTelemetryBytes)
+		default:
+			return i, fmt.Errorf("telemetry: record seq %d: kind %d: %w", r.Seq, r.Kind, telemetry.ErrRefused)
+		}
+		if !added {
+			break
+		}
+	}
+	return i, nil
+}
+
+// toSample converts a sample record into the reused wire sample: a value of
+// bad quality is sent as null and named in Bad.
+func (u *httpUplink) toSample(r *telemetry.Record) *backendclient.Sample {
+	s := &u.sample
+	s.Seq, s.LocalID, s.DeviceID, s.Time = r.Seq, r.LocalID, r.DeviceID, r.Time
+	s.Values, s.Bad = s.Values[:0], s.Bad[:0]
+	for j := range r.Values {
+		v := &r.Values[j]
+		nv := backendclient.NamedValue{Property: v.Property, Value: v.Value}
+		if v.Quality != models.QualityGood {
+			nv.Value = models.Value{}
+			s.Bad = append(s.Bad, v.Property)
+		}
+		s.Values = append(s.Values, nv)
+	}
+	s.Quality = backendclient.QualityGood
+	if len(s.Bad) > 0 {
+		s.Quality = backendclient.QualityBad
+	}
+	return s
+}
+
+func (u *httpUplink) toEvent(r *telemetry.Record) *backendclient.Event {
+	u.event = backendclient.Event{Seq: r.Seq, LocalID: r.LocalID, DeviceID: r.DeviceID, Event: r.Event, Detail: r.Detail, Time: r.Time}
+	return &u.event
+}
+
+// wrap marks an error the backend gives for good as telemetry.ErrRefused,
+// keeping the client's error in the chain (its status, Retry-After).
+func (u *httpUplink) wrap(err error) error {
+	if backendclient.IsRefused(err) && !errors.Is(err, telemetry.ErrRefused) {
+		return fmt.Errorf("%w: %w", telemetry.ErrRefused, err)
+	}
+	return err
 }

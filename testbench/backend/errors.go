@@ -13,8 +13,10 @@ const (
 	CodeNotFound     = "not-found"
 	CodeConflict     = "conflict"
 	CodeTooLarge     = "too-large"
-	CodeInternal     = "internal"
-	CodeUnavailable  = "unavailable"
+	// CodeUnsupportedEncoding: a Content-Encoding the backend does not take (415).
+	CodeUnsupportedEncoding = "unsupported-encoding"
+	CodeInternal            = "internal"
+	CodeUnavailable         = "unavailable"
 )
 
 // Error is the typed error of the Server's methods; Code says what the caller did
@@ -41,6 +43,8 @@ func (e *Error) Status() int {
 		return http.StatusConflict
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case CodeUnsupportedEncoding:
+		return http.StatusUnsupportedMediaType
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}

@@ -161,10 +161,14 @@ func (b *bench) inbox(gw string, after int64, wait int) backendclient.InboxPage 
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-func readingItem(seq uint64, localID, prop string, v float64) backendclient.TelemetryItem {
-	val := models.FloatValue(v)
-	return backendclient.TelemetryItem{Seq: seq, Kind: backendclient.KindReading, LocalID: localID, Property: prop,
-		Value: &val, Quality: "good", Time: time.Unix(1700000000+int64(seq), 0).UTC()}
+// sampleOf is a good sample of one float property.
+func sampleOf(seq uint64, localID, prop string, v float64) backendclient.Sample {
+	return backendclient.Sample{Seq: seq, LocalID: localID, Quality: "good", Time: time.Unix(1700000000+int64(seq), 0).UTC(),
+		Values: backendclient.SampleValues{{Property: prop, Value: models.FloatValue(v)}}}
+}
+
+func samples(ss ...backendclient.Sample) backendclient.TelemetryBatch {
+	return backendclient.TelemetryBatch{Samples: ss}
 }
 
 // eventually polls cond every 10ms until it holds or timeout passes.

@@ -254,7 +254,12 @@ func (s *Server) handleReportOperation(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleTelemetry(w http.ResponseWriter, r *http.Request) {
-	batch, e := decodeTelemetry(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	data, e := s.readTelemetry(w, r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	batch, e := decodeTelemetry(data)
 	if e != nil {
 		writeError(w, e)
 		return

@@ -82,7 +82,7 @@ func final(status string) bool {
 	return status == backendclient.OpSucceeded || status == backendclient.OpFailed
 }
 
-// ReadingRecord is one stored reading.
+// ReadingRecord is one reading: one value of a stored sample.
 type ReadingRecord struct {
 	Seq      uint64        `json:"seq"`
 	Gateway  string        `json:"gateway"`
@@ -123,10 +123,13 @@ type ModelInfo struct {
 
 // Stats counts what the backend holds.
 type Stats struct {
-	Devices    int             `json:"devices"`
-	Readings   int64           `json:"readings"`
-	Events     int64           `json:"events"`
-	Duplicates int64           `json:"duplicates"`
+	Devices    int   `json:"devices"`
+	Samples    int64 `json:"samples"`    // samples stored
+	Values     int64 `json:"values"`     // values of the samples stored
+	Readings   int64 `json:"readings"`   // = Values (one reading per value), kept for older readers
+	Events     int64 `json:"events"`     // events stored
+	Duplicates int64 `json:"duplicates"` // samples and events received again (by seq), not stored
+
 	Operations int             `json:"operations"`
 	Gateways   []GatewayRecord `json:"gateways"`
 }

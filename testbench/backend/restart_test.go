@@ -13,7 +13,7 @@ func TestRestartKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.srv.Ingest("gw1", backendclient.TelemetryBatch{Items: []backendclient.TelemetryItem{readingItem(1, localTH, "temperature", 21.5)}}); err != nil {
+	if _, err := b.srv.Ingest("gw1", samples(sampleOf(1, localTH, "temperature", 21.5))); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.srv.AddRule(Rule{Name: "late", Match: map[string]string{"identity.vendor": "Late"}, Reject: "late"}); err != nil {
@@ -39,7 +39,7 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("inbox after restart: %+v", p)
 	}
 	// The de-duplication set survived, and the per-gateway inbox seq continues.
-	ack, err := b.srv.Ingest("gw1", backendclient.TelemetryBatch{Items: []backendclient.TelemetryItem{readingItem(1, localTH, "temperature", 21.5)}})
+	ack, err := b.srv.Ingest("gw1", samples(sampleOf(1, localTH, "temperature", 21.5)))
 	if err != nil || ack.Duplicates != 1 {
 		t.Fatalf("ack %+v, %v", ack, err)
 	}

@@ -44,6 +44,8 @@ type Server struct {
 	notify map[string]chan struct{} // per gateway; closed and removed when its inbox grows
 	rules  []compiledRule           // ordered: highest priority first, then name
 
+	gunzips sync.Pool // *gzip.Reader, reused by telemetry requests
+
 	done      chan struct{} // closed by Close: wakes long-polls
 	closeOnce sync.Once
 	closeErr  error
@@ -51,18 +53,19 @@ type Server struct {
 
 // Bucket names. Layout (keys big-endian uint64 where numeric):
 //
-//	meta        counters (readings, events, duplicates)
+//	meta        counters (samples, values, events, duplicates)
 //	models      id \x00 version → canonical document JSON
 //	rules       name → Rule JSON
 //	devices     device id → DeviceRecord JSON
 //	gateways    gateway id → GatewayRecord JSON
 //	inbox       gateway → bucket: seq → storedItem JSON (bucket sequence = last seq)
 //	operations  id → OperationRecord JSON
-//	seen        gateway → bucket: telemetry seq → ingest number (the de-duplication set)
-//	readings    device id → bucket: property → bucket: ingest number → ReadingRecord JSON
+//	seqs        gateway → bucket: first seq → last seq, the telemetry seqs seen (de-duplication)
+//	samples     device id → bucket: ingest number → sample record (compact binary, see samplerec.go)
 //	events      device id → bucket: ingest number → EventRecord JSON
 //
-// The ingest number (readings bucket sequence) orders everything stored, newest last.
+// The ingest number (samples bucket sequence) orders everything stored, newest last.
+// (Files of earlier versions also hold "seen" and "readings" buckets, now unused.)
 const (
 	bkMeta       = "meta"
 	bkModels     = "models"
@@ -71,13 +74,13 @@ const (
 	bkGateways   = "gateways"
 	bkInbox      = "inbox"
 	bkOperations = "operations"
-	bkSeen       = "seen"
-	bkReadings   = "readings"
+	bkSeqs       = "seqs"
+	bkSamples    = "samples"
 	bkEvents     = "events"
 )
 
 func bucketNames() []string {
-	return []string{bkMeta, bkModels, bkRules, bkDevices, bkGateways, bkInbox, bkOperations, bkSeen, bkReadings, bkEvents}
+	return []string{bkMeta, bkModels, bkRules, bkDevices, bkGateways, bkInbox, bkOperations, bkSeqs, bkSamples, bkEvents}
 }
 
 // Open opens (or creates) the database, loads the models of cfg.ModelsDir and merges
@@ -128,6 +131,13 @@ func (s *Server) init() error {
 		for _, name := range bucketNames() {
 			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 				return err
+			}
+		}
+		// A file of an earlier version numbered what it stored in "readings":
+		// go on from there, so that its events stay older than new ones.
+		if old := tx.Bucket([]byte("readings")); old != nil {
+			if b := tx.Bucket([]byte(bkSamples)); b.Sequence() < old.Sequence() {
+				return b.SetSequence(old.Sequence())
 			}
 		}
 		return nil
@@ -330,13 +340,16 @@ func counter(tx *bolt.Tx, name string, delta int64) (int64, error) {
 	return n, b.Put([]byte(name), u64key(uint64(n)))
 }
 
-// Stats counts devices, readings, duplicates and operations and lists the gateways.
+// Stats counts devices, samples, values, events, duplicates and operations and
+// lists the gateways.
 func (s *Server) Stats() Stats {
 	var st Stats
 	err := s.view(func(tx *bolt.Tx) error {
 		st.Devices = tx.Bucket([]byte(bkDevices)).Stats().KeyN
 		st.Operations = tx.Bucket([]byte(bkOperations)).Stats().KeyN
-		st.Readings, _ = counter(tx, "readings", 0)
+		st.Samples, _ = counter(tx, "samples", 0)
+		st.Values, _ = counter(tx, "values", 0)
+		st.Readings = st.Values
 		st.Events, _ = counter(tx, "events", 0)
 		st.Duplicates, _ = counter(tx, "duplicates", 0)
 		return tx.Bucket([]byte(bkGateways)).ForEach(func(k, v []byte) error {

@@ -19,7 +19,7 @@ td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top
 .assigned{color:#060}.pending{color:#a60}.rejected,.FAILED{color:#a00}.SUCCEEDED{color:#060}</style>
 </head><body>
 <h1>fieldgate reference backend</h1>
-<p>{{len .Devices}} devices, {{.Stats.Readings}} readings, {{.Stats.Duplicates}} duplicates, {{.Stats.Operations}} operations.
+<p>{{len .Devices}} devices, {{.Stats.Samples}} samples ({{.Stats.Values}} values), {{.Stats.Events}} events, {{.Stats.Duplicates}} duplicates, {{.Stats.Operations}} operations.
 Admin API: <a href="/admin/devices">/admin/devices</a>, <a href="/admin/stats">/admin/stats</a>.</p>
 <h2>Devices</h2>
 <table><tr><th>id</th><th>gateway</th><th>local id</th><th>status</th><th>model</th><th>vendor / product</th><th>latest readings</th></tr>

@@ -4,7 +4,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -13,8 +12,8 @@ func TestIndexPage(t *testing.T) {
 	dev := b.register("gw1", localTH, thFingerprint("TH-100", "1.2.0"))
 	evil := models.Fingerprint{Protocol: "modbus", Identity: map[string]string{"vendor": "<script>alert(1)</script>", "product": "X"}}
 	b.register("gw1", "modbus-tcp/127.0.0.1:5020/9", evil)
-	if _, err := b.srv.Ingest("gw1", backendclient.TelemetryBatch{Items: []backendclient.TelemetryItem{
-		readingItem(1, localTH, "temperature", 21.5), readingItem(2, localTH, "temperature", 22.25)}}); err != nil {
+	if _, err := b.srv.Ingest("gw1", samples(
+		sampleOf(1, localTH, "temperature", 21.5), sampleOf(2, localTH, "temperature", 22.25))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.srv.CreateOperation(OperationRequest{DeviceID: dev.DeviceID, Name: "reboot"}); err != nil {

@@ -1,0 +1,98 @@
+package backendclient
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// SendTelemetry posts a batch of samples and events (POST
+// /api/v1/gateways/{gw}/telemetry), encoded by a TelemetryEncoder; see
+// SendEncoded. It is for callers that hold a TelemetryBatch; the gateway's
+// uplink fills an encoder itself.
+func (c *Client) SendTelemetry(ctx context.Context, b TelemetryBatch) (*TelemetryAck, error) {
+	var e TelemetryEncoder
+	e.Reset()
+	for i := range b.Samples {
+		e.AddSample(&b.Samples[i])
+	}
+	for i := range b.Events {
+		e.AddEvent(&b.Events[i])
+	}
+	return c.SendEncoded(ctx, &e)
+}
+
+// SendEncoded posts the telemetry body e holds (POST
+// /api/v1/gateways/{gw}/telemetry), gzip-compressed when the backend's last
+// hello answer accepted gzip. A 2xx acknowledges the whole batch; samples and
+// events the backend had already seen (by seq) are counted as duplicates. A
+// backend that answers 415 to a compressed body gets it again plain at once,
+// and plain bodies until the next hello says otherwise.
+//
+// e must not change until SendEncoded returns. Errors are classified as the
+// other calls' are: IsRefused for 400, 413, 422 (the batch as it is will never
+// be taken), RetryAfterOf, IsUnauthorized.
+func (c *Client) SendEncoded(ctx context.Context, e *TelemetryEncoder) (*TelemetryAck, error) {
+	if n := e.Count(); n > MaxTelemetryItems {
+		return nil, fmt.Errorf("backendclient: telemetry: at most %d samples and events per batch, got %d", MaxTelemetryItems, n)
+	}
+	k := call{method: http.MethodPost, path: c.gatewayPath() + "/telemetry", raw: e.Bytes()}
+	if c.gzip.Load() {
+		gz, err := c.compress(&e.gz, k.raw)
+		if err != nil {
+			return nil, fmt.Errorf("backendclient: %s: compress: %w", k.endpoint(), err)
+		}
+		zk := k
+		zk.raw = gz
+		zk.header = http.Header{"Content-Encoding": {"gzip"}}
+		_, _, body, err := c.do(ctx, zk)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != http.StatusUnsupportedMediaType {
+			return c.telemetryAck(k, body, err)
+		}
+		c.gzip.Store(false)
+		c.log.Warn("backend refuses gzip-compressed telemetry (415); sending it plain until the next hello says otherwise")
+	}
+	_, _, body, err := c.do(ctx, k)
+	return c.telemetryAck(k, body, err)
+}
+
+func (c *Client) telemetryAck(k call, body []byte, err error) (*TelemetryAck, error) {
+	if err != nil {
+		return nil, err
+	}
+	var ack TelemetryAck
+	if err := decodeJSON(k.endpoint(), body, &ack); err != nil {
+		return nil, err
+	}
+	if ack.Accepted < 0 || ack.Duplicates < 0 {
+		return nil, fmt.Errorf("backendclient: %s: accepted and duplicates must be >= 0, got %d and %d", k.endpoint(), ack.Accepted, ack.Duplicates)
+	}
+	return &ack, nil
+}
+
+// compress gzips body into buf with a pooled writer (BestSpeed: the gateway's
+// CPU is the scarce thing; JSON telemetry still shrinks several times).
+func (c *Client) compress(buf *bytes.Buffer, body []byte) ([]byte, error) {
+	buf.Reset()
+	zw, _ := c.gzipers.Get().(*gzip.Writer)
+	if zw == nil {
+		var err error
+		if zw, err = gzip.NewWriterLevel(buf, gzip.BestSpeed); err != nil {
+			return nil, err
+		}
+	} else {
+		zw.Reset(buf)
+	}
+	defer c.gzipers.Put(zw)
+	if _, err := zw.Write(body); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

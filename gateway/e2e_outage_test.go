@@ -211,7 +211,7 @@ type outageOutbox struct {
 // counted and reported upstream as a readings-dropped event once the backend
 // is back, and delivery is oldest first.
 func TestOutageBoundsDiskAndMemoryAndCountsDrops(t *testing.T) {
-	const bound = 256 << 10
+	const bound = 32 << 10 // a few hundred samples: full within seconds
 	emus := startEmulators(t)
 	be := startOutageBackend(t)
 	state := t.TempDir()

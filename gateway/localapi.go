@@ -31,6 +31,7 @@ type deviceView struct {
 	LastError   string                 `json:"lastError,omitempty"`
 	Fingerprint models.Fingerprint     `json:"fingerprint"`
 	Readings    map[string]lastReading `json:"readings"`
+	Polls       uint64                 `json:"polls"` // polls that succeeded, since the gateway started
 }
 
 type localOperation struct {
@@ -130,7 +131,7 @@ func (g *Gateway) view(d *device) deviceView {
 	v := deviceView{
 		LocalID: d.localID, Bus: d.rec.Bus, Target: d.rec.Target, DeviceID: d.rec.DeviceID,
 		Status: d.rec.Status, Reason: d.rec.Reason, Health: d.health, LastError: d.lastErr,
-		Fingerprint: d.rec.Fingerprint, Readings: make(map[string]lastReading, len(d.last)),
+		Fingerprint: d.rec.Fingerprint, Readings: make(map[string]lastReading, len(d.last)), Polls: d.stats.polls,
 	}
 	if d.run != nil {
 		v.Model = d.run.model.Ref()

@@ -128,7 +128,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("backend client: %w", err)
 	}
 	g.backend = bc
-	g.uplink = newHTTPUplink(bc)
+	g.uplink = newHTTPUplink(bc, g.batchSize())
 	g.models = newModelCache(st, bc)
 	g.ops = newOperations(g)
 

@@ -21,6 +21,7 @@ const maxInFlight = 4
 // request and one sample (values included) for the conversion.
 type httpUplink struct {
 	client *backendclient.Client
+	batch  int                                  // records per request, at most
 	free   chan *backendclient.TelemetryEncoder // encoders not in flight
 	sample backendclient.Sample                 // reused by toSample
 	event  backendclient.Event
@@ -28,8 +29,11 @@ type httpUplink struct {
 
 var _ telemetry.Uplink = (*httpUplink)(nil)
 
-func newHTTPUplink(c *backendclient.Client) *httpUplink {
-	u := &httpUplink{client: c, free: make(chan *backendclient.TelemetryEncoder, maxInFlight)}
+// newHTTPUplink sends through c in requests of at most batch records (and
+// never more than the API allows).
+func newHTTPUplink(c *backendclient.Client, batch int) *httpUplink {
+	batch = min(max(batch, 1), backendclient.MaxTelemetryItems)
+	u := &httpUplink{client: c, batch: batch, free: make(chan *backendclient.TelemetryEncoder, maxInFlight)}
 	for range maxInFlight {
 		u.free <- new(backendclient.TelemetryEncoder)
 	}
@@ -42,8 +46,8 @@ type request struct {
 	err        error
 }
 
-// Send delivers recs in requests of at most backendclient.MaxTelemetryItems
-// records and backendclient.MaxTelemetryBytes of JSON (a single larger record
+// Send delivers recs in requests of at most the uplink's batch of records
+// and backendclient.MaxTelemetryBytes of JSON (a single larger record
 // goes alone), up to maxInFlight at once. It returns the length of the
 // longest prefix of recs acknowledged whole and the error of the first
 // request that was not; an error the backend gives for good (IsRefused) wraps
@@ -114,7 +118,7 @@ func (u *httpUplink) Send(ctx context.Context, recs []telemetry.Record) (int, er
 // sent (it wraps telemetry.ErrRefused).
 func (u *httpUplink) fill(e *backendclient.TelemetryEncoder, recs []telemetry.Record, i int) (int, error) {
 	e.Reset()
-	for ; i < len(recs) && e.Count() < backendclient.MaxTelemetryItems; i++ {
+	for ; i < len(recs) && e.Count() < u.batch; i++ {
 		r := &recs[i]
 		var added bool
 		switch r.Kind {

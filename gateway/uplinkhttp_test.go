@@ -92,7 +92,7 @@ func newUplinkBench(t *testing.T) *uplinkBench {
 	if err := b.client.Hello(t.Context(), backendclient.Hello{Version: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	b.up = newHTTPUplink(b.client)
+	b.up = newHTTPUplink(b.client, backendclient.MaxTelemetryItems)
 	return b
 }
 
@@ -192,6 +192,20 @@ func TestHTTPUplinkSplitsAndOverlaps(t *testing.T) {
 	if fmt.Sprint(counts) != "[2000 5000 5000]" {
 		t.Fatalf("requests %+v, want 5000+5000+2000", reqs)
 	}
+	// The configured batch size bounds each request.
+	small := newHTTPUplink(b.client, 500)
+	if n, err := small.Send(t.Context(), uplinkRecords(15000, 1800)); n != 1800 || err != nil {
+		t.Fatalf("Send: %d, %v", n, err)
+	}
+	reqs, _ = b.takeRequests()
+	counts = counts[:0]
+	for _, r := range reqs {
+		counts = append(counts, r.records)
+	}
+	slices.Sort(counts)
+	if fmt.Sprint(counts) != "[300 500 500 500]" {
+		t.Fatalf("requests %v, want 500+500+500+300 (batch size 500)", counts)
+	}
 	// Samples of 1000 values: split by bytes, with several requests in flight;
 	// a record over the byte bound goes alone.
 	recs = uplinkRecords(20000, 300)
@@ -266,7 +280,7 @@ func TestHTTPUplinkTransientAndCancel(t *testing.T) {
 
 func BenchmarkHTTPUplinkConvert(b *testing.B) {
 	recs := uplinkRecords(1, 1000)
-	up := newHTTPUplink(nil)
+	up := newHTTPUplink(nil, backendclient.MaxTelemetryItems)
 	e := new(backendclient.TelemetryEncoder)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -41,6 +41,17 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	// The children run in their workload's directory: a relative binary path
+	// would no longer name the binary there.
+	for _, bin := range []*string{&opts.Fieldgate, &opts.Testbench} {
+		if strings.ContainsRune(*bin, filepath.Separator) {
+			abs, err := filepath.Abs(*bin)
+			if err != nil {
+				return err
+			}
+			*bin = abs
+		}
+	}
 	failed := 0
 	var every *Result // the on-change pair is compared
 	for _, w := range opts.Workloads {
@@ -86,8 +97,9 @@ func runWorkload(ctx context.Context, w Workload, opts Options) (*Result, error)
 	}
 	l := Layout{Dir: dir, DevicePorts: ports[:w.Devices],
 		BackendAddr: fmt.Sprintf("127.0.0.1:%d", ports[w.Devices]), APIAddr: fmt.Sprintf("127.0.0.1:%d", ports[w.Devices+1])}
-	// The proxy counts the bytes the gateway sends; faults stay disabled.
-	proxy, err := chaosproxy.Listen(ctx, "127.0.0.1:0", chaosproxy.Config{Upstream: l.BackendAddr}, opts.Log.With("component", "proxy"))
+	// The proxy counts the bytes the gateway sends; faults stay disabled. Its
+	// only log lines would be forwards cut short at shutdown: not kept.
+	proxy, err := chaosproxy.Listen(ctx, "127.0.0.1:0", chaosproxy.Config{Upstream: l.BackendAddr}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}

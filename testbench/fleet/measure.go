@@ -202,6 +202,7 @@ func (p *probe) measure(ctx context.Context, w Workload, dir string, log *slog.L
 		res.Profile = ""
 	}
 	res.fill(first, last, perValue)
+	res.Load = hostLoad()
 	return res, nil
 }
 
@@ -248,6 +249,7 @@ type Result struct {
 	WireBytesPerValue   float64 // per value delivered
 	WireBytesPerPolled  float64 // per value polled
 	Profile             string
+	Load                string  // the host's 1-minute load average at the end: other work skews the figures
 	compare             *Result // the every-poll run an on-change run is compared with
 }
 
@@ -284,6 +286,9 @@ func (r *Result) Line() string {
 		r.PolledPerSec, r.DeliveredPerSec, r.Dropped, r.GatewayCPU, float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, r.BackendCPU)
 	fmt.Fprintf(&sb, " outbox_bytes/value=%s wire_bytes/value=%s", figure(r.OutboxBytesPerValue), figure(r.WireBytesPerValue))
 	fmt.Fprintf(&sb, " backlog=%d window=%.0fs", r.Backlog, r.Seconds)
+	if r.Load != "" {
+		fmt.Fprintf(&sb, " load1=%s", r.Load)
+	}
 	if w.Name == "onchange" {
 		fmt.Fprintf(&sb, " wire_bytes=%d wire_bytes/polled=%.2f", r.WireBytes, r.WireBytesPerPolled)
 		if c := r.compare; c != nil && r.WireBytesPerPolled > 0 {

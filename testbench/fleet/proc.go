@@ -99,3 +99,17 @@ func truncate(b []byte) []byte {
 	}
 	return b
 }
+
+// hostLoad is the first field of /proc/loadavg (the 1-minute load average),
+// "" when it cannot be read.
+func hostLoad() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := bytes.Fields(data)
+	if len(f) == 0 {
+		return ""
+	}
+	return string(f[0])
+}

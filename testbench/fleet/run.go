@@ -56,11 +56,11 @@ func Run(ctx context.Context, opts Options) error {
 	var every *Result // the on-change pair is compared
 	for _, w := range opts.Workloads {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 		res, err := runWorkload(ctx, w, opts)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return fmt.Errorf("interrupted during %s: %w", w.Label(), ctx.Err())
 		}
 		if err != nil {
 			failed++

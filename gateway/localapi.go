@@ -81,6 +81,8 @@ func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
 	mux.Handle("GET /metrics", g.metricsHandler())
 	if g.cfg.API.Pprof {
 		// Go's profiler, only when the config asks (api.pprof, loopback only).
+		// The package also registers itself on http.DefaultServeMux, which
+		// the daemon never serves.
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -292,7 +292,7 @@ func (r *Result) Line() string {
 	if w.Name == "onchange" {
 		fmt.Fprintf(&sb, " wire_bytes=%d wire_bytes/polled=%.2f", r.WireBytes, r.WireBytesPerPolled)
 		if c := r.compare; c != nil && r.WireBytesPerPolled > 0 {
-			fmt.Fprintf(&sb, " vs_every=%.1fx_fewer(goal>=10x)", c.WireBytesPerPolled/r.WireBytesPerPolled)
+			fmt.Fprintf(&sb, " vs_every=%.1fx", c.WireBytesPerPolled/r.WireBytesPerPolled)
 		}
 	}
 	if r.Profile != "" {

@@ -56,3 +56,14 @@ func TestLineNamesEveryFigure(t *testing.T) {
 		}
 	}
 }
+
+func TestOnChangeLineComparesWithEveryPoll(t *testing.T) {
+	every := &Result{W: Workload{Name: "onchange", Report: ReportEvery}, WireBytesPerPolled: 200}
+	change := &Result{W: Workload{Name: "onchange", Report: ReportChange}, WireBytesPerPolled: 8, WireBytes: 1200, compare: every}
+	line := change.Line()
+	for _, want := range []string{"onchange/change ", "wire_bytes=1200 ", "wire_bytes/polled=8.00 ", "vs_every=25.0x"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("line lacks %q:\n%s", want, line)
+		}
+	}
+}

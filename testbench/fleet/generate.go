@@ -46,7 +46,7 @@ func (w Workload) modelID() string {
 // runs in a process of its own, so their CPU is measured apart). Each device
 // is one unit behind its own endpoint; its registers drift so values change
 // at every poll, or, for a slow device, half stay put and half move by one
-// step every minute or two.
+// step every 20 to 40 seconds (together about one change every 3 s).
 func DevicesBench(w Workload, ports []int) []byte {
 	var sb strings.Builder
 	sb.WriteString("modbusTcp:\n")
@@ -59,7 +59,7 @@ func DevicesBench(w Workload, ports []int) []byte {
 			case w.Slow && a%2 == 0:
 				holding = append(holding, fmt.Sprintf("%d: %d", a, 100+a))
 			case w.Slow:
-				drift = append(drift, fmt.Sprintf("{table: holding, address: %d, min: 200, max: 210, period: 1h, kind: sine}", a))
+				drift = append(drift, fmt.Sprintf("{table: holding, address: %d, min: 200, max: 210, period: %dm, kind: sine}", a, 10+a%10))
 			default:
 				drift = append(drift, fmt.Sprintf("{table: holding, address: %d, min: 0, max: 1000, period: %ds, kind: sine}", a, 20+a%40))
 			}

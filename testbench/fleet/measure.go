@@ -31,6 +31,7 @@ type gatewayStatus struct {
 		Values  *uint64 `json:"values"` // values waiting, when the outbox counts samples
 		Bytes   uint64  `json:"bytes"`
 		Dropped uint64  `json:"dropped"`
+		LastSeq uint64  `json:"lastSeq"` // records (values, or samples, and events) given out
 	} `json:"outbox"`
 	Polled *struct {
 		Polls  uint64 `json:"polls"`
@@ -39,10 +40,12 @@ type gatewayStatus struct {
 }
 
 // backendStats is the part of the backend's /admin/stats the benchmark reads:
-// values received ("values" once telemetry carries samples, else "readings").
+// values received ("values" once telemetry carries samples, else "readings"),
+// and what it discarded as already received.
 type backendStats struct {
-	Values   *uint64 `json:"values"`
-	Readings uint64  `json:"readings"`
+	Values     *uint64 `json:"values"`
+	Readings   uint64  `json:"readings"`
+	Duplicates uint64  `json:"duplicates"`
 }
 
 func (s backendStats) values() uint64 {
@@ -127,6 +130,8 @@ type snapshot struct {
 	delivered uint64 // values the backend received
 	wire      uint64 // bytes the gateway sent towards the backend
 	pending   uint64 // outbox items waiting
+	lastSeq   uint64 // outbox records given out
+	dups      uint64 // telemetry the backend discarded as duplicates
 }
 
 func (p *probe) snap(ctx context.Context) (snapshot, error) {
@@ -145,12 +150,12 @@ func (p *probe) snap(ctx context.Context) (snapshot, error) {
 	if st.Polled == nil {
 		return s, fmt.Errorf("gateway status: no \"polled\" counters (a gateway older than the benchmark?)")
 	}
-	s.polled, s.dropped, s.pending = st.Polled.Values, st.Outbox.Dropped, st.Outbox.Pending
+	s.polled, s.dropped, s.pending, s.lastSeq = st.Polled.Values, st.Outbox.Dropped, st.Outbox.Pending, st.Outbox.LastSeq
 	var bs backendStats
 	if err := p.getJSON(ctx, p.backend+"/admin/stats", &bs); err != nil {
 		return s, fmt.Errorf("backend stats: %w", err)
 	}
-	s.delivered = bs.values()
+	s.delivered, s.dups = bs.values(), bs.Duplicates
 	s.wire, _ = p.proxy.Bytes()
 	return s, nil
 }
@@ -173,7 +178,7 @@ func (p *probe) measure(ctx context.Context, w Workload, dir string, log *slog.L
 		profDone <- nil
 	}
 	log.Info("measuring", "window", w.Window)
-	var perValue []float64
+	var perItem []float64 // outbox bytes per item waiting, once a second
 	end := first.at.Add(w.Window)
 	for time.Now().Before(end) {
 		if err := sleep(ctx, min(time.Second, time.Until(end))); err != nil {
@@ -184,12 +189,11 @@ func (p *probe) measure(ctx context.Context, w Workload, dir string, log *slog.L
 		}
 		var st gatewayStatus
 		if err := p.getJSON(ctx, p.api+"/api/v1/status", &st); err == nil {
-			items := st.Outbox.Pending
-			if st.Outbox.Values != nil {
-				items = *st.Outbox.Values
-			}
-			if items > 0 {
-				perValue = append(perValue, float64(st.Outbox.Bytes)/float64(items))
+			if st.Outbox.Values != nil && *st.Outbox.Values > 0 {
+				res.outboxCountsValues = true
+				perItem = append(perItem, float64(st.Outbox.Bytes)/float64(*st.Outbox.Values))
+			} else if st.Outbox.Values == nil && st.Outbox.Pending > 0 {
+				perItem = append(perItem, float64(st.Outbox.Bytes)/float64(st.Outbox.Pending))
 			}
 		}
 	}
@@ -201,7 +205,7 @@ func (p *probe) measure(ctx context.Context, w Workload, dir string, log *slog.L
 		log.Warn("no CPU profile of the gateway", "err", err)
 		res.Profile = ""
 	}
-	res.fill(first, last, perValue)
+	res.fill(first, last, perItem)
 	res.Load = hostLoad()
 	return res, nil
 }
@@ -240,30 +244,41 @@ type Result struct {
 	PolledPerSec        float64
 	DeliveredPerSec     float64
 	Dropped             uint64 // during the window
+	Duplicates          uint64 // telemetry the backend discarded as already received, during the window
 	Backlog             uint64 // outbox items waiting at the end
 	GatewayCPU          float64
 	BackendCPU          float64 // % of one core
 	RSSKiB, AnonKiB     uint64  // the gateway's peak during the window
-	OutboxBytesPerValue float64 // mean of outbox bytes / items waiting; 0: the outbox was always empty when looked at
+	OutboxBytesPerValue float64 // see fill; 0: the outbox was empty whenever looked at
 	WireBytes           uint64
 	WireBytesPerValue   float64 // per value delivered
 	WireBytesPerPolled  float64 // per value polled
 	Profile             string
 	Load                string  // the host's 1-minute load average at the end: other work skews the figures
 	compare             *Result // the every-poll run an on-change run is compared with
+	outboxCountsValues  bool    // the gateway's status said how many values wait
 }
 
-func (r *Result) fill(a, b snapshot, perValue []float64) {
+// fill computes the figures from the counters at the start (a) and the end
+// (b) of the window. Outbox bytes per value: the mean over the window of
+// bytes / items waiting, an item being a value where the status says how many
+// values wait (outbox.values), else an outbox record: a record then carries
+// Δpolled / ΔlastSeq values (1 where the outbox holds one value per record; the
+// values of a poll where it holds samples — exact when every poll is reported).
+func (r *Result) fill(a, b snapshot, perItem []float64) {
 	secs := b.at.Sub(a.at).Seconds()
 	r.Seconds = secs
 	polled, delivered := float64(b.polled-a.polled), float64(b.delivered-a.delivered)
 	r.PolledPerSec, r.DeliveredPerSec = polled/secs, delivered/secs
-	r.Dropped, r.Backlog = b.dropped-a.dropped, b.pending
+	r.Dropped, r.Backlog, r.Duplicates = b.dropped-a.dropped, b.pending, b.dups-a.dups
 	cpu := func(x, y procSample) float64 { return float64(y.cpuTicks-x.cpuTicks) / clockTicks / secs * 100 }
 	r.GatewayCPU, r.BackendCPU = cpu(a.gw, b.gw), cpu(a.be, b.be)
 	r.RSSKiB, r.AnonKiB = max(r.RSSKiB, b.gw.rssKiB), max(r.AnonKiB, b.gw.anonKiB)
-	for _, v := range perValue {
-		r.OutboxBytesPerValue += v / float64(len(perValue))
+	for _, v := range perItem {
+		r.OutboxBytesPerValue += v / float64(len(perItem))
+	}
+	if records := b.lastSeq - a.lastSeq; !r.outboxCountsValues && records > 0 && polled > 0 {
+		r.OutboxBytesPerValue /= polled / float64(records)
 	}
 	r.WireBytes = b.wire - a.wire
 	if delivered > 0 {
@@ -285,14 +300,22 @@ func (r *Result) Line() string {
 	fmt.Fprintf(&sb, " polled/s=%.0f delivered/s=%.0f dropped=%d gw_cpu=%.1f%% gw_rss=%.1fMiB gw_anon=%.1fMiB backend_cpu=%.1f%%",
 		r.PolledPerSec, r.DeliveredPerSec, r.Dropped, r.GatewayCPU, float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, r.BackendCPU)
 	fmt.Fprintf(&sb, " outbox_bytes/value=%s wire_bytes/value=%s", figure(r.OutboxBytesPerValue), figure(r.WireBytesPerValue))
-	fmt.Fprintf(&sb, " backlog=%d window=%.0fs", r.Backlog, r.Seconds)
+	fmt.Fprintf(&sb, " backlog=%d", r.Backlog)
+	if r.Duplicates > 0 {
+		fmt.Fprintf(&sb, " backend_duplicates=%d", r.Duplicates)
+	}
+	fmt.Fprintf(&sb, " window=%.0fs", r.Seconds)
 	if r.Load != "" {
 		fmt.Fprintf(&sb, " load1=%s", r.Load)
 	}
 	if w.Name == "onchange" {
 		fmt.Fprintf(&sb, " wire_bytes=%d wire_bytes/polled=%.2f", r.WireBytes, r.WireBytesPerPolled)
-		if c := r.compare; c != nil && r.WireBytesPerPolled > 0 {
+		switch c := r.compare; {
+		case c == nil:
+		case r.WireBytesPerPolled > 0:
 			fmt.Fprintf(&sb, " vs_every=%.1fx", c.WireBytesPerPolled/r.WireBytesPerPolled)
+		case c.WireBytesPerPolled > 0:
+			sb.WriteString(" vs_every=inf") // nothing sent during the window
 		}
 	}
 	if r.Profile != "" {

@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"os"
-	"strings"
 	"testing"
 )
 
@@ -41,29 +40,5 @@ func TestReadProcSelf(t *testing.T) {
 	}
 	if s.rssKiB == 0 || s.anonKiB == 0 || s.anonKiB > s.rssKiB {
 		t.Errorf("self: %+v", s)
-	}
-}
-
-func TestLineNamesEveryFigure(t *testing.T) {
-	r := &Result{W: Workload{Name: "fleet", Devices: 1000, Points: 20, Interval: 1e9}, Seconds: 30, PolledPerSec: 20000,
-		DeliveredPerSec: 15000, Dropped: 7, GatewayCPU: 150, BackendCPU: 80, RSSKiB: 2048, AnonKiB: 1024,
-		WireBytesPerValue: 180, Profile: "/tmp/p"}
-	line := r.Line()
-	for _, want := range []string{"fleet devices=1000 points=20 interval=1s ", "polled/s=20000 ", "delivered/s=15000 ", "dropped=7 ",
-		"gw_cpu=150.0% ", "gw_rss=2.0MiB ", "gw_anon=1.0MiB ", "backend_cpu=80.0% ", "outbox_bytes/value=n/a ", "wire_bytes/value=180.0 ", "profile=/tmp/p"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("line lacks %q:\n%s", want, line)
-		}
-	}
-}
-
-func TestOnChangeLineComparesWithEveryPoll(t *testing.T) {
-	every := &Result{W: Workload{Name: "onchange", Report: ReportEvery}, WireBytesPerPolled: 200}
-	change := &Result{W: Workload{Name: "onchange", Report: ReportChange}, WireBytesPerPolled: 8, WireBytes: 1200, compare: every}
-	line := change.Line()
-	for _, want := range []string{"onchange/change ", "wire_bytes=1200 ", "wire_bytes/polled=8.00 ", "vs_every=25.0x"} {
-		if !strings.Contains(line, want) {
-			t.Errorf("line lacks %q:\n%s", want, line)
-		}
 	}
 }

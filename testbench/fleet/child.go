@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -122,9 +124,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1: all are held
-// open until all are found, then released for the children to take.
+// Ports for the children are taken below the kernel's ephemeral range (where
+// it never picks the local port of an outgoing connection), so that between
+// being found free and being bound by a child, a port is not taken by some
+// other program's connection on a busy machine.
+const (
+	portsFrom     = 10000
+	portRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+)
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1 below the
+// ephemeral range, starting at a random place: all are held open until all
+// are found, then released for the children to take.
 func freePorts(n int) ([]int, error) {
+	below := ephemeralStart()
+	span := below - portsFrom
+	if n > span/2 {
+		return nil, fmt.Errorf("%d ports wanted, only %d below the ephemeral range from %d", n, span, portsFrom)
+	}
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -132,13 +149,30 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	start := rand.IntN(span)
+	for i := 0; i < span && len(ports) < n; i++ {
+		port := portsFrom + (start+i)%span
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, fmt.Errorf("finding %d free ports: %w", n, err)
+			continue // taken
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
+	}
+	if len(ports) < n {
+		return nil, fmt.Errorf("only %d of %d ports free in %d..%d", len(ports), n, portsFrom, below-1)
 	}
 	return ports, nil
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range.
+func ephemeralStart() int {
+	if data, err := os.ReadFile(portRangeFile); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > portsFrom {
+				return v
+			}
+		}
+	}
+	return 32768 // Linux's default
 }

@@ -42,3 +42,17 @@ func TestReadProcSelf(t *testing.T) {
 		t.Errorf("self: %+v", s)
 	}
 }
+
+func TestFreePortsBelowTheEphemeralRange(t *testing.T) {
+	ports, err := freePorts(300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p < portsFrom || p >= ephemeralStart() || seen[p] {
+			t.Fatalf("port %d: outside %d..%d or repeated", p, portsFrom, ephemeralStart()-1)
+		}
+		seen[p] = true
+	}
+}

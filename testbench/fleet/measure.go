@@ -278,7 +278,12 @@ func (r *Result) fill(a, b snapshot, perItem []float64) {
 		r.OutboxBytesPerValue += v / float64(len(perItem))
 	}
 	if records := b.lastSeq - a.lastSeq; !r.outboxCountsValues && records > 0 && polled > 0 {
-		r.OutboxBytesPerValue /= polled / float64(records)
+		if r.W.Report == ReportChange && polled > float64(records) {
+			// A record holds only the values due, not every polled one: unknown.
+			r.OutboxBytesPerValue = 0
+		} else {
+			r.OutboxBytesPerValue /= polled / float64(records)
+		}
 	}
 	r.WireBytes = b.wire - a.wire
 	if delivered > 0 {
@@ -297,8 +302,8 @@ func (r *Result) Line() string {
 	if w.RTT > 0 {
 		fmt.Fprintf(&sb, " rtt=+%s", w.RTT)
 	}
-	fmt.Fprintf(&sb, " polled/s=%.0f delivered/s=%.0f dropped=%d gw_cpu=%.1f%% gw_rss=%.1fMiB gw_anon=%.1fMiB backend_cpu=%.1f%%",
-		r.PolledPerSec, r.DeliveredPerSec, r.Dropped, r.GatewayCPU, float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, r.BackendCPU)
+	fmt.Fprintf(&sb, " polled/s=%s delivered/s=%s dropped=%d gw_cpu=%.1f%% gw_rss=%.1fMiB gw_anon=%.1fMiB backend_cpu=%.1f%%",
+		rate(r.PolledPerSec), rate(r.DeliveredPerSec), r.Dropped, r.GatewayCPU, float64(r.RSSKiB)/1024, float64(r.AnonKiB)/1024, r.BackendCPU)
 	fmt.Fprintf(&sb, " outbox_bytes/value=%s wire_bytes/value=%s", figure(r.OutboxBytesPerValue), figure(r.WireBytesPerValue))
 	fmt.Fprintf(&sb, " backlog=%d", r.Backlog)
 	if r.Duplicates > 0 {
@@ -330,4 +335,12 @@ func figure(v float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f", v)
+}
+
+// rate prints a per-second figure: whole numbers, a decimal below 100.
+func rate(v float64) string {
+	if v < 100 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
 }

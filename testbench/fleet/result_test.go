@@ -54,4 +54,13 @@ func TestFillPerValueFromRecords(t *testing.T) {
 	if !strings.Contains((&Result{W: Workload{Name: "x"}, Duplicates: 7}).Line(), " backend_duplicates=7 ") {
 		t.Error("duplicates not on the line")
 	}
+	// On change a record holds only the values due: per value is unknown.
+	c := Result{W: Workload{Name: "onchange", Report: ReportChange}}
+	c.fill(a, b, []float64{400})
+	if c.OutboxBytesPerValue != 0 {
+		t.Errorf("on change: outbox bytes per value = %v, want unknown (0)", c.OutboxBytesPerValue)
+	}
+	if line := (&Result{W: Workload{Name: "x"}, DeliveredPerSec: 1.44, PolledPerSec: 19988.4}).Line(); !strings.Contains(line, "polled/s=19988 delivered/s=1.4 ") {
+		t.Errorf("rates: %s", line)
+	}
 }

@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build run test check unit fuzz bench deps tools clean
+.PHONY: all build run test check unit fuzz bench bench-fleet deps tools clean
 
 all: build
 
@@ -67,6 +67,13 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+# The fleet benchmark (issue 9): emulated Modbus TCP devices, the reference
+# backend and the gateway as separate processes on loopback; one line of
+# figures per workload. Not part of `make test`. FLEETFLAGS adds flags, e.g.
+# FLEETFLAGS='--workloads fleet --window 60s'.
+bench-fleet: build
+	./bin/testbench fleet --fieldgate ./bin/fieldgate $(FLEETFLAGS)
 
 clean:
 	rm -rf bin state

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
@@ -79,6 +80,16 @@ func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
 	mux.HandleFunc("GET /api/v1/operations/{id}", g.apiOperationStatus)
 	mux.HandleFunc("POST /api/v1/discover", g.apiDiscover)
 	mux.Handle("GET /metrics", g.metricsHandler())
+	if g.cfg.API.Pprof {
+		// Go's profiler, only when the config asks (api.pprof, loopback only).
+		// The package also registers itself on http.DefaultServeMux, which
+		// the daemon never serves.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	// Requests run under a context that ends when the API stops, so a long one
 	// (a scan) stops using buses and state before Run returns.
 	base, cancel := context.WithCancel(context.Background())
@@ -113,12 +124,19 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	pending, bytes, _ := g.store.Pending()
 	last, _ := g.store.LastSeq()
 	dropped, _ := g.store.Dropped()
+	var polls, values uint64
+	for _, d := range g.devices.all() {
+		d.mu.Lock()
+		polls, values = polls+d.stats.polls, values+d.stats.readings
+		d.mu.Unlock()
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
 		"backend":      map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
 		"inbox":        map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
 		"config":       map[string]any{"lastGoodFallback": g.fallback},
 		"outbox":       map[string]any{"pending": pending, "bytes": bytes, "lastSeq": last, "dropped": dropped},
+		"polled":       map[string]any{"polls": polls, "values": values},
 		"modelFetches": g.models.fetchCount(),
 		"links":        g.links.list(),
 		"devices":      len(g.devices.all()),

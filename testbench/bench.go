@@ -192,12 +192,11 @@ type Options struct {
 const DefaultSerialDir = "state/bench/tty"
 
 // Start starts the emulators, then the backend. On failure what was started is stopped.
-func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (r *Running, err error) {
-	r = &Running{}
+func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (_ *Running, err error) {
+	r := &Running{}
 	defer func() {
 		if err != nil {
-			r.Close()
-			r = nil
+			r.Close() // r, not the nil result: what was started
 		}
 	}()
 	for i, spec := range b.ModbusTCP {

@@ -3,6 +3,7 @@ package testbench
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,4 +87,38 @@ func TestReadmeBenchExample(t *testing.T) {
 	if len(b.ModbusTCP) == 0 || len(b.ModbusRTU) == 0 || len(b.Serial) == 0 || len(b.Coap) == 0 {
 		t.Errorf("the README's bench file lacks a section: %+v", b)
 	}
+}
+
+// TestStartFailureStopsWhatStarted: a bench whose backend cannot start (a bad
+// model) is an error, not a panic, and the emulators it had started are closed
+// (their port can be taken again).
+func TestStartFailureStopsWhatStarted(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte(`{"id":"x","version":"1","protocol":"modbus","nonsense":1}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	b, err := DecodeBench([]byte("modbusTcp:\n  - listen: " + addr + "\n    units: [{id: 1}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Backend = &BackendSpec{Models: dir}
+	r, err := Start(context.Background(), b, Options{BackendListen: "127.0.0.1:0", BackendDB: filepath.Join(dir, "backend.db")}, slog.New(slog.DiscardHandler))
+	if err == nil {
+		r.Close()
+		t.Fatal("a bad model started")
+	}
+	if !strings.Contains(err.Error(), "nonsense") {
+		t.Errorf("err = %v, want it to name the unknown field", err)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the emulator's port is still taken after the failed start: %v", err)
+	}
+	ln.Close()
 }

@@ -42,7 +42,7 @@ type DemoOptions struct {
 // operation round trip.
 func RunDemo(ctx context.Context, opts DemoOptions) error {
 	out := opts.Out
-	bin, err := findFieldgate(opts.Fieldgate)
+	bin, err := FindFieldgate(opts.Fieldgate)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,9 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	}
 }
 
-func findFieldgate(p string) (string, error) {
+// FindFieldgate is the fieldgate binary: p when given, else the one next to
+// this executable, else the one on $PATH.
+func FindFieldgate(p string) (string, error) {
 	if p != "" {
 		return p, nil
 	}

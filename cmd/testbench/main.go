@@ -2,6 +2,7 @@
 //
 //	testbench run [--bench FILE]            serve a bench (without --bench: the embedded demo bench)
 //	testbench demo [--fieldgate PATH]       the demo: the demo bench plus the gateway, narrated
+//	testbench fleet [flags]                 the fleet benchmark: one line of figures per workload
 package main
 
 import (
@@ -13,9 +14,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fieldgate/fieldgate/testbench"
+	"github.com/fieldgate/fieldgate/testbench/fleet"
 )
 
 func main() {
@@ -42,7 +46,12 @@ const usage = `usage:
         (without --bench: the embedded demo bench)
   testbench demo [--fieldgate PATH] [--keep-state]
         the demo: the demo bench, plus "fieldgate run" with its embedded demo config,
-        narrated as devices are discovered, registered, assigned and polled`
+        narrated as devices are discovered, registered, assigned and polled
+  testbench fleet [--devices 1000 --points 20 --interval 1s --window 30s --short-window 15s
+        --rtt 100ms --workloads fleet,fleet-rtt,single100,single1000,onchange
+        --fieldgate PATH --dir state/fleet --warmup 2m]
+        the fleet benchmark: emulated devices, the reference backend and the gateway as
+        separate processes on loopback; one line of figures per workload`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -53,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "fleet":
+		return cmdFleet(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -111,4 +122,44 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Sprintf("demo: unexpected argument %q", fs.Arg(0))}
 	}
 	return testbench.RunDemo(ctx, testbench.DemoOptions{Fieldgate: *fieldgate, KeepState: *keep, Out: stdout})
+}
+
+func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := fleet.DefaultParams()
+	var p fleet.Params
+	fs.IntVar(&p.Devices, "devices", d.Devices, "emulated Modbus TCP devices of the fleet workloads (each its own endpoint)")
+	fs.IntVar(&p.Points, "points", d.Points, "holding registers per device of the fleet workloads")
+	fs.DurationVar(&p.Interval, "interval", d.Interval, "poll interval of the fleet workloads")
+	fs.DurationVar(&p.Window, "window", d.Window, "measured window of the fleet workloads")
+	fs.DurationVar(&p.ShortWindow, "short-window", d.ShortWindow, "measured window of the single-device workloads")
+	fs.DurationVar(&p.RTT, "rtt", d.RTT, "round trip added between gateway and backend in fleet-rtt")
+	names := fs.String("workloads", strings.Join(fleet.WorkloadNames, ","), "workloads to run, in order")
+	fieldgate := fs.String("fieldgate", "", "the fieldgate binary (default: next to this one, then $PATH)")
+	dir := fs.String("dir", "state/fleet", "work directory: bench files, configs, state, logs and profiles of each workload")
+	warmup := fs.Duration("warmup", 2*time.Minute, "longest wait until every device is assigned and polled")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("fleet: unexpected argument %q", fs.Arg(0))}
+	}
+	workloads, err := fleet.Workloads(*names, p)
+	if err != nil {
+		return usageError{"fleet: " + err.Error()}
+	}
+	if *warmup <= 0 || *warmup > time.Hour {
+		return usageError{fmt.Sprintf("fleet: warmup: must be 0..1h, got %s", *warmup)}
+	}
+	bin, err := testbench.FindFieldgate(*fieldgate)
+	if err != nil {
+		return fmt.Errorf("fleet: the fieldgate binary: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	return fleet.Run(ctx, fleet.Options{Fieldgate: bin, Testbench: self, Dir: *dir, Workloads: workloads, Warmup: *warmup,
+		Out: stdout, Log: slog.New(slog.NewTextHandler(stderr, nil))})
 }

@@ -55,6 +55,10 @@ const APIOff = "off"
 type API struct {
 	// Listen is host:port (default "127.0.0.1:8481"), or "off".
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler (net/http/pprof) under /debug/pprof/ on the
+	// local API, for benchmarks and field diagnosis. Default false; allowed
+	// only on a loopback listen address: profiles are not authenticated.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Discovery says when the gateway scans its buses.

@@ -478,3 +478,30 @@ func TestSettingsAliasBomb(t *testing.T) {
 		t.Errorf("alias bomb: %v", err)
 	}
 }
+
+func TestPprofOffByDefaultOnWhenAsked(t *testing.T) {
+	cfg, err := Parse([]byte(valid), testTable())
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if cfg.API.Pprof {
+		t.Error("api.pprof is on by default")
+	}
+	cfg, err = Parse([]byte(valid+"api:\n  listen: 127.0.0.1:9000\n  pprof: true\n"), testTable())
+	if err != nil {
+		t.Fatalf("Parse with api.pprof: %v", err)
+	}
+	if !cfg.API.Pprof {
+		t.Error("api.pprof: true was not kept")
+	}
+	for _, tc := range []struct{ api, want string }{
+		{"api:\n  listen: \"off\"\n  pprof: true\n", `api.pprof: needs the local API, but api.listen is "off"`},
+		{"api:\n  listen: 0.0.0.0:9000\n  pprof: true\n", `api.pprof: only on a loopback api.listen (profiles are not authenticated), got "0.0.0.0:9000"`},
+		{"api:\n  pprof: yes please\n", `api.pprof`},
+	} {
+		_, err := Parse([]byte(valid+tc.api), testTable())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to name %q", tc.api, err, tc.want)
+		}
+	}
+}

@@ -127,12 +127,18 @@ func isLoopback(host string) bool {
 func (c *Config) validateAPI(p *problems) {
 	l := c.API.Listen
 	if l == APIOff {
+		if c.API.Pprof {
+			p.add("api.pprof", "needs the local API, but api.listen is %q", APIOff)
+		}
 		return
 	}
 	host, port, err := net.SplitHostPort(l)
 	if err != nil {
 		p.add("api.listen", "must be host:port or %q, got %q", APIOff, l)
 		return
+	}
+	if c.API.Pprof && !isLoopback(host) {
+		p.add("api.pprof", "only on a loopback api.listen (profiles are not authenticated), got %q", l)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		p.add("api.listen", "port must be 0..65535, got %q", port)

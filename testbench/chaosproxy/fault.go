@@ -53,6 +53,20 @@ type Config struct {
 	// TrickleChunk bytes are sent every TrickleEvery by Slow (defaults 16 bytes, 50ms).
 	TrickleChunk int
 	TrickleEvery time.Duration
+	// Latency is added to every request before it is forwarded, faults or not,
+	// enabled or not: a plain longer round trip (0..MaxLatency). SetLatency
+	// changes it while the proxy runs.
+	Latency time.Duration
+}
+
+// MaxLatency bounds Config.Latency and SetLatency.
+const MaxLatency = 10 * time.Second
+
+func checkLatency(d time.Duration) error {
+	if d < 0 || d > MaxLatency {
+		return fmt.Errorf("latency: must be 0..%s, got %s", MaxLatency, d)
+	}
+	return nil
 }
 
 func (c *Config) withDefaults() Config {
@@ -114,6 +128,9 @@ func (c *Config) validate() error {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must be >= 0, got %s", d.path, d.v))
 		}
+	}
+	if err := checkLatency(c.Latency); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RetryAfter%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("retryAfter: must be whole seconds, got %s", c.RetryAfter))

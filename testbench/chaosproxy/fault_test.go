@@ -68,7 +68,7 @@ func TestScheduleFollowsTheMix(t *testing.T) {
 }
 
 func TestConfigProblemsAreAllReported(t *testing.T) {
-	cfg := Config{Rate: 1.5, Mix: map[Fault]int{"boom": 1, Drop: -1}, MaxDelay: -1, RetryAfter: 1500 * time.Millisecond, TrickleChunk: -2}
+	cfg := Config{Rate: 1.5, Mix: map[Fault]int{"boom": 1, Drop: -1}, MaxDelay: -1, RetryAfter: 1500 * time.Millisecond, TrickleChunk: -2, Latency: time.Minute}
 	err := cfg.validate()
 	if err == nil {
 		t.Fatal("want an error")
@@ -79,6 +79,7 @@ func TestConfigProblemsAreAllReported(t *testing.T) {
 		`mix["boom"]: unknown fault`,
 		`mix["drop"]: weight must be >= 0, got -1`,
 		"maxDelay: must be >= 0, got -1ns",
+		"latency: must be 0..10s, got 1m0s",
 		"retryAfter: must be whole seconds, got 1.5s",
 		"trickleChunk: must be >= 0, got -2",
 	} {

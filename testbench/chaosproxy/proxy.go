@@ -22,14 +22,17 @@ const maxBody = 16 << 20
 
 // Proxy is a running chaos proxy. All methods are goroutine-safe.
 type Proxy struct {
-	cfg     Config
-	log     *slog.Logger
-	ln      net.Listener
-	sched   *schedule
-	enabled atomic.Bool
-	counts  map[Fault]*atomic.Uint64 // immutable map, one counter per fault and Pass
-	total   atomic.Uint64
-	up      *http.Transport
+	cfg      Config
+	log      *slog.Logger
+	ln       net.Listener
+	sched    *schedule
+	enabled  atomic.Bool
+	counts   map[Fault]*atomic.Uint64 // immutable map, one counter per fault and Pass
+	total    atomic.Uint64
+	latency  atomic.Int64  // time.Duration added before forwarding
+	bytesIn  atomic.Uint64 // read from clients
+	bytesOut atomic.Uint64 // written to clients
+	up       *http.Transport
 
 	ctx    context.Context // ends on Close: interrupts delays and trickles
 	cancel context.CancelFunc
@@ -57,6 +60,7 @@ func Listen(ctx context.Context, addr string, cfg Config, log *slog.Logger) (*Pr
 	for _, f := range append(Faults(), Pass) {
 		p.counts[f] = new(atomic.Uint64)
 	}
+	p.latency.Store(int64(cfg.Latency))
 	p.up = &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 32,
@@ -109,6 +113,23 @@ func (p *Proxy) Counts() map[Fault]uint64 {
 // Requests is how many requests the proxy has read.
 func (p *Proxy) Requests() uint64 { return p.total.Load() }
 
+// Bytes is how many bytes the proxy has read from its clients (requests, as
+// they came over the wire: headers, bodies, compressed or not) and written to
+// them (answers), over all connections so far.
+func (p *Proxy) Bytes() (fromClients, toClients uint64) {
+	return p.bytesIn.Load(), p.bytesOut.Load()
+}
+
+// SetLatency changes the latency added to every request from now on (see
+// Config.Latency).
+func (p *Proxy) SetLatency(d time.Duration) error {
+	if err := checkLatency(d); err != nil {
+		return err
+	}
+	p.latency.Store(int64(d))
+	return nil
+}
+
 // Close stops the listener, closes every connection and waits for the proxy's
 // goroutines.
 func (p *Proxy) Close() error {
@@ -155,7 +176,7 @@ func (p *Proxy) acceptLoop() {
 		go func() {
 			defer p.wg.Done()
 			defer p.forget(c)
-			p.serve(c)
+			p.serve(&countingConn{Conn: c, in: &p.bytesIn, out: &p.bytesOut})
 		}()
 	}
 }
@@ -199,14 +220,17 @@ func (p *Proxy) handle(c net.Conn, req *http.Request, f Fault, delay time.Durati
 	case Drop:
 		return false
 	case Reset:
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // close sends RST
-		}
+		_ = c.(*countingConn).setLinger(0) // close sends RST
 		return false
 	case Status500, Status502, Status503, TooMany, Unavailable, Unauthorized:
 		return p.answerFault(c, req, f) == nil
 	case Delay:
 		if adapters.Sleep(p.ctx, delay) != nil {
+			return false
+		}
+	}
+	if d := time.Duration(p.latency.Load()); d > 0 {
+		if adapters.Sleep(p.ctx, d) != nil {
 			return false
 		}
 	}
@@ -329,4 +353,29 @@ func jsonHeader() http.Header {
 
 func errorBody(code, msg string) []byte {
 	return fmt.Appendf(nil, `{"error":{"code":%q,"message":%q}}`, code, msg)
+}
+
+// countingConn counts the bytes read from and written to a client connection.
+type countingConn struct {
+	net.Conn
+	in, out *atomic.Uint64
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.in.Add(uint64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.out.Add(uint64(n))
+	return n, err
+}
+
+func (c *countingConn) setLinger(sec int) error {
+	if tc, ok := c.Conn.(*net.TCPConn); ok {
+		return tc.SetLinger(sec)
+	}
+	return nil
 }

@@ -267,3 +267,41 @@ func TestUpstreamDownIs502(t *testing.T) {
 		t.Fatalf("want 502 naming the upstream, got %v %v %q", resp, err, body)
 	}
 }
+
+// TestLatencyAndByteCounts: the plain latency lengthens every round trip,
+// faults disabled; SetLatency changes it; the byte counters see what the
+// client sent and received on the wire.
+func TestLatencyAndByteCounts(t *testing.T) {
+	up := startUpstream(t)
+	p := startProxy(t, Config{Upstream: up.addr(), Latency: 150 * time.Millisecond})
+	c := client(true)
+	body := strings.Repeat("v", 1000)
+	start := time.Now()
+	resp, answer, err := post(c, p.URL()+"/t", body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("through the proxy: %v %v", resp, err)
+	}
+	if took := time.Since(start); took < 150*time.Millisecond {
+		t.Errorf("round trip %s, want at least the 150ms latency", took)
+	}
+	in, out := p.Bytes()
+	if in < uint64(len(body)) || in > uint64(len(body))+400 {
+		t.Errorf("bytes from the client = %d, want the %d-byte body plus headers", in, len(body))
+	}
+	if out < uint64(len(answer)) || out > uint64(len(answer))+400 {
+		t.Errorf("bytes to the client = %d, want the %d-byte answer plus headers", out, len(answer))
+	}
+	if err := p.SetLatency(0); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, _, err := post(c, p.URL()+"/t", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("round trip %s after SetLatency(0)", took)
+	}
+	if err := p.SetLatency(time.Hour); err == nil {
+		t.Error("SetLatency(1h) accepted")
+	}
+}

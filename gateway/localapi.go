@@ -121,7 +121,7 @@ func (g *Gateway) apiReady(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
-	pending, bytes, _ := g.store.Pending()
+	backlog, _ := g.store.Backlog()
 	last, _ := g.store.LastSeq()
 	dropped, _ := g.store.Dropped()
 	var polls, values uint64
@@ -132,10 +132,11 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
-		"backend":      map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
-		"inbox":        map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
-		"config":       map[string]any{"lastGoodFallback": g.fallback},
-		"outbox":       map[string]any{"pending": pending, "bytes": bytes, "lastSeq": last, "dropped": dropped},
+		"backend": map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
+		"inbox":   map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
+		"config":  map[string]any{"lastGoodFallback": g.fallback},
+		"outbox": map[string]any{"pending": backlog.Records, "values": backlog.Values, "bytes": backlog.Bytes,
+			"lastSeq": last, "dropped": dropped},
 		"polled":       map[string]any{"polls": polls, "values": values},
 		"modelFetches": g.models.fetchCount(),
 		"links":        g.links.list(),

@@ -52,7 +52,7 @@ func migrateOutbox(tx *bolt.Tx, schema uint64, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	m.count, m.size = 0, 0
+	m.count, m.values, m.size = 0, 0, 0
 	type kv struct {
 		seq uint64
 		v   []byte
@@ -82,8 +82,7 @@ func migrateOutbox(tx *bolt.Tx, schema uint64, now time.Time) error {
 		if err := box.Put(be64(r.seq), r.v); err != nil {
 			return err
 		}
-		m.count++
-		m.size += recordSize(r.v)
+		m.add(r.v)
 	}
 	return m.save(meta)
 }

@@ -61,8 +61,8 @@ type DropReport struct {
 // outboxMeta is the outbox's counters in the meta bucket, read and written
 // together inside one transaction.
 type outboxMeta struct {
-	seq, count, size, dropped, quarantined uint64
-	pending                                DropReport
+	seq, count, values, size, dropped, quarantined uint64
+	pending                                        DropReport
 }
 
 func (m *outboxMeta) fields() []struct {
@@ -73,7 +73,7 @@ func (m *outboxMeta) fields() []struct {
 		key []byte
 		v   *uint64
 	}{
-		{keySeq, &m.seq}, {keyCount, &m.count}, {keyBytes, &m.size}, {keyDropped, &m.dropped},
+		{keySeq, &m.seq}, {keyCount, &m.count}, {keyValues, &m.values}, {keyBytes, &m.size}, {keyDropped, &m.dropped},
 		{keyQuarantined, &m.quarantined}, {keyDropPending, &m.pending.Count}, {keyDropValues, &m.pending.Values},
 		{keyDropFirst, &m.pending.FirstSeq}, {keyDropLast, &m.pending.LastSeq}, {keyDropOverflow, &m.pending.Overflow},
 		{keyDropExpired, &m.pending.Expired},
@@ -188,9 +188,17 @@ func (m *outboxMeta) undrop(drops []flightDrop) {
 	}
 }
 
+// add counts a stored record in.
+func (m *outboxMeta) add(v []byte) {
+	m.count++
+	m.values += recordValues(v)
+	m.size += recordSize(v)
+}
+
 // remove takes a stored record out of the accounting.
 func (m *outboxMeta) remove(v []byte) {
 	m.count -= min(m.count, 1)
+	m.values -= min(m.values, recordValues(v))
 	m.size -= min(m.size, recordSize(v))
 }
 
@@ -258,8 +266,7 @@ func (s *Store) AppendEncoded(recs []Encoded) (first uint64, err error) {
 			if err := box.Put(be64(m.seq), v); err != nil {
 				return err
 			}
-			m.count++
-			m.size += recordSize(v)
+			m.add(v)
 		}
 		if s.maxBytes > 0 && s.overflow != DropNewest && m.size > uint64(s.maxBytes) {
 			if err := s.dropHead(box, m, func(_ []byte, _ []byte) bool { return m.size > uint64(s.maxBytes) }, false); err != nil {
@@ -509,14 +516,28 @@ func (s *Store) ack(acked []telemetry.Record, upTo uint64) error {
 // Pending is the number of records in the outbox and the bytes they count
 // toward the bound (key, value and bbolt's per-record overhead).
 func (s *Store) Pending() (count int, bytes int64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	p, err := s.Backlog()
+	return p.Records, p.Bytes, err
+}
+
+// Backlog is what waits in the outbox.
+type Backlog struct {
+	Records int   // samples and events
+	Values  int64 // the values those samples carry
+	Bytes   int64 // what they count toward the bound
+}
+
+// Backlog says what waits in the outbox.
+func (s *Store) Backlog() (Backlog, error) {
+	var b Backlog
+	err := s.db.View(func(tx *bolt.Tx) error {
 		m, err := loadOutboxMeta(tx.Bucket(bucketMeta))
 		if m != nil {
-			count, bytes = int(m.count), int64(m.size)
+			b = Backlog{Records: int(m.count), Values: int64(m.values), Bytes: int64(m.size)}
 		}
 		return err
 	})
-	return count, bytes, err
+	return b, err
 }
 
 // LastSeq is the last sequence number ever handed out (0: none yet).

@@ -479,3 +479,24 @@ func TestSeqNeverGoesBackAcrossResetsWithTheClockBehind(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The backlog counts the values of the samples waiting, as they come and go.
+func TestBacklogCountsValues(t *testing.T) {
+	s, _ := openTemp(t, Options{NoSync: true})
+	r := reading("dev", "p", 1)
+	r.Values = append(r.Values, telemetry.Value{Property: "q", Value: models.FloatValue(2)})
+	ev := telemetry.Record{Kind: telemetry.KindEvent, LocalID: "dev", Event: "online"}
+	out, err := s.Append([]telemetry.Record{r, ev, r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.Backlog(); b.Records != 3 || b.Values != 4 || b.Bytes <= 0 {
+		t.Fatalf("Backlog = %+v, want 3 records, 4 values", b)
+	}
+	if err := s.Ack(out[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := s.Backlog(); b.Records != 1 || b.Values != 2 {
+		t.Fatalf("Backlog after the ack = %+v, want 1 record, 2 values", b)
+	}
+}

@@ -27,7 +27,8 @@ var (
 	keySchema  = []byte("schema")
 	keyCursor  = []byte("inboxCursor")
 	keySeq     = []byte("outboxSeq")     // last sequence number handed out
-	keyCount   = []byte("outboxCount")   // items in the outbox
+	keyCount   = []byte("outboxCount")   // records in the outbox
+	keyValues  = []byte("outboxValues")  // the values of the samples among them
 	keyBytes   = []byte("outboxBytes")   // sum of the items' encoded sizes
 	keyDropped = []byte("outboxDropped") // items dropped by the bounds, ever
 	// Dropped items not yet reported upstream: count, seq range, split by reason.

@@ -393,7 +393,9 @@ func (s *Store) Peek(limit int) ([]telemetry.Record, error) {
 			var r telemetry.Record
 			if n := recordValues(v); n > 0 {
 				if cap(values)-len(values) < int(n) {
-					values = make([]telemetry.Value, 0, max(int(n), 16*(limit-len(out))))
+					// A new backing array, twice the last: a batch of
+					// samples costs a few allocations, not one each.
+					values = make([]telemetry.Value, 0, max(int(n), 2*cap(values), 64))
 				}
 				r.Values = values[len(values) : len(values) : len(values)+int(n)]
 			}

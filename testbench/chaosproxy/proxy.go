@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,10 @@ type Proxy struct {
 	latency  atomic.Int64  // time.Duration added before forwarding
 	bytesIn  atomic.Uint64 // read from clients
 	bytesOut atomic.Uint64 // written to clients
-	up       *http.Transport
+	// telemetryIn is the part of bytesIn that POST .../telemetry requests took
+	// (request line, headers and body as sent).
+	telemetryIn atomic.Uint64
+	up          *http.Transport
 
 	ctx    context.Context // ends on Close: interrupts delays and trickles
 	cancel context.CancelFunc
@@ -120,6 +124,12 @@ func (p *Proxy) Bytes() (fromClients, toClients uint64) {
 	return p.bytesIn.Load(), p.bytesOut.Load()
 }
 
+// TelemetryBytes is how many of the bytes read from clients were telemetry
+// requests (POST …/telemetry: request line, headers and body as sent).
+func (p *Proxy) TelemetryBytes() uint64 {
+	return p.telemetryIn.Load()
+}
+
 // SetLatency changes the latency added to every request from now on (see
 // Config.Latency).
 func (p *Proxy) SetLatency(d time.Duration) error {
@@ -192,11 +202,20 @@ func (p *Proxy) forget(c net.Conn) {
 // the proxy closes, or a fault ends it.
 func (p *Proxy) serve(c net.Conn) {
 	br := bufio.NewReader(c)
+	cc, _ := c.(*countingConn)
 	for p.ctx.Err() == nil {
+		// A client sends its next request only after the answer to the last
+		// (no pipelining), so what the connection reads from here to the end
+		// of the request's handling is this request's.
+		var before uint64
+		if cc != nil {
+			before = cc.read.Load()
+		}
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
 		}
+
 		p.total.Add(1)
 		f, delay := Pass, time.Duration(0)
 		if p.enabled.Load() {
@@ -208,6 +227,9 @@ func (p *Proxy) serve(c net.Conn) {
 		}
 		keep := p.handle(c, req, f, delay)
 		_ = req.Body.Close() // drains what the upstream did not read
+		if cc != nil && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/telemetry") {
+			p.telemetryIn.Add(cc.read.Load() - before)
+		}
 		if !keep || req.Close {
 			return
 		}
@@ -359,11 +381,13 @@ func errorBody(code, msg string) []byte {
 type countingConn struct {
 	net.Conn
 	in, out *atomic.Uint64
+	read    atomic.Uint64 // this connection's share of in
 }
 
 func (c *countingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	c.in.Add(uint64(n))
+	c.read.Add(uint64(n))
 	return n, err
 }
 

@@ -305,3 +305,27 @@ func TestLatencyAndByteCounts(t *testing.T) {
 		t.Error("SetLatency(1h) accepted")
 	}
 }
+
+// TestTelemetryBytes: of the bytes a client sends, those of telemetry
+// requests are counted apart (request line, headers, body), on a kept-alive
+// connection that carries other requests too.
+func TestTelemetryBytes(t *testing.T) {
+	up := startUpstream(t)
+	p := startProxy(t, Config{Upstream: up.addr()})
+	c := client(true)
+	body := strings.Repeat("t", 2000)
+	for _, path := range []string{"/api/v1/gateways/g/inbox", "/api/v1/gateways/g/telemetry", "/x"} {
+		b := "x"
+		if strings.HasSuffix(path, "/telemetry") {
+			b = body
+		}
+		if resp, _, err := post(c, p.URL()+path, b); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", path, resp, err)
+		}
+	}
+	in, _ := p.Bytes()
+	tel := p.TelemetryBytes()
+	if tel < uint64(len(body)) || tel > uint64(len(body))+400 || tel >= in {
+		t.Errorf("telemetry bytes %d of %d, want the %d-byte body plus its headers only", tel, in, len(body))
+	}
+}

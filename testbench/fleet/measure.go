@@ -128,7 +128,7 @@ type snapshot struct {
 	polled    uint64 // values the gateway took
 	dropped   uint64 // outbox drops
 	delivered uint64 // values the backend received
-	wire      uint64 // bytes the gateway sent towards the backend
+	wire      uint64 // bytes of telemetry requests the gateway sent towards the backend
 	pending   uint64 // outbox items waiting
 	lastSeq   uint64 // outbox records given out
 	dups      uint64 // telemetry the backend discarded as duplicates
@@ -156,7 +156,7 @@ func (p *probe) snap(ctx context.Context) (snapshot, error) {
 		return s, fmt.Errorf("backend stats: %w", err)
 	}
 	s.delivered, s.dups = bs.values(), bs.Duplicates
-	s.wire, _ = p.proxy.Bytes()
+	s.wire = p.proxy.TelemetryBytes() // not hello, inbox or registration: what report by exception saves
 	return s, nil
 }
 

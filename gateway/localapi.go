@@ -150,14 +150,16 @@ func (g *Gateway) view(d *device) deviceView {
 	v := deviceView{
 		LocalID: d.localID, Bus: d.rec.Bus, Target: d.rec.Target, DeviceID: d.rec.DeviceID,
 		Status: d.rec.Status, Reason: d.rec.Reason, Health: d.health, LastError: d.lastErr,
-		Fingerprint: d.rec.Fingerprint, Readings: make(map[string]lastReading, len(d.last)), Polls: d.stats.polls,
+		Fingerprint: d.rec.Fingerprint, Readings: map[string]lastReading{}, Polls: d.stats.polls,
 	}
-	if d.run != nil {
-		v.Model = d.run.model.Ref()
-		v.Revision = d.run.instance.Revision
-	}
-	for k, r := range d.last {
-		v.Readings[k] = r
+	if run := d.run; run != nil {
+		v.Model = run.model.Ref()
+		v.Revision = run.instance.Revision
+		for i, l := range run.last {
+			if l.ok {
+				v.Readings[run.model.Properties[i].Name] = lastReading{Value: l.value, Quality: l.quality.String(), Time: l.at}
+			}
+		}
 	}
 	return v
 }

@@ -30,7 +30,7 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &instanceRun{model: model, instance: inst, bus: bus, target: rec.Target, cancel: cancel,
-		wake: make(chan struct{}, len(model.Groups))}
+		wake: make(chan struct{}, len(model.Groups)), last: make([]lastValue, len(model.Properties))}
 	// Counted before it is visible: a swap that replaces run at once (a
 	// concurrent assignment, stopAll) then waits for its pollers too.
 	run.wg.Add(len(model.Groups))
@@ -61,7 +61,7 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 // failing device is retried with backoff so it costs its bus little.
 func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, group *models.PollGroup, interval time.Duration) {
 	buf := make([]models.Reading, 0, len(run.model.Properties))
-	smp := newSampler(run.model)
+	smp := newSampler(run)
 	bo := newBackoff(interval, max(interval, time.Minute))
 	next := time.Now()
 	for {
@@ -100,13 +100,15 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 // values due upstream (report by exception), reusing its buffers: nothing is
 // allocated per value. Not safe for concurrent use.
 type sampler struct {
+	run    *instanceRun
 	model  *models.Compiled
 	filter *reportFilter
 	sample telemetry.Record
 }
 
-func newSampler(m *models.Compiled) *sampler {
-	return &sampler{model: m, filter: newReportFilter(m),
+func newSampler(run *instanceRun) *sampler {
+	m := run.model
+	return &sampler{run: run, model: m, filter: newReportFilter(m),
 		sample: telemetry.Record{Kind: telemetry.KindSample, Values: make([]telemetry.Value, 0, len(m.Properties))}}
 }
 
@@ -125,7 +127,7 @@ func (s *sampler) encode(d *device, readings []models.Reading) store.Encoded {
 // the outbox as one sample: only then do they count as taken. A poll none of
 // whose values is due (all unchanged) makes no sample.
 func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
-	d.noteReadings(s.model, readings) // the local API shows every polled value
+	d.noteReadings(s.run, readings) // the local API shows every polled value
 	if due := s.filter.due(readings); len(due) > 0 {
 		if err := g.outbox.append(s.encode(d, due)); err != nil {
 			g.log.Error("outbox append failed; sample not taken", "device", d.localID, "err", err)
@@ -146,7 +148,7 @@ func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 	}
 	bo := newBackoff(time.Second, time.Minute)
 	var mu sync.Mutex // the adapter may emit from several goroutines
-	smp := newSampler(run.model)
+	smp := newSampler(run)
 	emit := func(readings []models.Reading) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -187,11 +189,13 @@ func pollBudget(m *models.Compiled, group *models.PollGroup) time.Duration {
 	return budget
 }
 
-func (d *device) noteReadings(m *models.Compiled, readings []models.Reading) {
+// noteReadings keeps a poll's readings as the run's last values (for the
+// local API) and counts the poll.
+func (d *device) noteReadings(run *instanceRun, readings []models.Reading) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range readings {
-		d.last[m.Properties[r.Property].Name] = lastReading{Value: r.Value, Quality: r.Quality.String(), Time: r.Time}
+		run.last[r.Property] = lastValue{value: r.Value, quality: r.Quality, ok: true, at: r.Time}
 	}
 	d.stats.polls++
 	d.stats.readings += uint64(len(readings))

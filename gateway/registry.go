@@ -34,7 +34,7 @@ func (r *registry) get(localID string) *device {
 	defer r.mu.Unlock()
 	d, ok := r.devices[localID]
 	if !ok {
-		d = &device{localID: localID, health: healthUnknown, last: map[string]lastReading{}}
+		d = &device{localID: localID, health: healthUnknown}
 		r.devices[localID] = d
 	}
 	return d
@@ -65,15 +65,14 @@ func (r *registry) stopAll() {
 	}
 }
 
-// device is one known device: its persisted record, the instance it runs, and
-// what the pollers last saw.
+// device is one known device: its persisted record, the instance it runs
+// (with what its pollers last saw), its health.
 type device struct {
 	localID string
 
 	mu       sync.Mutex
 	rec      store.Device
 	run      *instanceRun
-	last     map[string]lastReading
 	health   string
 	failures int
 	lastErr  string
@@ -93,10 +92,20 @@ type deviceStats struct {
 	polls, pollErrors, readings uint64
 }
 
+// lastReading is a property's last polled value, as the local API shows it.
 type lastReading struct {
 	Value   models.Value `json:"value"`
 	Quality string       `json:"quality"`
 	Time    time.Time    `json:"time"`
+}
+
+// lastValue is a property's last polled value as a run keeps it: no name
+// and no string per value (the poll path writes one per value).
+type lastValue struct {
+	value   models.Value
+	quality models.Quality
+	ok      bool
+	at      time.Time
 }
 
 // instanceRun is a compiled instance with its pollers running.
@@ -110,6 +119,8 @@ type instanceRun struct {
 	// wake makes the pollers poll now (their link just came back), instead of
 	// waiting out the backoff of a device that seemed offline.
 	wake chan struct{}
+	// last is what the pollers last saw, by property (guarded by device.mu).
+	last []lastValue
 }
 
 // poke wakes the run's pollers; it never blocks.

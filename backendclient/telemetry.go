@@ -27,7 +27,8 @@ func (c *Client) SendTelemetry(ctx context.Context, b TelemetryBatch) (*Telemetr
 
 // SendEncoded posts the telemetry body e holds (POST
 // /api/v1/gateways/{gw}/telemetry), gzip-compressed when the backend's last
-// hello answer accepted gzip. A 2xx acknowledges the whole batch; samples and
+// hello answer accepted gzip and the body has at least minGzipBytes. A 2xx
+// acknowledges the whole batch; samples and
 // events the backend had already seen (by seq) are counted as duplicates. A
 // backend that answers 415 to a compressed body gets it again plain at once,
 // and plain bodies until the next hello says otherwise.
@@ -35,12 +36,17 @@ func (c *Client) SendTelemetry(ctx context.Context, b TelemetryBatch) (*Telemetr
 // e must not change until SendEncoded returns. Errors are classified as the
 // other calls' are: IsRefused for 400, 413, 422 (the batch as it is will never
 // be taken), RetryAfterOf, IsUnauthorized.
+// minGzipBytes is the smallest body worth compressing: below it gzip's header,
+// trailer and Content-Encoding cost about what they save (one on-change
+// sample, say).
+const minGzipBytes = 512
+
 func (c *Client) SendEncoded(ctx context.Context, e *TelemetryEncoder) (*TelemetryAck, error) {
 	if n := e.Count(); n > MaxTelemetryItems {
 		return nil, fmt.Errorf("backendclient: telemetry: at most %d samples and events per batch, got %d", MaxTelemetryItems, n)
 	}
 	k := call{method: http.MethodPost, path: c.gatewayPath() + "/telemetry", raw: e.Bytes()}
-	if c.gzip.Load() {
+	if c.gzip.Load() && len(k.raw) >= minGzipBytes {
 		gz, err := c.compress(&e.gz, k.raw)
 		if err != nil {
 			return nil, fmt.Errorf("backendclient: %s: compress: %w", k.endpoint(), err)

@@ -95,6 +95,13 @@ func TestTelemetryGzipFollowsHello(t *testing.T) {
 	}
 	send("gzip")
 	send("gzip") // the pooled writer again
+	// A body too small to gain from gzip goes plain.
+	if _, err := c.SendTelemetry(ctx, backendclient.TelemetryBatch{Events: []backendclient.Event{{Seq: 10, LocalID: "gateway/gw-1", Event: "online"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if encs, _ := ts.take(); len(encs) != 1 || encs[0] != "" {
+		t.Fatalf("a one-event body went as %q, want plain", encs)
+	}
 	// A 415 to gzip: sent again plain at once, and plain from then on.
 	ts.gzipStatus = http.StatusUnsupportedMediaType
 	send("gzip", "")

@@ -126,6 +126,7 @@ func (s *RTUServer) Close() error {
 
 func (s *RTUServer) serve(ctx context.Context) {
 	defer close(s.done)
+	serialemu.DeviceThread()
 	for ctx.Err() == nil {
 		frame, err := s.readRequest(ctx)
 		switch {

@@ -28,11 +28,14 @@ const byteGapFloor = 50 * time.Millisecond
 // 3% of a transaction at 115200 baud.
 const spinBelow = 200 * time.Microsecond
 
-// restLead is how many characters before the expected end of a frame the
-// reader stops sleeping (awaitRest) and waits for the bytes themselves;
-// maxRestSleep bounds one such sleep (ctx is not seen during it).
+// restLead is how long before the expected end of a reply the reader stops
+// sleeping (awaitRest) and waits for the last bytes themselves: about what a
+// sleep's wake-up is late on a busy host (timer slack 50 µs plus scheduling),
+// so that the last byte is mostly still to come when it wakes and is taken
+// the moment it arrives. maxRestSleep bounds one such sleep (ctx is not seen
+// during it).
 const (
-	restLead     = 3
+	restLead     = 200 * time.Microsecond
 	maxRestSleep = 20 * time.Millisecond
 )
 
@@ -220,15 +223,38 @@ func (w *rtuWire) readEcho(ctx context.Context, c serialport.Conn, adu []byte, d
 	return nil
 }
 
-// awaitRest sleeps while most of the rest of a frame, left characters, is on
-// the wire, rather than waking for each byte (a byte a wake-up costs the
-// host's CPU, which the line's other side may share); it wakes restLead
-// characters before the last one is due, so its arrival is still seen at once.
-func (w *rtuWire) awaitRest(ctx context.Context, left int) {
-	if left <= restLead || ctx.Err() != nil {
-		return
+// replyClock places a reply's bytes in wire time from the first read that
+// returned some: they arrived as that read woke, and each later byte follows a
+// character time after the one before (a pause or a USB adapter's chunking
+// only makes them later, and the reader then waits for them in Read).
+type replyClock struct {
+	at time.Time // when the first read returned
+	n  int       // how many bytes it returned
+}
+
+// due is when the frame's first count bytes should all have arrived.
+func (r replyClock) due(count int, char time.Duration) time.Time {
+	return r.at.Add(time.Duration(count-r.n) * char)
+}
+
+// awaitRest sleeps while the next bytes a reply needs are on the wire rather
+// than waking for each byte (a wake-up a byte costs the host's CPU, which the
+// line's other side may share, and each is a chance to be scheduled late): up
+// to the header bytes that tell the frame's length, then to restLead before
+// its end.
+func (w *rtuWire) awaitRest(ctx context.Context, clock replyClock, need int, known bool) {
+	if need < 0 || ctx.Err() != nil {
+		return // a frame of unknown length ends on a gap: every byte is watched
 	}
-	d := time.Until(w.lastByte.Add(time.Duration(left-restLead) * w.timing.char))
+	var until time.Time
+	if known {
+		until = clock.due(need, w.timing.char).Add(-restLead)
+	} else {
+		// Every frame has at least rtuMinFrame bytes, so waiting for three
+		// (unit, function, byte count) never waits past its end.
+		until = clock.due(max(need, 3), w.timing.char)
+	}
+	d := time.Until(until)
 	if d <= 0 {
 		return
 	}
@@ -240,6 +266,7 @@ func (w *rtuWire) awaitRest(ctx context.Context, left int) {
 // first byte must come by deadline, each next one within the inter-byte gap.
 func (w *rtuWire) readReply(ctx context.Context, c serialport.Conn, unit, fn byte, deadline time.Time, timeout time.Duration) ([]byte, error) {
 	buf := make([]byte, 0, rtuMaxFrame)
+	var clock replyClock
 	for range 2 * rtuMaxFrame {
 		need, known, err := rtuReplyLength(unit, fn, buf)
 		if err != nil {
@@ -249,11 +276,17 @@ func (w *rtuWire) readReply(ctx context.Context, c serialport.Conn, unit, fn byt
 			return buf[:need], nil
 		}
 		want := need
-		if need < 0 {
+		switch {
+		case need < 0:
 			want = rtuMaxFrame
+		case !known:
+			want = max(need, 3) // see awaitRest: no frame ends before its third byte
 		}
 		if len(buf) >= want {
 			return nil, fmt.Errorf("%w: reply longer than the %d bytes an RTU frame can hold", adapters.ErrBadReply, rtuMaxFrame)
+		}
+		if len(buf) > 0 {
+			w.awaitRest(ctx, clock, need, known)
 		}
 		// The rest of a frame of known length may take until the reply's
 		// deadline (a busy host stalls the sender or us for tens of ms); a
@@ -266,7 +299,9 @@ func (w *rtuWire) readReply(ctx context.Context, c serialport.Conn, unit, fn byt
 		if n > 0 {
 			buf = buf[:len(buf)+n]
 			w.lastByte = time.Now()
-			w.awaitRest(ctx, need-len(buf))
+			if clock.n == 0 {
+				clock = replyClock{at: w.lastByte, n: n}
+			}
 			continue
 		}
 		switch {

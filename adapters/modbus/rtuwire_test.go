@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	mb "github.com/grid-x/modbus"
 
 	"github.com/fieldgate/fieldgate/adapters/serialport"
+	"github.com/fieldgate/fieldgate/testbench/modbusemu"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
 )
 
@@ -127,4 +129,44 @@ func TestRTUWaitsOutLateBytes(t *testing.T) {
 	}
 	t.Logf("%d reads before the second request (reply and stray burst), last %v before it",
 		heard, second.Sub(tc.reads[heard-1]).Round(time.Microsecond))
+}
+
+// TestRTUReplyReadWakesFewTimes: a 25-byte reply, paced on the wire a
+// character at a time, is read in a few reads (the first byte, the header,
+// most of the rest, the last bytes), not one per byte: each read is a wake-up
+// of the port's owner, and each wake-up a chance to be scheduled late. The
+// median over 15 transactions is checked, so that a few held up by a loaded
+// host (their bytes then come in more pieces) do not decide it.
+func TestRTUReplyReadWakesFewTimes(t *testing.T) {
+	for _, baud := range []int{19200, 115200} {
+		t.Run(fmt.Sprint(baud), func(t *testing.T) {
+			l := startRTU(t, baud, false, modbusemu.RTUOptions{}, regsUnit(1, 10, 0))
+			bus := openRTUBus(t, l.settings(baud, ""))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var reads []int
+			err := bus.owner.Do(ctx, false, func(c serialport.Conn) error {
+				for range 15 {
+					tc := &timedConn{Conn: c}
+					_, data, err := bus.wire.transact(ctx, tc, 1, request{fn: 3, data: []byte{0, 0, 0, 10}}, 2*time.Second)
+					if err != nil {
+						return err
+					}
+					if len(data) != 21 {
+						return fmt.Errorf("reply data % x, want 21 bytes", data)
+					}
+					reads = append(reads, len(tc.reads))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sorted := slices.Sorted(slices.Values(reads))
+			t.Logf("reads per 25-byte reply: %v", reads)
+			if median := sorted[len(sorted)/2]; median > 6 {
+				t.Errorf("median %d reads per 25-byte reply, want ≤ 6 (4 or 5 usual; 8 when the first bytes were read one by one)", median)
+			}
+		})
+	}
 }

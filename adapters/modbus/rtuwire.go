@@ -31,9 +31,10 @@ const spinBelow = 200 * time.Microsecond
 // restLead is how long before the expected end of a reply the reader stops
 // sleeping (awaitRest) and waits for the last bytes themselves: about what a
 // sleep's wake-up is late on a busy host (timer slack 50 µs plus scheduling),
-// so that the last byte is mostly still to come when it wakes and is taken
-// the moment it arrives. maxRestSleep bounds one such sleep (ctx is not seen
-// during it).
+// and at least a character (the expected end may be that late, see
+// replyClock), so that the last byte is mostly still to come when it wakes
+// and is taken the moment it arrives. maxRestSleep bounds one such sleep (ctx
+// is not seen during it).
 const (
 	restLead     = 200 * time.Microsecond
 	maxRestSleep = 20 * time.Millisecond
@@ -224,12 +225,16 @@ func (w *rtuWire) readEcho(ctx context.Context, c serialport.Conn, adu []byte, d
 }
 
 // replyClock places a reply's bytes in wire time from the first read that
-// returned some: they arrived as that read woke, and each later byte follows a
-// character time after the one before (a pause or a USB adapter's chunking
-// only makes them later, and the reader then waits for them in Read).
+// took all there was (it returned fewer bytes than it asked for): its last
+// byte arrived at most a character before that read returned (the next had
+// not come), and each later byte follows a character time after the one
+// before (a pause or a USB adapter's chunking only makes them later, and the
+// reader then waits for them in Read). A read that filled what it asked for
+// may have left bytes that came long before, when the reader was scheduled
+// late: it sets no clock, since a clock set late would oversleep the end.
 type replyClock struct {
-	at time.Time // when the first read returned
-	n  int       // how many bytes it returned
+	at time.Time // when that read returned; zero: no clock yet
+	n  int       // the bytes of the frame read by then
 }
 
 // due is when the frame's first count bytes should all have arrived.
@@ -240,15 +245,15 @@ func (r replyClock) due(count int, char time.Duration) time.Time {
 // awaitRest sleeps while the next bytes a reply needs are on the wire rather
 // than waking for each byte (a wake-up a byte costs the host's CPU, which the
 // line's other side may share, and each is a chance to be scheduled late): up
-// to the header bytes that tell the frame's length, then to restLead before
-// its end.
+// to the header bytes that tell the frame's length, then to restLead (or a
+// character) before its end.
 func (w *rtuWire) awaitRest(ctx context.Context, clock replyClock, need int, known bool) {
-	if need < 0 || ctx.Err() != nil {
+	if need < 0 || clock.at.IsZero() || ctx.Err() != nil {
 		return // a frame of unknown length ends on a gap: every byte is watched
 	}
 	var until time.Time
 	if known {
-		until = clock.due(need, w.timing.char).Add(-restLead)
+		until = clock.due(need, w.timing.char).Add(-max(restLead, w.timing.char))
 	} else {
 		// Every frame has at least rtuMinFrame bytes, so waiting for three
 		// (unit, function, byte count) never waits past its end.
@@ -299,8 +304,8 @@ func (w *rtuWire) readReply(ctx context.Context, c serialport.Conn, unit, fn byt
 		if n > 0 {
 			buf = buf[:len(buf)+n]
 			w.lastByte = time.Now()
-			if clock.n == 0 {
-				clock = replyClock{at: w.lastByte, n: n}
+			if clock.at.IsZero() && len(buf) < want {
+				clock = replyClock{at: w.lastByte, n: len(buf)}
 			}
 			continue
 		}

@@ -170,3 +170,54 @@ func TestRTUReplyReadWakesFewTimes(t *testing.T) {
 		})
 	}
 }
+
+// lateConn is a timedConn whose first read after the request starts late, as
+// when the port's owner is scheduled late on a busy host: most of the reply
+// is then waiting.
+type lateConn struct {
+	timedConn
+	late time.Duration
+}
+
+func (c *lateConn) Read(ctx context.Context, p []byte, deadline time.Time) (int, error) {
+	if len(c.writes) > 0 && c.late > 0 {
+		time.Sleep(c.late)
+		c.late = 0
+	}
+	return c.timedConn.Read(ctx, p, deadline)
+}
+
+// TestRTUReplyReadAfterALateWake: when the reader comes late to a reply (its
+// first read takes a few bytes of many waiting), it does not then sleep as if
+// the rest were still to come from that moment: the reply is taken about when
+// its last byte arrives, not a late start's worth after it.
+func TestRTUReplyReadAfterALateWake(t *testing.T) {
+	const baud, turnaround, late = 115200, 500 * time.Microsecond, 3 * time.Millisecond
+	l := startRTU(t, baud, false, modbusemu.RTUOptions{Turnaround: turnaround}, regsUnit(1, 10, 0))
+	bus := openRTUBus(t, l.settings(baud, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ch := bus.wire.timing.char
+	wire := time.Duration(8+25)*ch + turnaround // request, turnaround, reply
+	var after []time.Duration                   // last read after the reply's wire end
+	err := bus.owner.Do(ctx, false, func(c serialport.Conn) error {
+		for range 9 {
+			lc := &lateConn{timedConn: timedConn{Conn: c}, late: late}
+			if _, _, err := bus.wire.transact(ctx, lc, 1, request{fn: 3, data: []byte{0, 0, 0, 10}}, 2*time.Second); err != nil {
+				return err
+			}
+			after = append(after, lc.reads[len(lc.reads)-1].Sub(lc.writes[0].Add(wire)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := slices.Sorted(slices.Values(after))
+	t.Logf("last read after the reply's wire end: %v", after)
+	// Sleeping from the late read as if the reply had just begun would end
+	// some 1.3 ms after the wire end; taken as it arrives, well under 0.5 ms.
+	if median := sorted[len(sorted)/2]; median > 700*time.Microsecond {
+		t.Errorf("median: the reply was taken %v after its wire end, want ≤ 700µs", median)
+	}
+}

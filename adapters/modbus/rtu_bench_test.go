@@ -26,8 +26,9 @@ import (
 // which a real one does not, so the benchmark also says where the time beyond
 // the limit went:
 //
-//	emu-late-µs/tx  how late the emulator's replies ended against the wire
-//	                (request end + turnaround + reply chars): its own scheduling
+//	emu-late-µs/tx  how late the emulator handed over its replies' last bytes
+//	                against the wire (request end + turnaround + reply chars):
+//	                its own scheduling
 //	gw-late-µs/tx   the rest of a transaction beyond the limit: the gateway's
 //	                silence, write and read wake-ups, plus the emulator's wake-up
 //	                on each request (the one delay of its own it cannot see)

@@ -118,40 +118,43 @@ func (l *Line) WriteAt(ctx context.Context, at time.Time, p []byte) error {
 		at = start
 	}
 	l.txStart, l.txEnd = start, start.Add(time.Duration(len(p))*l.ct)
+	last := start // when the last byte was handed to the pty
 	if l.ct == 0 {
 		err = l.writeAll(ctx, p, true)
 	} else {
-		err = l.pace(ctx, start, p)
+		last, err = l.pace(ctx, start, p)
 	}
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	if now.After(l.txEnd) {
+	if now := time.Now(); now.After(l.txEnd) {
 		l.txEnd = now
 	}
 	l.writes.Add(1)
-	l.txLate.Add(int64(now.Sub(at.Add(time.Duration(len(p)) * l.ct))))
+	l.txLate.Add(int64(last.Sub(at.Add(time.Duration(len(p)) * l.ct))))
 	return nil
 }
 
-// pace writes p from start on, each byte at the end of its wire slot.
-func (l *Line) pace(ctx context.Context, start time.Time, p []byte) error {
+// pace writes p from start on, each byte at the end of its wire slot, and
+// returns when it handed over the last one.
+func (l *Line) pace(ctx context.Context, start time.Time, p []byte) (time.Time, error) {
+	var last time.Time
 	sent := 0
 	for sent < len(p) {
 		due := min(int(time.Since(start)/l.ct), len(p))
 		if due > sent {
+			last = time.Now()
 			if err := l.writeAll(ctx, p[sent:due], true); err != nil {
-				return err
+				return last, err
 			}
 			sent = due
 			continue
 		}
 		if err := l.sleepUntil(ctx, start.Add(time.Duration(sent+1)*l.ct)); err != nil {
-			return err
+			return last, err
 		}
 	}
-	return nil
+	return last, nil
 }
 
 // sleepUntil waits precisely until t, receiving what the gateway sends meanwhile.

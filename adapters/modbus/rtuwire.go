@@ -248,8 +248,10 @@ func (r replyClock) due(count int, char time.Duration) time.Time {
 // to the header bytes that tell the frame's length, then to restLead (or a
 // character) before its end.
 func (w *rtuWire) awaitRest(ctx context.Context, clock replyClock, need int, known bool) {
+	// A frame of unknown length ends on a gap, and without a clock the bytes'
+	// times are unknown: then every byte is watched.
 	if need < 0 || clock.at.IsZero() || ctx.Err() != nil {
-		return // a frame of unknown length ends on a gap: every byte is watched
+		return
 	}
 	var until time.Time
 	if known {

@@ -256,8 +256,12 @@ func (s *RTUServer) answer(ctx context.Context, frame []byte) error {
 	adu = s.fault(u, adu)
 	s.served[u.ID()].Add(1)
 	// The reply starts a turnaround after the request's end on the wire, not
-	// after the emulator got round to it.
-	return s.line.WriteAt(ctx, s.line.FrameEnd().Add(max(s.turnaround+u.spec.Latency, 0)), adu)
+	// after the emulator got round to it (none known after a replug: from now).
+	end := s.line.FrameEnd()
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return s.line.WriteAt(ctx, end.Add(max(s.turnaround+u.spec.Latency, 0)), adu)
 }
 
 // forcedException is the exception reply a fault forces on pdu, nil if none.

@@ -37,9 +37,9 @@ type Stats struct {
 	Frames     uint64 // frames returned by ReadFrame
 	Collisions uint64 // gateway bytes that arrived (in wire time) while the device was transmitting
 	// Writes counts the device's paced writes (Write, WriteAt) and TxLate
-	// sums how much later than its wire slot each one's last byte reached the
-	// gateway side: the emulator's own scheduling, which a real device on a
-	// real wire does not add (with Baud 0, how long after its start).
+	// sums how much later than its wire slot each one's last byte was handed
+	// to the gateway side: the emulator's own scheduling, which a real device
+	// on a real wire does not add (with Baud 0, how late each write started).
 	Writes uint64
 	TxLate time.Duration
 }

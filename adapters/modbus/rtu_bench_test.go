@@ -21,6 +21,20 @@ import (
 //	turnaround   = the emulated device's pause between request and reply
 //
 // It reports tx/s, limit-tx/s and efficiency-% (target ≥ 90).
+//
+// The emulated device shares the host's CPUs and scheduler with the gateway,
+// which a real one does not, so the benchmark also says where the time beyond
+// the limit went:
+//
+//	emu-late-µs/tx  how late the emulator handed over its replies' last bytes
+//	                against the wire (request end + turnaround + reply chars):
+//	                its own scheduling
+//	gw-late-µs/tx   the rest of a transaction beyond the limit: the gateway's
+//	                silence, write and read wake-ups, plus the emulator's wake-up
+//	                on each request (the one delay of its own it cannot see)
+//	emu-limit-tx/s  the limit with the emulator's lateness added: the most the
+//	                emulated line let any gateway achieve in this run
+//	gw-efficiency-% tx/s against emu-limit-tx/s
 func BenchmarkRTUEfficiency(b *testing.B) {
 	for _, baud := range []int{19200, 115200} {
 		b.Run(fmt.Sprintf("baud=%d", baud), func(b *testing.B) {
@@ -35,6 +49,7 @@ func BenchmarkRTUEfficiency(b *testing.B) {
 			timing := newRTUTiming(bus.set.line)
 			perTx := timing.silence + time.Duration(8+5+2*regs)*timing.char + turnaround
 			b.ResetTimer()
+			before := l.line.Stats()
 			start := time.Now()
 			for b.Loop() {
 				if _, err := bus.Poll(ctx, l.target(1), group, nil); err != nil {
@@ -42,12 +57,22 @@ func BenchmarkRTUEfficiency(b *testing.B) {
 				}
 			}
 			elapsed := time.Since(start)
+			after := l.line.Stats()
 			got := float64(b.N) / elapsed.Seconds()
 			limit := float64(time.Second) / float64(perTx)
 			b.ReportMetric(got, "tx/s")
 			b.ReportMetric(limit, "limit-tx/s")
 			b.ReportMetric(100*got/limit, "efficiency-%")
-			if c := l.line.Stats().Collisions; c != 0 {
+			if replies := after.Writes - before.Writes; replies > 0 {
+				emuLate := (after.TxLate - before.TxLate) / time.Duration(replies)
+				gwLate := elapsed/time.Duration(b.N) - perTx - emuLate
+				emuLimit := float64(time.Second) / float64(perTx+emuLate)
+				b.ReportMetric(float64(emuLate)/float64(time.Microsecond), "emu-late-µs/tx")
+				b.ReportMetric(float64(gwLate)/float64(time.Microsecond), "gw-late-µs/tx")
+				b.ReportMetric(emuLimit, "emu-limit-tx/s")
+				b.ReportMetric(100*got/emuLimit, "gw-efficiency-%")
+			}
+			if c := after.Collisions; c != 0 {
 				b.Errorf("%d collisions", c)
 			}
 		})

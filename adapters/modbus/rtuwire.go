@@ -28,11 +28,15 @@ const byteGapFloor = 50 * time.Millisecond
 // 3% of a transaction at 115200 baud.
 const spinBelow = 200 * time.Microsecond
 
-// restLead is how many characters before the expected end of a frame the
-// reader stops sleeping (awaitRest) and waits for the bytes themselves;
-// maxRestSleep bounds one such sleep (ctx is not seen during it).
+// restLead is how long before the expected end of a reply the reader stops
+// sleeping (awaitRest) and waits for the last bytes themselves: about what a
+// sleep's wake-up is late on a busy host (timer slack 50 µs plus scheduling),
+// and at least a character (the expected end may be that late, see
+// replyClock), so that the last byte is mostly still to come when it wakes
+// and is taken the moment it arrives. maxRestSleep bounds one such sleep (ctx
+// is not seen during it).
 const (
-	restLead     = 3
+	restLead     = 200 * time.Microsecond
 	maxRestSleep = 20 * time.Millisecond
 )
 
@@ -220,15 +224,44 @@ func (w *rtuWire) readEcho(ctx context.Context, c serialport.Conn, adu []byte, d
 	return nil
 }
 
-// awaitRest sleeps while most of the rest of a frame, left characters, is on
-// the wire, rather than waking for each byte (a byte a wake-up costs the
-// host's CPU, which the line's other side may share); it wakes restLead
-// characters before the last one is due, so its arrival is still seen at once.
-func (w *rtuWire) awaitRest(ctx context.Context, left int) {
-	if left <= restLead || ctx.Err() != nil {
+// replyClock places a reply's bytes in wire time from the first read that
+// took all there was (it returned fewer bytes than it asked for): its last
+// byte arrived at most a character before that read returned (the next had
+// not come), and each later byte follows a character time after the one
+// before (a pause or a USB adapter's chunking only makes them later, and the
+// reader then waits for them in Read). A read that filled what it asked for
+// may have left bytes that came long before, when the reader was scheduled
+// late: it sets no clock, since a clock set late would oversleep the end.
+type replyClock struct {
+	at time.Time // when that read returned; zero: no clock yet
+	n  int       // the bytes of the frame read by then
+}
+
+// due is when the frame's first count bytes should all have arrived.
+func (r replyClock) due(count int, char time.Duration) time.Time {
+	return r.at.Add(time.Duration(count-r.n) * char)
+}
+
+// awaitRest sleeps while the next bytes a reply needs are on the wire rather
+// than waking for each byte (a wake-up a byte costs the host's CPU, which the
+// line's other side may share, and each is a chance to be scheduled late): up
+// to the header bytes that tell the frame's length, then to restLead (or a
+// character) before its end.
+func (w *rtuWire) awaitRest(ctx context.Context, clock replyClock, need int, known bool) {
+	// A frame of unknown length ends on a gap, and without a clock the bytes'
+	// times are unknown: then every byte is watched.
+	if need < 0 || clock.at.IsZero() || ctx.Err() != nil {
 		return
 	}
-	d := time.Until(w.lastByte.Add(time.Duration(left-restLead) * w.timing.char))
+	var until time.Time
+	if known {
+		until = clock.due(need, w.timing.char).Add(-max(restLead, w.timing.char))
+	} else {
+		// Every frame has at least rtuMinFrame bytes, so waiting for three
+		// (unit, function, byte count) never waits past its end.
+		until = clock.due(max(need, 3), w.timing.char)
+	}
+	d := time.Until(until)
 	if d <= 0 {
 		return
 	}
@@ -240,6 +273,7 @@ func (w *rtuWire) awaitRest(ctx context.Context, left int) {
 // first byte must come by deadline, each next one within the inter-byte gap.
 func (w *rtuWire) readReply(ctx context.Context, c serialport.Conn, unit, fn byte, deadline time.Time, timeout time.Duration) ([]byte, error) {
 	buf := make([]byte, 0, rtuMaxFrame)
+	var clock replyClock
 	for range 2 * rtuMaxFrame {
 		need, known, err := rtuReplyLength(unit, fn, buf)
 		if err != nil {
@@ -249,11 +283,17 @@ func (w *rtuWire) readReply(ctx context.Context, c serialport.Conn, unit, fn byt
 			return buf[:need], nil
 		}
 		want := need
-		if need < 0 {
+		switch {
+		case need < 0:
 			want = rtuMaxFrame
+		case !known:
+			want = max(need, 3) // see awaitRest: no frame ends before its third byte
 		}
 		if len(buf) >= want {
 			return nil, fmt.Errorf("%w: reply longer than the %d bytes an RTU frame can hold", adapters.ErrBadReply, rtuMaxFrame)
+		}
+		if len(buf) > 0 {
+			w.awaitRest(ctx, clock, need, known)
 		}
 		// The rest of a frame of known length may take until the reply's
 		// deadline (a busy host stalls the sender or us for tens of ms); a
@@ -266,7 +306,9 @@ func (w *rtuWire) readReply(ctx context.Context, c serialport.Conn, unit, fn byt
 		if n > 0 {
 			buf = buf[:len(buf)+n]
 			w.lastByte = time.Now()
-			w.awaitRest(ctx, need-len(buf))
+			if clock.at.IsZero() && len(buf) < want {
+				clock = replyClock{at: w.lastByte, n: len(buf)}
+			}
 			continue
 		}
 		switch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	mb "github.com/grid-x/modbus"
 
 	"github.com/fieldgate/fieldgate/adapters/serialport"
+	"github.com/fieldgate/fieldgate/testbench/modbusemu"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
 )
 
@@ -127,4 +129,97 @@ func TestRTUWaitsOutLateBytes(t *testing.T) {
 	}
 	t.Logf("%d reads before the second request (reply and stray burst), last %v before it",
 		heard, second.Sub(tc.reads[heard-1]).Round(time.Microsecond))
+}
+
+// TestRTUReplyReadWakesFewTimes: a 25-byte reply, paced on the wire a
+// character at a time, is read in a few reads (the first byte, the header,
+// most of the rest, the last bytes), not one per byte: each read is a wake-up
+// of the port's owner, and each wake-up a chance to be scheduled late. The
+// median over 15 transactions is checked, so that a few held up by a loaded
+// host (their bytes then come in more pieces) do not decide it.
+func TestRTUReplyReadWakesFewTimes(t *testing.T) {
+	for _, baud := range []int{19200, 115200} {
+		t.Run(fmt.Sprint(baud), func(t *testing.T) {
+			l := startRTU(t, baud, false, modbusemu.RTUOptions{}, regsUnit(1, 10, 0))
+			bus := openRTUBus(t, l.settings(baud, ""))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var reads []int
+			err := bus.owner.Do(ctx, false, func(c serialport.Conn) error {
+				for range 15 {
+					tc := &timedConn{Conn: c}
+					_, data, err := bus.wire.transact(ctx, tc, 1, request{fn: 3, data: []byte{0, 0, 0, 10}}, 2*time.Second)
+					if err != nil {
+						return err
+					}
+					if len(data) != 21 {
+						return fmt.Errorf("reply data % x, want 21 bytes", data)
+					}
+					reads = append(reads, len(tc.reads))
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sorted := slices.Sorted(slices.Values(reads))
+			t.Logf("reads per 25-byte reply: %v", reads)
+			if median := sorted[len(sorted)/2]; median > 6 {
+				t.Errorf("median %d reads per 25-byte reply, want ≤ 6 (4 or 5 usual; 8 when the first bytes were read one by one)", median)
+			}
+		})
+	}
+}
+
+// lateConn is a timedConn whose first read after the request starts late, as
+// when the port's owner is scheduled late on a busy host: most of the reply
+// is then waiting.
+type lateConn struct {
+	timedConn
+	late time.Duration
+}
+
+func (c *lateConn) Read(ctx context.Context, p []byte, deadline time.Time) (int, error) {
+	if len(c.writes) > 0 && c.late > 0 {
+		time.Sleep(c.late)
+		c.late = 0
+	}
+	return c.timedConn.Read(ctx, p, deadline)
+}
+
+// TestRTUReplyReadAfterALateWake: when the reader comes late to a reply (its
+// first read takes a few bytes of many waiting), it does not then sleep as if
+// the rest were still to come from that moment: the reply is taken about when
+// its last byte arrives, not a late start's worth after it.
+func TestRTUReplyReadAfterALateWake(t *testing.T) {
+	// 60 registers: a reply of 125 bytes, 11.9 ms on the wire; the reader
+	// comes 6 ms late, in the middle of it.
+	const baud, regs, turnaround, late = 115200, 60, 500 * time.Microsecond, 6 * time.Millisecond
+	l := startRTU(t, baud, false, modbusemu.RTUOptions{Turnaround: turnaround}, regsUnit(1, regs, 0))
+	bus := openRTUBus(t, l.settings(baud, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ch := bus.wire.timing.char
+	wire := time.Duration(8+5+2*regs)*ch + turnaround // request, turnaround, reply
+	var after []time.Duration                         // last read after the reply's wire end
+	err := bus.owner.Do(ctx, false, func(c serialport.Conn) error {
+		for range 9 {
+			lc := &lateConn{timedConn: timedConn{Conn: c}, late: late}
+			if _, _, err := bus.wire.transact(ctx, lc, 1, request{fn: 3, data: []byte{0, 0, 0, regs}}, 2*time.Second); err != nil {
+				return err
+			}
+			after = append(after, lc.reads[len(lc.reads)-1].Sub(lc.writes[0].Add(wire)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := slices.Sorted(slices.Values(after))
+	t.Logf("last read after the reply's wire end: %v", after)
+	// Sleeping from the late read as if the reply had just begun would end
+	// some 4.5 ms after the wire end; taken as it arrives, well under 0.5 ms.
+	if median := sorted[len(sorted)/2]; median > 1500*time.Microsecond {
+		t.Errorf("median: the reply was taken %v after its wire end, want ≤ 1.5ms", median)
+	}
 }

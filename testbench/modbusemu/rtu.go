@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/testbench/serialemu"
 )
@@ -128,6 +126,7 @@ func (s *RTUServer) Close() error {
 
 func (s *RTUServer) serve(ctx context.Context) {
 	defer close(s.done)
+	serialemu.DeviceThread()
 	for ctx.Err() == nil {
 		frame, err := s.readRequest(ctx)
 		switch {
@@ -256,10 +255,13 @@ func (s *RTUServer) answer(ctx context.Context, frame []byte) error {
 	adu = binary.LittleEndian.AppendUint16(adu, crc16(adu))
 	adu = s.fault(u, adu)
 	s.served[u.ID()].Add(1)
-	if !s.pause(ctx, s.turnaround+u.spec.Latency) {
-		return ctx.Err()
+	// The reply starts a turnaround after the request's end on the wire, not
+	// after the emulator got round to it (none known after a replug: from now).
+	end := s.line.FrameEnd()
+	if end.IsZero() {
+		end = time.Now()
 	}
-	return s.line.Write(ctx, adu)
+	return s.line.WriteAt(ctx, end.Add(max(s.turnaround+u.spec.Latency, 0)), adu)
 }
 
 // forcedException is the exception reply a fault forces on pdu, nil if none.
@@ -296,27 +298,6 @@ func (s *RTUServer) fault(u *Unit, adu []byte) []byte {
 	}
 	return adu
 }
-
-// pause waits d precisely; false if ctx ended. Short pauses (a turnaround)
-// sleep in the kernel, as the runtime's timers may wake a millisecond late.
-func (s *RTUServer) pause(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	if d > preciseBelow {
-		return adapters.Sleep(ctx, d) == nil
-	}
-	ts := unix.NsecToTimespec(int64(d))
-	for range 100 { // EINTR leaves the rest in ts
-		if err := unix.Nanosleep(&ts, &ts); !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	return ctx.Err() == nil
-}
-
-// preciseBelow: pauses up to this long are slept precisely (not interruptible).
-const preciseBelow = 5 * time.Millisecond
 
 // crc16 is the Modbus RTU CRC (polynomial 0xA001 reflected, initial 0xFFFF),
 // sent low byte first.

@@ -8,5 +8,6 @@
 //
 // It must not know any protocol (Modbus framing, text commands): the device
 // emulators (testbench/modbusemu, testbench/textemu) build on ReadFrame and
-// Write. It keeps no package-level state.
+// Write (WriteAt for a reply due at a wire time, DeviceThread for a device
+// goroutine that keeps wire time closely). It keeps no package-level state.
 package serialemu

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,12 @@ type Stats struct {
 	TxBytes    uint64 // bytes to the gateway (echo not counted)
 	Frames     uint64 // frames returned by ReadFrame
 	Collisions uint64 // gateway bytes that arrived (in wire time) while the device was transmitting
+	// Writes counts the device's paced writes (Write, WriteAt) and TxLate
+	// sums how much later than its wire slot each one's last byte was handed
+	// to the gateway side: the emulator's own scheduling, which a real device
+	// on a real wire does not add (with Baud 0, how late each write started).
+	Writes uint64
+	TxLate time.Duration
 }
 
 // Errors of the device-side calls.
@@ -71,8 +78,10 @@ type Line struct {
 	pending         []chunk
 	rxEnd           time.Time // wire end of the last gateway byte
 	txStart, txEnd  time.Time // the device's current or last transmission
+	frameEnd        time.Time // wire end of the last frame ReadFrame returned
 	rx, tx, frames  atomic.Uint64
 	collisions      atomic.Uint64
+	writes, txLate  atomic.Int64 // txLate in nanoseconds
 	readBuf, u64buf []byte
 }
 
@@ -142,7 +151,10 @@ func (l *Line) Plugged() bool { return l.plugged.Load() }
 
 // Stats returns the traffic counters.
 func (l *Line) Stats() Stats {
-	return Stats{RxBytes: l.rx.Load(), TxBytes: l.tx.Load(), Frames: l.frames.Load(), Collisions: l.collisions.Load()}
+	return Stats{
+		RxBytes: l.rx.Load(), TxBytes: l.tx.Load(), Frames: l.frames.Load(), Collisions: l.collisions.Load(),
+		Writes: uint64(l.writes.Load()), TxLate: time.Duration(l.txLate.Load()),
+	}
 }
 
 // Unplug makes the port disappear: the master is closed (the gateway side
@@ -243,7 +255,7 @@ func (l *Line) begin(ctx context.Context) (func(), error) {
 		return nil, err
 	}
 	if l.seenGen != l.gen { // a new pty: nothing of the old wire carries over
-		l.seenGen, l.pending, l.rxEnd, l.txStart, l.txEnd = l.gen, nil, time.Time{}, time.Time{}, time.Time{}
+		l.seenGen, l.pending, l.rxEnd, l.txStart, l.txEnd, l.frameEnd = l.gen, nil, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	}
 	stop := context.AfterFunc(ctx, l.signal)
 	return func() {
@@ -260,4 +272,14 @@ func (l *Line) state() error {
 		return fmt.Errorf("%s: %w", l.path, ErrUnplugged)
 	}
 	return nil
+}
+
+// DeviceThread gives the calling goroutine, a device side's one goroutine, a
+// thread of its own whose timers have a 1 ns slack: its waits for wire slots
+// then end when they are due, not up to 50 µs later (the default slack), more
+// like a device's own clock. The thread is never unlocked, so it ends with
+// the goroutine and the setting goes nowhere else.
+func DeviceThread() {
+	runtime.LockOSThread()
+	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) // best effort: the default slack only costs precision
 }

@@ -166,6 +166,47 @@ func TestPacedWrite(t *testing.T) {
 	}
 }
 
+// TestWriteAtTurnaround: a reply written at FrameEnd + turnaround reaches the
+// gateway no earlier than that plus its first character, however late the
+// device side got round to it, and its lateness against the wire is counted.
+func TestWriteAtTurnaround(t *testing.T) {
+	l := newTestLine(t, LineConfig{Baud: 19200})
+	p := gateway(t, l)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ct := l.CharTime()
+	mustWrite(t, p, []byte("request"))
+	if _, err := l.ReadFrame(ctx, time.Microsecond); err != nil {
+		t.Fatal(err)
+	}
+	end := l.FrameEnd()
+	if ago := time.Since(end); ago < 0 || ago > time.Second {
+		t.Fatalf("FrameEnd %v ago, want just past (the frame was delivered after its end)", ago)
+	}
+	const turnaround = 3 * time.Millisecond
+	time.Sleep(time.Millisecond) // the device is late to answer, but not later than the turnaround
+	before := l.Stats()
+	errc := make(chan error, 1)
+	go func() { errc <- l.WriteAt(ctx, end.Add(turnaround), []byte("reply")) }()
+	readN(t, p, 1, 5*time.Second)
+	if at, want := time.Since(end), turnaround+ct; at < want {
+		t.Errorf("first byte %v after the request's end, want ≥ %v", at, want)
+	}
+	readN(t, p, 4, 5*time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	s := l.Stats()
+	if s.Writes != before.Writes+1 || s.TxBytes != before.TxBytes+5 {
+		t.Errorf("stats %+v after %+v, want one write of 5 bytes more", s, before)
+	}
+	late := s.TxLate - before.TxLate
+	if late < 0 || late > time.Second {
+		t.Errorf("TxLate grew by %v", late)
+	}
+	t.Logf("reply at 19200: %v late against the wire", late)
+}
+
 func TestEchoAndCollisions(t *testing.T) {
 	l := newTestLine(t, LineConfig{Baud: 19200, Echo: true})
 	p := gateway(t, l)

@@ -83,43 +83,78 @@ func (l *Line) take(n int) []byte {
 	for _, c := range l.pending[:n] {
 		frame = append(frame, c.data...)
 	}
+	l.frameEnd = l.pending[n-1].end
 	l.pending = append(l.pending[:0], l.pending[n:]...)
 	l.frames.Add(1)
 	return frame
 }
 
-// Write sends p to the gateway paced at the baud rate: each byte arrives at
-// the end of its wire slot (bytes whose slot has come go in one write). Gateway
-// bytes arriving meanwhile are received (and counted as collisions).
+// FrameEnd is when the last byte of the frame ReadFrame last returned left
+// the wire, in wire time: where a device's turnaround starts. Device side only.
+func (l *Line) FrameEnd() time.Time { return l.frameEnd }
+
+// Write sends p to the gateway paced at the baud rate, starting now: each
+// byte arrives at the end of its wire slot (bytes whose slot has come go in
+// one write). Gateway bytes arriving meanwhile are received (and counted as
+// collisions).
 func (l *Line) Write(ctx context.Context, p []byte) error {
+	return l.WriteAt(ctx, time.Time{}, p)
+}
+
+// WriteAt is Write starting at the wire time at (now, if that has passed):
+// a device's reply due a turnaround after FrameEnd. Until then it receives
+// what the gateway sends, as ReadFrame would.
+func (l *Line) WriteAt(ctx context.Context, at time.Time, p []byte) error {
 	done, err := l.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	start := time.Now()
-	l.txStart, l.txEnd = start, start.Add(time.Duration(len(p))*l.ct)
-	if l.ct == 0 {
-		return l.writeAll(ctx, p, true)
+	if err := l.sleepUntil(ctx, at); err != nil {
+		return err
 	}
+	start := time.Now()
+	if at.IsZero() {
+		at = start
+	}
+	l.txStart, l.txEnd = start, start.Add(time.Duration(len(p))*l.ct)
+	last := start // when the last byte was handed to the pty
+	if l.ct == 0 {
+		err = l.writeAll(ctx, p, true)
+	} else {
+		last, err = l.pace(ctx, start, p)
+	}
+	if err != nil {
+		return err
+	}
+	if now := time.Now(); now.After(l.txEnd) {
+		l.txEnd = now
+	}
+	l.writes.Add(1)
+	l.txLate.Add(int64(last.Sub(at.Add(time.Duration(len(p)) * l.ct))))
+	return nil
+}
+
+// pace writes p from start on, each byte at the end of its wire slot, and
+// returns when it handed over the last one.
+func (l *Line) pace(ctx context.Context, start time.Time, p []byte) (time.Time, error) {
+	var last time.Time
 	sent := 0
 	for sent < len(p) {
 		due := min(int(time.Since(start)/l.ct), len(p))
 		if due > sent {
+			last = time.Now()
 			if err := l.writeAll(ctx, p[sent:due], true); err != nil {
-				return err
+				return last, err
 			}
 			sent = due
 			continue
 		}
 		if err := l.sleepUntil(ctx, start.Add(time.Duration(sent+1)*l.ct)); err != nil {
-			return err
+			return last, err
 		}
 	}
-	if now := time.Now(); now.After(l.txEnd) {
-		l.txEnd = now
-	}
-	return nil
+	return last, nil
 }
 
 // sleepUntil waits precisely until t, receiving what the gateway sends meanwhile.

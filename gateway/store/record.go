@@ -37,7 +37,7 @@ type Encoded []byte
 // Encode encodes r (its Seq is ignored) for AppendEncoded. The encoding is
 // done by the caller, outside the outbox's write transaction.
 func Encode(r *telemetry.Record) Encoded {
-	return telemetry.AppendBinary(make([]byte, recordHeader, recordHeader+48+12*len(r.Values)), r)
+	return telemetry.AppendBinary(make([]byte, recordHeader, recordHeader+telemetry.BinarySize(r)), r)
 }
 
 // seal fills in v's header for seq: version, append time, checksum.

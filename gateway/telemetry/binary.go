@@ -79,6 +79,21 @@ func AppendBinary(b []byte, r *Record) []byte {
 	return b
 }
 
+// BinarySize is at most how many bytes AppendBinary adds for r: what to
+// allocate so that encoding grows nothing.
+func BinarySize(r *Record) int {
+	const varint = binary.MaxVarintLen64
+	n := 1 + 2*varint + 2*varint + len(r.LocalID) + len(r.DeviceID)
+	if r.Kind != KindSample {
+		return n + 2*varint + len(r.Event) + len(r.Detail)
+	}
+	for i := range r.Values {
+		v := &r.Values[i]
+		n += varint + len(v.Property) + 1 + varint + len(v.Value.Str)
+	}
+	return n
+}
+
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

@@ -32,6 +32,9 @@ func TestBinaryRoundTrip(t *testing.T) {
 			Time: time.Date(1969, 1, 1, 0, 0, 0, 1, time.UTC)},
 	} {
 		b := AppendBinary(nil, &r)
+		if len(b) > BinarySize(&r) {
+			t.Fatalf("%s: %d bytes, over BinarySize %d", r.Kind, len(b), BinarySize(&r))
+		}
 		var d Decoder
 		var got Record
 		if err := d.Decode(b, &got); err != nil {
@@ -113,6 +116,9 @@ func FuzzDecode(f *testing.F) {
 		}
 		// What decodes encodes back to the same bytes.
 		again := AppendBinary(nil, &got)
+		if len(again) > BinarySize(&got) {
+			t.Fatalf("%d bytes, over BinarySize %d", len(again), BinarySize(&got))
+		}
 		var got2 Record
 		if err := d.Decode(again, &got2); err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)

@@ -1,0 +1,38 @@
+package gateway
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// A poll's readings become one sample with one allocation (the encoded
+// record the outbox keeps), however many values it carries: nothing is
+// allocated per value on the way from readings to the outbox's bytes.
+func TestSampleAllocationsDoNotGrowWithValues(t *testing.T) {
+	allocs := map[int]float64{}
+	for _, n := range []int{10, 200} {
+		m := &models.Compiled{ID: "m", Version: "1"}
+		readings := make([]models.Reading, n)
+		now := time.Now()
+		for i := range n {
+			m.Properties = append(m.Properties, models.CompiledProperty{Name: fmt.Sprintf("register-%d", i), Kind: models.KindFloat, Readable: true, Telemetry: true})
+			readings[i] = models.Reading{Property: i, Value: models.FloatValue(float64(i) / 3), Time: now}
+		}
+		d := &device{localID: "modbus-tcp/127.0.0.1:5020/1"}
+		run := &instanceRun{model: m, last: make([]lastValue, n)}
+		s := newSampler(run)
+		allocs[n] = testing.AllocsPerRun(200, func() {
+			d.noteReadings(run, readings)
+			due := s.filter.due(readings)
+			if enc := s.encode(d, due); len(enc) < 10*n {
+				t.Fatalf("%d bytes for %d values", len(enc), n)
+			}
+		})
+	}
+	if allocs[10] > 1 || allocs[200] != allocs[10] {
+		t.Fatalf("allocations per poll: %v (by values per sample); want 1, the same for any count", allocs)
+	}
+}

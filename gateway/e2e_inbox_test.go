@@ -25,9 +25,10 @@ func TestBadInboxItemsDoNotStall(t *testing.T) {
 	emus := startEmulators(t)
 	be := newRefBackend(t)
 	cfg := gatewayConfig(t, t.TempDir(), be.url(), emus)
-	startGateway(t, cfg)
+	gw := startGateway(t, cfg)
 	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
 	dev := waitAssigned(t, be.srv, th1)
+	waitRunning(t, gw.api, th1, "")
 
 	for _, item := range []backendclient.InboxItem{
 		{Kind: "bogus"},

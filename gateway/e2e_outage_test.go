@@ -461,6 +461,7 @@ func TestRedeliveredOperationNotRunAgain(t *testing.T) {
 	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
 	gw := startGateway(t, cfg)
 	devID := waitAssigned(t, be.server(), th1).ID
+	waitRunning(t, gw.api, th1, "")
 	id, err := be.server().CreateOperation(backend.OperationRequest{DeviceID: devID, Name: "reboot"})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -42,23 +41,7 @@ func TestReportByExceptionSendsChangesAndHeartbeats(t *testing.T) {
 	if err := be.srv.Assign(dev.ID, "acme-th100", "1.1.0", 200); err != nil {
 		t.Fatal(err)
 	}
-	var model string
-	eventually(t, 30*time.Second, th2+" on the on-change model", func() error {
-		var devs []struct {
-			LocalID string `json:"localId"`
-			Model   string `json:"model"`
-		}
-		getJSON(t, "http://"+gw.api+"/api/v1/devices", &devs)
-		for _, d := range devs {
-			if d.LocalID == th2 {
-				model = d.Model
-			}
-		}
-		if model != "acme-th100@1.1.0" {
-			return fmt.Errorf("model %q", model)
-		}
-		return nil
-	})
+	waitRunning(t, gw.api, th2, "acme-th100@1.1.0")
 	since, pollsBefore := time.Now(), pollsOf(t, gw.api, th2)
 	time.Sleep(9 * time.Second)
 	humidity := 0

@@ -123,6 +123,9 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 
 	gw := startGateway(t, cfg)
 	dev := waitAssigned(t, be.srv, th1)
+	// The backend has assigned it; an operation sent before the gateway runs
+	// the instance (model fetched and compiled) would be FAILED not-assigned.
+	waitRunning(t, gw.api, th1, "")
 	operate := func(name, input string) string {
 		t.Helper()
 		req := backend.OperationRequest{DeviceID: dev.ID, Name: name}
@@ -153,19 +156,7 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 	}
 	holdInbox.Store(true)
 	gw = startGateway(t, cfg)
-	eventually(t, 30*time.Second, "thermostat running again after the reset", func() error {
-		var devs []struct {
-			LocalID string `json:"localId"`
-			Model   string `json:"model"`
-		}
-		getJSON(t, "http://"+gw.api+"/api/v1/devices", &devs)
-		for _, d := range devs {
-			if d.LocalID == th1 && d.Model != "" {
-				return nil
-			}
-		}
-		return errNotYet
-	})
+	waitRunning(t, gw.api, th1, "")
 	holdInbox.Store(false)
 	opStatus := func(id string) (status, code string) {
 		var v struct {

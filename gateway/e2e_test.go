@@ -261,6 +261,25 @@ func deviceByLocalID(devs []backend.DeviceRecord, localID string) (backend.Devic
 	return backend.DeviceRecord{}, false
 }
 
+// waitRunning waits until the gateway runs localID on model ("id@version"; ""
+// for any).
+func waitRunning(t *testing.T, api, localID, model string) {
+	t.Helper()
+	eventually(t, 30*time.Second, localID+" running", func() error {
+		var devs []struct {
+			LocalID string `json:"localId"`
+			Model   string `json:"model"`
+		}
+		getJSON(t, "http://"+api+"/api/v1/devices", &devs)
+		for _, d := range devs {
+			if d.LocalID == localID && d.Model != "" && (model == "" || d.Model == model) {
+				return nil
+			}
+		}
+		return errNotYet
+	})
+}
+
 // waitAssigned waits until the backend has assigned the device localID a
 // model, and returns its record.
 func waitAssigned(t *testing.T, b *backend.Server, localID string) backend.DeviceRecord {

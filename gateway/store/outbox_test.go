@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -498,5 +499,73 @@ func TestBacklogCountsValues(t *testing.T) {
 	}
 	if b, _ := s.Backlog(); b.Records != 1 || b.Values != 2 {
 		t.Fatalf("Backlog after the ack = %+v, want 1 record, 2 values", b)
+	}
+}
+
+// A schema-2 file (records: the 0xF1 header, then the item as JSON) is
+// migrated: each reading becomes a sample of one value and each event an
+// event, under its own seq and append time; a record that fails its old
+// checksum is left as found, for Peek to report and Quarantine to set aside.
+func TestMigrateSchema2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appended := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	legacy := func(seq uint64, it legacyItem, corrupt bool) []byte {
+		js, _ := json.Marshal(it)
+		v := make([]byte, recordHeader+len(js))
+		v[0] = 0xF1
+		binary.BigEndian.PutUint64(v[5:13], uint64(appended.UnixNano()))
+		copy(v[recordHeader:], js)
+		binary.BigEndian.PutUint32(v[1:5], recordCRC(seq, v))
+		if corrupt {
+			v[len(v)-2] ^= 0x20
+		}
+		return v
+	}
+	at := time.Date(2026, 11, 30, 11, 59, 0, 0, time.UTC)
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		box, _ := tx.CreateBucket(bucketOutbox)
+		_ = meta.Put(keySchema, be64(2))
+		_ = meta.Put(keySeq, be64(12))
+		_ = box.Put(be64(10), legacy(10, legacyItem{Kind: "reading", LocalID: "dev", DeviceID: "d-1", Property: "temperature",
+			Value: ptr(models.FloatValue(21.5)), Quality: "bad", Time: at}, false))
+		_ = box.Put(be64(11), legacy(11, legacyItem{Kind: "event", LocalID: "dev", Event: "offline", Detail: "timeout", Time: at}, false))
+		_ = box.Put(be64(12), legacy(12, legacyItem{Kind: "reading", LocalID: "dev", Property: "p", Value: ptr(models.IntValue(1)), Time: at}, true))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	recs, err := s.Peek(10)
+	var corrupt *CorruptItemError
+	if !errors.As(err, &corrupt) || corrupt.Seq != 12 || len(recs) != 2 {
+		t.Fatalf("Peek = %+v, %v; want two records, then seq 12 corrupt", recs, err)
+	}
+	smp, ev := recs[0], recs[1]
+	if smp.Seq != 10 || smp.Kind != telemetry.KindSample || smp.DeviceID != "d-1" || !smp.Time.Equal(at) || len(smp.Values) != 1 ||
+		smp.Values[0].Property != "temperature" || smp.Values[0].Value.Float != 21.5 || smp.Values[0].Quality != models.QualityBad {
+		t.Errorf("migrated reading = %+v", smp)
+	}
+	if ev.Seq != 11 || ev.Kind != telemetry.KindEvent || ev.Event != "offline" || ev.Detail != "timeout" {
+		t.Errorf("migrated event = %+v", ev)
+	}
+	if b, _ := s.Backlog(); b.Records != 3 || b.Values != 1 {
+		t.Errorf("Backlog = %+v, want 3 records (the corrupt one counted, its values unknown), 1 value", b)
+	}
+	if err := s.Quarantine(12); err != nil {
+		t.Fatal(err)
+	}
+	if out := appendN(t, s, "p", 1); out[0].Seq != 13 {
+		t.Errorf("seq after the migration = %d, want 13", out[0].Seq)
 	}
 }

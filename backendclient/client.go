@@ -2,6 +2,7 @@ package backendclient
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -81,8 +82,11 @@ type Client struct {
 
 	// gzip is on while the last hello answer listed gzip in acceptEncoding and
 	// no telemetry request has been answered 415 since.
-	gzip    atomic.Bool
-	gzipers sync.Pool // *gzip.Writer at BestSpeed, reused across requests
+	gzip atomic.Bool
+	// gz compresses telemetry bodies, one at a time: a flate writer holds
+	// close to 1 MiB, and compressing takes a few ms of a batch's round trip.
+	gzMu sync.Mutex
+	gz   *gzip.Writer
 }
 
 type cachedModel struct {

@@ -80,24 +80,26 @@ func (c *Client) telemetryAck(k call, body []byte, err error) (*TelemetryAck, er
 	return &ack, nil
 }
 
-// compress gzips body into buf with a pooled writer (BestSpeed: the gateway's
-// CPU is the scarce thing; JSON telemetry still shrinks several times).
+// compress gzips body into buf with the client's one writer (BestSpeed: the
+// gateway's CPU is the scarce thing; JSON telemetry still shrinks several
+// times). Requests in flight together compress one after the other.
 func (c *Client) compress(buf *bytes.Buffer, body []byte) ([]byte, error) {
 	buf.Reset()
-	zw, _ := c.gzipers.Get().(*gzip.Writer)
-	if zw == nil {
-		var err error
-		if zw, err = gzip.NewWriterLevel(buf, gzip.BestSpeed); err != nil {
+	c.gzMu.Lock()
+	defer c.gzMu.Unlock()
+	if c.gz == nil {
+		zw, err := gzip.NewWriterLevel(buf, gzip.BestSpeed)
+		if err != nil {
 			return nil, err
 		}
+		c.gz = zw
 	} else {
-		zw.Reset(buf)
+		c.gz.Reset(buf)
 	}
-	defer c.gzipers.Put(zw)
-	if _, err := zw.Write(body); err != nil {
+	if _, err := c.gz.Write(body); err != nil {
 		return nil, err
 	}
-	if err := zw.Close(); err != nil {
+	if err := c.gz.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil

@@ -54,16 +54,6 @@ type Record struct {
 	Detail   string  // events
 }
 
-// Good reports whether every value of a sample has good quality.
-func (r *Record) Good() bool {
-	for i := range r.Values {
-		if r.Values[i].Quality != models.QualityGood {
-			return false
-		}
-	}
-	return true
-}
-
 // Uplink delivers records upstream (the backend API over HTTP is the first;
 // an MQTT uplink would be another). The gateway's uplink loop hands it the
 // oldest records of the outbox and removes them once they are acknowledged.

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/fieldgate/fieldgate/adapters/builtin"
@@ -100,6 +101,12 @@ func loadConfig(path string) (*config.Config, []byte, error) {
 	return config.LoadSource(path, table)
 }
 
+// gcPercent is the daemon's GC target unless the GOGC environment variable
+// sets one: the heap grows to 1.5 times what is live before a collection
+// (Go's default: 2 times). A few MiB less memory on a Pi-class gateway for a
+// little more GC work; measured with make bench-fleet.
+const gcPercent = 50
+
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -109,6 +116,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	load := func() (*config.Config, []byte, error) { return loadConfig(*path) }
 	cfg, src, err := load()

@@ -108,6 +108,9 @@ func loadConfig(path string) (*config.Config, []byte, error) {
 const gcPercent = 50
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (YAML); empty: the embedded demo config")
@@ -116,9 +119,6 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
-	}
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
 	}
 	load := func() (*config.Config, []byte, error) { return loadConfig(*path) }
 	cfg, src, err := load()

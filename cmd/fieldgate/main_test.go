@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +174,21 @@ buses:
 	_, err = runCLI("devices", "--api", "127.0.0.1:1")
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("no daemon: %v", err)
+	}
+}
+
+// fieldgate run sets the daemon's GC target unless GOGC does.
+func TestRunSetsGCTargetUnlessGOGC(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	t.Setenv("GOGC", "")
+	_ = cmdRun(t.Context(), []string{"unexpected"}, io.Discard) // a usage error: nothing runs
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("GC percent after run = %d, want %d", got, gcPercent)
+	}
+	t.Setenv("GOGC", "100")
+	_ = cmdRun(t.Context(), []string{"unexpected"}, io.Discard)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent after run with GOGC=100 = %d, want it left at 100", got)
 	}
 }

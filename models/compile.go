@@ -204,8 +204,15 @@ func normalizeEnum(kind Kind, enum []Value) []Value {
 	return out
 }
 
+// MaxGroupProperties is the most properties one poll group carries: a poll of
+// a group is one sample, and the backend API takes at most this many values
+// in a sample. More telemetry properties at one interval are polled as
+// several groups, in document order.
+const MaxGroupProperties = 1000
+
 // pollGroups groups the telemetry properties by interval (shortest first; at
-// one interval the polled group before the observed one) and plans their reads.
+// one interval the polled group before the observed one; at most
+// MaxGroupProperties each) and plans their reads.
 func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevice) []PollGroup {
 	var maxGap int
 	var unreadable []ModbusRange
@@ -238,29 +245,39 @@ func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevic
 	})
 	groups := make([]PollGroup, 0, len(distinct))
 	for _, k := range distinct {
-		g := PollGroup{Interval: k.interval, Observe: k.observe}
-		var fields []ModbusField
+		var members []int
 		for i := range props {
-			r := &reads[i]
-			if !props[i].Telemetry || r.interval != k.interval || r.observe != k.observe {
-				continue
-			}
-			if props[i].Modbus != nil {
-				f := *props[i].Modbus
-				f.Property = i
-				fields = append(fields, f)
-			}
-			if r.serial != nil {
-				g.Serial = append(g.Serial, *r.serial)
-			}
-			if r.coap != nil {
-				g.Coap = append(g.Coap, *r.coap)
+			if props[i].Telemetry && reads[i].interval == k.interval && reads[i].observe == k.observe {
+				members = append(members, i)
 			}
 		}
-		if len(fields) > 0 {
-			g.Modbus = PlanModbus(fields, maxGap, unreadable)
+		for chunk := range slices.Chunk(members, MaxGroupProperties) {
+			groups = append(groups, pollGroup(k.interval, k.observe, chunk, props, reads, maxGap, unreadable))
 		}
-		groups = append(groups, g)
 	}
 	return groups
+}
+
+// pollGroup plans the reads of the properties members (indices into props).
+func pollGroup(interval time.Duration, observe bool, members []int, props []CompiledProperty, reads []propertyRead, maxGap int, unreadable []ModbusRange) PollGroup {
+	g := PollGroup{Interval: interval, Observe: observe}
+	var fields []ModbusField
+	for _, i := range members {
+		r := &reads[i]
+		if props[i].Modbus != nil {
+			f := *props[i].Modbus
+			f.Property = i
+			fields = append(fields, f)
+		}
+		if r.serial != nil {
+			g.Serial = append(g.Serial, *r.serial)
+		}
+		if r.coap != nil {
+			g.Coap = append(g.Coap, *r.coap)
+		}
+	}
+	if len(fields) > 0 {
+		g.Modbus = PlanModbus(fields, maxGap, unreadable)
+	}
+	return g
 }

@@ -2,6 +2,7 @@ package models
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -222,5 +223,38 @@ func TestCompiledConcurrentUse(t *testing.T) {
 	a, err := c.Check("reboot", nil)
 	if err != nil || a.Modbus[0].Words[0] != 0xA5A5 {
 		t.Fatalf("reboot after callers changed their actions: %+v %v", a, err)
+	}
+}
+
+// More telemetry properties at one interval than one sample may carry are
+// polled as several groups of at most MaxGroupProperties, in document order.
+func TestCompileSplitsGroupsAtTheSampleLimit(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("id: big\nversion: \"1\"\nprotocol: modbus\nproperties:\n")
+	const n = 2*MaxGroupProperties + 500
+	for i := range n {
+		fmt.Fprintf(&sb, "  - {name: r%d, type: int, modbus: {table: holding, address: %d, dataType: uint16}}\n", i, i)
+	}
+	c, err := CompileSource([]byte(sb.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int
+	next := 0
+	for _, g := range c.Groups {
+		count := 0
+		for _, r := range g.Modbus {
+			for _, f := range r.Fields {
+				if f.Property != next {
+					t.Fatalf("group order: property %d where %d was due", f.Property, next)
+				}
+				next++
+				count++
+			}
+		}
+		sizes = append(sizes, count)
+	}
+	if fmt.Sprint(sizes) != fmt.Sprint([]int{MaxGroupProperties, MaxGroupProperties, 500}) {
+		t.Fatalf("group sizes %v, want 1000 1000 500", sizes)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/models"
 )
 
 // Telemetry bounds (400 or 413 beyond, as noted).
@@ -18,7 +19,7 @@ const (
 	// MaxTelemetryItems is the most samples and events one batch may carry (413).
 	MaxTelemetryItems = 5000
 	// MaxSampleValues is the most values one sample may carry (400).
-	MaxSampleValues = 1000
+	MaxSampleValues = models.MaxGroupProperties
 	// MaxNameBytes bounds local ids, device ids, property and event names (400).
 	MaxNameBytes = 256
 	// MaxDecodedBytes bounds a telemetry body once decompressed (413): a small

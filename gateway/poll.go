@@ -101,14 +101,13 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 // allocated per value. Not safe for concurrent use.
 type sampler struct {
 	run    *instanceRun
-	model  *models.Compiled
 	filter *reportFilter
 	sample telemetry.Record
 }
 
 func newSampler(run *instanceRun) *sampler {
 	m := run.model
-	return &sampler{run: run, model: m, filter: newReportFilter(m),
+	return &sampler{run: run, filter: newReportFilter(m),
 		sample: telemetry.Record{Kind: telemetry.KindSample, Values: make([]telemetry.Value, 0, len(m.Properties))}}
 }
 
@@ -117,8 +116,9 @@ func (s *sampler) encode(d *device, readings []models.Reading) store.Encoded {
 	smp := &s.sample
 	smp.LocalID, smp.DeviceID, smp.Time = d.localID, d.deviceID(), readings[0].Time
 	smp.Values = smp.Values[:0]
+	props := s.run.model.Properties
 	for _, r := range readings {
-		smp.Values = append(smp.Values, telemetry.Value{Property: s.model.Properties[r.Property].Name, Value: r.Value, Quality: r.Quality})
+		smp.Values = append(smp.Values, telemetry.Value{Property: props[r.Property].Name, Value: r.Value, Quality: r.Quality})
 	}
 	return store.Encode(smp)
 }
@@ -232,12 +232,19 @@ func (g *Gateway) pollFailed(d *device, err error) {
 
 // event appends a device event to the outbox.
 func (g *Gateway) event(d *device, name, detail string) {
-	ev := telemetry.Record{Kind: telemetry.KindEvent, LocalID: d.localID, DeviceID: d.deviceID(),
-		Event: name, Detail: detail, Time: time.Now().UTC()}
-	if err := g.outbox.append(store.Encode(&ev)); err != nil {
+	if err := g.appendEvent(newEvent(d.localID, d.deviceID(), name, detail)); err != nil {
 		g.log.Error("outbox append failed; event lost", "device", d.localID, "event", name, "err", err)
 	}
 }
+
+// newEvent is an event of the device (or the gateway) localID, now.
+func newEvent(localID, deviceID, name, detail string) telemetry.Record {
+	return telemetry.Record{Kind: telemetry.KindEvent, LocalID: localID, DeviceID: deviceID,
+		Event: name, Detail: detail, Time: time.Now().UTC()}
+}
+
+// appendEvent puts an event in the outbox (see outboxWriter for when it is on disk).
+func (g *Gateway) appendEvent(ev telemetry.Record) error { return g.outbox.append(store.Encode(&ev)) }
 
 type errUnknownBus string
 

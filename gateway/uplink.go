@@ -184,8 +184,7 @@ func (g *Gateway) reportDrops() {
 			store.DropReport
 			Policy string `json:"policy"`
 		}{r, g.cfg.Telemetry.Overflow})
-		return telemetry.Record{Kind: telemetry.KindEvent, LocalID: g.gatewayLocalID(),
-			Event: eventReadingsDropped, Detail: string(detail), Time: time.Now().UTC()}
+		return newEvent(g.gatewayLocalID(), "", eventReadingsDropped, string(detail))
 	})
 	if err != nil {
 		g.log.Error("outbox drop report", "err", err)
@@ -216,9 +215,7 @@ func (g *Gateway) reportReset() {
 
 // gatewayEvent puts a gateway-level event in the outbox; it reports success.
 func (g *Gateway) gatewayEvent(name, detail string) bool {
-	ev := telemetry.Record{Kind: telemetry.KindEvent, LocalID: g.gatewayLocalID(),
-		Event: name, Detail: detail, Time: time.Now().UTC()}
-	if err := g.outbox.append(store.Encode(&ev)); err != nil {
+	if err := g.appendEvent(newEvent(g.gatewayLocalID(), "", name, detail)); err != nil {
 		g.log.Error("outbox append failed; event lost", "event", name, "err", err)
 		return false
 	}

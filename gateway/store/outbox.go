@@ -202,27 +202,6 @@ func (m *outboxMeta) remove(v []byte) {
 	m.size -= min(m.size, recordSize(v))
 }
 
-// Append encodes recs and puts them in the outbox (see AppendEncoded); it
-// returns copies of them with their sequence numbers set.
-func (s *Store) Append(recs []telemetry.Record) ([]telemetry.Record, error) {
-	if len(recs) == 0 {
-		return nil, nil
-	}
-	enc := make([]Encoded, len(recs))
-	for i := range recs {
-		enc[i] = Encode(&recs[i])
-	}
-	first, err := s.AppendEncoded(enc)
-	if err != nil {
-		return nil, err
-	}
-	out := append([]telemetry.Record(nil), recs...)
-	for i := range out {
-		out[i].Seq = first + uint64(i)
-	}
-	return out, nil
-}
-
 // AppendEncoded puts records (made by Encode; the store owns them now) in the
 // telemetry outbox, in order, in one transaction (one fsync unless NoSync),
 // and returns the sequence number of the first. Sequence numbers continue from

@@ -375,31 +375,12 @@ func TestDropsOfABatchInFlightTakenBackWhenDelivered(t *testing.T) {
 
 // A schema-1 file (bare JSON records) is migrated: its records get checksums.
 func TestMigrateSchema1(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, _ := tx.CreateBucket(bucketMeta)
-		box, _ := tx.CreateBucket(bucketOutbox)
-		_ = meta.Put(keySchema, be64(1))
-		_ = meta.Put(keySeq, be64(7))
+	s := openLegacy(t, 1, 7, func(box *bolt.Bucket) {
 		for seq := uint64(6); seq <= 7; seq++ {
 			js, _ := json.Marshal(legacyItem{Kind: "reading", LocalID: "dev", Property: "p", Value: ptr(models.IntValue(int64(seq)))})
 			_ = box.Put(be64(seq), js)
 		}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
-	s, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.Close() }()
 	items, err := s.Peek(10)
 	if err != nil || len(items) != 2 || items[0].Seq != 6 || items[1].Values[0].Value.Int != 7 {
 		t.Fatalf("Peek = %+v, %v", items, err)
@@ -507,11 +488,6 @@ func TestBacklogCountsValues(t *testing.T) {
 // event, under its own seq and append time; a record that fails its old
 // checksum is left as found, for Peek to report and Quarantine to set aside.
 func TestMigrateSchema2(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	appended := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	legacy := func(seq uint64, it legacyItem, corrupt bool) []byte {
 		js, _ := json.Marshal(it)
@@ -526,26 +502,12 @@ func TestMigrateSchema2(t *testing.T) {
 		return v
 	}
 	at := time.Date(2026, 11, 30, 11, 59, 0, 0, time.UTC)
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, _ := tx.CreateBucket(bucketMeta)
-		box, _ := tx.CreateBucket(bucketOutbox)
-		_ = meta.Put(keySchema, be64(2))
-		_ = meta.Put(keySeq, be64(12))
+	s := openLegacy(t, 2, 12, func(box *bolt.Bucket) {
 		_ = box.Put(be64(10), legacy(10, legacyItem{Kind: "reading", LocalID: "dev", DeviceID: "d-1", Property: "temperature",
 			Value: ptr(models.FloatValue(21.5)), Quality: "bad", Time: at}, false))
 		_ = box.Put(be64(11), legacy(11, legacyItem{Kind: "event", LocalID: "dev", Event: "offline", Detail: "timeout", Time: at}, false))
 		_ = box.Put(be64(12), legacy(12, legacyItem{Kind: "reading", LocalID: "dev", Property: "p", Value: ptr(models.IntValue(1)), Time: at}, true))
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = db.Close()
-	s, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = s.Close() }()
 	recs, err := s.Peek(10)
 	var corrupt *CorruptItemError
 	if !errors.As(err, &corrupt) || corrupt.Seq != 12 || len(recs) != 2 {
@@ -568,4 +530,33 @@ func TestMigrateSchema2(t *testing.T) {
 	if out := appendN(t, s, "p", 1); out[0].Seq != 13 {
 		t.Errorf("seq after the migration = %d, want 13", out[0].Seq)
 	}
+}
+
+// openLegacy writes a state file of an older schema whose outbox fill
+// writes (last seq handed out: lastSeq) and opens it, migrating it.
+func openLegacy(t *testing.T, schema, lastSeq uint64, fill func(box *bolt.Bucket)) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		box, _ := tx.CreateBucket(bucketOutbox)
+		_ = meta.Put(keySchema, be64(schema))
+		_ = meta.Put(keySeq, be64(lastSeq))
+		fill(box)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }

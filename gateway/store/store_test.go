@@ -577,3 +577,25 @@ func TestOpenForeignSchema(t *testing.T) {
 		}
 	}
 }
+
+// Append encodes recs and puts them in the outbox (AppendEncoded, as the
+// gateway's outbox writer does); it returns copies of them with their
+// sequence numbers set. For the tests and benchmarks of this package.
+func (s *Store) Append(recs []telemetry.Record) ([]telemetry.Record, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	enc := make([]Encoded, len(recs))
+	for i := range recs {
+		enc[i] = Encode(&recs[i])
+	}
+	first, err := s.AppendEncoded(enc)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]telemetry.Record(nil), recs...)
+	for i := range out {
+		out[i].Seq = first + uint64(i)
+	}
+	return out, nil
+}

@@ -103,7 +103,23 @@ func TestRestartWithBackendDown(t *testing.T) {
 // journal and the inbox is read from its start: the redelivered reboot is
 // FAILED "state-reset", never run again; the idempotent boost may run again.
 // Once the inbox has been read to its end, operations run normally.
+//
+// The state file is lost three ways: garbled (set aside as corrupt),
+// truncated to nothing, and deleted — the last two beside its sequence mark.
 func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose func(path string) error
+	}{
+		{"corrupt", func(path string) error { return os.WriteFile(path, bytes.Repeat([]byte{0xA5}, 10000), 0o600) }},
+		{"empty", func(path string) error { return os.Truncate(path, 0) }},
+		{"missing", os.Remove},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testStateReset(t, tc.lose) })
+	}
+}
+
+func testStateReset(t *testing.T, lose func(path string) error) {
 	emus := startEmulators(t)
 	be := newRefBackend(t)
 	// After the reset the inbox is held until the device is known again: an
@@ -150,8 +166,12 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 		t.Fatalf("reboot register written %d times, want 1", n)
 	}
 	gw.stop()
+	before, err := looseSequence(be.srv)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	if err := os.WriteFile(filepath.Join(state, "state.db"), bytes.Repeat([]byte{0xA5}, 10000), 0o600); err != nil {
+	if err := lose(filepath.Join(state, "state.db")); err != nil {
 		t.Fatal(err)
 	}
 	holdInbox.Store(true)
@@ -195,6 +215,18 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 	if n := unit.WritesAt("holding", 100); n != 1 {
 		t.Fatalf("reboot register written %d times after the reset, want 1: the redelivered reboot ran again", n)
 	}
+	eventually(t, 30*time.Second, "state-reset reported above the old numbers", func() error {
+		for _, e := range be.srv.Events("", 1000) {
+			if e.Event != "state-reset" {
+				continue
+			}
+			if e.Seq <= before.max {
+				t.Fatalf("state-reset event has seq %d, not above %d, the highest before the loss", e.Seq, before.max)
+			}
+			return nil
+		}
+		return errNotYet
+	})
 	if rec, _ := be.srv.Operation(reboot); rec.Status != backendclient.OpSucceeded {
 		t.Errorf("backend's record of the first reboot: %s, want SUCCEEDED kept", rec.Status)
 	}

@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -246,4 +248,46 @@ func testStateReset(t *testing.T, lose func(path string) error) {
 	if n := unit.WritesAt("holding", 100); n != 2 {
 		t.Errorf("reboot register written %d times, want 2 (a new reboot after the catch-up runs)", n)
 	}
+}
+
+// TestBackendThatLostItsRegistryGetsDevicesRegisteredAgain: the backend at the
+// gateway's URL is replaced by one with an empty registry (a new backend, or
+// one restored from an old backup) while the gateway runs from its cache. The
+// telemetry answers list the device as unknown, and the gateway registers it
+// again — discovery does not run again in this test — so the backend issues
+// its id and an operation it sends reaches the device.
+func TestBackendThatLostItsRegistryGetsDevicesRegisteredAgain(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	cfg := gatewayConfig(t, t.TempDir(), be.url(), emus)
+	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
+	gw := startGateway(t, cfg)
+	waitAssigned(t, be.srv, th1)
+	waitRunning(t, gw.api, th1, "")
+
+	be.stop()
+	for _, f := range []string{be.db, be.db + "-lock"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	be.restart()
+	if _, ok := deviceByLocalID(be.srv.Devices(), th1); ok {
+		t.Fatal("the fresh backend already knows the device")
+	}
+	dev := waitAssigned(t, be.srv, th1)
+	eventually(t, 30*time.Second, "samples under the new registration", func() error {
+		_, err := latest(be.srv, dev.ID, "temperature")
+		return err
+	})
+	id, err := be.srv.CreateOperation(backend.OperationRequest{DeviceID: dev.ID, Name: "boost", Input: json.RawMessage(`{"minutes":3}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "operation on the registered-again device", func() error {
+		if rec, _ := be.srv.Operation(id); rec.Status != backendclient.OpSucceeded {
+			return fmt.Errorf("status %s %+v", rec.Status, rec.Error)
+		}
+		return nil
+	})
 }

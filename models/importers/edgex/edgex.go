@@ -22,15 +22,20 @@ const MaxProfileSize = 4 << 20
 // path and value, e.g.
 // `deviceResources[3].attributes.primaryTable: unknown table "FOO"`.
 //
-// Mapping: primaryTable COILS/DISCRETES_INPUT/INPUT_REGISTERS/HOLDING_REGISTERS
-// becomes table coil/discrete/input/holding; startingAddress is 0-based as in
-// EdgeX 2 and later; valueType Bool/IntN/UintN/FloatN/String becomes type
-// bool/int/float/string with that dataType (rawType Int16/Uint16 overrides the
-// dataType); isByteSwap/isWordSwap become order BADC/CDAB/DCBA for 32-bit types
-// (EdgeX ignores them for others); stringRegisterSize becomes length; scale,
-// offset, minimum, maximum and units carry over; readWrite R/W/RW becomes access
-// r/w/rw. A Bool in a register is read by EdgeX from the lowest bit of the
-// register's first (high) byte: it becomes dataType bit, bit 8, read-only.
+// Mapping: primaryTable COILS, DISCRETE_INPUTS (or DISCRETES_INPUT),
+// INPUT_REGISTERS, HOLDING_REGISTERS becomes table coil/discrete/input/holding;
+// startingAddress is 0-based as in EdgeX 2 and later, and ADDRESS.BIT names a
+// bit of a register for valueType Bool as in device-modbus v4.0.1 and later
+// (see startingAddress; a Bool in a register without a bit is bit 0, its
+// least significant); valueType Bool/IntN/UintN/FloatN/String becomes type
+// bool/int/float/string with that dataType (rawType Int16/Uint16/Int32 is the
+// dataType of a Float32/Float64, see rawType); isByteSwap/isWordSwap become
+// order BADC/CDAB/DCBA for 32-bit types (EdgeX ignores them for others);
+// stringRegisterSize becomes length; scale, offset, minimum, maximum and units
+// carry over; readWrite R/W/RW becomes access r/w/rw (RW in a read-only table
+// is imported read-only, with a warning, as EdgeX loads it). An EdgeX 1.x
+// profile is refused with one error wrapping ErrEdgeX1 that says how to
+// convert it.
 func FromProfile(data []byte, id, version string) (*models.Document, []string, error) {
 	if len(data) > MaxProfileSize {
 		return nil, nil, fmt.Errorf("profile: %d bytes, larger than %d", len(data), MaxProfileSize)
@@ -41,6 +46,9 @@ func FromProfile(data []byte, id, version string) (*models.Document, []string, e
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 {
 		return nil, nil, errors.New("profile: empty document")
+	}
+	if err := edgex1(root.Content[0]); err != nil {
+		return nil, nil, err
 	}
 	im := importer{doc: &models.Document{ID: id, Version: version, Protocol: "modbus"}}
 	im.profile(root.Content[0])

@@ -110,34 +110,39 @@ func (im *importer) property(r resource) (models.Property, bool) {
 		return prop, false
 	}
 	prop.Type = types[0]
-	b := &models.ModbusBinding{Table: a.table, Address: a.address, DataType: types[1]}
+	b := &models.ModbusBinding{Table: a.table, Address: a.addr.address, DataType: types[1]}
 	prop.Modbus = b
 	bits := a.table == "coil" || a.table == "discrete"
-	ap := join(r.path, "attributes")
-	if a.rawType != "" {
-		if prop.Type != "float" && prop.Type != "int" {
-			im.Fail(join(ap, "rawType"), "only for numeric valueTypes, not %s", rp.valueType)
-			return prop, false
-		}
-		b.DataType = strings.ToLower(strings.TrimSpace(a.rawType))
+	if !im.rawType(r, a, &prop) {
+		return prop, false
 	}
 	switch {
 	case bits && prop.Type != "bool":
 		im.Fail(join(pp, "valueType"), "table %s holds single bits: valueType must be Bool, got %q", a.tableRaw, rp.valueType)
 		return prop, false
-	case !bits && prop.Type == "bool":
-		b.DataType, b.Bit = "bit", 8
-		msg := "imported as dataType bit, bit 8"
-		if prop.Access != "r" {
-			prop.Access = "r"
-			msg += ", read-only (writes not carried over: fieldgate does not write single register bits)"
-		}
-		im.Warn("", "%s (%s): Bool in a register: EdgeX device-modbus reads the lowest bit of the register's high byte; %s", r.path, r.name, msg)
-	}
-	if prop.Access != "r" && a.table != "coil" && a.table != "holding" {
-		im.Fail(join(pp, "readWrite"), "%s cannot be written in table %s, got %q", r.name, a.tableRaw, rp.readWrite)
+	case bits && a.addr.bit != 0:
+		im.Fail(a.addrPath, "bit %d of a %s entry: a bit number is for register tables (EdgeX device-modbus would read a padding bit of the reply, always 0), got %q",
+			a.addr.bit, a.tableRaw, a.addr.text)
 		return prop, false
+	case prop.Type == "bool" && !bits:
+		if !im.registerBit(r, a, &prop) {
+			return prop, false
+		}
+	case a.addr.bit != 0:
+		im.Warn("", "%s %s (%s): bit %d not carried over: EdgeX device-modbus uses the bit only for valueType Bool and reads %s at address %d",
+			a.addrPath, a.addr.text, r.name, a.addr.bit, rp.valueType, a.addr.address)
 	}
+	if prop.Access != "r" && (a.table == "input" || a.table == "discrete") {
+		if prop.Access == "w" {
+			im.Warn("", "%s (%s): readWrite W in table %s: EdgeX device-modbus loads it but refuses every write (the table is read-only) and W allows no read; resource skipped",
+				r.path, r.name, a.tableRaw)
+			return prop, false
+		}
+		prop.Access = "r"
+		im.Warn("", "%s (%s): readWrite %s in table %s: EdgeX device-modbus loads it but refuses writes (the table is read-only); imported read-only",
+			r.path, r.name, rp.readWrite, a.tableRaw)
+	}
+	ap := join(r.path, "attributes")
 	if prop.Type == "string" {
 		if !a.hasLength {
 			im.Fail(join(ap, "stringRegisterSize"), "required for valueType String")
@@ -199,4 +204,88 @@ func (im *importer) scaling(r resource, prop *models.Property, rp resourceProps,
 	if (rp.min != nil || rp.max != nil) && !trivial {
 		im.Warn("", "%s (%s): minimum/maximum not carried over: valueType %s is not numeric", r.path, r.name, rp.valueType)
 	}
+}
+
+// registers is how many registers a Modbus dataType spans.
+func registers(dataType string) int {
+	switch dataType {
+	case "int16", "uint16":
+		return 1
+	case "int32", "uint32", "float32":
+		return 2
+	}
+	return 4
+}
+
+// rawType applies attributes.rawType as device-modbus does (createCommandInfo
+// and TransformDataBytesToResult, see startingAddress): it reads the
+// registers the rawType spans and decodes the valueType from them, converting
+// from the rawType only into Float32/Float64 (from Int32 only into Float64).
+func (im *importer) rawType(r resource, a attrs, prop *models.Property) bool {
+	if a.rawType == "" {
+		return true
+	}
+	path := join(r.path, "attributes.rawType")
+	b := prop.Modbus
+	switch {
+	case a.table == "coil" || a.table == "discrete":
+		im.Fail(path, "only for register tables, not %s", a.tableRaw)
+		return false
+	case prop.Type == "string":
+		im.Warn("", "%s %s (%s): not carried over: EdgeX device-modbus ignores it for valueType String", path, a.rawType, r.name)
+	case prop.Type == "bool": // the span of registers read; see registerBit
+	case prop.Type == "float":
+		if a.rawType == "int32" && b.DataType == "float32" {
+			im.Fail(path, "EdgeX device-modbus converts rawType Int32 only into valueType Float64; with Float32 every read fails")
+			return false
+		}
+		b.DataType = a.rawType
+	case registers(a.rawType) < registers(b.DataType):
+		im.Fail(path, "EdgeX device-modbus reads %d register(s) for rawType %s but decodes valueType %s (%d registers) from them: every read fails",
+			registers(a.rawType), a.rawType, b.DataType, registers(b.DataType))
+		return false
+	case a.rawType != b.DataType:
+		im.Warn("", "%s %s (%s): not carried over: EdgeX device-modbus decodes valueType %s from the first registers it reads, imported as %s",
+			path, a.rawType, r.name, b.DataType, b.DataType)
+	}
+	return true
+}
+
+// registerBit maps a Bool in a register table as device-modbus v4.0.1 and
+// later reads it (TransformDataBytesToResult, see startingAddress): the
+// registers read (one; two for rawType Int32, first register high) form one
+// big-endian number and the bit of startingAddress counts from its least
+// significant bit, 0 when none is given. (Before v4.0.1 it took the lowest
+// bit of the first byte, bit 8 of the register.) fieldgate writes no single
+// register bits, and EdgeX cannot write a Bool to a register either: a
+// writable one is imported read-only.
+func (im *importer) registerBit(r resource, a attrs, prop *models.Property) bool {
+	b := prop.Modbus
+	span := 16
+	if a.rawType == "int32" {
+		span = 32
+	}
+	bit := a.addr.bit
+	if bit >= span {
+		im.Fail(a.addrPath, "bit %d is beyond the %d bits EdgeX device-modbus reads for a Bool (every read fails), got %q", bit, span, a.addr.text)
+		return false
+	}
+	if span == 32 {
+		if bit < 16 {
+			b.Address++ // the second register holds bits 15..0
+		} else {
+			bit -= 16
+		}
+		if b.Address > 65535 {
+			im.Fail(a.addrPath, "bit %d of a 32-bit rawType at address 65535 lies beyond the last register", a.addr.bit)
+			return false
+		}
+	}
+	b.DataType, b.Bit = "bit", bit
+	if prop.Access != "r" {
+		prop.Access = "r"
+		im.Warn("", "%s (%s): Bool in a register imported read-only (address %d bit %d): writes not carried over, fieldgate does not write single register bits",
+			r.path, r.name, b.Address, b.Bit)
+	}
+	return true
 }

@@ -68,7 +68,7 @@ func (im *importer) attributes(r resource) (attrs, bool) {
 			case f == nil:
 				im.Fail(p, "must be a number of registers, got %s", describe(v))
 			case *f != math.Trunc(*f) || *f < 1 || *f > models.MaxStringLength:
-				im.Fail(p, "must be 1..%d registers, got %s", models.MaxStringLength, v.Value)
+				im.Fail(p, "must be 1..%d registers, got %s", models.MaxStringLength, scalarText(v))
 			default:
 				a.strLength = int(*f)
 			}
@@ -89,7 +89,7 @@ func (im *importer) attributes(r resource) (attrs, bool) {
 // the bit number after a ".", which it uses only for valueType Bool.
 type startingAddress struct {
 	address, bit int
-	text         string // as device-modbus splits it, e.g. "10.10"
+	text         string // as device-modbus splits it, e.g. "10.10" (at most 40 bytes, for messages)
 }
 
 // startingAddress reads startingAddress exactly as device-modbus v4.0.1 and
@@ -115,7 +115,7 @@ func (im *importer) startingAddress(r resource, path string, v *yaml.Node) start
 	case "!!int":
 		var i int64
 		if err := v.Decode(&i); err != nil {
-			im.Fail(path, "must be 0..65535, got %s", v.Value)
+			im.Fail(path, "must be 0..65535, got %s", scalarText(v))
 			return startingAddress{}
 		}
 		text = strconv.FormatInt(i, 10)
@@ -127,9 +127,9 @@ func (im *importer) startingAddress(r resource, path string, v *yaml.Node) start
 		}
 		text = strconv.FormatFloat(f, 'f', 2, 64)
 		_, frac, _ := strings.Cut(text, ".")
-		if _, written, _ := strings.Cut(v.Value, "."); frac != "00" && written != frac {
+		if _, written, _ := strings.Cut(scalarText(v), "."); frac != "00" && written != frac {
 			im.Warn("", "%s %s (%s): EdgeX device-modbus prints a number with two decimals, %s, so this is bit %s; quote it (\"%s\") for bit %s as written",
-				path, v.Value, r.name, text, strings.TrimPrefix(frac, "0"), v.Value, written)
+				path, scalarText(v), r.name, text, strings.TrimPrefix(frac, "0"), scalarText(v), written)
 		}
 	}
 	regText, bitText, hasBit := strings.Cut(text, ".")
@@ -142,7 +142,7 @@ func (im *importer) startingAddress(r resource, path string, v *yaml.Node) start
 		if err != nil && !strings.HasPrefix(regText, "-") {
 			im.Fail(path, "must be an address 0..65535 or ADDRESS.BIT, got %s", describe(v))
 		} else {
-			im.Fail(path, "must be 0..65535, got %s", v.Value)
+			im.Fail(path, "must be 0..65535, got %s", scalarText(v))
 		}
 		return startingAddress{}
 	}
@@ -151,10 +151,13 @@ func (im *importer) startingAddress(r resource, path string, v *yaml.Node) start
 			path, describe(v), r.name, reg)
 	}
 	sa := startingAddress{address: int(reg), text: text}
+	if len(sa.text) > 40 {
+		sa.text = sa.text[:40] + "..."
+	}
 	if hasBit {
 		b, err := strconv.ParseUint(bitText, 10, 8)
 		if err != nil {
-			im.Fail(path, "the bit after %q must be a decimal 0..255 (EdgeX device-modbus refuses the resource otherwise), got %s", regText+".", describe(v))
+			im.Fail(path, "the bit after the first \".\" must be a decimal 0..255 (EdgeX device-modbus refuses the resource otherwise), got %s", describe(v))
 			return startingAddress{}
 		}
 		sa.bit = int(b)

@@ -236,7 +236,7 @@ func TestBadProfiles(t *testing.T) {
 		{"address three parts", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.2.3"`, `valueType: Bool, readWrite: R`),
 			[]string{`deviceResources[0].attributes.startingAddress: must be an address or ADDRESS.BIT, got "1.2.3"`}},
 		{"bit not decimal", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.x"`, `valueType: Bool, readWrite: R`),
-			[]string{`deviceResources[0].attributes.startingAddress: the bit after "1." must be a decimal 0..255`}},
+			[]string{`deviceResources[0].attributes.startingAddress: the bit after the first "." must be a decimal 0..255 (EdgeX device-modbus refuses the resource otherwise), got "1.x"`}},
 		{"bit beyond the register", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.16"`, `valueType: Bool, readWrite: R`),
 			[]string{`deviceResources[0].attributes.startingAddress: bit 16 is beyond the 16 bits EdgeX device-modbus reads for a Bool`}},
 		{"bit beyond two registers", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.32", rawType: Int32`, `valueType: Bool, readWrite: R`),

@@ -127,6 +127,14 @@ func isEmpty(n *yaml.Node) bool {
 	return false
 }
 
+// scalarText is a scalar's text, cut to 40 bytes, unquoted (for numbers).
+func scalarText(n *yaml.Node) string {
+	if len(n.Value) > 40 {
+		return n.Value[:40] + "..."
+	}
+	return n.Value
+}
+
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:

@@ -257,7 +257,7 @@ func (im *importer) rawType(r resource, a attrs, prop *models.Property) bool {
 // big-endian number and the bit of startingAddress counts from its least
 // significant bit, 0 when none is given. (Before v4.0.1 it took the lowest
 // bit of the first byte, bit 8 of the register.) fieldgate writes no single
-// register bits, and EdgeX cannot write a Bool to a register either: a
+// register bits (device-modbus has no read-modify-write of a bit either): a
 // writable one is imported read-only.
 func (im *importer) registerBit(r resource, a attrs, prop *models.Property) bool {
 	b := prop.Modbus

@@ -152,7 +152,10 @@ func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
 
 // observeLoop hands an observe group to the bus and takes each notification's
 // readings as they come. The adapter re-registers and falls back to polling by
-// itself; should it give up, the loop starts it again after a backoff.
+// itself, and tells each failure to register (or poll), counted like a failed
+// poll: a device that disappears goes degraded, then offline, and online
+// again with its next notification. Should the adapter give up, the loop
+// starts it again after a backoff.
 func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, obs adapters.Observer, group *models.PollGroup, interval time.Duration) {
 	if interval != group.Interval {
 		copyGroup := *group
@@ -169,7 +172,7 @@ func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 	}
 	for {
 		started := time.Now()
-		err := obs.Observe(ctx, run.target, group, emit)
+		err := obs.Observe(ctx, run.target, group, emit, func(err error) { g.pollFailed(d, err) })
 		if ctx.Err() != nil {
 			return
 		}

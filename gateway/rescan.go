@@ -6,11 +6,12 @@ import (
 )
 
 // Retries of a bus whose scan was incomplete (a configured endpoint that
-// refused, a serial port not there yet): from rescanMin doubling up to
-// rescanMax, never later than the discovery interval would scan it anyway.
+// refused, a serial port not there yet): from rescanMin doubling; once the
+// wait reaches the discovery interval the scheduled discovery does the
+// retrying (with no interval, every rescanMax).
 const (
 	rescanMin = 2 * time.Second
-	rescanMax = time.Minute
+	rescanMax = 10 * time.Minute
 )
 
 // rescans are the buses to scan again before the next scheduled discovery:
@@ -31,10 +32,10 @@ func newRescans() *rescans {
 }
 
 // scanned records the outcome of a scan of bus. An incomplete one (err not
-// nil) schedules a retry within capWait (when > 0), and reports whether err
-// differs from the bus's last one (worth a warning); a complete one ends the
-// retries.
-func (r *rescans) scanned(bus string, err error, capWait time.Duration) (news bool) {
+// nil) schedules a retry, unless the discovery interval (when > 0) would
+// come first, and reports whether err differs from the bus's last one
+// (worth a warning); a complete one ends the retries.
+func (r *rescans) scanned(bus string, err error, interval time.Duration) (news bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.due, bus)
@@ -46,13 +47,15 @@ func (r *rescans) scanned(bus string, err error, capWait time.Duration) (news bo
 	bo := r.backoff[bus]
 	if bo == nil {
 		hi := rescanMax
-		if capWait > 0 {
-			hi = min(hi, capWait)
+		if interval > 0 {
+			hi = max(min(hi, interval), rescanMin)
 		}
-		bo = newBackoff(min(rescanMin, hi), hi)
+		bo = newBackoff(rescanMin, hi)
 		r.backoff[bus] = bo
 	}
-	r.due[bus] = time.Now().Add(bo.next())
+	if wait := bo.next(); interval <= 0 || bo.cur < interval {
+		r.due[bus] = time.Now().Add(wait)
+	}
 	news = r.lastErr[bus] != err.Error()
 	r.lastErr[bus] = err.Error()
 	return news

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/models"
 )
 
 // scanParallel bounds how many endpoints are scanned at once.
@@ -120,7 +121,8 @@ const echoUnit = 250
 // reserved echoUnit answers too, every found unit whose fingerprint (identity
 // and probe answers) equals its answer is the same device: the first of them
 // stays, the rest are dropped, and a log line says why. Units that answer
-// differently (real units behind a gateway) are all kept.
+// differently (real units behind a gateway) are all kept, and so are all
+// units when the reserved unit answers identification but not a read.
 func (b *tcpBus) collapseEchoes(ctx context.Context, l *link, ep string, found []adapters.Candidate) []adapters.Candidate {
 	if len(found) < 2 || ctx.Err() != nil {
 		return found
@@ -128,6 +130,14 @@ func (b *tcpBus) collapseEchoes(ctx context.Context, l *link, ep string, found [
 	echo, ok, err := b.prober().probeUnit(ctx, l, echoUnit, Target(ep, echoUnit))
 	if err != nil || !ok {
 		return found // no answer to a unit nobody has: unit ids are honoured
+	}
+	// A gateway may answer identification itself, for any unit id, and still
+	// route reads by unit id: only a read answered for the reserved unit
+	// shows that unit ids are ignored.
+	_, err = readTable(ctx, l, echoUnit, models.TableHolding, 0, 1, b.set.probeTimeout, 0)
+	var ex *ExceptionError
+	if err != nil && (!errors.As(err, &ex) || gatewayAbsent(ex)) {
+		return found
 	}
 	hash := echo.Hash()
 	kept := found[:0:0]

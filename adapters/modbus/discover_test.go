@@ -212,3 +212,42 @@ func TestDiscoverEndpointIgnoringUnitID(t *testing.T) {
 		t.Fatalf("gateway with 3 alike units: found %d candidates, want 3: %+v", len(cands), cands)
 	}
 }
+
+// TestDiscoverGatewayAnsweringIdentityItself: a gateway that answers Read
+// Device Identification itself for every unit id (its own identity) but
+// routes reads by unit id — the reserved unit's read gets "target failed to
+// respond" — keeps one device per unit that answers.
+func TestDiscoverGatewayAnsweringIdentityItself(t *testing.T) {
+	addr := fakeServer(t, func(c net.Conn) {
+		for range 32 {
+			req, err := readRequestFrame(c)
+			if err != nil {
+				return
+			}
+			var pdu []byte
+			switch {
+			case req.pdu[0] == 0x2B:
+				pdu = []byte{0x2B, 0x0E, req.pdu[2], 0x01, 0x00, 0x00, 3}
+				for id, v := range []string{"GwMaker", "GW-1", "1.0"} {
+					pdu = append(pdu, byte(id), byte(len(v)))
+					pdu = append(pdu, v...)
+				}
+			case req.unit >= 1 && req.unit <= 3:
+				pdu = []byte{0x03, 2, 0, req.unit}
+			default:
+				pdu = []byte{req.pdu[0] | 0x80, ExceptionGatewayTarget}
+			}
+			if writeReplyFrame(c, req.tid, req.unit, pdu) != nil {
+				return
+			}
+		}
+	})
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"units":"1-3","probeTimeout":"2s"}`, addr))
+	cands, err := bus.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 3 {
+		t.Fatalf("found %d candidates, want 3: %+v", len(cands), cands)
+	}
+}

@@ -71,8 +71,8 @@ type Observer interface {
 	// notifications stop, and falls back to polling at group.Interval by itself
 	// when the device refuses to be observed. fail (when not nil) is told each
 	// time the device could not be reached for the group — a registration or
-	// a fallback poll that failed, an observation the device ended with an
-	// error — so the caller can count it like a failed poll; the next readings
+	// a fallback poll that failed — so the caller can count it like a failed
+	// poll; the next readings
 	// emitted mean the device answers again. emit and fail may be called from
 	// several goroutines and must not block for long.
 	Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error

@@ -55,8 +55,8 @@ type note struct {
 // Max-Age plus a margin, and polls a resource at group.Interval when the
 // device answers the registration without an Observe option (refused),
 // trying to observe it again every reobserveAfter(group.Interval). Failed
-// registrations and fallback polls, and an observation the device ends with
-// an error code, are told to fail.
+// registrations and fallback polls are told to fail; an observation the
+// device ends with an error code is registered again.
 func (b *bus) Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error {
 	e, err := b.endpointFor(target)
 	if err != nil {
@@ -93,10 +93,9 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 		case n := <-notes:
 			if n.ended {
 				// RFC 7641 §3.2: an error response ends the observation (a
-				// device shutting down answers 4.04 or 5.03); registering
-				// again tells whether it is still there.
+				// device shutting down answers 4.04 or 5.03). Not a failure
+				// yet: registering again tells whether it is still there.
 				b.log.Info("coap device ended the observation; registering again", "target", target, "path", n.path, "reason", n.err)
-				fail(n.err)
 				continue
 			}
 			if n.err != nil {

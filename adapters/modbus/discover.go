@@ -62,6 +62,8 @@ loop:
 	if err := ctx.Err(); err != nil {
 		return found, err
 	}
+	// In endpoint order, so the same trouble reads the same on every scan.
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return found, errors.Join(errs...)
 }
 

@@ -15,11 +15,13 @@ import (
 //
 //   - at most silenceFactor timeouts: a unit polled as hard as the line allows
 //     holds it at most 1/(1+silenceFactor) ≈ 9% of the time;
-//   - at most half the unit's poll interval (at least silenceCap): each poll
-//     the gateway schedules after a timeout reaches the wire, so a unit that
-//     answers again is online within about one interval plus a timeout;
-//   - at least silenceShare timeouts per silent unit on the line: many silent
-//     units together hold the line at most about half the time;
+//   - but at most half the unit's poll interval (at least silenceCap): each
+//     poll the gateway schedules after a timeout reaches the wire, so a unit
+//     that answers again is online within about one interval plus a timeout
+//     (a unit then holds the line at most timeout/(timeout+silenceCap));
+//   - at least silenceShare timeouts per silent unit on the line: one silent
+//     unit holds it at most a third of the time, all of them together less
+//     than half;
 //   - never more than silenceMax.
 //
 // Any answer (a reply, an exception, even a garbled one) ends the skip.

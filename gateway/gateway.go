@@ -118,11 +118,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 	stops = append(stops, g.linkWG.Wait)
 
 	// Stage 3: backend client (no network yet).
+	tlsCfg, err := cfg.Backend.TLSConfig()
+	if err != nil {
+		return fmt.Errorf("backend TLS: %w", err)
+	}
 	bc, err := backendclient.New(backendclient.Config{
 		BaseURL:   cfg.Backend.URL,
 		Gateway:   cfg.Gateway.ID,
 		TokenFile: cfg.Backend.TokenFile,
 		Timeout:   time.Duration(cfg.Backend.Timeout),
+		TLS:       tlsCfg,
 	}, log.With("component", "backend"))
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)

@@ -166,7 +166,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	// No http.Client.Timeout: the per-attempt bound lives in attemptTransport so an
 	// inbox long-poll can get a longer one than the other calls.
-	c.hc = &http.Client{Transport: &attemptTransport{next: tr, timeout: cfg.Timeout}}
+	c.hc = &http.Client{Transport: &attemptTransport{next: tr, timeout: cfg.Timeout}, CheckRedirect: c.checkRedirect}
 	rc := retryablehttp.NewClient()
 	rc.HTTPClient = c.hc
 	rc.Logger = leveledLogger{log}
@@ -223,7 +223,7 @@ func (c *Client) reloadToken() (bool, error) {
 }
 
 // checkRetry retries transport errors, 408, 429 and 5xx (not 501); never another
-// 4xx; never once ctx is done; and not when the server's Retry-After is longer than
+// 4xx, nor a refused redirect; never once ctx is done; and not when the server's Retry-After is longer than
 // RetryAfterMax or would outlive ctx (the caller gets the *APIError with RetryAfter).
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
@@ -231,6 +231,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	}
 	if err == nil && resp.StatusCode == http.StatusRequestTimeout {
 		return true, nil
+	}
+	if IsRedirectRefused(err) {
+		return false, nil
 	}
 	retry, perr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	if !retry || err != nil {

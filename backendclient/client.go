@@ -433,7 +433,7 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, ok []int) 
 		return 0, nil, nil, fmt.Errorf("backendclient: %s: read response (status %d): %w", k.endpoint(), resp.StatusCode, err)
 	}
 	if len(body) > MaxResponseBytes {
-		return 0, nil, nil, fmt.Errorf("backendclient: %s: response larger than %d bytes", k.endpoint(), MaxResponseBytes)
+		return 0, nil, nil, invalidAnswer(fmt.Errorf("backendclient: %s: response larger than %d bytes", k.endpoint(), MaxResponseBytes))
 	}
 	if resp.StatusCode/100 == 2 || containsInt(ok, resp.StatusCode) {
 		return resp.StatusCode, resp.Header, body, nil
@@ -454,10 +454,10 @@ func containsInt(s []int, v int) bool {
 // backends may add some) but rejecting empty, malformed, truncated or trailing data.
 func decodeJSON(endpoint string, body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return fmt.Errorf("backendclient: %s: decode response: empty body", endpoint)
+		return invalidAnswer(fmt.Errorf("backendclient: %s: decode response: empty body", endpoint))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("backendclient: %s: decode response: %w", endpoint, err)
+		return invalidAnswer(fmt.Errorf("backendclient: %s: decode response: %w", endpoint, err))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package backendclient_test
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
@@ -9,8 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"crypto/tls"
 
 	"github.com/fieldgate/fieldgate/backendclient"
 )
@@ -111,8 +110,7 @@ func TestRedirectHTTPSToHTTPRefused(t *testing.T) {
 // A redirect within the configured origin is followed, token included; a loop
 // of them ends with an error.
 func TestRedirectSameOriginFollowed(t *testing.T) {
-	var s *tokenServer
-	s = newTokenServer(t, false, func(w http.ResponseWriter, r *http.Request) {
+	s := newTokenServer(t, false, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/api/v1/models/m/versions/1":
 			http.Redirect(w, r, "/api/v1/models/m/versions/1-moved", http.StatusTemporaryRedirect)

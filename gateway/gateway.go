@@ -253,9 +253,11 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			g.link.ok() // so that the next failure anywhere counts as a loss and brings a new hello
+			g.link.ok(callHello) // so that the next link failure anywhere counts as a loss and brings a new hello
 			g.log.Info("backend says hello", "url", g.cfg.Backend.URL)
-			// Wait until some other loop sees the backend fail, then say hello again.
+			// Wait until some other loop sees the link fail (unreachable,
+			// unavailable, unauthorized; not an invalid answer to one call),
+			// then say hello again.
 			select {
 			case <-ctx.Done():
 				return
@@ -264,7 +266,7 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			bo.reset()
 			continue
 		}
-		if !g.link.retrySleep(ctx, bo, err) {
+		if !g.link.retrySleep(ctx, callHello, bo, err, nil) {
 			return
 		}
 	}

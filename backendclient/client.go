@@ -232,7 +232,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if err == nil && resp.StatusCode == http.StatusRequestTimeout {
 		return true, nil
 	}
-	if IsRedirectRefused(err) {
+	if IsRedirectRefused(err) || IsTLSRefusedByServer(err) {
+		// A refused redirect, or the server refusing the TLS handshake (no
+		// client certificate, no common version): the same again cannot help.
 		return false, nil
 	}
 	retry, perr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)

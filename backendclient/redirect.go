@@ -3,6 +3,7 @@ package backendclient
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -60,4 +61,13 @@ func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
 	return nil
+}
+
+// IsTLSRefusedByServer reports whether err is the server ending the TLS
+// handshake with an alert ("remote error: tls: certificate required",
+// "... protocol version not supported"): a matter of configuration, which
+// the same request again will not change.
+func IsTLSRefusedByServer(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }

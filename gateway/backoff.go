@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,8 +84,8 @@ func classify(err error) failureClass {
 }
 
 // failureKind names the kind of a failed backend call, for logging once per
-// change: "unauthorized", "http 503", "refused", "reset", "timeout",
-// "bad reply" or "other".
+// change: "unauthorized", "http 503", "bad reply", "tls", "refused", "reset",
+// "timeout" or "other".
 func failureKind(err error) string {
 	var apiErr *backendclient.APIError
 	var netErr net.Error
@@ -95,6 +96,9 @@ func failureKind(err error) string {
 		return fmt.Sprintf("http %d", apiErr.Status)
 	case backendclient.IsInvalidAnswer(err):
 		return "bad reply"
+	case backendclient.IsTLSRefusedByServer(err), errors.As(err, new(*tls.CertificateVerificationError)),
+		strings.Contains(err.Error(), "backend TLS:"):
+		return "tls"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.EPIPE):

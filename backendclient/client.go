@@ -223,8 +223,9 @@ func (c *Client) reloadToken() (bool, error) {
 }
 
 // checkRetry retries transport errors, 408, 429 and 5xx (not 501); never another
-// 4xx, nor a refused redirect; never once ctx is done; and not when the server's Retry-After is longer than
-// RetryAfterMax or would outlive ctx (the caller gets the *APIError with RetryAfter).
+// 4xx, a refused redirect or a TLS handshake the server refused; never once ctx
+// is done; and not when the server's Retry-After is longer than RetryAfterMax or
+// would outlive ctx (the caller gets the *APIError with RetryAfter).
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()

@@ -51,22 +51,22 @@ type failureClass int
 
 const (
 	// classUnreachable: no HTTP answer (refused, reset, timeout, TLS). The
-	// link is down; a success of any call shows it is back, and wakes the
-	// loops waiting this out.
+	// link is down; a success of any call shows it is back and ends the wait
+	// (once per run of failures of a call: see retrySleep).
 	classUnreachable failureClass = iota
 	// classUnavailable: the backend answers 5xx, 408 or 429 — an outage or
-	// overload. Logged once for the gateway; each call waits out its own
-	// backoff and Retry-After, never cut short by another call's success (a
-	// backend that fails one endpoint while others work would otherwise be
-	// hammered).
+	// overload. Logged once for the gateway ("backend unavailable"); each call
+	// waits its Retry-After or backoff, which another call's success cuts down
+	// to the backoff step, never below.
 	classUnavailable
 	// classUnauthorized: 401/403. Logged once, loudly; each call waits at
-	// least unauthorizedWait, not cut short either.
+	// least unauthorizedWait, cut down to its backoff step like above.
 	classUnauthorized
 	// classInvalid: a reachable backend answered this call with something the
 	// API does not allow, or refused the request for good (another 4xx).
 	// It concerns this call only: the link stays as it is, the call keeps its
-	// own backoff, and each distinct error is logged once per call.
+	// own backoff (never cut short), and each distinct error is logged once
+	// per call.
 	classInvalid
 )
 

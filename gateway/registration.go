@@ -228,6 +228,7 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 			g.event(d, "assignment-refused", err.Error())
 			return
 		}
+		g.link.ok(callModel) // the model came (or was cached): its next invalid answer is news
 		d.resetRegisterBackoff()
 		return
 	case backendclient.StatusPending:

@@ -35,6 +35,7 @@ func TestEachDistinctInvalidAnswerLogged(t *testing.T) {
 	emus := startEmulators(t)
 	be := newRefBackend(t)
 	var mode atomic.Int32
+	var passed atomic.Int64 // inbox requests answered by the backend
 	url := interceptBackend(t, be, func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasSuffix(r.URL.Path, "/inbox") {
 			return false
@@ -46,6 +47,7 @@ func TestEachDistinctInvalidAnswerLogged(t *testing.T) {
 		case 2:
 			writeJSONBody(w, `{"items":[],"cursor":-5}`)
 		default:
+			passed.Add(1)
 			return false
 		}
 		return true
@@ -69,9 +71,15 @@ func TestEachDistinctInvalidAnswerLogged(t *testing.T) {
 		t.Errorf("invalid answers logged as unreachable:\n%s", strings.Join(logs.lines("unreachable"), "\n"))
 	}
 	// Once the inbox answers well, it works again; the next bad answer is news.
+	before := passed.Load()
 	mode.Store(0)
-	time.Sleep(10 * time.Second) // the inbox's backoff is 8s by now
-	mode.Store(1)
+	eventually(t, 90*time.Second, "the inbox answered well (after its backoff)", func() error {
+		if passed.Load() == before {
+			return errNotYet
+		}
+		return nil
+	})
+	mode.Store(1) // (the gateway notes the success before it asks again)
 	eventually(t, 20*time.Second, "the HTML answer logged again after a success", func() error {
 		if logs.count("invalid character '<'") < 2 {
 			return errNotYet

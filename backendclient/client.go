@@ -166,7 +166,7 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 	// No http.Client.Timeout: the per-attempt bound lives in attemptTransport so an
 	// inbox long-poll can get a longer one than the other calls.
-	c.hc = &http.Client{Transport: &attemptTransport{next: tr, timeout: cfg.Timeout}}
+	c.hc = &http.Client{Transport: &attemptTransport{next: tr, timeout: cfg.Timeout}, CheckRedirect: c.checkRedirect}
 	rc := retryablehttp.NewClient()
 	rc.HTTPClient = c.hc
 	rc.Logger = leveledLogger{log}
@@ -223,14 +223,20 @@ func (c *Client) reloadToken() (bool, error) {
 }
 
 // checkRetry retries transport errors, 408, 429 and 5xx (not 501); never another
-// 4xx; never once ctx is done; and not when the server's Retry-After is longer than
-// RetryAfterMax or would outlive ctx (the caller gets the *APIError with RetryAfter).
+// 4xx, a refused redirect or a TLS handshake the server refused; never once ctx
+// is done; and not when the server's Retry-After is longer than RetryAfterMax or
+// would outlive ctx (the caller gets the *APIError with RetryAfter).
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
 	if err == nil && resp.StatusCode == http.StatusRequestTimeout {
 		return true, nil
+	}
+	if IsRedirectRefused(err) || IsTLSRefusedByServer(err) {
+		// A refused redirect, or the server refusing the TLS handshake (no
+		// client certificate, no common version): the same again cannot help.
+		return false, nil
 	}
 	retry, perr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	if !retry || err != nil {
@@ -430,7 +436,7 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, ok []int) 
 		return 0, nil, nil, fmt.Errorf("backendclient: %s: read response (status %d): %w", k.endpoint(), resp.StatusCode, err)
 	}
 	if len(body) > MaxResponseBytes {
-		return 0, nil, nil, fmt.Errorf("backendclient: %s: response larger than %d bytes", k.endpoint(), MaxResponseBytes)
+		return 0, nil, nil, invalidAnswer(fmt.Errorf("backendclient: %s: response larger than %d bytes", k.endpoint(), MaxResponseBytes))
 	}
 	if resp.StatusCode/100 == 2 || containsInt(ok, resp.StatusCode) {
 		return resp.StatusCode, resp.Header, body, nil
@@ -451,10 +457,10 @@ func containsInt(s []int, v int) bool {
 // backends may add some) but rejecting empty, malformed, truncated or trailing data.
 func decodeJSON(endpoint string, body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return fmt.Errorf("backendclient: %s: decode response: empty body", endpoint)
+		return invalidAnswer(fmt.Errorf("backendclient: %s: decode response: empty body", endpoint))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("backendclient: %s: decode response: %w", endpoint, err)
+		return invalidAnswer(fmt.Errorf("backendclient: %s: decode response: %w", endpoint, err))
 	}
 	return nil
 }

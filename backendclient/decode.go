@@ -21,38 +21,35 @@ func decodeRegistration(body []byte) (*RegistrationResult, error) {
 
 // decodeInbox decodes and checks an inbox page fetched with cursor after.
 //
-// The page as a whole must be sound (JSON, every item's seq readable and in
-// order, the cursor): otherwise it is an error and the cursor does not move.
-// An item that is unusable in itself is delivered with Err set.
+// The page as a whole must be sound (its frame, every item's seq readable and
+// in order, the cursor): otherwise it is an error and the cursor does not move.
+// An item that is unusable in itself — not even JSON, say a NaN in its input —
+// is delivered with Err set, with what could be read of it (seq, kind, an
+// operation's id, localId and name), so that the gateway steps past it.
 func decodeInbox(body []byte, after int64) (*InboxPage, error) {
 	var raw struct {
 		Items  []json.RawMessage `json:"items"`
 		Cursor int64             `json:"cursor"`
 	}
 	if err := unmarshalBody(body, &raw); err != nil {
-		return nil, err
+		items, cursor, lerr := splitInbox(body)
+		if lerr != nil {
+			return nil, err // the strict decoder says more
+		}
+		raw.Items, raw.Cursor = items, cursor
 	}
 	p := &InboxPage{Items: make([]InboxItem, len(raw.Items)), Cursor: raw.Cursor}
 	var errs []error
 	for i, r := range raw.Items {
 		it := &p.Items[i]
 		if err := json.Unmarshal(r, it); err != nil {
-			// Keep what tells the gateway how to step past it and whom to tell.
-			var head struct {
-				Seq       int64  `json:"seq"`
-				Kind      string `json:"kind"`
-				Operation struct {
-					ID string `json:"id"`
-				} `json:"operation"`
-			}
-			if herr := json.Unmarshal(r, &head); herr != nil {
+			head, herr := itemHead(r)
+			if herr != nil {
 				errs = append(errs, fmt.Errorf("items[%d]: %w", i, err))
 				continue
 			}
-			*it = InboxItem{Seq: head.Seq, Kind: head.Kind, Err: err}
-			if head.Kind == KindOperation && head.Operation.ID != "" {
-				it.Operation = &Operation{ID: head.Operation.ID}
-			}
+			head.Err = fmt.Errorf("items[%d]: %w", i, err)
+			*it = head
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -52,7 +52,7 @@ func (c *Client) Register(ctx context.Context, localID string, r Registration) (
 	}
 	res, err := decodeRegistration(body)
 	if err != nil {
-		return nil, fmt.Errorf("backendclient: %s: %w", k.endpoint(), err)
+		return nil, invalidAnswer(fmt.Errorf("backendclient: %s: %w", k.endpoint(), err))
 	}
 	return res, nil
 }
@@ -78,18 +78,18 @@ func (c *Client) Model(ctx context.Context, id, version string) ([]byte, error) 
 	}
 	if status == http.StatusNotModified {
 		if !have {
-			return nil, fmt.Errorf("backendclient: %s: 304 Not Modified to a request without If-None-Match", k.endpoint())
+			return nil, invalidAnswer(fmt.Errorf("backendclient: %s: 304 Not Modified to a request without If-None-Match", k.endpoint()))
 		}
 		return clone(cached.body), nil
 	}
 	if len(body) == 0 {
-		return nil, fmt.Errorf("backendclient: %s: empty model document", k.endpoint())
+		return nil, invalidAnswer(fmt.Errorf("backendclient: %s: empty model document", k.endpoint()))
 	}
 	if !json.Valid(body) {
 		// Catches truncation; the caller's decoder gives the detailed error.
 		var v any
 		err := json.Unmarshal(body, &v)
-		return nil, fmt.Errorf("backendclient: %s: model document is not valid JSON: %w", k.endpoint(), err)
+		return nil, invalidAnswer(fmt.Errorf("backendclient: %s: model document is not valid JSON: %w", k.endpoint(), err))
 	}
 	if etag := hdr.Get("ETag"); etag != "" {
 		c.modelMu.Lock()
@@ -125,7 +125,7 @@ func (c *Client) Inbox(ctx context.Context, after int64, wait time.Duration) (*I
 	}
 	page, err := decodeInbox(body, after)
 	if err != nil {
-		return nil, fmt.Errorf("backendclient: %s: %w", k.endpoint(), err)
+		return nil, invalidAnswer(fmt.Errorf("backendclient: %s: %w", k.endpoint(), err))
 	}
 	return page, nil
 }

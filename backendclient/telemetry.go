@@ -75,7 +75,7 @@ func (c *Client) telemetryAck(k call, body []byte, err error) (*TelemetryAck, er
 		return nil, err
 	}
 	if ack.Accepted < 0 || ack.Duplicates < 0 {
-		return nil, fmt.Errorf("backendclient: %s: accepted and duplicates must be >= 0, got %d and %d", k.endpoint(), ack.Accepted, ack.Duplicates)
+		return nil, invalidAnswer(fmt.Errorf("backendclient: %s: accepted and duplicates must be >= 0, got %d and %d", k.endpoint(), ack.Accepted, ack.Duplicates))
 	}
 	if n := len(ack.UnknownDevices); n > MaxUnknownDevices {
 		return nil, fmt.Errorf("backendclient: %s: unknownDevices: at most %d, got %d", k.endpoint(), MaxUnknownDevices, n)

@@ -109,7 +109,7 @@ func TestChaosBackendFaults(t *testing.T) {
 	be := newRefBackend(t)
 	// Every fault, 401 included: after a 401 a loop waits minutes (credentials
 	// need a person) unless another loop finds the backend answering again,
-	// which wakes it at once.
+	// which cuts its wait down to its backoff step.
 	mix := map[chaosproxy.Fault]int{}
 	for _, f := range chaosproxy.Faults() {
 		mix[f] = 1

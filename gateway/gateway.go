@@ -120,11 +120,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 	stops = append(stops, g.linkWG.Wait)
 
 	// Stage 3: backend client (no network yet).
+	tlsCfg, err := cfg.Backend.TLSConfig()
+	if err != nil {
+		return fmt.Errorf("backend TLS: %w", err)
+	}
 	bc, err := backendclient.New(backendclient.Config{
 		BaseURL:   cfg.Backend.URL,
 		Gateway:   cfg.Gateway.ID,
 		TokenFile: cfg.Backend.TokenFile,
 		Timeout:   time.Duration(cfg.Backend.Timeout),
+		TLS:       tlsCfg,
 	}, log.With("component", "backend"))
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)
@@ -252,9 +257,11 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			return
 		}
 		if err == nil {
-			g.link.ok() // so that the next failure anywhere counts as a loss and brings a new hello
+			g.link.ok(callHello) // so that the next link failure anywhere counts as a loss and brings a new hello
 			g.log.Info("backend says hello", "url", g.cfg.Backend.URL)
-			// Wait until some other loop sees the backend fail, then say hello again.
+			// Wait until some other loop sees the link fail (unreachable,
+			// unavailable, unauthorized; not an invalid answer to one call),
+			// then say hello again.
 			select {
 			case <-ctx.Done():
 				return
@@ -263,7 +270,7 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			bo.reset()
 			continue
 		}
-		if !g.link.retrySleep(ctx, bo, err) {
+		if !g.link.retrySleep(ctx, callHello, bo, err, nil) {
 			return
 		}
 	}

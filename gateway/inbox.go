@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
@@ -24,12 +26,12 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			if !g.link.retrySleep(ctx, bo, err) {
+			if !g.link.retrySleep(ctx, callInbox, bo, err, nil) {
 				return
 			}
 			continue
 		}
-		g.link.ok()
+		g.link.ok(callInbox)
 		bo.reset()
 		catchUp.page(len(page.Items))
 		for _, item := range page.Items {
@@ -108,7 +110,8 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 		defer d.applyMu.Unlock()
 		rec := d.record()
 		if rec.Instance != nil && rec.Status == backendclient.StatusAssigned && a.Instance.Revision <= rec.Instance.Revision {
-			return // a repeat, or older than what runs
+			g.ignoreStaleAssignment(d, a.Instance, *rec.Instance)
+			return
 		}
 		rec.DeviceID = a.DeviceID
 		if err := g.assign(ctx, d, rec, a.Instance); err != nil {
@@ -135,4 +138,34 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 	default:
 		g.log.Warn("inbox item of unknown kind ignored", "kind", item.Kind, "seq", item.Seq)
 	}
+}
+
+// eventAssignmentStale: an inbox assignment was ignored because its revision
+// is not newer than the one the device runs. Detail: JSON {"ignored":
+// {model, version, revision}, "running": {model, version, revision}}.
+const eventAssignmentStale = "assignment-stale"
+
+// ignoreStaleAssignment handles an inbox assignment whose revision is not newer
+// than the running one. A redelivery of the running instance (at-least-once)
+// is expected and passes quietly; anything else is the backend sending old
+// news, which the gateway logs and reports upstream as assignment-stale.
+func (g *Gateway) ignoreStaleAssignment(d *device, got, running backendclient.Instance) {
+	if got.Revision == running.Revision && got.Model == running.Model && got.Version == running.Version &&
+		got.PollIntervalMs == running.PollIntervalMs && maps.Equal(got.Settings, running.Settings) {
+		g.log.Debug("assignment repeated; already running", "device", d.localID, "revision", got.Revision)
+		return
+	}
+	g.log.Warn("assignment ignored: its revision is not newer than the one running; reported upstream",
+		"device", d.localID, "model", got.Model+"@"+got.Version, "revision", got.Revision,
+		"running", running.Model+"@"+running.Version, "runningRevision", running.Revision)
+	type ref struct {
+		Model    string `json:"model"`
+		Version  string `json:"version"`
+		Revision int64  `json:"revision"`
+	}
+	detail, _ := json.Marshal(struct {
+		Ignored ref `json:"ignored"`
+		Running ref `json:"running"`
+	}{ref{got.Model, got.Version, got.Revision}, ref{running.Model, running.Version, running.Revision}})
+	g.event(d, eventAssignmentStale, string(detail))
 }

@@ -286,7 +286,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 					// The backend answered and will never take this report (an
 					// operation it does not know, say): stop sending it, and let
 					// the reports behind it through.
-					o.g.link.ok()
+					o.g.link.ok(callOpStatus)
 					o.g.log.Warn("operation status refused by the backend; not sent again", "op", rec.ID, "status", rec.Status, "err", err)
 					if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
 						// (A status that moved on meanwhile is still owed its own report.)
@@ -298,11 +298,10 @@ func (o *operations) reportLoop(ctx context.Context) {
 					}
 					continue
 				}
-				o.g.link.failed(err)
 				failed = err
 				break
 			}
-			o.g.link.ok()
+			o.g.link.ok(callOpStatus)
 			if rec.Status == backendclient.OpExecuting {
 				o.markExecutingSent(rec.ID)
 				continue
@@ -320,18 +319,18 @@ func (o *operations) reportLoop(ctx context.Context) {
 				o.g.log.Warn("prune operation journal", "err", err)
 			}
 		}
-		wait, back := 10*time.Second, o.g.link.back()
 		if failed != nil {
-			wait = retryWait(bo, failed)
-		} else {
-			bo.reset()
+			if !o.g.link.retrySleep(ctx, callOpStatus, bo, failed, o.wake) {
+				return
+			}
+			continue
 		}
+		bo.reset()
 		select {
 		case <-ctx.Done():
 			return
 		case <-o.wake:
-		case <-back:
-		case <-time.After(wait):
+		case <-time.After(10 * time.Second):
 		}
 	}
 }

@@ -273,22 +273,26 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 		return
 	}
 	if err != nil {
-		g.link.failed(err)
+		g.link.failed(callRegister(rec.LocalID), err)
 		rec.NextRegister = time.Now().Add(d.registerBackoff())
 		d.setRecord(rec)
 		return
 	}
-	g.link.ok()
+	g.link.ok(callRegister(rec.LocalID))
 	rec.DeviceID = res.DeviceID
 	rec.UpdatedAt = time.Now().UTC()
 	switch res.Status {
 	case backendclient.StatusAssigned:
 		if err := g.assign(ctx, d, rec, *res.Instance); err != nil {
 			if errors.Is(err, errModelUnavailable) {
-				// A glitch on the way, not a bad model: no event, retry soon.
-				g.link.failed(err)
+				// A glitch on the way, not a bad model: no event, retry soon;
+				// an invalid answer (not JSON, say) on the device's backoff.
+				wait := modelRetry + time.Duration(rand.Int64N(int64(modelRetry)))
+				if !g.link.failed(callModel, err) && classify(err) == classInvalid {
+					wait = max(wait, d.registerBackoff())
+				}
 				rec = d.record()
-				rec.NextRegister = time.Now().Add(modelRetry + time.Duration(rand.Int64N(int64(modelRetry))))
+				rec.NextRegister = time.Now().Add(wait)
 				d.setRecord(rec)
 				return
 			}
@@ -299,6 +303,7 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 			g.event(d, "assignment-refused", err.Error())
 			return
 		}
+		g.link.ok(callModel) // the model came (or was cached): its next invalid answer is news
 		d.resetRegisterBackoff()
 		return
 	case backendclient.StatusPending:

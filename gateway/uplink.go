@@ -89,7 +89,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 				if err := g.store.AckDelivered(recs[:n]); err != nil {
 					g.log.Error("outbox ack", "err", err)
 				}
-				g.link.ok()
+				g.link.ok(callTelemetry)
 				bo.reset()
 				acceptedSince, refusing = true, false
 				if err == nil {
@@ -97,7 +97,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 				}
 			}
 			if err != nil && errors.Is(err, telemetry.ErrRefused) {
-				g.link.ok() // the backend answered
+				g.link.ok(callTelemetry) // the backend answered
 				if rest := len(recs) - n; rest > 1 {
 					limit = max(min(limit, rest)/2, 1)
 					continue
@@ -118,7 +118,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 				continue
 			}
 			if err != nil {
-				if !g.link.retrySleep(ctx, bo, err) {
+				if !g.link.retrySleep(ctx, callTelemetry, bo, err, nil) {
 					return
 				}
 				continue

@@ -43,9 +43,17 @@ type Backend struct {
 	Timeout Duration `yaml:"timeout"`
 	// CAFile, CertFile, KeyFile: optional TLS trust and client certificate
 	// (mutual TLS). Each file named must exist; CertFile and KeyFile go together.
+	// CAFile replaces the system roots: with it, only certificates from these
+	// CAs are trusted for the backend (see TLSConfig).
 	CAFile   string `yaml:"caFile"`
 	CertFile string `yaml:"certFile"`
 	KeyFile  string `yaml:"keyFile"`
+	// Pins, when set, require the backend's verified chain to hold a public
+	// key whose "sha256/<base64 of SHA-256 of the SubjectPublicKeyInfo>" is
+	// one of these (checked on top of normal verification, never instead).
+	Pins []string `yaml:"pins"`
+	// TLSMinVersion is the lowest TLS version offered: "1.2" (default) or "1.3".
+	TLSMinVersion string `yaml:"tlsMinVersion"`
 }
 
 // APIOff is the API.Listen value that disables the local API.

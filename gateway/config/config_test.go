@@ -94,7 +94,7 @@ func TestParseValidAppliesDefaults(t *testing.T) {
 	want := Config{
 		Gateway: Gateway{ID: "gw-1", StateDir: "/var/lib/fieldgate"},
 		Backend: Backend{URL: "https://backend.example.com/api", TokenFile: "/etc/fieldgate/token",
-			InboxWait: Duration(30 * time.Second), Timeout: Duration(10 * time.Second)},
+			InboxWait: Duration(30 * time.Second), Timeout: Duration(10 * time.Second), TLSMinVersion: "1.2"},
 		API:       API{Listen: "127.0.0.1:8481"},
 		Discovery: Discovery{AtStart: true, Interval: Duration(10 * time.Minute)},
 		Telemetry: Telemetry{BatchSize: 500, FlushInterval: Duration(time.Second), OutboxMaxBytes: 64 << 20, OutboxMaxAge: Duration(7 * 24 * time.Hour),

@@ -45,7 +45,7 @@ type fileBus struct {
 
 func defaults() fileConfig {
 	return fileConfig{
-		Backend:   Backend{InboxWait: Duration(DefaultInboxWait), Timeout: Duration(DefaultBackendTimeout)},
+		Backend:   Backend{InboxWait: Duration(DefaultInboxWait), Timeout: Duration(DefaultBackendTimeout), TLSMinVersion: DefaultTLSMinVersion},
 		API:       API{Listen: DefaultAPIListen},
 		Discovery: Discovery{AtStart: true, Interval: Duration(DefaultDiscovery)},
 		Telemetry: fileTelemetry{

@@ -104,6 +104,7 @@ func (c *Config) validateBackend(p *problems) {
 	if (b.CertFile == "") != (b.KeyFile == "") {
 		p.add("backend.certFile", "certFile and keyFile go together (mutual TLS); got certFile %q, keyFile %q", b.CertFile, b.KeyFile)
 	}
+	b.validateTLS(p)
 }
 
 func absPath(s string) string {

@@ -96,7 +96,7 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 	}
 	switch item.Kind {
 	case backendclient.KindOperation:
-		g.ops.accept(*item.Operation, false)
+		g.ops.accept(*item.Operation)
 	case backendclient.KindAssignment:
 		a := item.Assignment
 		d, ok := g.devices.lookup(a.LocalID)

@@ -216,7 +216,7 @@ func TestLocalOperationStatusNeverSentUpstream(t *testing.T) {
 
 	op := backendclient.Operation{ID: newLocalOperationID(), LocalID: testLocalID, Name: "boost",
 		Input: json.RawMessage(`{"minutes": 5}`), Expires: time.Now().Add(time.Minute)}
-	done := ig.ops.accept(op, true)
+	done := ig.ops.acceptLocal(op, "local-api 127.0.0.1:1 (token)")
 	if rec, ok, err := ig.store.Op(op.ID); err != nil || !ok {
 		t.Fatalf("journal: %v, %v", ok, err)
 	} else if rec.Status == backendclient.OpExecuting && !rec.Reported {
@@ -258,7 +258,7 @@ func TestUnreadableJournalRecordIsNotExecuted(t *testing.T) {
 	if _, _, err := ig.store.Op("op-seen"); !errors.Is(err, store.ErrCorrupt) {
 		t.Fatalf("the test needs an unreadable record: %v", err)
 	}
-	done := ig.ops.accept(backendclient.Operation{ID: "op-seen", LocalID: testLocalID, Name: "reboot"}, false)
+	done := ig.ops.accept(backendclient.Operation{ID: "op-seen", LocalID: testLocalID, Name: "reboot"})
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):

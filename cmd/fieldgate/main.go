@@ -2,7 +2,8 @@
 //
 //	fieldgate run [--config FILE]     run the gateway (no --config: the embedded demo config);
 //	                                  SIGHUP reloads the config (a bad one is refused)
-//	fieldgate check --config FILE     decode and validate a config, report every problem
+//	fieldgate check --config FILE     decode and validate a config, and check what run needs
+//	                                  of the machine (token files, state dir); report every problem
 //	fieldgate model FILE...           decode, validate and compile model documents
 //	fieldgate devices [--api ADDR]    what a running daemon found and runs
 //	fieldgate scan [--api ADDR]       make a running daemon scan its buses now
@@ -62,9 +63,12 @@ const usage = `usage:
                                    convert an EdgeX Modbus device profile to a model (JSON on stdout)
   fieldgate model import-wot --id ID --version V FILE
                                    convert a W3C WoT TD/TM (Modbus or CoAP forms) to a model
-  fieldgate devices [--api ADDR] [-v]
+  fieldgate devices [--config FILE] [--api ADDR] [--token-file FILE] [-v]
                                    list what a running daemon found, its status and model
-  fieldgate scan [--api ADDR] [-v] make a running daemon scan its buses now, then list
+  fieldgate scan [--config FILE] [--api ADDR] [--token-file FILE] [-v]
+                                   make a running daemon scan its buses now, then list
+                                   (the local API's address and token come from the config,
+                                   default /etc/fieldgate/config.yaml)
   fieldgate version                print the version`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -169,8 +173,14 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	if *path == "" {
 		return usageError{"check: --config FILE is required"}
 	}
-	if _, _, err := loadConfig(*path); err != nil {
+	cfg, _, err := loadConfig(*path)
+	if err != nil {
 		return err // names the file, each field and its line
+	}
+	// What run refuses at start (token files, the state directory), so that a
+	// config check passes only what the daemon runs with.
+	if err := gateway.Preflight(cfg); err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return nil

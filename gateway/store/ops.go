@@ -24,10 +24,13 @@ type OpRecord struct {
 	ErrCode    string          `json:"errCode,omitempty"`
 	ErrMessage string          `json:"errMessage,omitempty"`
 	Idempotent bool            `json:"idempotent"`
-	// Local: the operation came from the local API, not the backend; its status
-	// is not reported upstream.
+	// Local: the operation came from the local API, not the backend; its
+	// status is not reported upstream, a local-operation event is instead.
 	Local bool `json:"local,omitempty"`
-	// Reported: the backend acknowledged the final status.
+	// Caller: who asked, for a local operation ("local-api <address> (token)").
+	Caller string `json:"caller,omitempty"`
+	// Reported: the backend acknowledged the final status (or, for a local
+	// operation, its event is in the outbox).
 	Reported bool      `json:"reported"`
 	Updated  time.Time `json:"updated"`
 }

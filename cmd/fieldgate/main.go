@@ -105,6 +105,14 @@ func loadConfig(path string) (*config.Config, []byte, error) {
 	return config.LoadSource(path, table)
 }
 
+// displayPath names a config in messages.
+func displayPath(path string) string {
+	if path == "" {
+		return "embedded demo config"
+	}
+	return path
+}
+
 // gcPercent is the daemon's GC target unless the GOGC environment variable
 // sets one: the heap grows to 1.5 times what is live before a collection
 // (Go's default: 2 times). A few MiB less memory on a Pi-class gateway for a
@@ -124,7 +132,18 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
 	}
-	load := func() (*config.Config, []byte, error) { return loadConfig(*path) }
+	// A config is taken (at start and on reload) only when the machine has
+	// what it names: the same check as fieldgate check, so that a reload
+	// naming a missing token file is refused and the gateway runs on.
+	load := func() (*config.Config, []byte, error) {
+		cfg, src, err := loadConfig(*path)
+		if err == nil {
+			if err = gateway.Preflight(cfg); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", displayPath(*path), err)
+			}
+		}
+		return cfg, src, err
+	}
 	cfg, src, err := load()
 	var lastGood string
 	if err != nil {

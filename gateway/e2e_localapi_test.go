@@ -16,6 +16,7 @@ import (
 
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/gateway/store"
 )
 
 // apiCall is one request to the local API as a client (or an attacker) sends it.
@@ -273,5 +274,54 @@ func TestLocalAPIOneScanAtATime(t *testing.T) {
 	}
 	if n := scans(); n != 2 {
 		t.Errorf("%v scans after a third request, want 2", n)
+	}
+}
+
+// TestRefusedLocalPostsLeaveNoTrace: 150 local operation requests the model
+// refuses (15 KiB inputs of the wrong type) and 150 over the body bound (60
+// KiB inputs) are answered and forgotten: nothing is journaled, and the state
+// file grows by less than 1 MiB (journaled, they would add 2 MiB and more).
+func TestRefusedLocalPostsLeaveNoTrace(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	state := t.TempDir()
+	cfg := gatewayConfig(t, state, be.url(), emus)
+	gw := startGateway(t, cfg)
+	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
+	waitRunning(t, gw.api, th1, "acme-th100@1.0.0")
+	token := readAPIToken(t, state)
+	db := filepath.Join(state, "state.db")
+	before, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opPath := "/api/v1/devices/" + pathEscape(th1) + "/operations"
+	wrongType := []byte(`{"name":"boost","input":{"minutes":"` + strings.Repeat("m", 15<<10) + `"}}`)
+	tooBig := []byte(`{"name":"boost","input":{"minutes":"` + strings.Repeat("m", 60<<10) + `"}}`)
+	for i := range 150 {
+		if status, body, _ := (apiCall{method: "POST", path: opPath, contentType: "application/json", token: token, body: wrongType}).do(t, gw.api); status != 422 {
+			t.Fatalf("request %d: %d %.200s, want 422", i, status, body)
+		}
+		if status, body, _ := (apiCall{method: "POST", path: opPath, contentType: "application/json", token: token, body: tooBig}).do(t, gw.api); status != 413 {
+			t.Fatalf("request %d: %d %.200s, want 413", i, status, body)
+		}
+	}
+	after, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grew := after.Size() - before.Size()
+	t.Logf("state.db %d KiB before, %d KiB after 300 refused requests", before.Size()>>10, after.Size()>>10)
+	if grew > 1<<20 {
+		t.Errorf("state.db grew by %d bytes, want < 1 MiB", grew)
+	}
+	gw.stop()
+	st, err := store.Open(db, store.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n, size, err := st.JournalSize(); err != nil || n != 0 {
+		t.Errorf("journal holds %d records (%d bytes), %v; want none", n, size, err)
 	}
 }

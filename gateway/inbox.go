@@ -132,6 +132,7 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 			g.log.Error("persist device", "device", rec.LocalID, "err", err)
 		}
 		g.log.Info("device unassigned", "device", u.LocalID, "reason", u.Reason)
+		g.pruneModels()
 	default:
 		g.log.Warn("inbox item of unknown kind ignored", "kind", item.Kind, "seq", item.Seq)
 	}

@@ -216,6 +216,12 @@ func (o *operations) fail(rec store.OpRecord, code, msg string) {
 
 func (o *operations) complete(rec store.OpRecord) {
 	rec.Reported = false // owed a report: a status (backend's) or a local-operation event (local)
+	if !rec.Local {
+		// The input serves only a re-run of an interrupted idempotent
+		// operation: a final record does not keep it (a local one keeps it
+		// for its audit event).
+		rec.Input = nil
+	}
 	rec.Updated = time.Now().UTC()
 	if err := o.g.store.PutOp(rec); err != nil {
 		o.g.log.Error("operation journal", "op", rec.ID, "err", err)
@@ -274,7 +280,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 	prune := time.Now()
 	for {
 		var failed error
-		recs, err := o.g.store.Ops()
+		recs, err := o.g.store.UnreportedOps()
 		if err != nil {
 			o.g.log.Error("operation journal", "err", err)
 		}

@@ -26,8 +26,9 @@ type apiTarget struct {
 // findAPI finds the local API the way the daemon is configured: the config
 // (--config, else the packaged one when readable) gives api.listen and the
 // token file (api.tokenFile, else api.token in gateway.stateDir); without a
-// config, the token is looked for in the state directories systemd and the
-// package use. --api and --token-file override.
+// config, the token is looked for in the embedded demo config's state
+// directory and those systemd and the package use. --api and --token-file
+// override.
 func findAPI(cfgPath, api, tokenFile string) (apiTarget, error) {
 	var cfg *config.Config
 	switch {
@@ -56,6 +57,11 @@ func findAPI(cfgPath, api, tokenFile string) (apiTarget, error) {
 	case cfg != nil:
 		paths = []string{cfg.APITokenPath()}
 	default:
+		// No config: the embedded demo config's state directory (what
+		// `fieldgate run` without --config uses), then the packaged ones.
+		if demo, _, err := loadConfig(""); err == nil {
+			paths = append(paths, demo.APITokenPath())
+		}
 		for _, d := range stateDirs() {
 			if d != "" {
 				paths = append(paths, filepath.Join(d, config.APITokenName))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // OpRecord is one operation in the journal. EXECUTING is written before the wire
@@ -210,7 +211,7 @@ func pruneOps(tx *bolt.Tx, olderThan time.Time) error {
 
 // reindexOps recounts the journal and rebuilds the index of unreported records.
 func reindexOps(tx *bolt.Tx) error {
-	if err := tx.DeleteBucket(bucketOpsPending); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+	if err := tx.DeleteBucket(bucketOpsPending); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 		return err
 	}
 	pending, err := tx.CreateBucket(bucketOpsPending)

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -19,7 +22,8 @@ import (
 // directory can be created or written. Run refuses to start on the same
 // problems (it calls Preflight first), so `fieldgate check` (which calls it
 // too) passes only a config that run takes: a first install does not
-// restart-loop on a missing token file. Every problem is reported, each named
+// restart-loop on a missing token file. It binds the local API's address
+// for a moment (see checkListen). Every problem is reported, each named
 // by its config field. It creates nothing: a state directory that does not
 // exist yet is checked through the directory it would be created in.
 func Preflight(cfg *config.Config) error {
@@ -35,6 +39,7 @@ func Preflight(cfg *config.Config) error {
 	}
 	add("gateway.stateDir", checkStateDir(cfg.Gateway.StateDir))
 	if cfg.API.Listen != config.APIOff {
+		add("api.listen", checkListen(cfg.API.Listen))
 		switch f := cfg.APITokenPath(); {
 		case cfg.API.TokenFile != "":
 			_, err := readTokenFile(f, minAPITokenLen)
@@ -135,4 +140,43 @@ func checkStateDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// checkListen checks that the local API can listen on addr: it binds and
+// closes at once. An address in use is fine when a fieldgate answers there
+// (the running daemon, while its config is checked or reloaded).
+func checkListen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil {
+		return ln.Close()
+	}
+	if errors.Is(err, unix.EADDRINUSE) && answersHealth(addr) {
+		return nil
+	}
+	return fmt.Errorf("cannot listen on %q: %w", addr, unwrapOp(err))
+}
+
+// answersHealth says whether a fieldgate local API answers on addr.
+func answersHealth(addr string) bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/healthz")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16))
+	return resp.StatusCode == http.StatusOK && string(b) == "ok\n"
+}
+
+// unwrapOp drops the *net.OpError's own "listen tcp <addr>:" (the caller names the address).
+func unwrapOp(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return se.Err
+		}
+		return oe.Err
+	}
+	return err
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +76,15 @@ func TestCheckRefusesWhatRunRefuses(t *testing.T) {
 			_ = os.MkdirAll(filepath.Join(state, "state.db"), 0o755)
 			return "", state, []string{"gateway.stateDir", filepath.Join(state, "state.db"), "not a regular file"}
 		}},
+		{"api listen address taken by another program", func(dir string) (string, string, []string) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = ln.Close() })
+			addr := ln.Addr().String()
+			return "api: {listen: \"" + addr + "\"}\n", "", []string{"api.listen", addr, "address already in use"}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -131,5 +143,25 @@ buses:
 	}
 	if _, err := os.Stat(filepath.Join(dir, "new", "state", "api.token")); err != nil {
 		t.Errorf("run made no api token: %v", err)
+	}
+}
+
+// The local API's address taken by a running fieldgate (its /healthz answers)
+// is not a problem: that is the daemon whose config is being checked.
+func TestCheckAcceptsListenTakenByTheDaemon(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }))
+	defer srv.Close()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf(`gateway: {id: gw1, stateDir: %s}
+backend: {url: "http://127.0.0.1:1"}
+api: {listen: %q}
+buses:
+  - {name: b, protocol: modbus-tcp, settings: {endpoints: ["127.0.0.1:1"]}}
+`, filepath.Join(dir, "state"), srv.Listener.Addr().String())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCLI("check", "--config", cfgFile); err != nil {
+		t.Fatalf("check with the daemon on the API address: %s %v", out, err)
 	}
 }

@@ -209,6 +209,8 @@ func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *model
 }
 
 func (o *operations) fail(rec store.OpRecord, code, msg string) {
+	// A message may quote a device's reply or the backend's input: bounded.
+	msg = clip(msg, backendclient.MaxTextBytes)
 	rec.Status, rec.ErrCode, rec.ErrMessage = backendclient.OpFailed, code, msg
 	o.complete(rec)
 	o.g.log.Info("operation failed", "op", rec.ID, "device", rec.LocalID, "name", rec.Name, "code", code, "reason", msg)

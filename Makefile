@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build run test check unit fuzz bench bench-fleet deps tools clean
+.PHONY: all build run test tidy check unit fuzz bench bench-fleet deps tools clean
 
 all: build
 
@@ -20,8 +20,23 @@ build:
 run: build
 	./bin/testbench demo --fieldgate ./bin/fieldgate
 
-# The whole suite: formatting, vet, staticcheck, race tests, brief fuzzing.
-test: deps tools check unit fuzz
+# The whole suite: go.mod tidy, formatting, vet, staticcheck, race tests, brief fuzzing.
+test: tidy deps tools check unit fuzz
+
+# go.mod and go.sum must be exactly what `go mod tidy` makes of them (a direct
+# dependency marked "// indirect" is a difference too). The check reads only the
+# module cache when it holds what tidy loads (the tests of our dependencies
+# too), so it runs offline after any online `go mod tidy` or `make tidy`; when
+# modules are missing and the proxy is unreachable (or GOPROXY=off) it says so
+# and fails rather than pass unchecked.
+tidy:
+	@err=$$(mktemp); trap 'rm -f $$err' EXIT; \
+	out=$$($(GO) mod tidy -diff 2>$$err) && exit 0; \
+	if [ -n "$$out" ]; then \
+	  echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit the result. The difference:"; \
+	  echo "$$out"; exit 1; fi; \
+	echo "could not check that go.mod/go.sum are tidy (offline with modules missing from the cache? run 'go mod tidy -diff' once with network):"; \
+	grep -v '^go: downloading' $$err | head -20; exit 1
 
 deps:
 	@need=""; \

@@ -77,6 +77,14 @@ func (c *Client) telemetryAck(k call, body []byte, err error) (*TelemetryAck, er
 	if ack.Accepted < 0 || ack.Duplicates < 0 {
 		return nil, fmt.Errorf("backendclient: %s: accepted and duplicates must be >= 0, got %d and %d", k.endpoint(), ack.Accepted, ack.Duplicates)
 	}
+	if n := len(ack.UnknownDevices); n > MaxUnknownDevices {
+		return nil, fmt.Errorf("backendclient: %s: unknownDevices: at most %d, got %d", k.endpoint(), MaxUnknownDevices, n)
+	}
+	for i, id := range ack.UnknownDevices {
+		if id == "" || len(id) > MaxIDLen {
+			return nil, fmt.Errorf("backendclient: %s: unknownDevices[%d]: a local id of 1 to %d bytes, got %d bytes", k.endpoint(), i, MaxIDLen, len(id))
+		}
+	}
 	return &ack, nil
 }
 

@@ -3,9 +3,11 @@ package backendclient_test
 import (
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -145,5 +147,34 @@ func TestSendEncodedRefusedAndBounds(t *testing.T) {
 	}
 	if _, err := c.SendEncoded(testCtx(t), &e); err == nil {
 		t.Fatal("a batch over MaxTelemetryItems was sent")
+	}
+}
+
+// The answer's unknownDevices reach the caller; a list beyond its bounds (an
+// id over MaxIDLen, an empty id) is an error naming the entry, not passed on.
+func TestTelemetryAckUnknownDevicesBounded(t *testing.T) {
+	for _, tc := range []struct {
+		ids  []string
+		want string // "" = accepted
+	}{
+		{[]string{"modbus-tcp/127.0.0.1:502/1"}, ""},
+		{[]string{"a", strings.Repeat("x", backendclient.MaxIDLen+1)}, "unknownDevices[1]"},
+		{[]string{""}, "unknownDevices[0]"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = json.NewEncoder(w).Encode(backendclient.TelemetryAck{Accepted: 1, UnknownDevices: tc.ids})
+		}))
+		c := newClient(t, srv, nil)
+		var e backendclient.TelemetryEncoder
+		e.Reset()
+		e.AddEvent(&backendclient.Event{Seq: 1, LocalID: "a", DeviceID: "d", Event: "online"})
+		ack, err := c.SendEncoded(testCtx(t), &e)
+		switch {
+		case tc.want == "" && (err != nil || fmt.Sprint(ack.UnknownDevices) != fmt.Sprint(tc.ids)):
+			t.Errorf("ack %+v err %v, want unknownDevices %v", ack, err, tc.ids)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("err %v, want one naming %s", err, tc.want)
+		}
+		srv.Close()
 	}
 }

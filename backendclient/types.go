@@ -180,7 +180,20 @@ type Event struct {
 type TelemetryAck struct {
 	Accepted   int `json:"accepted"`   // samples and events stored
 	Duplicates int `json:"duplicates"` // samples and events already seen (by seq)
+	// UnknownDevices lists the local ids of items in the batch whose deviceId
+	// the backend did not issue to this gateway for that local id (a new
+	// backend at the same URL, one restored from an old backup): the gateway
+	// registers those devices again. At most MaxUnknownDevices, each a local id
+	// of at most MaxIDLen bytes.
+	UnknownDevices []string `json:"unknownDevices,omitempty"`
 }
+
+// MaxUnknownDevices bounds TelemetryAck.UnknownDevices: a batch has at most
+// this many samples and events.
+const MaxUnknownDevices = 5000
+
+// MaxIDLen bounds a local id named in an answer.
+const MaxIDLen = 256
 
 // HelloAck is the answer to a hello.
 type HelloAck struct {

@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,7 +105,23 @@ func TestRestartWithBackendDown(t *testing.T) {
 // journal and the inbox is read from its start: the redelivered reboot is
 // FAILED "state-reset", never run again; the idempotent boost may run again.
 // Once the inbox has been read to its end, operations run normally.
+//
+// The state file is lost three ways: garbled (set aside as corrupt),
+// truncated to nothing, and deleted — the last two beside its sequence mark.
 func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose func(path string) error
+	}{
+		{"corrupt", func(path string) error { return os.WriteFile(path, bytes.Repeat([]byte{0xA5}, 10000), 0o600) }},
+		{"empty", func(path string) error { return os.Truncate(path, 0) }},
+		{"missing", os.Remove},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testStateReset(t, tc.lose) })
+	}
+}
+
+func testStateReset(t *testing.T, lose func(path string) error) {
 	emus := startEmulators(t)
 	be := newRefBackend(t)
 	// After the reset the inbox is held until the device is known again: an
@@ -150,8 +168,12 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 		t.Fatalf("reboot register written %d times, want 1", n)
 	}
 	gw.stop()
+	before, err := looseSequence(be.srv)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	if err := os.WriteFile(filepath.Join(state, "state.db"), bytes.Repeat([]byte{0xA5}, 10000), 0o600); err != nil {
+	if err := lose(filepath.Join(state, "state.db")); err != nil {
 		t.Fatal(err)
 	}
 	holdInbox.Store(true)
@@ -195,6 +217,18 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 	if n := unit.WritesAt("holding", 100); n != 1 {
 		t.Fatalf("reboot register written %d times after the reset, want 1: the redelivered reboot ran again", n)
 	}
+	eventually(t, 30*time.Second, "state-reset reported above the old numbers", func() error {
+		for _, e := range be.srv.Events("", 1000) {
+			if e.Event != "state-reset" {
+				continue
+			}
+			if e.Seq <= before.max {
+				t.Fatalf("state-reset event has seq %d, not above %d, the highest before the loss", e.Seq, before.max)
+			}
+			return nil
+		}
+		return errNotYet
+	})
 	if rec, _ := be.srv.Operation(reboot); rec.Status != backendclient.OpSucceeded {
 		t.Errorf("backend's record of the first reboot: %s, want SUCCEEDED kept", rec.Status)
 	}
@@ -214,4 +248,46 @@ func TestStateResetNeverRunsAnOperationTwice(t *testing.T) {
 	if n := unit.WritesAt("holding", 100); n != 2 {
 		t.Errorf("reboot register written %d times, want 2 (a new reboot after the catch-up runs)", n)
 	}
+}
+
+// TestBackendThatLostItsRegistryGetsDevicesRegisteredAgain: the backend at the
+// gateway's URL is replaced by one with an empty registry (a new backend, or
+// one restored from an old backup) while the gateway runs from its cache. The
+// telemetry answers list the device as unknown, and the gateway registers it
+// again — discovery does not run again in this test — so the backend issues
+// its id and an operation it sends reaches the device.
+func TestBackendThatLostItsRegistryGetsDevicesRegisteredAgain(t *testing.T) {
+	emus := startEmulators(t)
+	be := newRefBackend(t)
+	cfg := gatewayConfig(t, t.TempDir(), be.url(), emus)
+	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
+	gw := startGateway(t, cfg)
+	waitAssigned(t, be.srv, th1)
+	waitRunning(t, gw.api, th1, "")
+
+	be.stop()
+	for _, f := range []string{be.db, be.db + "-lock"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	be.restart()
+	if _, ok := deviceByLocalID(be.srv.Devices(), th1); ok {
+		t.Fatal("the fresh backend already knows the device")
+	}
+	dev := waitAssigned(t, be.srv, th1)
+	eventually(t, 30*time.Second, "samples under the new registration", func() error {
+		_, err := latest(be.srv, dev.ID, "temperature")
+		return err
+	})
+	id, err := be.srv.CreateOperation(backend.OperationRequest{DeviceID: dev.ID, Name: "boost", Input: json.RawMessage(`{"minutes":3}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "operation on the registered-again device", func() error {
+		if rec, _ := be.srv.Operation(id); rec.Status != backendclient.OpSucceeded {
+			return fmt.Errorf("status %s %+v", rec.Status, rec.Error)
+		}
+		return nil
+	})
 }

@@ -140,7 +140,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("backend client: %w", err)
 	}
 	g.backend = bc
-	g.uplink = newHTTPUplink(bc, g.batchSize())
+	up := newHTTPUplink(bc, g.batchSize())
+	up.unknown = g.registerAgain
+	g.uplink = up
 	g.models = newModelCache(st, bc)
 	g.ops = newOperations(g)
 

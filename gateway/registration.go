@@ -131,6 +131,37 @@ func (g *Gateway) noteCandidate(bus string, c adapters.Candidate) {
 	}
 }
 
+// registerAgain makes the assigned devices among localIDs due for
+// registration now: the backend said it did not issue the device ids they
+// report under (a new backend at the same URL, or one restored from an old
+// backup). They go on polling until the answer; its device id is used from
+// then on. A device already due is left as it is, so repeated answers do not
+// make repeated registrations.
+func (g *Gateway) registerAgain(localIDs []string) {
+	due := 0
+	for _, id := range localIDs {
+		d, ok := g.devices.lookup(id)
+		if !ok {
+			continue
+		}
+		d.applyMu.Lock()
+		rec := d.record()
+		if rec.Status == backendclient.StatusAssigned && rec.NextRegister.IsZero() {
+			g.log.Warn("the backend does not know this device's id; registering it again", "device", id, "deviceId", rec.DeviceID)
+			rec.NextRegister = time.Now()
+			d.setRecord(rec)
+			if err := g.store.PutDevice(rec); err != nil {
+				g.log.Error("persist device", "device", id, "err", err)
+			}
+			due++
+		}
+		d.applyMu.Unlock()
+	}
+	if due > 0 {
+		g.wakeRegistration()
+	}
+}
+
 func (g *Gateway) wakeRegistration() {
 	select {
 	case g.regWake <- struct{}{}:
@@ -233,7 +264,11 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 		if rec.Status != backendclient.StatusPending {
 			g.log.Info("device pending at the backend", "device", rec.LocalID, "retry", wait)
 		}
-		rec.Status, rec.Reason, rec.NextRegister = backendclient.StatusPending, "", time.Now().Add(wait)
+		// Pending is "no decision yet": the device stays known but idle, also
+		// when it ran an instance before (a changed fingerprint, a backend
+		// that no longer knows it).
+		d.swap(nil)
+		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusPending, "", nil, time.Now().Add(wait)
 	case backendclient.StatusRejected:
 		g.log.Info("device rejected by the backend", "device", rec.LocalID, "reason", res.Reason)
 		d.swap(nil)

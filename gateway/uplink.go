@@ -197,14 +197,14 @@ func (g *Gateway) reportDrops() {
 }
 
 // reportReset says, loudly and upstream, that the state file was replaced
-// because it was corrupt.
+// because it was corrupt, missing or empty.
 func (g *Gateway) reportReset() {
 	info, ok, err := g.store.Reset()
 	if err != nil || !ok {
 		return
 	}
-	g.log.Error("STATE FILE WAS CORRUPT: set aside and started fresh; devices re-register, outbox and operation journal of the old file are lost",
-		"setAside", info.File, "reason", info.Reason, "seqFrom", info.SeqFloor)
+	g.log.Error("STATE FILE WAS LOST: started fresh; devices re-register, outbox and operation journal of the old file are lost",
+		"reason", info.Reason, "setAside", info.File, "seqFrom", info.SeqFloor)
 	detail, _ := json.Marshal(info)
 	if g.gatewayEvent(eventStateReset, string(detail)) {
 		if err := g.store.ClearReset(); err != nil {

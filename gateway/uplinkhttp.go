@@ -25,6 +25,10 @@ type httpUplink struct {
 	free   chan *backendclient.TelemetryEncoder // encoders not in flight
 	sample backendclient.Sample                 // reused by toSample
 	event  backendclient.Event
+	// unknown, if set, gets the local ids an answer lists as unknown to the
+	// backend (TelemetryAck.UnknownDevices). It is called from the goroutines
+	// of requests in flight, so it must be safe for concurrent use.
+	unknown func(localIDs []string)
 }
 
 var _ telemetry.Uplink = (*httpUplink)(nil)
@@ -88,7 +92,11 @@ func (u *httpUplink) Send(ctx context.Context, recs []telemetry.Record) (int, er
 		reqs = append(reqs, req)
 		inFlight++
 		go func() {
-			_, req.err = u.client.SendEncoded(ctx, e)
+			var ack *backendclient.TelemetryAck
+			ack, req.err = u.client.SendEncoded(ctx, e)
+			if req.err == nil && len(ack.UnknownDevices) > 0 && u.unknown != nil {
+				u.unknown(ack.UnknownDevices)
+			}
 			done <- req // before freeing e: at most maxInFlight sends are pending
 			u.free <- e
 		}()

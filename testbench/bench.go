@@ -191,8 +191,13 @@ type Options struct {
 // DefaultSerialDir is where a bench puts the links of its emulated serial lines.
 const DefaultSerialDir = "state/bench/tty"
 
-// Start starts the emulators, then the backend. On failure what was started is stopped.
+// Start starts the emulators, then the backend. On failure what was started is
+// stopped. Fixed addresses that are taken are all named first (CheckPorts),
+// before anything starts.
 func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (_ *Running, err error) {
+	if err := CheckPorts(b.Ports(opts)); err != nil {
+		return nil, err
+	}
 	r := &Running{}
 	defer func() {
 		if err != nil {
@@ -217,14 +222,9 @@ func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (_ *Ru
 		return r, nil
 	}
 	spec := *b.Backend
-	if opts.BackendListen != "" {
-		spec.Listen = opts.BackendListen
-	}
+	spec.Listen = backendListen(b.Backend, opts)
 	if opts.BackendDB != "" {
 		spec.DB = opts.BackendDB
-	}
-	if spec.Listen == "" {
-		spec.Listen = DefaultBackendListen
 	}
 	if spec.DB == "" {
 		spec.DB = filepath.Join("state", "bench", "backend.db")

@@ -46,6 +46,16 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	if err != nil {
 		return err
 	}
+	bench, err := Demo()
+	if err != nil {
+		return err
+	}
+	// The ports first: a demo already running keeps its state files.
+	benchOpts := Options{BackendDB: demoBackendDB}
+	ports := append(bench.Ports(benchOpts), Port{"tcp", demoGatewayAPI, "the gateway's local API (fieldgate run, demo config)"})
+	if err := CheckPorts(ports); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	if !opts.KeepState {
 		for _, f := range []string{demoBackendDB, filepath.Join(demoGatewayState, "state.db")} {
 			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -56,12 +66,8 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 	if err := os.MkdirAll("state", 0o750); err != nil {
 		return err
 	}
-	bench, err := Demo()
-	if err != nil {
-		return err
-	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := Start(ctx, bench, Options{BackendDB: demoBackendDB}, quiet)
+	r, err := Start(ctx, bench, benchOpts, quiet)
 	if err != nil {
 		return fmt.Errorf("demo bench: %w (is another demo running?)", err)
 	}

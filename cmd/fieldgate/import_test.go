@@ -45,6 +45,10 @@ func TestModelImportEdgex(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("name: p\ndeviceResources:\n- {name: a, attributes: {primaryTable: FOO, startingAddress: 0}, properties: {valueType: Bool, readWrite: R}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	huge := filepath.Join(t.TempDir(), "huge.yml")
+	if err := os.WriteFile(huge, bytes.Repeat([]byte("#"), 4<<20+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -57,6 +61,9 @@ func TestModelImportEdgex(t *testing.T) {
 		{[]string{"--id", "bad id", "--version", "1", sample}, `id: may only hold letters, digits, '.', '_' and '-', got "bad id"`, 1},
 		{[]string{"--id", "x", "--version", "1", "missing.yml"}, "missing.yml", 1},
 		{[]string{"--id", "x", "--version", "1", bad}, `deviceResources[0].attributes.primaryTable: unknown table "FOO"`, 1},
+		{[]string{"--id", "x", "--version", "1", "../../models/importers/edgex/testdata/edgex1.boiler.profile.yml"},
+			"edgex1.boiler.profile.yml: this is an EdgeX 1.x device profile (deviceResources[0].properties.value, deviceCommands[0].get, coreCommands); fieldgate imports the format of EdgeX 2.0 and later", 1},
+		{[]string{"--id", "x", "--version", "1", huge}, "huge.yml: larger than 4194304 bytes", 1},
 	} {
 		_, err := runCLI(append([]string{"model", "import-edgex"}, c.args...)...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || exitCode(err) != c.code {

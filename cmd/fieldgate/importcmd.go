@@ -62,12 +62,9 @@ func cmdImport(name string, im importer, args []string, stdout, stderr io.Writer
 		return usageError{fmt.Sprintf("%s: name exactly one %s FILE, got %d arguments", name, im.what, fs.NArg())}
 	}
 	path := fs.Arg(0)
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path, im.maxSize)
 	if err != nil {
 		return err
-	}
-	if len(data) > im.maxSize {
-		return fmt.Errorf("%s: %d bytes, larger than %d", path, len(data), im.maxSize)
 	}
 	doc, warnings, err := im.convert(data, *id, *ver)
 	if err != nil {
@@ -86,4 +83,22 @@ func cmdImport(name string, im importer, args []string, stdout, stderr io.Writer
 	}
 	_, err = fmt.Fprintf(stdout, "%s\n", out)
 	return err
+}
+
+// readBounded reads a file of at most limit bytes, reading no more than that
+// from a larger one.
+func readBounded(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return data, nil
 }

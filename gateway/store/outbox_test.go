@@ -560,3 +560,59 @@ func openLegacy(t *testing.T, schema, lastSeq uint64, fill func(box *bolt.Bucket
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// A state file that is missing or empty while its sequence mark is there was
+// lost (deleted, truncated by a full disk): the fresh file is a reset like a
+// corrupt one — numbers go on above the mark, the inbox catch-up guard is on,
+// and ResetInfo says why. A first start (no mark) and a normal restart are not.
+func TestMissingOrEmptyStateFileBesideItsMarkIsAReset(t *testing.T) {
+	at := time.Unix(1_000_000, 0) // a clock far behind: only the mark can keep the numbers up
+	open := func(t *testing.T, path string) *Store {
+		t.Helper()
+		s, err := Open(path, Options{NoSync: true, SetAsideCorrupt: true, Timeout: 5 * time.Second, Now: func() time.Time { return at }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		lose func(path string) error
+		why  string
+	}{
+		{"missing", os.Remove, "missing"},
+		{"empty", func(path string) error { return os.Truncate(path, 0) }, "empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			s := open(t, path)
+			if _, ok, _ := s.Reset(); ok {
+				t.Fatal("first start (no mark) recorded as a reset")
+			}
+			appendN(t, s, "p", 3)
+			_ = s.Close()
+			s = open(t, path) // a normal restart
+			if _, ok, _ := s.Reset(); ok {
+				t.Fatal("normal restart recorded as a reset")
+			}
+			last := appendN(t, s, "p", 2)[1].Seq
+			_ = s.Close()
+
+			if err := tc.lose(path); err != nil {
+				t.Fatal(err)
+			}
+			s = open(t, path)
+			defer func() { _ = s.Close() }()
+			info, ok, err := s.Reset()
+			if err != nil || !ok || !strings.Contains(info.Reason, tc.why) || info.File != "" {
+				t.Fatalf("reset record %+v ok=%v err=%v, want one saying %q with no file set aside", info, ok, err, tc.why)
+			}
+			if on, _ := s.InboxCatchingUp(); !on {
+				t.Error("inbox catch-up guard off after the state file was lost")
+			}
+			if first := appendN(t, s, "p", 1)[0].Seq; first <= last {
+				t.Errorf("first seq after the loss %d, not above the last one before, %d", first, last)
+			}
+		})
+	}
+}

@@ -25,7 +25,9 @@ func (e *corruptFileError) Unwrap() error { return e.err }
 
 // ResetInfo says that this state file replaced one that could not be used.
 type ResetInfo struct {
-	// File is where the unusable file was moved: <path>.corrupt-<unix seconds>.
+	// File is where the unusable file was moved: <path>.corrupt-<unix seconds>;
+	// "" when there was nothing to keep (the file was missing or empty beside
+	// its sequence mark).
 	File   string    `json:"file"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason"`
@@ -114,12 +116,48 @@ func setAside(path string, opts Options, cause *corruptFileError) (*bolt.DB, err
 	if err != nil {
 		return nil, fmt.Errorf("%w; set aside as %s, but a fresh file: %w", cause, aside, err)
 	}
+	if err := recordReset(db, path, opts, aside, cause.err.Error()); err != nil {
+		return nil, fmt.Errorf("%w; set aside as %s, but %w", cause, aside, err)
+	}
+	return db, nil
+}
+
+// lostBesideMark says why the state file at path is a reset although bbolt
+// opens it without complaint: it is missing or empty while its sequence mark
+// (<path>.seq) is there, so an earlier file handed out numbers and is gone —
+// deleted, or truncated by a full disk or a careless restore. Such a file is
+// fresh, and without this its numbers would restart at 1 (the backend would
+// discard the new samples as duplicates) and its empty journal would run a
+// redelivered operation again. "" is not a reset (a first start has no mark).
+func lostBesideMark(path string) string {
+	if mark, err := newSeqMark(path).read(); err != nil || mark == 0 {
+		return ""
+	}
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "state file missing beside its sequence mark " + path + ".seq"
+	case err == nil && info.Size() == 0:
+		return "state file empty beside its sequence mark " + path + ".seq"
+	}
+	return ""
+}
+
+// recordReset makes db, a fresh file, a reset one: its sequence numbers start
+// above any the lost file can have handed out, the inbox catch-up guard is on,
+// and ResetInfo says what happened (aside is where the old file went, "" when
+// there was nothing to keep).
+func recordReset(db *bolt.DB, path string, opts Options, aside, reason string) error {
+	now := time.Now()
+	if opts.Now != nil {
+		now = opts.Now()
+	}
 	floor := uint64(max(now.UnixMicro(), 0))
 	if mark, err := newSeqMark(path).read(); err == nil {
 		floor = max(floor, mark)
 	}
-	info := ResetInfo{File: aside, At: now.UTC(), Reason: cause.err.Error(), SeqFloor: floor}
-	err = db.Update(func(tx *bolt.Tx) error {
+	info := ResetInfo{File: aside, At: now.UTC(), Reason: reason, SeqFloor: floor}
+	err := db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
@@ -134,9 +172,9 @@ func setAside(path string, opts Options, cause *corruptFileError) (*bolt.DB, err
 	})
 	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("%w; set aside as %s, but recording it: %w", cause, aside, err)
+		return fmt.Errorf("recording the reset: %w", err)
 	}
-	return db, nil
+	return nil
 }
 
 // Reset returns the record of a corrupt state file this one replaced; ok is

@@ -107,10 +107,14 @@ func Open(path string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("open state %s: overflow: must be %q or %q, got %q", path, DropOldest, DropNewest, opts.Overflow)
 	}
+	lost := lostBesideMark(path)
 	db, err := openChecked(path, opts)
 	var corrupt *corruptFileError
-	if errors.As(err, &corrupt) && opts.SetAsideCorrupt {
+	switch {
+	case errors.As(err, &corrupt) && opts.SetAsideCorrupt:
 		db, err = setAside(path, opts, corrupt)
+	case err == nil && lost != "":
+		err = recordReset(db, path, opts, "", lost)
 	}
 	if err != nil {
 		return nil, err
@@ -246,7 +250,7 @@ func (s *Store) SetCursor(c int64) error {
 	})
 }
 
-// InboxCatchingUp reports whether this file replaced a corrupt one and the
+// InboxCatchingUp reports whether this file replaced a lost one and the
 // inbox has not been read to its end since: the operations it redelivers may
 // have run under the lost journal.
 func (s *Store) InboxCatchingUp() (bool, error) {

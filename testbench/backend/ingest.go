@@ -58,6 +58,7 @@ func (s *Server) Ingest(gw string, batch backendclient.TelemetryBatch) (backendc
 			return err
 		}
 		ack.Accepted = int(samples + events)
+		ack.UnknownDevices = in.unknown
 		ack.Duplicates = len(batch.Samples) + len(batch.Events) - ack.Accepted
 		for _, c := range []struct {
 			name string
@@ -84,6 +85,10 @@ type ingester struct {
 	ordered  bool                    // fresh is ascending
 	freshSet map[uint64]struct{}     // fresh as a set, once it is not ascending
 	rec      []byte
+
+	registry *bolt.Bucket       // the devices this backend issued ids for
+	checked  map[[2]string]bool // (local id, device id) → this backend issued that pair
+	unknown  []string           // local ids named with a device id it did not issue, each once
 }
 
 func newIngester(tx *bolt.Tx, gw string, now time.Time) (*ingester, error) {
@@ -92,7 +97,30 @@ func newIngester(tx *bolt.Tx, gw string, now time.Time) (*ingester, error) {
 		return nil, err
 	}
 	return &ingester{gw: gw, now: now, seqs: seqs, samples: tx.Bucket([]byte(bkSamples)), events: tx.Bucket([]byte(bkEvents)),
-		devices: map[string]*bolt.Bucket{}, ordered: true}, nil
+		devices: map[string]*bolt.Bucket{}, ordered: true,
+		registry: tx.Bucket([]byte(bkDevices)), checked: map[[2]string]bool{}}, nil
+}
+
+// checkDevice notes an item of localID that names deviceID: a device id this
+// backend did not issue to the gateway for that local id (it lost its registry,
+// or never had it) puts the local id in the answer's unknownDevices, once, so
+// that the gateway registers the device again. Items with no device id
+// (gateway events, devices not yet assigned) are not checked. The items are
+// stored all the same, under the id the local id maps to.
+func (in *ingester) checkDevice(localID, deviceID string) {
+	if deviceID == "" {
+		return
+	}
+	pair := [2]string{localID, deviceID}
+	if _, seen := in.checked[pair]; seen {
+		return
+	}
+	issued := DeviceID(in.gw, localID)
+	known := deviceID == issued && in.registry.Get([]byte(issued)) != nil
+	in.checked[pair] = known
+	if !known && !slices.Contains(in.unknown, localID) {
+		in.unknown = append(in.unknown, localID)
+	}
 }
 
 // claim reports whether seq is new (not seen before, not earlier in this
@@ -136,6 +164,7 @@ func (in *ingester) ingestKey() ([]byte, error) {
 }
 
 func (in *ingester) putSample(sm *backendclient.Sample) (bool, error) {
+	in.checkDevice(sm.LocalID, sm.DeviceID)
 	if !in.claim(sm.Seq) {
 		return false, nil
 	}
@@ -164,6 +193,7 @@ func (in *ingester) putSample(sm *backendclient.Sample) (bool, error) {
 }
 
 func (in *ingester) putEvent(ev *backendclient.Event) (bool, error) {
+	in.checkDevice(ev.LocalID, ev.DeviceID)
 	if !in.claim(ev.Seq) {
 		return false, nil
 	}

@@ -331,3 +331,37 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return tm
 }
+
+// A sample or event naming a device id this backend did not issue to the
+// gateway for that local id (its registry was lost, or never had the device)
+// is acknowledged and its local id listed in unknownDevices, once; the
+// gateway then registers it again. Known devices and items without a device
+// id are not listed.
+func TestTelemetryListsUnknownDevices(t *testing.T) {
+	b := newBench(t, nil)
+	dev := b.register("gw1", localTH, thFingerprint("TH-100", "1.2.0"))
+	known := sampleOf(1, localTH, "temperature", 1)
+	known.DeviceID = dev.DeviceID
+	stale := sampleOf(2, localTH, "temperature", 2)
+	stale.DeviceID = "dev-from-an-old-backend" // right local id, an id never issued
+	never := sampleOf(3, "modbus-tcp/127.0.0.1:5999/9", "temperature", 3)
+	never.DeviceID = DeviceID("gw1", "modbus-tcp/127.0.0.1:5999/9") // never registered
+	again := sampleOf(4, "modbus-tcp/127.0.0.1:5999/9", "temperature", 4)
+	again.DeviceID = never.DeviceID
+	batch := samples(known, stale, never, again)
+	batch.Events = []backendclient.Event{
+		{Seq: 5, LocalID: "gateway/gw1", Event: "state-reset"},
+		{Seq: 6, LocalID: "modbus-tcp/127.0.0.1:5999/7", Event: "online"}, // not yet assigned: no device id
+	}
+	var ack backendclient.TelemetryAck
+	b.call("POST", telemetryPath, batch, 200, &ack)
+	if ack.Accepted != 6 || fmt.Sprint(ack.UnknownDevices) != "["+localTH+" modbus-tcp/127.0.0.1:5999/9]" {
+		t.Fatalf("ack %+v, want 6 accepted and unknownDevices [%s modbus-tcp/127.0.0.1:5999/9]", ack, localTH)
+	}
+	known.Seq = 7
+	ack = backendclient.TelemetryAck{}
+	b.call("POST", telemetryPath, samples(known), 200, &ack)
+	if ack.Accepted != 1 || len(ack.UnknownDevices) != 0 {
+		t.Fatalf("ack of a known device's sample %+v, want no unknownDevices", ack)
+	}
+}

@@ -1,6 +1,7 @@
 package edgex
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -43,7 +44,8 @@ func TestSampleProfile(t *testing.T) {
 		{"SwitchA", "bool", "rw", "coil", "bool", 0, 0, nil, nil, nil},
 		{"SwitchB", "bool", "rw", "coil", "bool", 14, 0, nil, nil, nil},
 		{"OperationMode", "int", "rw", "holding", "int16", 1, 0, nil, fptr(0), fptr(11)},
-		{"CommunicationFailure", "bool", "r", "holding", "bit", 10, 8, nil, nil, nil},
+		// startingAddress 10.10: register 10, bit 10 (device-modbus v4.0.1 and later)
+		{"CommunicationFailure", "bool", "r", "holding", "bit", 10, 10, nil, nil, nil},
 		{"FanSpeed", "int", "rw", "holding", "int32", 2, 0, nil, fptr(0), fptr(9)},
 		{"RoomTemperature", "float", "r", "input", "int16", 3, 0, fptr(0.1), nil, nil},
 		{"Temperature", "float", "rw", "holding", "int16", 5, 0, fptr(0.1), nil, nil},
@@ -62,8 +64,6 @@ func TestSampleProfile(t *testing.T) {
 	}
 	all := strings.Join(warnings, "\n")
 	for _, s := range []string{
-		`deviceResources[3].attributes.startingAddress 10.10 (CommunicationFailure): not an integer; EdgeX device-modbus truncates it to 10`,
-		`deviceResources[3] (CommunicationFailure): Bool in a register`,
 		`deviceCommands[0] "Switch" (RW: SwitchA, SwitchB): not carried over`,
 		`deviceCommands[1] "Values" (RW: SwitchA, OperationMode, FanSpeed, Temperature)`,
 		`deviceCommands[2] "HVACValues"`,
@@ -78,6 +78,11 @@ func TestSampleProfile(t *testing.T) {
 	}
 	if strings.Contains(all, "minimum/maximum") {
 		t.Errorf("Bool 0..1 limits should not warn:\n%s", all)
+	}
+	for _, w := range warnings {
+		if strings.Contains(w, "deviceResources[3]") {
+			t.Errorf("the exact bit mapping of CommunicationFailure warns: %s", w)
+		}
 	}
 }
 
@@ -119,8 +124,55 @@ func TestMappings(t *testing.T) {
 			func(p models.Property) bool { return p.Access == "w" }, ""},
 		{"bool register rw becomes read-only", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 3`, `valueType: Bool, readWrite: RW`),
 			func(p models.Property) bool {
-				return p.Access == "r" && p.Modbus.DataType == "bit" && p.Modbus.Bit == 8
+				return p.Access == "r" && p.Modbus.DataType == "bit" && p.Modbus.Bit == 0 && p.Modbus.Address == 3
 			}, "writes not carried over"},
+		// device-modbus v4.0.1 and later: a Bool in a register without a bit
+		// reads bit 0 (the least significant), not bit 8 (the lowest of the
+		// high byte, as before).
+		{"bool in register reads bit 0", res(`primaryTable: INPUT_REGISTERS, startingAddress: 3`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool {
+				return p.Modbus.Table == "input" && p.Modbus.DataType == "bit" && p.Modbus.Bit == 0 && p.Modbus.Address == 3
+			}, ""},
+		{"register.bit number", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 10.10`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 10 && p.Modbus.Bit == 10 }, ""},
+		{"register.bit string", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "10.1"`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 10 && p.Modbus.Bit == 1 }, ""},
+		{"register.bit number with one decimal", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 10.1`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 10 && p.Modbus.Bit == 10 },
+			`startingAddress 10.1 (r): EdgeX device-modbus prints a number with two decimals, 10.10, so this is bit 10; quote it ("10.1") for bit 1 as written`},
+		{"register bit 15", res(`primaryTable: INPUT_REGISTERS, startingAddress: "0.15"`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 0 && p.Modbus.Bit == 15 }, ""},
+		{"bool rawType Int32 high word", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "4.20", rawType: Int32`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool {
+				return p.Modbus.Address == 4 && p.Modbus.Bit == 4 && p.Modbus.DataType == "bit"
+			}, ""},
+		{"bool rawType Int32 low word", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "4.3", rawType: INT32`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 5 && p.Modbus.Bit == 3 }, ""},
+		{"bool rawType Uint16", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "4.3", rawType: Uint16`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 4 && p.Modbus.Bit == 3 }, ""},
+		{"bit ignored for a number", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "7.3"`, `valueType: Int16, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 7 && p.Modbus.DataType == "int16" },
+			"startingAddress 7.3 (r): bit 3 not carried over: EdgeX device-modbus uses the bit only for valueType Bool"},
+		{"coil with bit 0", res(`primaryTable: COILS, startingAddress: 3.0`, `valueType: Bool, readWrite: RW`),
+			func(p models.Property) bool {
+				return p.Modbus.Address == 3 && p.Modbus.DataType == "bool" && p.Access == "rw"
+			}, ""},
+		{"hex address string", res(`primaryTable: COILS, startingAddress: "0x10"`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Address == 16 }, `startingAddress "0x10" (r): read as address 16`},
+		{"discrete inputs spelling", res(`primaryTable: DISCRETE_INPUTS, startingAddress: 2`, `valueType: Bool, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.Table == "discrete" && p.Modbus.Address == 2 }, ""},
+		{"rw input register read-only", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1`, `valueType: Int16, readWrite: RW`),
+			func(p models.Property) bool { return p.Access == "r" && p.Modbus.Table == "input" },
+			"deviceResources[0] (r): readWrite RW in table INPUT_REGISTERS: EdgeX device-modbus loads it but refuses writes (the table is read-only); imported read-only"},
+		{"rw discrete input read-only", res(`primaryTable: DISCRETES_INPUT, startingAddress: 1`, `valueType: Bool, readWrite: RW`),
+			func(p models.Property) bool { return p.Access == "r" && p.Modbus.Table == "discrete" }, "imported read-only"},
+		{"float64 from rawType Int32", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 4, rawType: Int32, isWordSwap: true`, `valueType: Float64, readWrite: R, scale: 0.01`),
+			func(p models.Property) bool {
+				return p.Type == "float" && p.Modbus.DataType == "int32" && p.Modbus.Order == "CDAB" && *p.Modbus.Scale == 0.01
+			}, ""},
+		{"int rawType decodes the valueType", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 4, rawType: Uint16`, `valueType: Int16, readWrite: R`),
+			func(p models.Property) bool { return p.Modbus.DataType == "int16" },
+			"attributes.rawType uint16 (r): not carried over: EdgeX device-modbus decodes valueType int16"},
 		{"mask ignored", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 3`, `valueType: Uint16, readWrite: R, mask: "0x0F"`),
 			func(p models.Property) bool { return p.Type == "int" }, "properties.mask: not carried over (r)"},
 	}
@@ -178,19 +230,37 @@ func TestBadProfiles(t *testing.T) {
 		{"address range", res(`primaryTable: COILS, startingAddress: 70000`, `valueType: Bool, readWrite: R`),
 			[]string{"deviceResources[0].attributes.startingAddress: must be 0..65535, got 70000"}},
 		{"address not a number", res(`primaryTable: COILS, startingAddress: ten`, `valueType: Bool, readWrite: R`),
-			[]string{`deviceResources[0].attributes.startingAddress: must be a finite number, got "ten"`}},
+			[]string{`deviceResources[0].attributes.startingAddress: must be an address 0..65535 or ADDRESS.BIT, got "ten"`}},
+		{"address negative", res(`primaryTable: COILS, startingAddress: -1`, `valueType: Bool, readWrite: R`),
+			[]string{`deviceResources[0].attributes.startingAddress: must be 0..65535, got -1`}},
+		{"address three parts", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.2.3"`, `valueType: Bool, readWrite: R`),
+			[]string{`deviceResources[0].attributes.startingAddress: must be an address or ADDRESS.BIT, got "1.2.3"`}},
+		{"bit not decimal", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.x"`, `valueType: Bool, readWrite: R`),
+			[]string{`deviceResources[0].attributes.startingAddress: the bit after the first "." must be a decimal 0..255 (EdgeX device-modbus refuses the resource otherwise), got "1.x"`}},
+		{"bit beyond the register", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.16"`, `valueType: Bool, readWrite: R`),
+			[]string{`deviceResources[0].attributes.startingAddress: bit 16 is beyond the 16 bits EdgeX device-modbus reads for a Bool`}},
+		{"bit beyond two registers", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "1.32", rawType: Int32`, `valueType: Bool, readWrite: R`),
+			[]string{`bit 32 is beyond the 32 bits`}},
+		{"number with a fraction beyond the register", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 1.5`, `valueType: Bool, readWrite: R`),
+			[]string{`deviceResources[0].attributes.startingAddress: bit 50 is beyond the 16 bits`}},
+		{"bit of a coil", res(`primaryTable: COILS, startingAddress: "3.2"`, `valueType: Bool, readWrite: R`),
+			[]string{`deviceResources[0].attributes.startingAddress: bit 2 of a COILS entry: a bit number is for register tables`}},
+		{"float32 from rawType Int32", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1, rawType: Int32`, `valueType: Float32, readWrite: R`),
+			[]string{`deviceResources[0].attributes.rawType: EdgeX device-modbus converts rawType Int32 only into valueType Float64`}},
+		{"rawType narrower than the valueType", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1, rawType: Int16`, `valueType: Int32, readWrite: R`),
+			[]string{`deviceResources[0].attributes.rawType: EdgeX device-modbus reads 1 register(s) for rawType int16 but decodes valueType int32 (2 registers)`}},
+		{"rawType on a coil", res(`primaryTable: COILS, startingAddress: 1, rawType: Int16`, `valueType: Bool, readWrite: R`),
+			[]string{`deviceResources[0].attributes.rawType: only for register tables, not COILS`}},
 		{"missing attributes", res(``, `valueType: Bool, readWrite: R`),
 			[]string{"deviceResources[0].attributes.primaryTable: required", "deviceResources[0].attributes.startingAddress: required"}},
 		{"unknown attribute", res(`primaryTable: COILS, startingAddress: 1, bitOffset: 3`, `valueType: Bool, readWrite: R`),
 			[]string{"deviceResources[0].attributes.bitOffset: unknown Modbus attribute"}},
-		{"bad rawType", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1, rawType: Int32`, `valueType: Float32, readWrite: R`),
-			[]string{`deviceResources[0].attributes.rawType: unsupported rawType "Int32"`}},
+		{"bad rawType", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1, rawType: Int8`, `valueType: Float32, readWrite: R`),
+			[]string{`deviceResources[0].attributes.rawType: unsupported rawType "Int8"`}},
 		{"bad valueType", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1`, `valueType: Decimal, readWrite: R`),
 			[]string{`deviceResources[0].properties.valueType: unknown valueType "Decimal"`}},
 		{"bad readWrite", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 1`, `valueType: Int16, readWrite: X`),
 			[]string{`deviceResources[0].properties.readWrite: must be R, W or RW, got "X"`}},
-		{"write input register", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1`, `valueType: Int16, readWrite: RW`),
-			[]string{`deviceResources[0].properties.readWrite: r cannot be written in table INPUT_REGISTERS, got "RW"`}},
 		{"number in coil", res(`primaryTable: COILS, startingAddress: 1`, `valueType: Int16, readWrite: R`),
 			[]string{`deviceResources[0].properties.valueType: table COILS holds single bits: valueType must be Bool, got "Int16"`}},
 		{"string without size", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 1`, `valueType: String, readWrite: R`),
@@ -246,6 +316,8 @@ func FuzzFromProfile(f *testing.F) {
 	f.Add([]byte(res(`primaryTable: HOLDING_REGISTERS, startingAddress: 4, isByteSwap: true, isWordSwap: true`, `valueType: Float32, readWrite: RW, scale: 0.1, offset: 2, minimum: -5, maximum: 5`)))
 	f.Add([]byte(res(`primaryTable: HOLDING_REGISTERS, startingAddress: 20, stringRegisterSize: 8`, `valueType: String, readWrite: R`)))
 	f.Add([]byte(res(`primaryTable: COILS, startingAddress: 1.5`, `valueType: Bool, readWrite: W`) + "deviceCommands:\n- {name: c, readWrite: R, resourceOperations: [{deviceResource: r, mappings: {a: b}}]}\n"))
+	f.Add([]byte(res(`primaryTable: HOLDING_REGISTERS, startingAddress: "4.20", rawType: Int32`, `valueType: Bool, readWrite: RW`)))
+	f.Add([]byte(res(`primaryTable: DISCRETE_INPUTS, startingAddress: 10.10`, `valueType: Bool, readWrite: RW`)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, _, err := FromProfile(data, "fuzz", "1")
 		if err != nil {
@@ -255,4 +327,58 @@ func FuzzFromProfile(f *testing.F) {
 			t.Fatalf("imported document does not compile: %v", err)
 		}
 	})
+}
+
+// TestEdgeX1Profile: an EdgeX 1.x profile is refused with one error that says
+// it is the 1.x format and how to convert it, not a problem per field.
+func TestEdgeX1Profile(t *testing.T) {
+	data, err := os.ReadFile("testdata/edgex1.boiler.profile.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = FromProfile(data, "boiler", "1")
+	if !errors.Is(err, ErrEdgeX1) {
+		t.Fatalf("err = %v, want ErrEdgeX1", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		t.Errorf("more than one error:\n%s", msg)
+	}
+	for _, want := range []string{
+		"this is an EdgeX 1.x device profile (deviceResources[0].properties.value, deviceCommands[0].get, coreCommands)",
+		"fieldgate imports the format of EdgeX 2.0 and later", "V2Migration", "resourceOperations", "subtract 1",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	// Each sign alone is enough.
+	for _, p := range []string{
+		"name: p\ncoreCommands: []\n",
+		header + "- {name: a, attributes: {primaryTable: COILS, startingAddress: 1}, properties: {value: {type: Bool, readWrite: R}}}\n",
+		res(`primaryTable: COILS, startingAddress: 0`, `valueType: Bool, readWrite: R`) + "deviceCommands:\n- {name: c, set: [{deviceResource: r}]}\n",
+	} {
+		if _, _, err := FromProfile([]byte(p), "x", "1"); !errors.Is(err, ErrEdgeX1) {
+			t.Errorf("%q: err = %v, want ErrEdgeX1", p, err)
+		}
+	}
+}
+
+// TestWriteOnlyInReadOnlyTableSkipped: readWrite W in a read-only table has
+// nothing EdgeX can do with it (no read allowed, every write refused): the
+// resource is skipped with a warning and the rest of the profile imports.
+func TestWriteOnlyInReadOnlyTableSkipped(t *testing.T) {
+	p := header + `- {name: a, attributes: {primaryTable: COILS, startingAddress: 0}, properties: {valueType: Bool, readWrite: R}}
+- {name: b, attributes: {primaryTable: INPUT_REGISTERS, startingAddress: 1}, properties: {valueType: Int16, readWrite: W}}
+`
+	doc, warnings, err := FromProfile([]byte(p), "x", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Properties) != 1 || doc.Properties[0].Name != "a" {
+		t.Errorf("properties %+v", doc.Properties)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "deviceResources[1] (b): readWrite W in table INPUT_REGISTERS") || !strings.Contains(warnings[0], "resource skipped") {
+		t.Errorf("warnings %q", warnings)
+	}
 }

@@ -18,12 +18,19 @@ type form struct {
 	subprotocol string
 	modbus      map[string]term // by local name: "address", "entity", ...
 	coap        map[string]term
+	// unknown lists the members of the form, as written, that no vocabulary
+	// fieldgate reads defines (e.g. "mb:offset"), for errors about what is
+	// missing.
+	unknown []string
 }
 
 type term struct {
 	path string
 	val  any
 }
+
+// name is the term's member name as written in the form, e.g. "modbus:offset".
+func (t term) name() string { return t.path[strings.LastIndexByte(t.path, '.')+1:] }
 
 func (f *form) has(op string) bool {
 	for _, o := range f.ops {
@@ -65,7 +72,10 @@ func (im *importer) forms(path string, v any, defaultOps []string) []*form {
 				f.modbus[local] = term{p, v}
 			case prefixed && im.coapPrefixes[prefix]:
 				f.coap[local] = term{p, v}
-			default: // response, additionalResponses, other vocabularies
+			case k == "response" || k == "additionalResponses":
+				im.ignore("forms[]."+k, path)
+			default: // other vocabularies
+				f.unknown = append(f.unknown, k)
 				im.ignore("forms[]."+k, path)
 			}
 		}
@@ -108,7 +118,7 @@ func (im *importer) protocolOfForm(f *form) string {
 	}
 	for _, k := range slices.Sorted(maps.Keys(other)) {
 		t := other[k]
-		im.ignore(t.path[strings.LastIndexByte(t.path, '.')+1:], f.path)
+		im.ignore(t.name(), f.path)
 	}
 	return proto
 }

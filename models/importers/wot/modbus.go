@@ -127,7 +127,13 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 	}
 	switch {
 	case addr == nil:
-		im.Fail(f.path, "a Modbus form needs an address: modv:address or the href's second path segment")
+		px := modbusPrefix(f)
+		msg := fmt.Sprintf("a Modbus form needs an address: %s:address or the href's second path segment", px)
+		if u := unknownModbusTerms(f); len(u) > 0 {
+			msg += fmt.Sprintf("; the form has %s, which the Modbus binding template does not define (its terms: %s:%s)",
+				strings.Join(u, ", "), px, strings.Join(modbusTerms, ", "+px+":"))
+		}
+		im.Fail(f.path, "%s", msg)
 	case zeroBased && *addr > 65535:
 		im.Fail(addrPath, "must be 0..65535 with modv:zeroBasedAddressing true, got %d", *addr)
 	case !zeroBased && *addr < 1:
@@ -172,16 +178,50 @@ func (im *importer) modbusLocation(f *form) (modbusLoc, bool) {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(f.modbus)) {
-		t := f.modbus[k]
-		switch k {
-		case "entity", "function", "address", "quantity", "zeroBasedAddressing", "unitID", "type",
-			"mostSignificantByte", "mostSignificantWord", "pollingTime", "timeout":
-		default:
-			im.ignore(t.path[strings.LastIndexByte(t.path, '.')+1:], f.path)
+		if !slices.Contains(modbusTerms, k) {
+			im.ignore(f.modbus[k].name(), f.path)
 		}
 	}
 	return loc, im.Problems() == errs
 }
+
+// modbusTerms are the Modbus binding template's form terms fieldgate reads.
+var modbusTerms = []string{"address", "entity", "function", "quantity", "zeroBasedAddressing", "unitID", "type",
+	"mostSignificantByte", "mostSignificantWord", "pollingTime", "timeout"}
+
+// unknownModbusTerms lists, as written, a form's members in the Modbus
+// namespace that the binding template does not define, then its members of
+// vocabularies fieldgate does not know.
+func unknownModbusTerms(f *form) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(f.modbus)) {
+		if !slices.Contains(modbusTerms, k) {
+			out = append(out, f.modbus[k].name())
+		}
+	}
+	out = append(out, f.unknown...)
+	if len(out) > maxNamedTerms {
+		out = append(out[:maxNamedTerms], fmt.Sprintf("and %d more", len(out)-maxNamedTerms))
+	}
+	for i, k := range out {
+		out[i] = short(k)
+	}
+	return out
+}
+
+// modbusPrefix is the prefix the form writes Modbus terms with ("modv" when
+// it has none).
+func modbusPrefix(f *form) string {
+	for _, k := range slices.Sorted(maps.Keys(f.modbus)) {
+		if p, _, ok := strings.Cut(f.modbus[k].name(), ":"); ok {
+			return short(p)
+		}
+	}
+	return "modv"
+}
+
+// maxNamedTerms bounds the unknown terms an error names.
+const maxNamedTerms = 5
 
 // modbusTable sets the table from modv:entity or modv:function; false (with a
 // warning or an error) when the form addresses no data table.

@@ -321,6 +321,11 @@ func TestBadTDs(t *testing.T) {
 			[]string{"properties.p.forms[0].modv:address: 5 differs from the href's address 4"}},
 		{"no address", prop(`"type": "boolean"`, `{"href": "modbus+tcp://h/1", "modv:entity": "Coil"}`),
 			[]string{"properties.p.forms[0]: a Modbus form needs an address"}},
+		{"address under an unknown term", prop(`"type": "boolean"`, `{"href": "modbus+tcp://h/1", "modbus:entity": "Coil", "modbus:offset": 3}`),
+			[]string{"properties.p.forms[0]: a Modbus form needs an address: modbus:address or the href's second path segment; " +
+				"the form has modbus:offset, which the Modbus binding template does not define (its terms: modbus:address, modbus:entity,"}},
+		{"address under another vocabulary", prop(`"type": "boolean"`, `{"href": "modbus+tcp://h/1", "modv:entity": "Coil", "mb:register": 3, "modv:offset": 1}`),
+			[]string{"a Modbus form needs an address: modv:address or the href's second path segment; the form has modv:offset, mb:register, which"}},
 		{"no table", prop(`"type": "boolean"`, `{"href": "modbus+tcp://h/1/1"}`),
 			[]string{"properties.p.forms[0]: a Modbus form needs modv:entity or modv:function"}},
 		{"bad entity", prop(`"type": "boolean"`, `{"href": "modbus+tcp://h/1/1", "modv:entity": "Register"}`),
@@ -409,4 +414,22 @@ func FuzzImport(f *testing.F) {
 			t.Fatalf("imported document does not compile: %v", err)
 		}
 	})
+}
+
+// TestIgnoredPlacesCounted: a term ignored in more places than a warning
+// lists says how many it leaves out.
+func TestIgnoredPlacesCounted(t *testing.T) {
+	var props []string
+	for i := range 25 {
+		props = append(props, fmt.Sprintf(`"p%d": {"type": "boolean", "forms": [{"href": "modbus+tcp://h/1/%d", "modv:entity": "Coil", "modv:zeroBasedAddressing": true, "ex:note": "x"}]}`, i, i))
+	}
+	_, warnings, err := FromTD([]byte(td(`"properties": {`+strings.Join(props, ", ")+`}`)), "x", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(warnings, "\n")
+	if !strings.Contains(all, "forms[].ex:note: not carried over (properties.p0.forms, properties.p1.forms,") ||
+		!strings.Contains(all, "properties.p19.forms, and 5 more)") {
+		t.Errorf("warnings do not list 20 places and count the 5 more:\n%s", all)
+	}
 }

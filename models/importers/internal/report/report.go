@@ -2,7 +2,7 @@
 // that make an import fail (each with its path, at most MaxProblems), the
 // warnings about what was imported with a guess (at most MaxWarnings), and the
 // terms of the source format a model does not carry, each listed once with the
-// places it occurs.
+// places it occurs (the first 20, then how many more).
 //
 // It must not know any source format: paths and terms are the importer's.
 package report
@@ -28,8 +28,15 @@ const (
 type Report struct {
 	problems     []error
 	warnings     []string
-	ignored      map[string][]string
+	ignored      map[string]*places
 	ignoredOrder []string
+}
+
+// places are where an ignored term occurs: the first maxPlaces, and how many
+// more.
+type places struct {
+	listed []string
+	more   int
 }
 
 // Fail records a problem at path (a *models.FieldError).
@@ -66,26 +73,37 @@ func (r *Report) Warn(path, format string, args ...any) {
 
 // Ignore records that term, found at where, is not carried over.
 func (r *Report) Ignore(term, where string) {
-	if _, ok := r.ignored[term]; !ok {
+	p, ok := r.ignored[term]
+	if !ok {
 		if len(r.ignoredOrder) >= MaxWarnings {
 			return
 		}
 		if r.ignored == nil {
-			r.ignored = map[string][]string{}
+			r.ignored = map[string]*places{}
 		}
+		p = &places{}
+		r.ignored[term] = p
 		r.ignoredOrder = append(r.ignoredOrder, term)
 	}
-	if len(r.ignored[term]) < maxPlaces {
-		r.ignored[term] = append(r.ignored[term], where)
+	if len(p.listed) < maxPlaces {
+		p.listed = append(p.listed, where)
+	} else {
+		p.more++
 	}
 }
 
 // Warnings returns the warnings, then extra, then one line per ignored term
-// ("term: not carried over (places)").
+// ("term: not carried over (places)", the places beyond the first 20 counted:
+// "(a, b, ..., and 7 more)").
 func (r *Report) Warnings(extra ...string) []string {
 	out := append(append([]string(nil), r.warnings...), extra...)
 	for _, t := range r.ignoredOrder {
-		out = append(out, fmt.Sprintf("%s: not carried over (%s)", t, strings.Join(r.ignored[t], ", ")))
+		p := r.ignored[t]
+		where := strings.Join(p.listed, ", ")
+		if p.more > 0 {
+			where += fmt.Sprintf(", and %d more", p.more)
+		}
+		out = append(out, fmt.Sprintf("%s: not carried over (%s)", t, where))
 	}
 	return out
 }

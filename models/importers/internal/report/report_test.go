@@ -35,8 +35,11 @@ func TestReport(t *testing.T) {
 	if len(got) != 5 || strings.Join(got[:3], "|") != strings.Join(want, "|") {
 		t.Fatalf("Warnings = %q", got)
 	}
-	if places := strings.Count(got[3], ", ") + 1; !strings.HasPrefix(got[3], "events: not carried over (e0, e1,") || places != maxPlaces {
-		t.Errorf("ignored term line %q lists %d places, want %d", got[3], places, maxPlaces)
+	if places := strings.Count(got[3], ", e"); !strings.HasPrefix(got[3], "events: not carried over (e0, e1,") || places != maxPlaces-1 {
+		t.Errorf("ignored term line %q lists %d places, want %d", got[3], places+1, maxPlaces)
+	}
+	if !strings.HasSuffix(got[3], ", e19, and 10 more)") {
+		t.Errorf("ignored term line %q does not say how many places it leaves out (10)", got[3])
 	}
 	if got[4] != "links: not carried over ()" {
 		t.Errorf("last line %q", got[4])

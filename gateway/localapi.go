@@ -98,11 +98,12 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 		// Go's profiler, only when the config asks (api.pprof, loopback only).
 		// The package also registers itself on http.DefaultServeMux, which
 		// the daemon never serves.
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		// A profile or trace runs as long as asked (30 s by default).
+		mux.HandleFunc("GET /debug/pprof/", long(pprof.Index))
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/profile", long(pprof.Profile))
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/trace", long(pprof.Trace))
 	}
 	// Requests run under a context that ends when the API stops, so a long one
 	// (a scan) stops using buses and state before Run returns.
@@ -112,7 +113,9 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 		Handler:           newAPIGuard(g.cfg, token, g.log.With("component", "local-api"), mux),
 		ReadHeaderTimeout: apiReadHeaderTimeout,
 		ReadTimeout:       apiReadTimeout,
-		WriteTimeout:      apiWriteTimeout,
+		// No server-wide WriteTimeout: the guard sets apiWriteTimeout on each
+		// request and long calls extend it (a server-wide one would also make
+		// net/http/pprof refuse its default 30 s profile).
 		IdleTimeout:       apiIdleTimeout,
 		MaxHeaderBytes:    apiMaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return base },
@@ -134,9 +137,17 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	return stop, ln.Addr().String(), nil
 }
 
-// extendWrite gives a long call (a scan, an operation) time to answer.
+// extendWrite gives a long call (a scan, an operation, a profile) time to answer.
 func extendWrite(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(apiLongWrite))
+}
+
+// long is h with apiLongWrite to answer.
+func long(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		extendWrite(w)
+		h(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

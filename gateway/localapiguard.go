@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/fieldgate/fieldgate/gateway/config"
 )
@@ -30,7 +31,8 @@ const maxAPIBodyBytes = 64 << 10
 //     text/plain "simple request" reaches a handler.
 //   - It must carry Authorization: Bearer <token> (401 unauthorized); on a
 //     non-loopback listen every request but GET /healthz must.
-//   - Bodies are cut at maxAPIBodyBytes.
+//   - Bodies are cut at maxAPIBodyBytes; the answer must be written within
+//     apiWriteTimeout (a long call extends it).
 //
 // A caller that changes state is logged at INFO with its remote address.
 type apiGuard struct {
@@ -54,6 +56,7 @@ func newAPIGuard(cfg *config.Config, token string, log *slog.Logger, next http.H
 
 func (a *apiGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAPIBodyBytes)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(apiWriteTimeout))
 	if host := hostOnly(r.Host); !a.hostAllowed(host) {
 		a.log.Warn("local API request refused: foreign Host", "remote", r.RemoteAddr, "host", clip(r.Host, 100), "path", clip(r.URL.Path, 200))
 		writeError(w, http.StatusForbidden, "forbidden-host",

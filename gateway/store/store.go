@@ -137,17 +137,16 @@ func Open(path string, opts Options) (*Store, error) {
 
 // prepare creates the buckets and checks (or migrates) the schema.
 func (s *Store) prepare(tx *bolt.Tx) error {
-	indexed := tx.Bucket(bucketOpsPending) != nil
 	for _, b := range [][]byte{bucketMeta, bucketDevices, bucketModels, bucketOutbox, bucketOps, bucketQuarantine, bucketOpsPending} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("bucket %s: %w", b, err)
 		}
 	}
-	if !indexed {
-		// A file from before the journal's index and counters: build them once.
-		if err := reindexOps(tx); err != nil {
-			return fmt.Errorf("index operation journal: %w", err)
-		}
+	// The journal's counters and index of unreported records are rebuilt at
+	// each open (one read of a bounded journal): a file from an older build,
+	// which kept neither, is then right too.
+	if err := reindexOps(tx); err != nil {
+		return fmt.Errorf("index operation journal: %w", err)
 	}
 	meta := tx.Bucket(bucketMeta)
 	v := meta.Get(keySchema)

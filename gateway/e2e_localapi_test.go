@@ -221,7 +221,7 @@ func TestLocalAPIOneScanAtATime(t *testing.T) {
 	cfg := testConfig(t, "gw-scan", state, be.url(), fmt.Sprintf(`
   - name: tcp
     protocol: modbus-tcp
-    settings: {endpoints: [%q], units: "1-4", timeout: 500ms, probeTimeout: 500ms}
+    settings: {endpoints: [%q], units: "1-8", timeout: 500ms, probeTimeout: 500ms}
 `, silent.Addr().String()))
 	cfg.Discovery.AtStart = false
 	gw := startGateway(t, cfg)

@@ -116,10 +116,10 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 		// No server-wide WriteTimeout: the guard sets apiWriteTimeout on each
 		// request and long calls extend it (a server-wide one would also make
 		// net/http/pprof refuse its default 30 s profile).
-		IdleTimeout:       apiIdleTimeout,
-		MaxHeaderBytes:    apiMaxHeaderBytes,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(g.log.With("component", "local-api").Handler(), slog.LevelDebug),
+		IdleTimeout:    apiIdleTimeout,
+		MaxHeaderBytes: apiMaxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return base },
+		ErrorLog:       slog.NewLogLogger(g.log.With("component", "local-api").Handler(), slog.LevelDebug),
 	}
 	srv.RegisterOnShutdown(cancel)
 	go func() {

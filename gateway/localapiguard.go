@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fieldgate/fieldgate/gateway/config"
@@ -34,13 +35,40 @@ const maxAPIBodyBytes = 64 << 10
 //   - Bodies are cut at maxAPIBodyBytes; the answer must be written within
 //     apiWriteTimeout (a long call extends it).
 //
-// A caller that changes state is logged at INFO with its remote address.
+// A caller that changes state is logged at INFO with its remote address; a
+// refused request at WARN (at most once per refusalLogEvery).
 type apiGuard struct {
 	log   *slog.Logger
 	token [sha256.Size]byte // compared in constant time, by hash: the length leaks nothing either
 	open  bool              // reads need no token (loopback listen)
 	hosts map[string]bool   // lower-case names accepted in Host besides addresses and localhost
 	next  http.Handler
+
+	mu         sync.Mutex // guards the refusal log's rate
+	lastRefuse time.Time
+	suppressed int
+}
+
+// refusalLogEvery bounds the WARN lines about refused requests: a flood of
+// them (a page or a process hammering the API) is logged once per interval,
+// with the count of those not logged.
+const refusalLogEvery = 10 * time.Second
+
+func (a *apiGuard) refused(msg string, args ...any) {
+	a.mu.Lock()
+	now := time.Now()
+	if !a.lastRefuse.IsZero() && now.Sub(a.lastRefuse) < refusalLogEvery {
+		a.suppressed++
+		a.mu.Unlock()
+		return
+	}
+	n := a.suppressed
+	a.lastRefuse, a.suppressed = now, 0
+	a.mu.Unlock()
+	if n > 0 {
+		args = append(args, "refusedUnlogged", n)
+	}
+	a.log.Warn(msg, args...)
 }
 
 func newAPIGuard(cfg *config.Config, token string, log *slog.Logger, next http.Handler) *apiGuard {
@@ -58,13 +86,13 @@ func (a *apiGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAPIBodyBytes)
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(apiWriteTimeout))
 	if host := hostOnly(r.Host); !a.hostAllowed(host) {
-		a.log.Warn("local API request refused: foreign Host", "remote", r.RemoteAddr, "host", clip(r.Host, 100), "path", clip(r.URL.Path, 200))
+		a.refused("local API request refused: foreign Host", "remote", r.RemoteAddr, "host", clip(r.Host, 100), "path", clip(r.URL.Path, 200))
 		writeError(w, http.StatusForbidden, "forbidden-host",
 			fmt.Sprintf("Host %q is not this gateway's; call it by address (127.0.0.1) or add the name to api.allowedHosts", clip(r.Host, 100)))
 		return
 	}
 	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
-		a.log.Warn("local API request refused: cross-origin", "remote", r.RemoteAddr, "origin", clip(o, 100), "path", clip(r.URL.Path, 200))
+		a.refused("local API request refused: cross-origin", "remote", r.RemoteAddr, "origin", clip(o, 100), "path", clip(r.URL.Path, 200))
 		writeError(w, http.StatusForbidden, "forbidden-origin",
 			fmt.Sprintf("Origin %q is not this API's (http://%s); the local API takes no cross-origin calls", clip(o, 100), clip(r.Host, 100)))
 		return
@@ -83,7 +111,7 @@ func (a *apiGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if changes || !a.open {
 		if !a.authorized(r) {
-			a.log.Warn("local API request refused: missing or wrong token", "remote", r.RemoteAddr, "method", r.Method, "path", clip(r.URL.Path, 200))
+			a.refused("local API request refused: missing or wrong token", "remote", r.RemoteAddr, "method", r.Method, "path", clip(r.URL.Path, 200))
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fieldgate"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized",
 				"missing or wrong bearer token: send Authorization: Bearer <token>, the token in api.tokenFile (default <stateDir>/api.token)")

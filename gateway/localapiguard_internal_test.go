@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fieldgate/fieldgate/adapters/builtin"
@@ -104,3 +105,37 @@ func TestAPITokenMadeOnceOrTakenFromTheConfig(t *testing.T) {
 		t.Errorf("short configured token: %v", err)
 	}
 }
+
+// A flood of refused requests is logged once per interval, not once each.
+func TestAPIGuardRefusalLogBounded(t *testing.T) {
+	cfg := &config.Config{}
+	cfg.API.Listen = "127.0.0.1:0"
+	var logged strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}), nil))
+	srv := httptest.NewServer(newAPIGuard(cfg, "0123456789abcdef", log, http.NotFoundHandler()))
+	defer srv.Close()
+	for range 50 {
+		resp, err := http.Post(srv.URL+"/api/v1/discover", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %d, want 401", resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logged.String(), "missing or wrong token"); n != 1 {
+		t.Errorf("%d log lines for 50 refused requests within seconds, want 1:\n%s", n, logged.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

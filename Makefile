@@ -2,12 +2,19 @@
 SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO ?= go
-VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+# Versions come from git tags v0.x.y: on a tag the version is the tag, past one
+# it is `git describe` (v0.4.0-12-gCOMMIT); without tags, v0.0.0-dev.COMMIT.
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+VERSION ?= $(or $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null),v0.0.0-dev.$(or $(COMMIT),unknown))
+# The Debian version: v0.4.0 → 0.4.0, v0.4.0-12-gabc → 0.4.0+12.gabc (sorts
+# after 0.4.0), v0.0.0-dev.abc → 0.0.0~dev.abc (sorts before any release).
+DEBVERSION := $(shell echo '$(VERSION)' | sed -E 's/^v//; s/-dev\./~dev./; s/-([0-9]+)-g/+\1.g/; s/-dirty$$/.dirty/')
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
+NFPM_VERSION := v2.48.0
 FUZZTIME ?= 3s
 
-.PHONY: all build run test tidy check unit fuzz bench bench-fleet deps tools clean
+.PHONY: all build run test tidy check unit fuzz bench bench-fleet deps tools clean dist dist-doc package-test
 
 all: build
 
@@ -20,8 +27,9 @@ build:
 run: build
 	./bin/testbench demo --fieldgate ./bin/fieldgate
 
-# The whole suite: go.mod tidy, formatting, vet, staticcheck, race tests, brief fuzzing.
-test: tidy deps tools check unit fuzz
+# The whole suite: go.mod tidy, formatting, vet, staticcheck, race tests, brief
+# fuzzing, and the .deb installed, run and purged (as root).
+test: tidy deps tools check unit fuzz package-test
 
 # go.mod and go.sum must be exactly what `go mod tidy` makes of them (a direct
 # dependency marked "// indirect" is a difference too). The check reads only the
@@ -80,6 +88,41 @@ fuzz:
 	  done; \
 	done
 
+# Packages: a static binary (CGO_ENABLED=0) and a .deb for each architecture,
+# built by nfpm from systemd/nfpm.yaml, in dist/. `make dist ARCHES=amd64` builds one.
+ARCHES ?= amd64 arm64 armhf
+GOARCH_amd64 := amd64
+GOARCH_arm64 := arm64
+GOARCH_armhf := arm
+dist: $(addprefix dist-,$(ARCHES))
+
+dist-doc:
+	@mkdir -p dist/doc
+	gzip -9n < README.md > dist/doc/README.md.gz
+	@printf 'fieldgate (%s) unstable; urgency=medium\n\n  * Release %s, commit %s.\n\n -- fieldgate maintainers <maintainers@fieldgate.invalid>  %s\n' \
+	  '$(DEBVERSION)' '$(VERSION)' '$(COMMIT)' "$$(git log -1 --format=%cD 2>/dev/null || date -R)" | gzip -9n > dist/doc/changelog.gz
+
+dist-%: dist-doc
+	@command -v nfpm >/dev/null || $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+	@mkdir -p dist/$* dist/stage
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH_$*) GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$*/fieldgate ./cmd/fieldgate
+	cp dist/$*/fieldgate dist/stage/fieldgate
+	ARCH=$* VERSION=$(DEBVERSION) nfpm package --config systemd/nfpm.yaml --packager deb --target dist/
+	@ls -l dist/fieldgate_$(DEBVERSION)_$*.deb
+
+# The amd64 package as an installer meets it (systemd/package-test.sh): lintian,
+# dpkg -i, its files, `fieldgate check`, a run as the service user against the
+# testbench, remove and purge. Needs root and a machine without fieldgate installed.
+package-test: build
+	@need=""; command -v lintian >/dev/null || need="$$need lintian"; \
+	command -v systemd-sysusers >/dev/null || need="$$need systemd"; \
+	command -v curl >/dev/null || need="$$need curl"; \
+	if [ -n "$$need" ]; then echo "installing:$$need"; \
+	  (apt-get install -y -q $$need >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $$need >/dev/null)) \
+	    || { echo "could not install$$need (run as root?)"; exit 1; }; fi
+	$(MAKE) --no-print-directory dist ARCHES=amd64
+	systemd/package-test.sh dist/fieldgate_$(DEBVERSION)_amd64.deb ./bin/testbench
+
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
 
@@ -91,4 +134,4 @@ bench-fleet: build
 	./bin/testbench fleet --fieldgate ./bin/fieldgate $(FLEETFLAGS)
 
 clean:
-	rm -rf bin state
+	rm -rf bin state dist

@@ -69,9 +69,13 @@ type Observer interface {
 	// Observe keeps the readings of group flowing to emit as they change, until
 	// ctx is done (then it returns ctx.Err()). It re-registers when
 	// notifications stop, and falls back to polling at group.Interval by itself
-	// when the device refuses to be observed. emit may be called from several
-	// goroutines and must not block for long.
-	Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading)) error
+	// when the device refuses to be observed. fail (when not nil) is told each
+	// time the device could not be reached for the group — a registration or
+	// a fallback poll that failed — so the caller can count it like a failed
+	// poll; the next readings
+	// emitted mean the device answers again. emit and fail may be called from
+	// several goroutines and must not block for long.
+	Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error
 }
 
 // Candidate is a discovered device.

@@ -191,13 +191,16 @@ func startGateway(t *testing.T, cfg *config.Config) *runningGateway {
 }
 
 // startGatewayWith runs the gateway with opts, filling in the adapters, a test
-// logger, the version and Ready.
+// logger (unless one is given), the version and Ready.
 func startGatewayWith(t *testing.T, opts gateway.Options) *runningGateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	g := &runningGateway{cancel: cancel, done: make(chan error, 1)}
-	opts.Adapters, opts.Logger, opts.Version = builtin.Builtin(), testLogger(t), "test"
+	opts.Adapters, opts.Version = builtin.Builtin(), "test"
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	opts.Ready = func(addr string) { ready <- addr }
 	go func() { g.done <- gateway.Run(ctx, opts) }()
 	select {

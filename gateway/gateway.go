@@ -55,6 +55,7 @@ type Gateway struct {
 
 	link       *linkState
 	links      *links
+	rescans    *rescans
 	uplinkWake chan struct{}
 	regWake    chan struct{}
 	loops      sync.WaitGroup
@@ -79,6 +80,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		buses:      map[string]adapters.Bus{},
 		devices:    newRegistry(),
 		links:      newLinks(),
+		rescans:    newRescans(),
 		uplinkWake: make(chan struct{}, 1),
 		regWake:    make(chan struct{}, 1),
 	}

@@ -36,6 +36,7 @@ func (g *Gateway) onLink(bus string) func(link string, up bool, err error) {
 		}
 		if up {
 			g.log.Info("link up", "bus", bus, "link", link)
+			g.rescans.linkUp(bus)
 		} else {
 			g.log.Warn("link down", "bus", bus, "link", link, "err", err)
 		}

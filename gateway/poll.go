@@ -57,12 +57,25 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 	return nil
 }
 
+// pollRetryMax caps the poll backoff of a failing device at
+// max(interval, pollRetryMax): a device that answers again is polled again
+// within about one interval (a second for faster ones), whatever the length
+// of its outage. What a silent device costs its neighbours on a shared link
+// is the bus's to bound (invariant 1), not this backoff's.
+const pollRetryMax = time.Second
+
 // pollLoop polls one group of one device every interval until ctx ends. A
-// failing device is retried with backoff so it costs its bus little.
+// failing device is retried with backoff, up to max(interval, pollRetryMax).
+// The bus is handed the group with the interval it is polled at.
 func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, group *models.PollGroup, interval time.Duration) {
+	if interval != group.Interval {
+		copyGroup := *group
+		copyGroup.Interval = interval
+		group = &copyGroup
+	}
 	buf := make([]models.Reading, 0, len(run.model.Properties))
 	smp := newSampler(run)
-	bo := newBackoff(interval, max(interval, time.Minute))
+	bo := newBackoff(interval, max(interval, pollRetryMax))
 	next := time.Now()
 	for {
 		timer := time.NewTimer(time.Until(next))
@@ -139,7 +152,10 @@ func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
 
 // observeLoop hands an observe group to the bus and takes each notification's
 // readings as they come. The adapter re-registers and falls back to polling by
-// itself; should it give up, the loop starts it again after a backoff.
+// itself, and tells each failure to register (or poll), counted like a failed
+// poll: a device that disappears goes degraded, then offline, and online
+// again with its next notification. Should the adapter give up, the loop
+// starts it again after a backoff.
 func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, obs adapters.Observer, group *models.PollGroup, interval time.Duration) {
 	if interval != group.Interval {
 		copyGroup := *group
@@ -156,7 +172,7 @@ func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 	}
 	for {
 		started := time.Now()
-		err := obs.Observe(ctx, run.target, group, emit)
+		err := obs.Observe(ctx, run.target, group, emit, func(err error) { g.pollFailed(d, err) })
 		if ctx.Err() != nil {
 			return
 		}

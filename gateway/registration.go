@@ -55,51 +55,95 @@ func (g *Gateway) restore(ctx context.Context) error {
 	return g.ops.recover(ctx)
 }
 
-// discoveryLoop scans every bus that can discover, at start and on the schedule.
+// discoveryLoop scans every bus that can discover, at start and on the
+// schedule; in between, a bus whose scan was incomplete is scanned again with
+// backoff, and at once when one of its links comes up (see rescans).
 func (g *Gateway) discoveryLoop(ctx context.Context) {
-	if !g.cfg.Discovery.AtStart {
-		if !g.waitDiscoveryInterval(ctx) {
-			return
-		}
+	iv := time.Duration(g.cfg.Discovery.Interval)
+	var full time.Time // the next scan of every bus; zero: none scheduled
+	switch {
+	case g.cfg.Discovery.AtStart:
+		full = time.Now()
+	case iv > 0:
+		full = time.Now().Add(iv)
 	}
 	for {
-		g.discover(ctx)
-		if !g.waitDiscoveryInterval(ctx) {
+		at := g.rescans.next()
+		if at.IsZero() || (!full.IsZero() && full.Before(at)) {
+			at = full
+		}
+		if !g.waitDiscovery(ctx, at) {
 			return
 		}
+		now := time.Now()
+		if !full.IsZero() && !now.Before(full) {
+			g.discover(ctx)
+			full = time.Time{}
+			if iv > 0 {
+				full = time.Now().Add(iv)
+			}
+			continue
+		}
+		for _, name := range g.rescans.dueBy(now) {
+			if g.discoverBus(ctx, name) {
+				return
+			}
+		}
+		g.wakeRegistration()
 	}
 }
 
-func (g *Gateway) waitDiscoveryInterval(ctx context.Context) bool {
-	iv := time.Duration(g.cfg.Discovery.Interval)
-	if iv <= 0 {
-		<-ctx.Done()
-		return false
+// waitDiscovery waits until at (forever when zero) or a rescan is asked for;
+// it reports false when ctx ended.
+func (g *Gateway) waitDiscovery(ctx context.Context, at time.Time) bool {
+	var timer <-chan time.Time
+	if !at.IsZero() {
+		t := time.NewTimer(time.Until(at))
+		defer t.Stop()
+		timer = t.C
 	}
-	return adapters.Sleep(ctx, iv) == nil
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer:
+	case <-g.rescans.wake:
+	}
+	return true
 }
 
 // discover runs one scan of every discovering bus and notes what answered.
 func (g *Gateway) discover(ctx context.Context) {
-	for name, bus := range g.buses {
-		disc, ok := bus.(adapters.Discoverer)
-		if !ok {
-			continue
-		}
-		started := time.Now()
-		cands, err := disc.Discover(ctx)
-		if ctx.Err() != nil {
+	for name := range g.buses {
+		if g.discoverBus(ctx, name) {
 			return
-		}
-		if err != nil {
-			g.log.Warn("discovery incomplete", "bus", name, "err", err)
-		}
-		g.log.Info("discovery done", "bus", name, "found", len(cands), "took", time.Since(started).Round(time.Millisecond))
-		for _, c := range cands {
-			g.noteCandidate(name, c)
 		}
 	}
 	g.wakeRegistration()
+}
+
+// discoverBus scans one bus (if it can discover) and notes what answered. An
+// incomplete scan is logged (a warning when its reason is new) and retried
+// (see rescans). It reports whether ctx ended.
+func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool) {
+	disc, ok := g.buses[name].(adapters.Discoverer)
+	if !ok {
+		return false
+	}
+	started := time.Now()
+	cands, err := disc.Discover(ctx)
+	if ctx.Err() != nil {
+		return true
+	}
+	if g.rescans.scanned(name, err, time.Duration(g.cfg.Discovery.Interval)) {
+		g.log.Warn("discovery incomplete; scanning the bus again with backoff and when its link comes up", "bus", name, "err", err)
+	} else if err != nil {
+		g.log.Debug("discovery still incomplete", "bus", name, "err", err)
+	}
+	g.log.Info("discovery done", "bus", name, "found", len(cands), "took", time.Since(started).Round(time.Millisecond))
+	for _, c := range cands {
+		g.noteCandidate(name, c)
+	}
+	return false
 }
 
 // noteCandidate records a discovered device; a new or changed fingerprint makes

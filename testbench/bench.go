@@ -209,7 +209,8 @@ func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (_ *Ru
 		if opts.EphemeralDevices {
 			addr = "127.0.0.1:0"
 		}
-		srv, err := modbusemu.Listen(ctx, addr, spec.Units, log.With("emulator", addr))
+		spec.Listen = addr
+		srv, err := modbusemu.Serve(ctx, spec, log.With("emulator", addr))
 		if err != nil {
 			return nil, fmt.Errorf("modbusTcp[%d]: %w", i, err)
 		}

@@ -229,7 +229,7 @@ func TestObserve(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var c collector
 	done := make(chan error, 1)
-	go func() { done <- b.(adapters.Observer).Observe(ctx, d.Addr(), group, c.emit) }()
+	go func() { done <- b.(adapters.Observer).Observe(ctx, d.Addr(), group, c.emit, nil) }()
 
 	waitFor(t, 10*time.Second, "5 notifications of /sensors/temp", func() bool { return c.count(0) >= 5 })
 	if n := d.Gets("/sensors/temp"); n != 0 {

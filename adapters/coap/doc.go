@@ -7,7 +7,7 @@
 //
 // Settings (JSON, strict; unknown fields are errors):
 //
-//	{"hosts": ["10.0.0.5", "[fe80::1%eth0]:5683", "coaps://10.0.0.9"], // unicast; coaps:// is DTLS (port 5684)
+//	{"hosts": ["10.0.0.5", "[fe80::1%eth0]:5683", "coap://10.0.0.7", "coaps://10.0.0.9"], // unicast; coaps:// is DTLS (port 5684)
 //	 "multicast": {"interfaces": ["eth0"],                // where to send GET /.well-known/core
 //	               "groups": ["224.0.1.187", "ff02::fd"], // default
 //	               "port": 5683, "wait": "2s"},           // collect answers until wait

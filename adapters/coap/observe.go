@@ -2,6 +2,7 @@ package coap
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type observed struct {
 	obs      netclient.Observation // nil: not registered
 	retryAt  time.Time             // when a failed registration is tried again
 	refused  bool                  // the device answered without Observe: polled instead
+	failing  bool                  // the last registration or fallback poll failed (logged once per streak)
 	nextPoll time.Time
 
 	mu     sync.Mutex // guards what the notification handler writes
@@ -43,6 +45,7 @@ type observed struct {
 type note struct {
 	reading models.Reading
 	err     error
+	ended   bool // the device ended the observation with an error code (err says which)
 	path    string
 }
 
@@ -51,14 +54,19 @@ type note struct {
 // It registers again when notifications stop for longer than the last
 // Max-Age plus a margin, and polls a resource at group.Interval when the
 // device answers the registration without an Observe option (refused),
-// trying to observe it again every reobserveAfter(group.Interval).
-func (b *bus) Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading)) error {
+// trying to observe it again every reobserveAfter(group.Interval). Failed
+// registrations and fallback polls are told to fail; an observation the
+// device ends with an error code is registered again.
+func (b *bus) Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error {
 	e, err := b.endpointFor(target)
 	if err != nil {
 		return err
 	}
 	if err := requireDTLS(e, target, group.Coap); err != nil {
 		return err
+	}
+	if fail == nil {
+		fail = func(error) {}
 	}
 	interval := group.Interval
 	if interval <= 0 {
@@ -75,7 +83,7 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 	for {
 		now := time.Now()
 		for _, o := range res {
-			b.keepObserved(ctx, e, o, now, interval, notes, emit)
+			b.keepObserved(ctx, e, o, now, interval, notes, emit, fail)
 		}
 		select {
 		case <-ctx.Done():
@@ -83,6 +91,13 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 		case <-e.ctx.Done(): // bus closed: nothing left to observe through
 			return errClosed
 		case n := <-notes:
+			if n.ended {
+				// RFC 7641 §3.2: an error response ends the observation (a
+				// device shutting down answers 4.04 or 5.03). Not a failure
+				// yet: registering again tells whether it is still there.
+				b.log.Info("coap device ended the observation; registering again", "target", target, "path", n.path, "reason", n.err)
+				continue
+			}
 			if n.err != nil {
 				b.log.Warn("coap notification not decodable", "target", target, "path", n.path, "err", n.err)
 				continue
@@ -94,7 +109,7 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 }
 
 // keepObserved (re)registers, or polls, one resource as its state needs.
-func (b *bus) keepObserved(ctx context.Context, e *endpoint, o *observed, now time.Time, interval time.Duration, notes chan<- note, emit func([]models.Reading)) {
+func (b *bus) keepObserved(ctx context.Context, e *endpoint, o *observed, now time.Time, interval time.Duration, notes chan<- note, emit func([]models.Reading), fail func(error)) {
 	if o.refused && !now.Before(o.retryAt) {
 		// A refusal may be temporary (RFC 7641 §4.1: a server short of
 		// resources answers without Observe): try observing again.
@@ -109,12 +124,14 @@ func (b *bus) keepObserved(ctx context.Context, e *endpoint, o *observed, now ti
 		if err == nil {
 			var v models.Value
 			if v, err = DecodePayload(b.cbor, o.read, body); err == nil {
+				o.failing = false
 				emit([]models.Reading{{Property: o.read.Property, Value: v, Time: time.Now()}})
 				return
 			}
 		}
 		if ctx.Err() == nil {
-			b.log.Warn("coap poll of unobservable resource failed", "target", e.addr.target(), "path", o.read.Path, "err", err)
+			b.logFailure(o, "coap poll of unobservable resource failed", e, err)
+			fail(err)
 		}
 		return
 	}
@@ -133,14 +150,29 @@ func (b *bus) keepObserved(ctx context.Context, e *endpoint, o *observed, now ti
 	}
 	if err := b.register(ctx, e, o, notes); err != nil {
 		if ctx.Err() == nil {
-			b.log.Warn("coap observe registration failed", "target", e.addr.target(), "path", o.read.Path, "err", err)
+			b.logFailure(o, "coap observe registration failed", e, err)
+			fail(err)
 		}
 		o.retryAt = now.Add(min(interval, 5*time.Second))
 		return
 	}
+	o.failing = false
 	if o.refused {
 		o.retryAt = now.Add(reobserveAfter(interval))
 	}
+}
+
+// logFailure logs a failed registration or fallback poll: a warning for the
+// first of a streak, the rest at debug level (the device's health, reported
+// by the caller, says the rest).
+func (b *bus) logFailure(o *observed, msg string, e *endpoint, err error) {
+	level := slog.LevelDebug
+	if !o.failing {
+		level = slog.LevelWarn
+		msg += "; retrying, logged again at debug level until it succeeds"
+	}
+	o.failing = true
+	b.log.Log(context.Background(), level, msg, "target", e.addr.target(), "path", o.read.Path, "err", err)
 }
 
 // reobserveAfter is how long a resource whose device refused to be observed
@@ -201,6 +233,7 @@ func (b *bus) notified(o *observed, gen int, m *pool.Message, notes chan<- note)
 		n.err = err
 	case m.Code() != codes.Content:
 		n.err = newStatusError("GET", o.read.Path, m.Code(), body)
+		n.ended = !m.HasOption(message.Observe)
 	default:
 		var v models.Value
 		v, n.err = DecodePayload(b.cbor, o.read, body)

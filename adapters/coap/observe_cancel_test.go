@@ -51,7 +51,7 @@ func TestObserveCancelLeavesNoObserver(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				done <- b.(adapters.Observer).Observe(ctx, d.Addr(), observeGroup(c.path), func([]models.Reading) {})
+				done <- b.(adapters.Observer).Observe(ctx, d.Addr(), observeGroup(c.path), func([]models.Reading) {}, nil)
 			}()
 			time.Sleep(time.Duration(try) * c.step)
 			cancel()
@@ -87,7 +87,7 @@ func TestObserveLostAnswerReset(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- b.(adapters.Observer).Observe(ctx, d.Addr(), observeGroup("/moving-late"), func([]models.Reading) {})
+		done <- b.(adapters.Observer).Observe(ctx, d.Addr(), observeGroup("/moving-late"), func([]models.Reading) {}, nil)
 	}()
 	waitFor(t, 10*time.Second, "the late registration reached the device", func() bool { return d.Registrations("/moving-late") >= 1 })
 	cancel()

@@ -145,7 +145,7 @@ func TestObserveEndsOnClose(t *testing.T) {
 	}}
 	var c collector
 	done := make(chan error, 1)
-	go func() { done <- b.(adapters.Observer).Observe(context.Background(), d.Addr(), group, c.emit) }()
+	go func() { done <- b.(adapters.Observer).Observe(context.Background(), d.Addr(), group, c.emit, nil) }()
 	waitFor(t, 10*time.Second, "a notification", func() bool { return c.count(0) >= 1 })
 	_ = b.Close()
 	waitReturn(t, done, adapters.ErrLinkDown, "the bus was closed")
@@ -237,7 +237,7 @@ func TestObserveBackFromPolling(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var c collector
 	done := make(chan error, 1)
-	go func() { done <- b.(adapters.Observer).Observe(ctx, d.Addr(), group, c.emit) }()
+	go func() { done <- b.(adapters.Observer).Observe(ctx, d.Addr(), group, c.emit, nil) }()
 	defer func() {
 		cancel()
 		<-done

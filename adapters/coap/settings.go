@@ -62,13 +62,22 @@ func (e endpointAddr) target() string {
 	return e.hostPort
 }
 
-const secureScheme = "coaps://"
+// The URI schemes a host may be written with (RFC 7252 §6): plain UDP is
+// also what a host without a scheme means.
+const (
+	secureScheme = "coaps://"
+	plainScheme  = "coap://"
+)
 
 // parseEndpoint parses "host", "host:port", "[v6]:port" or any of those
-// prefixed with "coaps://" (DTLS, default port 5684) into canonical form.
+// prefixed with "coap://" (plain UDP, the same as none) or "coaps://" (DTLS,
+// default port 5684) into canonical form.
 func parseEndpoint(s string) (endpointAddr, error) {
 	e := endpointAddr{}
 	rest, secure := strings.CutPrefix(s, secureScheme)
+	if !secure {
+		rest, _ = strings.CutPrefix(rest, plainScheme)
+	}
 	e.secure = secure
 	port := DefaultPort
 	if secure {
@@ -85,7 +94,7 @@ func parseEndpoint(s string) (endpointAddr, error) {
 		port = int(n)
 	}
 	if host == "" || strings.ContainsAny(host, "/ []") {
-		return e, fmt.Errorf(`must be host, host:port or coaps://host:port, got %q`, s)
+		return e, fmt.Errorf(`must be host, host:port, coap://host[:port] or coaps://host[:port], got %q`, s)
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.Unmap().String()

@@ -49,3 +49,21 @@ func TestCheck(t *testing.T) {
 		t.Errorf("wrong type: %v", err)
 	}
 }
+
+// TestCheckCoapScheme: a host may be written as a coap:// URI, the same as
+// without a scheme (port 5683 by default).
+func TestCheckCoapScheme(t *testing.T) {
+	if err := coap.New().Check(json.RawMessage(`{"hosts": ["coap://10.0.0.7", "coap://[::1]:5700", "coap://dev.local:1234"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	err := coap.New().Check(json.RawMessage(`{"hosts": ["coap://10.0.0.7", "10.0.0.7:5683", "coap://", "coap://x:0"]}`))
+	for _, want := range []string{
+		`hosts[1]: "10.0.0.7:5683" is the same endpoint as hosts[0]`,
+		`hosts[2]: must be host, host:port, coap://host[:port] or coaps://host[:port], got "coap://"`,
+		`hosts[3]: port must be 1..65535, got "coap://x:0"`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/testbench/modbusemu"
 )
@@ -43,8 +45,9 @@ func TestDiscoverByUnitScan(t *testing.T) {
 	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q,%q],"units":"1-6","probeTimeout":"200ms","hint":"bench",
 		"probes":[{"name":"fw","table":"holding","address":0,"count":2}]}`, srv.Addr(), down))
 	cands, err := bus.Discover(context.Background())
-	if err != nil {
-		t.Fatalf("discover: %v", err)
+	// The configured endpoint that refuses makes the scan incomplete, named.
+	if !errors.Is(err, adapters.ErrLinkDown) || !strings.Contains(err.Error(), down) {
+		t.Fatalf("discover: err %v, want link down naming %s", err, down)
 	}
 	var ids []string
 	for _, c := range cands {
@@ -77,7 +80,7 @@ func TestDiscoverByUnitScan(t *testing.T) {
 	}
 	// The same device gives the same fingerprint on the next scan.
 	again, err := bus.Discover(context.Background())
-	if err != nil || len(again) != 3 || again[0].Fingerprint.Hash() != c.Fingerprint.Hash() {
+	if !errors.Is(err, adapters.ErrLinkDown) || len(again) != 3 || again[0].Fingerprint.Hash() != c.Fingerprint.Hash() {
 		t.Fatalf("second scan: %v %+v", err, again)
 	}
 	// Both scans went through the one owner of the endpoint.
@@ -164,5 +167,87 @@ func TestDiscoverGatewayExceptions(t *testing.T) {
 	}
 	if len(cands) != 1 || cands[0].Target != addr+"/3" {
 		t.Fatalf("found %+v, want only unit 3", cands)
+	}
+}
+
+// TestDiscoverEndpointIgnoringUnitID: a device that answers every unit id the
+// same is one device, not one per scanned unit; a gateway whose units answer
+// alike but which does not answer a unit nobody has keeps one device per unit.
+func TestDiscoverEndpointIgnoringUnitID(t *testing.T) {
+	thermostat := modbusemu.UnitSpec{ID: 1, Holding: map[uint16]uint16{0: 0x00FA, 1: 0x0001},
+		Identity: modbusemu.Identity{Vendor: "Acme", ProductCode: "TH-100", Revision: "2.1"}}
+	srv, err := modbusemu.Serve(context.Background(), modbusemu.ServerSpec{Listen: "127.0.0.1:0",
+		Units: []modbusemu.UnitSpec{thermostat}, AnyUnit: true}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	const probes = `"probes":[{"name":"fw","table":"holding","address":0,"count":2}]`
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"units":"1-247","probeTimeout":"200ms",%s}`, srv.Addr(), probes))
+	cands, err := bus.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 1 || cands[0].LocalID != "modbus-tcp/"+srv.Addr()+"/1" || cands[0].Fingerprint.Address != srv.Addr()+"/1" {
+		t.Fatalf("found %d candidates (first %+v), want one: unit 1", len(cands), cands[:min(len(cands), 1)])
+	}
+	if cands[0].Fingerprint.Identity["product"] != "TH-100" {
+		t.Errorf("fingerprint %+v", cands[0].Fingerprint)
+	}
+
+	// Three identical units behind a gateway that honours unit ids.
+	var units []modbusemu.UnitSpec
+	for id := byte(1); id <= 3; id++ {
+		u := thermostat
+		u.ID = id
+		units = append(units, u)
+	}
+	gw := startEmu(t, units...)
+	bus = openBus(t, fmt.Sprintf(`{"endpoints":[%q],"units":"1-5","probeTimeout":"200ms",%s}`, gw.Addr(), probes))
+	cands, err = bus.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 3 {
+		t.Fatalf("gateway with 3 alike units: found %d candidates, want 3: %+v", len(cands), cands)
+	}
+}
+
+// TestDiscoverGatewayAnsweringIdentityItself: a gateway that answers Read
+// Device Identification itself for every unit id (its own identity) but
+// routes reads by unit id — the reserved unit's read gets "target failed to
+// respond" — keeps one device per unit that answers.
+func TestDiscoverGatewayAnsweringIdentityItself(t *testing.T) {
+	addr := fakeServer(t, func(c net.Conn) {
+		for range 32 {
+			req, err := readRequestFrame(c)
+			if err != nil {
+				return
+			}
+			var pdu []byte
+			switch {
+			case req.pdu[0] == 0x2B:
+				pdu = []byte{0x2B, 0x0E, req.pdu[2], 0x01, 0x00, 0x00, 3}
+				for id, v := range []string{"GwMaker", "GW-1", "1.0"} {
+					pdu = append(pdu, byte(id), byte(len(v)))
+					pdu = append(pdu, v...)
+				}
+			case req.unit >= 1 && req.unit <= 3:
+				pdu = []byte{0x03, 2, 0, req.unit}
+			default:
+				pdu = []byte{req.pdu[0] | 0x80, ExceptionGatewayTarget}
+			}
+			if writeReplyFrame(c, req.tid, req.unit, pdu) != nil {
+				return
+			}
+		}
+	})
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"units":"1-3","probeTimeout":"2s"}`, addr))
+	cands, err := bus.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cands) != 3 {
+		t.Fatalf("found %d candidates, want 3: %+v", len(cands), cands)
 	}
 }

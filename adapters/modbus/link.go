@@ -58,8 +58,9 @@ type txn struct {
 	unit    byte
 	req     request
 	timeout time.Duration
-	retry   bool // safe to send again once when a reused connection turned out dead (reads)
-	probe   bool // discovery: asks even a unit that is backing off (a scan must see it come back)
+	every   time.Duration // the poll interval of a poll's request (0: not a poll, or unknown)
+	retry   bool          // safe to send again once when a reused connection turned out dead (reads)
+	probe   bool          // discovery: asks even a unit that is backing off (a scan must see it come back)
 	reply   chan txnResult
 }
 

@@ -23,7 +23,7 @@ func pollGroup(ctx context.Context, tr transactor, unit byte, target string, gro
 	given := len(out)
 	for i := range group.Modbus {
 		r := &group.Modbus[i]
-		regs, err := readTable(ctx, tr, unit, r.Table, r.Start, r.Count, timeout)
+		regs, err := readTable(ctx, tr, unit, r.Table, r.Start, r.Count, timeout, group.Interval)
 		if err != nil {
 			return out[:given], fmt.Errorf("modbus %s: read %s %d+%d: %w", target, tableName(r.Table), r.Start, r.Count, err)
 		}
@@ -33,13 +33,13 @@ func pollGroup(ctx context.Context, tr transactor, unit byte, target string, gro
 }
 
 // readTable performs one read transaction and returns the checked register or
-// packed-bit bytes.
-func readTable(ctx context.Context, tr transactor, unit byte, t models.Table, start, count uint16, timeout time.Duration) ([]byte, error) {
+// packed-bit bytes. every is the poll interval of the read (0: not a poll).
+func readTable(ctx context.Context, tr transactor, unit byte, t models.Table, start, count uint16, timeout, every time.Duration) ([]byte, error) {
 	req, err := readRequest(t, start, count)
 	if err != nil {
 		return nil, err
 	}
-	fn, data, err := tr.do(ctx, &txn{unit: unit, req: req, timeout: timeout, retry: true}, false)
+	fn, data, err := tr.do(ctx, &txn{unit: unit, req: req, timeout: timeout, every: every, retry: true}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,7 @@ func (p prober) probeUnit(ctx context.Context, tr transactor, unit byte, target 
 		}
 	}
 	if fallback {
-		_, err := readTable(ctx, tr, unit, models.TableHolding, 0, 1, p.set.probeTimeout)
+		_, err := readTable(ctx, tr, unit, models.TableHolding, 0, 1, p.set.probeTimeout, 0)
 		var ex *ExceptionError
 		switch {
 		case err == nil:
@@ -90,7 +90,7 @@ func (p prober) probeUnit(ctx context.Context, tr transactor, unit byte, target 
 		return fp, false, nil
 	}
 	for _, pr := range p.set.probes {
-		regs, err := readTable(ctx, tr, unit, pr.table, pr.address, pr.count, p.set.probeTimeout)
+		regs, err := readTable(ctx, tr, unit, pr.table, pr.address, pr.count, p.set.probeTimeout, 0)
 		var ex *ExceptionError
 		switch {
 		case err == nil:

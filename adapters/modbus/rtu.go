@@ -98,7 +98,7 @@ func (b *rtuBus) do(ctx context.Context, t *txn, op bool) (byte, []byte, error) 
 	res := make(chan result, 1)
 	err := b.owner.Do(ctx, op, func(c serialport.Conn) error {
 		if !op && !t.probe {
-			if err := b.silent.skip(t.unit); err != nil {
+			if err := b.silent.skip(t.unit, t.every); err != nil {
 				return err
 			}
 		}

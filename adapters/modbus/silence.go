@@ -9,17 +9,31 @@ import (
 	"github.com/fieldgate/fieldgate/adapters"
 )
 
-// Backoff of a silent unit on a shared line. The first skip lasts
-// silenceFactor timeouts, so even then the silent unit holds the line at most
-// 1/(1+silenceFactor) ≈ 9% of the time; each further timeout doubles it up to
-// silenceMax. Any answer (a reply, an exception, even a garbled one) ends it.
+// How long the polls of a unit that did not answer are skipped off the wire
+// (the skip), so a silent unit cannot stall its neighbours on a shared line,
+// while one that answers again is polled again soon:
+//
+//   - at most silenceFactor timeouts: a unit polled as hard as the line allows
+//     holds it at most 1/(1+silenceFactor) ≈ 9% of the time;
+//   - but at most half the unit's poll interval (at least silenceCap): each
+//     poll the gateway schedules after a timeout reaches the wire, so a unit
+//     that answers again is online within about one interval plus a timeout
+//     (a unit then holds the line at most timeout/(timeout+silenceCap));
+//   - at least silenceShare timeouts per silent unit on the line: one silent
+//     unit holds it at most a third of the time, all of them together less
+//     than half;
+//   - never more than silenceMax.
+//
+// Any answer (a reply, an exception, even a garbled one) ends the skip.
 const (
 	silenceFactor = 10
+	silenceCap    = time.Second
+	silenceShare  = 2
 	silenceMax    = 30 * time.Second
 )
 
-// silence remembers which units of a line did not answer and until when
-// their polls are skipped.
+// silence remembers which units of a line did not answer, since when and
+// with which timeout.
 type silence struct {
 	mu    sync.Mutex
 	units map[byte]*silentUnit
@@ -27,29 +41,43 @@ type silence struct {
 }
 
 type silentUnit struct {
-	wait  time.Duration // the current skip interval
-	until time.Time     // polls are skipped until then
+	since   time.Time     // when its last request timed out
+	timeout time.Duration // that request's timeout
 }
 
 func newSilence() *silence {
 	return &silence{units: map[byte]*silentUnit{}, now: time.Now}
 }
 
-// skip returns an error wrapping adapters.ErrTimeout while unit is backing off.
-func (s *silence) skip(unit byte) error {
+// skipWait is how long a poll of a unit silent with timeout, polled every
+// interval (0: unknown), is skipped while n units of the line are silent.
+func skipWait(timeout, interval time.Duration, n int) time.Duration {
+	w := min(silenceFactor*timeout, max(interval/2, silenceCap))
+	w = max(w, time.Duration(silenceShare*n)*timeout)
+	return min(w, silenceMax)
+}
+
+// skip returns an error wrapping adapters.ErrTimeout while a poll of unit,
+// polled every interval, is to be skipped.
+func (s *silence) skip(unit byte, interval time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.units[unit]
-	if u == nil || !s.now().Before(u.until) {
+	if u == nil {
+		return nil
+	}
+	wait := skipWait(u.timeout, interval, len(s.units))
+	until := u.since.Add(wait)
+	if !s.now().Before(until) {
 		return nil
 	}
 	return fmt.Errorf("%w: unit %d did not answer; not asked again for %v (until %s)",
-		adapters.ErrTimeout, unit, u.wait, u.until.Format("15:04:05.000"))
+		adapters.ErrTimeout, unit, wait, until.Format("15:04:05.000"))
 }
 
 // note records the outcome of a transaction with unit: a timeout (re)starts
-// or doubles its backoff, any answer ends it; other failures (link down,
-// cancellation) say nothing about the unit.
+// its skip, any answer ends it; other failures (link down, cancellation) say
+// nothing about the unit.
 func (s *silence) note(unit byte, timeout time.Duration, err error) {
 	var ex *ExceptionError
 	answered := err == nil || errors.As(err, &ex) || errors.Is(err, adapters.ErrBadReply)
@@ -63,12 +91,5 @@ func (s *silence) note(unit byte, timeout time.Duration, err error) {
 		delete(s.units, unit)
 		return
 	}
-	u := s.units[unit]
-	if u == nil {
-		u = &silentUnit{wait: min(silenceFactor*timeout, silenceMax)}
-		s.units[unit] = u
-	} else {
-		u.wait = min(2*u.wait, silenceMax)
-	}
-	u.until = s.now().Add(u.wait)
+	s.units[unit] = &silentUnit{since: s.now(), timeout: timeout}
 }

@@ -29,9 +29,6 @@ import (
 	"github.com/fieldgate/fieldgate/models"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -69,7 +66,7 @@ const usage = `usage:
                                    make a running daemon scan its buses now, then list
                                    (the local API's address and token come from the config,
                                    default /etc/fieldgate/config.yaml)
-  fieldgate version                print the version`
+  fieldgate version                print the version, commit and Go version (also --version)`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -84,8 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdModelOrImport(args[1:], stdout, stderr)
 	case "devices", "scan":
 		return cmdDevices(ctx, args[0], args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "fieldgate", version)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionLine())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)

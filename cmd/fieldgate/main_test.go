@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +204,22 @@ func TestRunSetsGCTargetUnlessGOGC(t *testing.T) {
 	_ = cmdRun(t.Context(), []string{"unexpected"}, io.Discard)
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent after run with GOGC=100 = %d, want it left at 100", got)
+	}
+}
+
+// `fieldgate version` and `--version` print the version, the commit and the
+// Go version; the commit is the one make stamps, else what Go recorded.
+func TestVersion(t *testing.T) {
+	defer func(v, c string) { version, commit = v, c }(version, commit)
+	version, commit = "v0.5.0-3-gabc", "abc123def456"
+	for _, arg := range []string{"version", "--version"} {
+		out, err := runCLI(arg)
+		if err != nil || strings.TrimSpace(out) != "fieldgate v0.5.0-3-gabc (commit abc123def456, "+runtime.Version()+")" {
+			t.Errorf("%s: %q %v", arg, out, err)
+		}
+	}
+	commit = ""
+	if out, _ := runCLI("version"); !strings.Contains(out, "(commit ") {
+		t.Errorf("without a stamped commit: %q", out)
 	}
 }

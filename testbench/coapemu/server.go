@@ -208,8 +208,14 @@ func (d *Device) Addrs() []string {
 	return out
 }
 
-// Close stops the device and waits for its goroutines.
+// Close stops the device and waits for its goroutines. Like libcoap's
+// server, it first tells every observer that its observation ends: a final
+// 4.04 Not Found notification (RFC 7641 §3.2: an error response, without an
+// Observe option, removes the observer).
 func (d *Device) Close() error {
+	if d.ctx.Err() == nil {
+		d.goodbye()
+	}
 	d.cancel()
 	for _, stop := range d.stops {
 		stop()
@@ -355,6 +361,35 @@ func (d *Device) notify(path string) {
 			d.forget(path, o)
 		}
 		o.conn.ReleaseMessage(m)
+	}
+}
+
+// goodbye sends every observer the final notification of its observation.
+func (d *Device) goodbye() {
+	type final struct {
+		path string
+		o    observer
+	}
+	d.mu.Lock()
+	var all []final
+	for path, r := range d.res {
+		for _, o := range r.observers {
+			all = append(all, final{path, o})
+		}
+		clear(r.observers)
+	}
+	d.mu.Unlock()
+	for _, f := range all {
+		m := f.o.conn.AcquireMessage(d.ctx)
+		m.SetCode(codes.NotFound)
+		m.SetToken(f.o.token)
+		m.SetType(message.NonConfirmable)
+		m.SetContentFormat(message.TextPlain)
+		m.SetBody(strings.NewReader("device shutting down: " + f.path))
+		if err := f.o.conn.WriteMessage(m); err != nil {
+			d.log.Debug("final notification not sent", "path", f.path, "err", err)
+		}
+		f.o.conn.ReleaseMessage(m)
 	}
 }
 

@@ -21,6 +21,7 @@ type Server struct {
 	log    *slog.Logger
 	units  map[byte]*Unit
 	only   *Unit // the single unit, also addressed by unit id 0 and 255; nil if several
+	any    bool  // only answers every unit id (ServerSpec.AnyUnit)
 	ln     net.Listener
 	ctx    context.Context // cancelled by Close or by the ctx given to Listen
 	cancel context.CancelFunc
@@ -42,11 +43,21 @@ type clientConn struct {
 // Listen validates the units, listens on addr (e.g. "127.0.0.1:0") and serves
 // until Close is called or ctx is cancelled. log may be nil (no logging).
 func Listen(ctx context.Context, addr string, units []UnitSpec, log *slog.Logger) (*Server, error) {
-	s, err := newServer(units, log)
+	return Serve(ctx, ServerSpec{Listen: addr, Units: units}, log)
+}
+
+// Serve validates spec, listens on spec.Listen and serves until Close is
+// called or ctx is cancelled. log may be nil (no logging).
+func Serve(ctx context.Context, spec ServerSpec, log *slog.Logger) (*Server, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("modbus emulator: %w", err)
+	}
+	s, err := newServer(spec.Units, log)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	s.any = spec.AnyUnit
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", spec.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("modbus emulator: %w", err)
 	}
@@ -55,7 +66,7 @@ func Listen(ctx context.Context, addr string, units []UnitSpec, log *slog.Logger
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.closeOnDone()
-	s.log.Debug("modbus emulator listening", "addr", s.Addr(), "units", len(units))
+	s.log.Debug("modbus emulator listening", "addr", s.Addr(), "units", len(spec.Units), "anyUnit", spec.AnyUnit)
 	return s, nil
 }
 
@@ -194,7 +205,7 @@ func (s *Server) serve(c *clientConn) {
 // restarted once the reply has been sent.
 func (s *Server) respond(f frame) (adu []byte, u *Unit, reboot bool) {
 	u = s.units[f.unit]
-	if u == nil && s.only != nil && (f.unit == 0 || f.unit == 0xFF) {
+	if u == nil && s.only != nil && (s.any || f.unit == 0 || f.unit == 0xFF) {
 		u = s.only
 	}
 	if u == nil || u.silent.Load() {

@@ -19,6 +19,9 @@ import (
 type ServerSpec struct {
 	Listen string     `yaml:"listen"` // host:port, e.g. 127.0.0.1:5020
 	Units  []UnitSpec `yaml:"units"`
+	// AnyUnit makes the server's one unit answer every unit id (0..255), as
+	// many single devices and some gateways do: they ignore the unit id.
+	AnyUnit bool `yaml:"anyUnit"`
 }
 
 // UnitSpec declares one emulated unit (slave) and its initial state. A reboot
@@ -143,6 +146,9 @@ func (s ServerSpec) validate(p path, probs *problems) {
 		probs.add(p.key("listen"), "port must be 0..65535, got %q", port)
 	}
 	validateUnits(s.Units, p.key("units"), probs)
+	if s.AnyUnit && len(s.Units) != 1 {
+		probs.add(p.key("anyUnit"), "needs exactly one unit, got %d units", len(s.Units))
+	}
 }
 
 func validateUnits(units []UnitSpec, p path, probs *problems) {

@@ -119,3 +119,15 @@ func TestServerSpecValidate(t *testing.T) {
 		t.Errorf("invalid spec: got %v", err)
 	}
 }
+
+// TestAnyUnitSpec: anyUnit is read from a bench file and needs exactly one unit.
+func TestAnyUnitSpec(t *testing.T) {
+	specs, err := DecodeSpecs([]byte("- listen: 127.0.0.1:0\n  anyUnit: true\n  units: [{id: 1}]\n"))
+	if err != nil || !specs[0].AnyUnit {
+		t.Fatalf("decoded %+v, %v", specs, err)
+	}
+	_, err = DecodeSpecs([]byte("- listen: 127.0.0.1:0\n  anyUnit: true\n  units: [{id: 1}, {id: 2}]\n"))
+	if err == nil || !strings.Contains(err.Error(), "anyUnit") || !strings.Contains(err.Error(), "got 2 units") {
+		t.Fatalf("two units with anyUnit: %v", err)
+	}
+}

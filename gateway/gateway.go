@@ -94,7 +94,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	// Stage 1: local state. What `fieldgate check` checks is refused here first,
 	// with the same words.
-	if err := Preflight(cfg); err != nil {
+	if err := Preflight(cfg, opts.Adapters); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o750); err != nil {

@@ -14,19 +14,21 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/gateway/config"
 )
 
 // Preflight checks what Run needs of the machine before anything starts: the
-// files the config names are readable and hold what they must, and the state
-// directory can be created or written. Run refuses to start on the same
+// files the config names are readable and hold what they must (token files,
+// and what a bus's adapter reads at Open: see adapters.Preflighter), and the
+// state directory can be created or written. Run refuses to start on the same
 // problems (it calls Preflight first), so `fieldgate check` (which calls it
 // too) passes only a config that run takes: a first install does not
 // restart-loop on a missing token file. It binds the local API's address
 // for a moment (see checkListen). Every problem is reported, each named
 // by its config field. It creates nothing: a state directory that does not
 // exist yet is checked through the directory it would be created in.
-func Preflight(cfg *config.Config) error {
+func Preflight(cfg *config.Config, table adapters.Table) error {
 	var errs []error
 	add := func(field string, err error) {
 		if err != nil {
@@ -38,6 +40,11 @@ func Preflight(cfg *config.Config) error {
 		add("backend.tokenFile", err)
 	}
 	add("gateway.stateDir", checkStateDir(cfg.Gateway.StateDir))
+	for i, b := range cfg.Buses {
+		if p, ok := table[b.Protocol].(adapters.Preflighter); ok && !b.Disabled {
+			add(fmt.Sprintf("buses[%d].settings", i), p.Preflight(b.Settings))
+		}
+	}
 	if cfg.API.Listen != config.APIOff {
 		add("api.listen", checkListen(cfg.API.Listen))
 		switch f := cfg.APITokenPath(); {

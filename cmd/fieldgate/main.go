@@ -135,7 +135,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	load := func() (*config.Config, []byte, error) {
 		cfg, src, err := loadConfig(*path)
 		if err == nil {
-			if err = gateway.Preflight(cfg); err != nil {
+			if err = gateway.Preflight(cfg, builtin.Builtin()); err != nil {
 				return nil, nil, fmt.Errorf("%s: %w", displayPath(*path), err)
 			}
 		}
@@ -195,7 +195,7 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	}
 	// What run refuses at start (token files, the state directory), so that a
 	// config check passes only what the daemon runs with.
-	if err := gateway.Preflight(cfg); err != nil {
+	if err := gateway.Preflight(cfg, builtin.Builtin()); err != nil {
 		return fmt.Errorf("%s: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)

@@ -76,6 +76,11 @@ func TestCheckRefusesWhatRunRefuses(t *testing.T) {
 			_ = os.MkdirAll(filepath.Join(state, "state.db"), 0o755)
 			return "", state, []string{"gateway.stateDir", filepath.Join(state, "state.db"), "not a regular file"}
 		}},
+		{"CoAP key file missing", func(dir string) (string, string, []string) {
+			f := filepath.Join(dir, "coap.psk")
+			return "buses:\n  - {name: c, protocol: coap, settings: {hosts: [\"coaps://127.0.0.1:5684\"], pskFile: " + f + ", pskIdentity: gw}}\n",
+				"", []string{"buses[0].settings", "pskFile", f, "no such file"}
+		}},
 		{"api listen address taken by another program", func(dir string) (string, string, []string) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -99,7 +104,10 @@ func TestCheckRefusesWhatRunRefuses(t *testing.T) {
 			if !strings.Contains(extra, "api:") {
 				yml += "api: {listen: \"127.0.0.1:0\"}\n"
 			}
-			yml += extra + "buses:\n  - {name: b, protocol: modbus-tcp, settings: {endpoints: [\"127.0.0.1:1\"]}}\n"
+			yml += extra
+			if !strings.Contains(extra, "buses:") {
+				yml += "buses:\n  - {name: b, protocol: modbus-tcp, settings: {endpoints: [\"127.0.0.1:1\"]}}\n"
+			}
 			cfgFile := write(filepath.Join(dir, "config.yaml"), yml)
 
 			_, checkErr := runCLI("check", "--config", cfgFile)

@@ -36,7 +36,8 @@ var importRules = []importRule{
 	{pkg: "testbench/...", may: []string{"testbench/...", "models", "backendclient", "adapters", "adapters/*"},
 		never: []string{"gateway/...", "cmd/..."}},
 	{pkg: "cmd/testbench", may: []string{"testbench/..."}},
-	{pkg: "cmd/fieldgate", may: []string{"gateway/...", "adapters/builtin", "adapters", "models/...", "backendclient"}},
+	{pkg: "cmd/fieldgate", may: []string{"gateway/...", "adapters/builtin", "adapters", "models/...", "backendclient", "systemd"}},
+	{pkg: "systemd", may: nil},
 }
 
 func matches(pattern, pkg string) bool {

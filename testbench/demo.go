@@ -78,7 +78,7 @@ func RunDemo(ctx context.Context, opts DemoOptions) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "run")
+	cmd := exec.Command(bin, "run", "--demo")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", bin, err)

@@ -12,9 +12,6 @@ import (
 	"github.com/fieldgate/fieldgate/gateway/config"
 )
 
-// defaultConfig is where the packaged unit reads its config.
-const defaultConfig = "/etc/fieldgate/config.yaml"
-
 // apiTarget is where the commissioning commands find a running daemon's local
 // API and the token it wants.
 type apiTarget struct {
@@ -39,7 +36,7 @@ func findAPI(cfgPath, api, tokenFile string) (apiTarget, error) {
 		}
 		cfg = c
 	default:
-		if c, _, err := loadConfig(defaultConfig); err == nil {
+		if c, _, err := loadConfig(DefaultConfigPath); err == nil {
 			cfg = c
 		}
 	}

@@ -39,7 +39,7 @@ func cmdDevices(ctx context.Context, name string, args []string, stdout, stderr 
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	api := fs.String("api", "", "the daemon's local API, host:port (default: api.listen of the config, else "+defaultAPI+")")
-	cfgPath := fs.String("config", "", "the daemon's config, for api.listen and the token (default: "+defaultConfig+" when readable)")
+	cfgPath := fs.String("config", "", "the daemon's config, for api.listen and the token (default: "+DefaultConfigPath+" when readable)")
 	tokenFile := fs.String("token-file", "", "the local API token (default: api.tokenFile of the config, else api.token in the state directory)")
 	verbose := fs.Bool("v", false, "show each device's last readings")
 	if err := fs.Parse(args); err != nil {

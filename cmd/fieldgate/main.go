@@ -1,7 +1,9 @@
 // Command fieldgate is the gateway daemon.
 //
-//	fieldgate run [--config FILE]     run the gateway (no --config: the embedded demo config);
+//	fieldgate run [--config FILE]     run the gateway (default config /etc/fieldgate/config.yaml);
 //	                                  SIGHUP reloads the config (a bad one is refused)
+//	fieldgate run --demo              run the embedded demo config (against testbench run)
+//	fieldgate config                  print the commented example config
 //	fieldgate check --config FILE     decode and validate a config, and check what run needs
 //	                                  of the machine (token files, state dir); report every problem
 //	fieldgate model FILE...           decode, validate and compile model documents
@@ -27,6 +29,7 @@ import (
 	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/systemd"
 )
 
 func main() {
@@ -52,8 +55,10 @@ func exitCode(err error) int {
 }
 
 const usage = `usage:
-  fieldgate run [--config FILE]    run the gateway (without --config: the embedded demo config);
+  fieldgate run [--config FILE]    run the gateway (default --config /etc/fieldgate/config.yaml);
                                    SIGHUP reloads the config (a bad one is refused)
+  fieldgate run --demo             run the embedded demo config (talks to "testbench run" on loopback)
+  fieldgate config                 print the commented example config (the one the package installs)
   fieldgate check --config FILE    validate a config file and report every problem
   fieldgate model FILE...          validate and compile model documents (JSON or YAML)
   fieldgate model import-edgex --id ID --version V FILE
@@ -84,6 +89,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return nil
+	case "config":
+		if len(args) > 1 {
+			return usageError{"config: takes no arguments; it prints the commented example config"}
+		}
+		_, err := stdout.Write(systemd.ExampleConfig())
+		return err
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -116,18 +127,34 @@ func displayPath(path string) string {
 // little more GC work; measured with make bench-fleet.
 const gcPercent = 50
 
+// DefaultConfigPath is the config `fieldgate run` reads without --config:
+// where the package installs it.
+const DefaultConfigPath = "/etc/fieldgate/config.yaml"
+
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (YAML); empty: the embedded demo config")
+	path := fs.String("config", DefaultConfigPath, "config file (YAML)")
+	demo := fs.Bool("demo", false, "run the embedded demo config (talks to `testbench run` on loopback) instead of a config file")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
+	}
+	if *demo {
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "config" })
+		if set {
+			return usageError{"run: --demo and --config exclude each other"}
+		}
+		*path = ""
 	}
 	// A config is taken (at start and on reload) only when the machine has
 	// what it names: the same check as fieldgate check, so that a reload

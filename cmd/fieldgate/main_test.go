@@ -35,6 +35,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"run", "extra"}, `unexpected argument "extra"`},
 		{[]string{"run", "--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"run", "--demo", "--config", "x.yaml"}, "--demo and --config exclude each other"},
+		{[]string{"config", "x"}, "config: takes no arguments"},
 		{[]string{"check"}, "--config FILE is required"},
 		{[]string{"model"}, "name at least one model file"},
 		{[]string{"devices", "--api", "localhost"}, `--api must be host:port, got "localhost"`},
@@ -221,5 +223,40 @@ func TestVersion(t *testing.T) {
 	commit = ""
 	if out, _ := runCLI("version"); !strings.Contains(out, "(commit ") {
 		t.Errorf("without a stamped commit: %q", out)
+	}
+}
+
+// Without --config, run reads the installed config, never the demo one: a
+// first install whose config is missing says which file it wanted.
+func TestRunReadsTheInstalledConfig(t *testing.T) {
+	if _, err := os.Stat(DefaultConfigPath); err == nil {
+		t.Skipf("%s exists on this machine", DefaultConfigPath)
+	}
+	t.Setenv("STATE_DIRECTORY", t.TempDir()) // no last good config to fall back to
+	_, err := runCLI("run")
+	if err == nil || !strings.Contains(err.Error(), DefaultConfigPath) {
+		t.Fatalf("run without --config: %v, want an error naming %s", err, DefaultConfigPath)
+	}
+}
+
+// `fieldgate config` prints the example the package installs, and it is a
+// config the gateway decodes and validates.
+func TestConfigPrintsTheExample(t *testing.T) {
+	out, err := runCLI("config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("../../systemd/fieldgate.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Fatal("fieldgate config does not print systemd/fieldgate.example.yaml")
+	}
+	if !strings.Contains(out, "\n# ") && !strings.HasPrefix(out, "# ") {
+		t.Error("the example has no comments")
+	}
+	if _, err := config.Parse([]byte(out), builtin.Builtin()); err != nil {
+		t.Errorf("the printed example does not load: %v", err)
 	}
 }

@@ -5,7 +5,7 @@
 // protocol "modbus-tpc"`. Each bus's protocol settings are converted to JSON and
 // checked by the adapter that owns the protocol (adapters.Adapter.Check).
 //
-// It also embeds the demo config (Default) that `fieldgate run` uses without
+// It also embeds the demo config (Default) that `fieldgate run --demo` uses instead of
 // --config.
 //
 // It must not open buses, files other than the config and the TLS files it

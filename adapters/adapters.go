@@ -29,6 +29,15 @@ type Adapter interface {
 	Open(ctx context.Context, spec BusSpec) (Bus, error)
 }
 
+// Preflighter is an optional Adapter interface for an adapter whose Open reads
+// files the settings name (a key file): Preflight checks them as Open would,
+// opening no bus and no link, so that `fieldgate check` refuses what the
+// daemon would refuse at start. Problems are prefixed with their field path
+// inside the settings, like Check's.
+type Preflighter interface {
+	Preflight(settings json.RawMessage) error
+}
+
 // BusSpec is what the gateway hands an adapter to open one configured bus.
 type BusSpec struct {
 	Name     string          // the bus name from the gateway config

@@ -94,8 +94,10 @@ func (r *RegistrationResult) Validate() error {
 		}
 	case StatusRejected:
 	default:
-		errs = append(errs, fmt.Errorf("status: must be assigned, pending or rejected, got %q", r.Status))
+		errs = append(errs, fmt.Errorf("status: must be assigned, pending or rejected, got %s", Clip(r.Status, 32)))
 	}
+	errs = checkLen(errs, "deviceId", r.DeviceID, MaxIDBytes)
+	errs = checkLen(errs, "reason", r.Reason, MaxTextBytes)
 	return errors.Join(errs...)
 }
 
@@ -113,6 +115,16 @@ func (in *Instance) Validate() error {
 	}
 	if in.PollIntervalMs < 0 {
 		errs = append(errs, fmt.Errorf("pollIntervalMs: must be >= 0, got %d", in.PollIntervalMs))
+	}
+	errs = checkLen(errs, "model", in.Model, MaxIDBytes)
+	errs = checkLen(errs, "version", in.Version, MaxIDBytes)
+	if len(in.Settings) > MaxSettings {
+		errs = append(errs, fmt.Errorf("settings: at most %d entries, got %d", MaxSettings, len(in.Settings)))
+	} else {
+		for k, v := range in.Settings {
+			errs = checkLen(errs, "settings key", k, MaxIDBytes)
+			errs = checkLen(errs, "settings."+Clip(k, 64), v, MaxTextBytes)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -149,7 +161,7 @@ func (it *InboxItem) Validate() error {
 		KindUnassignment: it.Unassignment != nil,
 	}
 	if _, known := set[it.Kind]; !known {
-		return fmt.Errorf("kind: must be operation, assignment or unassignment, got %q", it.Kind)
+		return fmt.Errorf("kind: must be operation, assignment or unassignment, got %s", Clip(it.Kind, 32))
 	}
 	for _, k := range []string{KindOperation, KindAssignment, KindUnassignment} {
 		switch {
@@ -171,16 +183,26 @@ func (it *InboxItem) Validate() error {
 		if o.LocalID == "" {
 			errs = append(errs, errors.New("operation.localId: must not be empty"))
 		}
+		errs = checkLen(errs, "operation.id", o.ID, MaxIDBytes)
+		errs = checkLen(errs, "operation.name", o.Name, MaxIDBytes)
+		errs = checkLen(errs, "operation.localId", o.LocalID, MaxIDBytes)
+		errs = checkLen(errs, "operation.deviceId", o.DeviceID, MaxIDBytes)
+		errs = checkInput(errs, "operation.input", o.Input)
 	case it.Kind == KindAssignment && it.Assignment != nil:
 		a := it.Assignment
 		if a.LocalID == "" {
 			errs = append(errs, errors.New("assignment.localId: must not be empty"))
 		}
+		errs = checkLen(errs, "assignment.localId", a.LocalID, MaxIDBytes)
+		errs = checkLen(errs, "assignment.deviceId", a.DeviceID, MaxIDBytes)
 		errs = append(errs, prefixAll("assignment.instance", a.Instance.Validate())...)
 	case it.Kind == KindUnassignment && it.Unassignment != nil:
 		if it.Unassignment.LocalID == "" {
 			errs = append(errs, errors.New("unassignment.localId: must not be empty"))
 		}
+		errs = checkLen(errs, "unassignment.localId", it.Unassignment.LocalID, MaxIDBytes)
+		errs = checkLen(errs, "unassignment.deviceId", it.Unassignment.DeviceID, MaxIDBytes)
+		errs = checkLen(errs, "unassignment.reason", it.Unassignment.Reason, MaxTextBytes)
 	}
 	return errors.Join(errs...)
 }

@@ -51,6 +51,8 @@ type Gateway struct {
 	ops      *operations
 	outbox   *outboxWriter
 
+	scans scanFlight // the local API's scans, one at a time
+
 	link       *linkState
 	links      *links
 	rescans    *rescans
@@ -90,9 +92,19 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 	}()
 
-	// Stage 1: local state.
+	// Stage 1: local state. What `fieldgate check` checks is refused here first,
+	// with the same words.
+	if err := Preflight(cfg, opts.Adapters); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.Gateway.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
+	}
+	var apiToken string
+	if cfg.API.Listen != config.APIOff {
+		if apiToken, err = loadAPIToken(cfg); err != nil {
+			return fmt.Errorf("local API: %w", err)
+		}
 	}
 	st, err := store.Open(filepath.Join(cfg.Gateway.StateDir, "state.db"), store.Options{
 		Timeout:         5 * time.Second,
@@ -187,17 +199,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	// Stage 7: local API.
 	apiAddr := ""
-	if cfg.API.Listen != "off" {
-		srv, addr, err := g.startLocalAPI(cfg.API.Listen)
+	if cfg.API.Listen != config.APIOff {
+		stop, addr, err := g.startLocalAPI(cfg.API.Listen, apiToken)
 		if err != nil {
 			return fmt.Errorf("local API: %w", err)
 		}
 		apiAddr = addr
-		stops = append(stops, func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-		})
+		stops = append(stops, stop)
 	}
 
 	log.Info("gateway started", "id", cfg.Gateway.ID, "backend", cfg.Backend.URL, "api", apiAddr, "buses", len(g.buses))

@@ -98,7 +98,7 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 	}
 	switch item.Kind {
 	case backendclient.KindOperation:
-		g.ops.accept(*item.Operation, false)
+		g.ops.accept(*item.Operation)
 	case backendclient.KindAssignment:
 		a := item.Assignment
 		d, ok := g.devices.lookup(a.LocalID)
@@ -135,6 +135,7 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 			g.log.Error("persist device", "device", rec.LocalID, "err", err)
 		}
 		g.log.Info("device unassigned", "device", u.LocalID, "reason", u.Reason)
+		g.pruneModels()
 	default:
 		g.log.Warn("inbox item of unknown kind ignored", "kind", item.Kind, "seq", item.Seq)
 	}

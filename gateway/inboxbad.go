@@ -1,12 +1,18 @@
 package gateway
 
 import (
+	"encoding/json"
+
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/store"
 )
 
 // codeInvalidOperation: the backend sent an operation the gateway cannot read.
 const codeInvalidOperation = "invalid-operation"
+
+// eventOperationRefused: a gateway event for an operation whose id is too
+// long to be reported under (backendclient.MaxIDBytes).
+const eventOperationRefused = "operation-refused"
 
 // refuseInboxItem handles an inbox item the client could not use: the inbox
 // steps past it (one bad item never stalls the ones behind it), and whoever can
@@ -18,6 +24,15 @@ func (g *Gateway) refuseInboxItem(item backendclient.InboxItem) {
 		return
 	}
 	id := item.Operation.ID
+	if len(id) > backendclient.MaxIDBytes {
+		// No status can be reported under an id the backend API does not
+		// take, nor journaled: the refusal goes upstream as a gateway event
+		// naming the item by its inbox seq and the id's start.
+		detail, _ := json.Marshal(map[string]any{"seq": item.Seq, "id": backendclient.Clip(id, 64), "idBytes": len(id),
+			"reason": item.Err.Error()})
+		g.gatewayEvent(eventOperationRefused, string(detail))
+		return
+	}
 	if _, seen, err := g.store.Op(id); err != nil || seen {
 		return
 	}

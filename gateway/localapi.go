@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -48,22 +49,36 @@ type operationView struct {
 	Status  string                   `json:"status"`
 	Output  json.RawMessage          `json:"output,omitempty"`
 	Error   *backendclient.ErrorBody `json:"error,omitempty"`
-	// Reported: the backend acknowledged the final status (never for a local
-	// operation). Updated: the journal record's last change.
+	// Reported: the final status is with the backend: acknowledged by it (an
+	// operation from the backend) or queued upstream as a local-operation
+	// event (one from the local API). Updated: the journal record's last change.
 	Reported bool      `json:"reported"`
 	Updated  time.Time `json:"updated,omitzero"`
 }
 
 func viewOperation(rec store.OpRecord) operationView {
 	v := operationView{ID: rec.ID, LocalID: rec.LocalID, Name: rec.Name, Status: rec.Status, Output: rec.Output,
-		Reported: rec.Reported && !rec.Local, Updated: rec.Updated}
+		Reported: rec.Reported, Updated: rec.Updated}
 	if rec.Status == backendclient.OpFailed {
 		v.Error = &backendclient.ErrorBody{Code: rec.ErrCode, Message: rec.ErrMessage}
 	}
 	return v
 }
 
-func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
+// Local API server bounds. A call that runs long (a scan, an operation) gets
+// apiLongWrite to write its answer; every other answer must be written within
+// apiWriteTimeout. A connection that has not sent its headers within
+// apiReadHeaderTimeout (a slowloris) is closed.
+const (
+	apiReadHeaderTimeout = 5 * time.Second
+	apiReadTimeout       = 30 * time.Second
+	apiWriteTimeout      = 30 * time.Second
+	apiIdleTimeout       = 60 * time.Second
+	apiLongWrite         = 6 * time.Minute // the longest operation timeout (5 min) and then some
+	apiMaxHeaderBytes    = 16 << 10
+)
+
+func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", err
@@ -78,30 +93,61 @@ func (g *Gateway) startLocalAPI(addr string) (*http.Server, string, error) {
 	mux.HandleFunc("GET /api/v1/devices/{localId}", g.apiDevice)
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
 	mux.HandleFunc("GET /api/v1/operations/{id}", g.apiOperationStatus)
-	mux.HandleFunc("POST /api/v1/discover", g.apiDiscover)
 	mux.Handle("GET /metrics", g.metricsHandler())
 	if g.cfg.API.Pprof {
 		// Go's profiler, only when the config asks (api.pprof, loopback only).
 		// The package also registers itself on http.DefaultServeMux, which
 		// the daemon never serves.
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		// A profile or trace runs as long as asked (30 s by default).
+		mux.HandleFunc("GET /debug/pprof/", long(pprof.Index))
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/profile", long(pprof.Profile))
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/trace", long(pprof.Trace))
 	}
 	// Requests run under a context that ends when the API stops, so a long one
 	// (a scan) stops using buses and state before Run returns.
 	base, cancel := context.WithCancel(context.Background())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return base }}
+	mux.HandleFunc("POST /api/v1/discover", func(w http.ResponseWriter, r *http.Request) { g.apiDiscover(base, w, r) })
+	srv := &http.Server{
+		Handler:           newAPIGuard(g.cfg, token, g.log.With("component", "local-api"), mux),
+		ReadHeaderTimeout: apiReadHeaderTimeout,
+		ReadTimeout:       apiReadTimeout,
+		// No server-wide WriteTimeout: the guard sets apiWriteTimeout on each
+		// request and long calls extend it (a server-wide one would also make
+		// net/http/pprof refuse its default 30 s profile).
+		IdleTimeout:    apiIdleTimeout,
+		MaxHeaderBytes: apiMaxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return base },
+		ErrorLog:       slog.NewLogLogger(g.log.With("component", "local-api").Handler(), slog.LevelDebug),
+	}
 	srv.RegisterOnShutdown(cancel)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			g.log.Error("local API stopped", "err", err)
 		}
 	}()
-	return srv, ln.Addr().String(), nil
+	stop = func() {
+		sctx, cancelStop := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancelStop()
+		_ = srv.Shutdown(sctx)
+		cancel()
+		g.scans.wait()
+	}
+	return stop, ln.Addr().String(), nil
+}
+
+// extendWrite gives a long call (a scan, an operation, a profile) time to answer.
+func extendWrite(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(apiLongWrite))
+}
+
+// long is h with apiLongWrite to answer.
+func long(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		extendWrite(w)
+		h(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -139,6 +185,7 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 			"lastSeq": last, "dropped": dropped},
 		"polled":       map[string]any{"polls": polls, "values": values},
 		"modelFetches": g.models.fetchCount(),
+		"scans":        g.scans.started(),
 		"links":        g.links.list(),
 		"devices":      len(g.devices.all()),
 	})
@@ -175,37 +222,78 @@ func (g *Gateway) apiDevices(w http.ResponseWriter, _ *http.Request) {
 func (g *Gateway) apiDevice(w http.ResponseWriter, r *http.Request) {
 	d, ok := g.devices.lookup(r.PathValue("localId"))
 	if !ok {
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no device %q", r.PathValue("localId")))
+		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no device %q", clip(r.PathValue("localId"), 300)))
 		return
 	}
 	writeJSON(w, http.StatusOK, g.view(d))
 }
 
 // apiOperation runs an operation on site through the same path as the backend's
-// (check against the model, journal, execute) and answers with its final status.
+// (check against the model, journal, execute) and answers with its final
+// status. A request the model refuses is answered at once and not journaled;
+// one that ran is reported upstream (a local-operation event) with its caller.
 func (g *Gateway) apiOperation(w http.ResponseWriter, r *http.Request) {
 	localID := r.PathValue("localId")
+	if len(localID) > backendclient.MaxIDBytes {
+		writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("localId: at most %d bytes, got %d", backendclient.MaxIDBytes, len(localID)))
+		return
+	}
 	var req localOperation
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "bad-request", "operation body: "+err.Error())
+		status := http.StatusBadRequest
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, "bad-request", "operation body: "+err.Error())
 		return
 	}
-	if req.Name == "" {
+	switch {
+	case req.Name == "":
 		writeError(w, http.StatusBadRequest, "bad-request", "name: required")
 		return
-	}
-	if req.TTLSeconds < 0 || req.TTLSeconds > 3600 {
+	case len(req.Name) > backendclient.MaxIDBytes:
+		writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("name: at most %d bytes, got %d", backendclient.MaxIDBytes, len(req.Name)))
+		return
+	case len(req.Input) > backendclient.MaxOperationInputBytes:
+		writeError(w, http.StatusRequestEntityTooLarge, "bad-request", fmt.Sprintf("input: at most %d bytes, got %d", backendclient.MaxOperationInputBytes, len(req.Input)))
+		return
+	case req.TTLSeconds < 0 || req.TTLSeconds > 3600:
 		writeError(w, http.StatusBadRequest, "bad-request", fmt.Sprintf("ttlSeconds: must be 0..3600, got %d", req.TTLSeconds))
+		return
+	}
+	// What the operation path would refuse before the wire is refused here,
+	// unjournaled: a refused request leaves nothing behind.
+	d, ok := g.devices.lookup(localID)
+	if !ok {
+		writeError(w, http.StatusNotFound, codeUnknownDevice, fmt.Sprintf("no device %q on this gateway", localID))
+		return
+	}
+	run := d.current()
+	if run == nil {
+		writeError(w, http.StatusConflict, codeNotAssigned, fmt.Sprintf("device %q has no assigned model", localID))
+		return
+	}
+	if _, err := run.model.Check(req.Name, req.Input); err != nil {
+		code, msg := "invalid-input", err.Error()
+		var oe *models.OperationError
+		if errors.As(err, &oe) {
+			code, msg = oe.Code, oe.Message
+		}
+		g.log.Info("local operation refused", "device", localID, "name", req.Name, "code", code, "remote", r.RemoteAddr)
+		writeError(w, http.StatusUnprocessableEntity, code, msg)
 		return
 	}
 	ttl := 60 * time.Second
 	if req.TTLSeconds > 0 {
 		ttl = time.Duration(req.TTLSeconds) * time.Second
 	}
+	extendWrite(w)
 	op := backendclient.Operation{ID: newLocalOperationID(), LocalID: localID, Name: req.Name, Input: req.Input, Expires: time.Now().Add(ttl)}
-	done := g.ops.accept(op, true)
+	g.log.Info("local operation", "op", op.ID, "device", localID, "name", req.Name, "remote", r.RemoteAddr, "auth", "token")
+	done := g.ops.acceptLocal(op, callerOf(r))
 	select {
 	case <-done:
 	case <-r.Context().Done():
@@ -223,6 +311,9 @@ func (g *Gateway) apiOperation(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, viewOperation(rec))
 }
 
+// callerOf says who called the local API, for the journal and the audit event.
+func callerOf(r *http.Request) string { return "local-api " + r.RemoteAddr + " (token)" }
+
 // apiOperationStatus shows one operation as the journal has it: an operation
 // from the backend or the local API, while it runs and for as long as its id
 // is remembered.
@@ -233,13 +324,19 @@ func (g *Gateway) apiOperationStatus(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "internal", fmt.Sprintf("operation %s: journal: %v", id, err))
 	case !ok:
-		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("operation %q: not in the journal", id))
+		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("operation %q: not in the journal", clip(id, 300)))
 	default:
 		writeJSON(w, http.StatusOK, viewOperation(rec))
 	}
 }
 
-func (g *Gateway) apiDiscover(w http.ResponseWriter, r *http.Request) {
-	g.discover(r.Context())
+// apiDiscover scans the buses now and answers the device list. One scan runs
+// at a time: a call while one runs waits for it and answers its result.
+func (g *Gateway) apiDiscover(base context.Context, w http.ResponseWriter, r *http.Request) {
+	extendWrite(w)
+	g.scans.run(base, r.Context(), g.discover)
+	if r.Context().Err() != nil {
+		return
+	}
 	g.apiDevices(w, r)
 }

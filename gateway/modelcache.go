@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/store"
@@ -21,7 +22,10 @@ type modelCache struct {
 	mu       sync.Mutex // guards the maps and the count, never held across I/O
 	compiled map[string]*models.Compiled
 	loading  map[string]*sync.Mutex // one load (state file, backend) per ref at a time
-	fetches  int                    // backend fetches done, for the tests and the local API
+	used     map[string]time.Time   // when each ref was last got (see prune)
+	// keepRecent: prune keeps a model got this recently (modelKeepRecent).
+	keepRecent time.Duration
+	fetches    int // backend fetches done, for the tests and the local API
 }
 
 // errModelUnavailable: the model could not be fetched because of the network
@@ -30,13 +34,17 @@ type modelCache struct {
 var errModelUnavailable = errors.New("model unavailable for now")
 
 func newModelCache(st *store.Store, bc *backendclient.Client) *modelCache {
-	return &modelCache{store: st, backend: bc, compiled: map[string]*models.Compiled{}, loading: map[string]*sync.Mutex{}}
+	return &modelCache{store: st, backend: bc, compiled: map[string]*models.Compiled{}, loading: map[string]*sync.Mutex{},
+		used: map[string]time.Time{}, keepRecent: modelKeepRecent}
 }
 
 // get returns the compiled model id@version: from memory, else from the state
 // file, else fetched from the backend (and then stored). offline forbids the fetch.
 func (c *modelCache) get(ctx context.Context, id, version string, offline bool) (*models.Compiled, error) {
 	ref := id + "@" + version
+	c.mu.Lock()
+	c.used[ref] = time.Now()
+	c.mu.Unlock()
 	if m, ok := c.cached(ref); ok {
 		return m, nil
 	}

@@ -52,18 +52,25 @@ func newOperations(g *Gateway) *operations {
 	return &operations{g: g, wake: make(chan struct{}, 1), running: map[string]chan struct{}{}, sentExe: map[string]bool{}}
 }
 
-// accept takes an operation from the inbox (or the local API when local). It
-// returns at once; done is closed when the operation has its final status.
-func (o *operations) accept(op backendclient.Operation, local bool) (done <-chan struct{}) {
-	return o.admit(op, local, false)
+// accept takes an operation from the inbox. It returns at once; done is
+// closed when the operation has its final status.
+func (o *operations) accept(op backendclient.Operation) (done <-chan struct{}) {
+	return o.admit(op, "", false)
+}
+
+// acceptLocal is accept for an operation from the local API; caller says who
+// asked (journaled, and reported upstream with the result).
+func (o *operations) acceptLocal(op backendclient.Operation, caller string) (done <-chan struct{}) {
+	return o.admit(op, caller, false)
 }
 
 // admit is accept; rerun is for an idempotent operation the journal holds as
 // EXECUTING after a crash: it runs again without the de-duplication check, its
 // record staying in the journal throughout, so that a crash at any instant
 // leaves it EXECUTING (to be run again) or final.
-func (o *operations) admit(op backendclient.Operation, local, rerun bool) (done <-chan struct{}) {
+func (o *operations) admit(op backendclient.Operation, caller string, rerun bool) (done <-chan struct{}) {
 	g := o.g
+	local := caller != ""
 	o.mu.Lock()
 	if ch, ok := o.running[op.ID]; ok {
 		o.mu.Unlock()
@@ -89,7 +96,7 @@ func (o *operations) admit(op backendclient.Operation, local, rerun bool) (done 
 		// (never twice), and reported FAILED.
 		g.log.Error("operation journal unreadable; operation not run", "op", op.ID, "err", err)
 		o.fail(store.OpRecord{ID: op.ID, LocalID: op.LocalID, Name: op.Name, Input: op.Input, Expires: op.Expires,
-			Local: local, Updated: time.Now().UTC()}, codeJournal, "operation journal unreadable: "+err.Error())
+			Local: local, Caller: caller, Updated: time.Now().UTC()}, codeJournal, "operation journal unreadable: "+err.Error())
 		return ch
 	} else if ok {
 		// Seen before: never executed again. Its recorded result is re-reported.
@@ -103,7 +110,7 @@ func (o *operations) admit(op backendclient.Operation, local, rerun bool) (done 
 	}
 
 	rec := store.OpRecord{ID: op.ID, LocalID: op.LocalID, Name: op.Name, Input: op.Input,
-		Expires: op.Expires, Local: local, Updated: time.Now().UTC()}
+		Expires: op.Expires, Local: local, Caller: caller, Updated: time.Now().UTC()}
 	d, ok := g.devices.lookup(op.LocalID)
 	var run *instanceRun
 	if ok {
@@ -202,13 +209,21 @@ func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *model
 }
 
 func (o *operations) fail(rec store.OpRecord, code, msg string) {
+	// A message may quote a device's reply or the backend's input: bounded.
+	msg = clip(msg, backendclient.MaxTextBytes)
 	rec.Status, rec.ErrCode, rec.ErrMessage = backendclient.OpFailed, code, msg
 	o.complete(rec)
 	o.g.log.Info("operation failed", "op", rec.ID, "device", rec.LocalID, "name", rec.Name, "code", code, "reason", msg)
 }
 
 func (o *operations) complete(rec store.OpRecord) {
-	rec.Reported = rec.Local // local operations are not the backend's business
+	rec.Reported = false // owed a report: a status (backend's) or a local-operation event (local)
+	if !rec.Local {
+		// The input serves only a re-run of an interrupted idempotent
+		// operation: a final record does not keep it (a local one keeps it
+		// for its audit event).
+		rec.Input = nil
+	}
 	rec.Updated = time.Now().UTC()
 	if err := o.g.store.PutOp(rec); err != nil {
 		o.g.log.Error("operation journal", "op", rec.ID, "err", err)
@@ -252,7 +267,11 @@ func (o *operations) recover(_ context.Context) error {
 			o.fail(rec, codeInterrupted, "interrupted by restart; not idempotent, not run again")
 			continue
 		}
-		o.admit(backendclient.Operation{ID: rec.ID, LocalID: rec.LocalID, Name: rec.Name, Input: rec.Input, Expires: rec.Expires}, rec.Local, true)
+		caller := rec.Caller
+		if rec.Local && caller == "" {
+			caller = "local-api" // journaled before callers were
+		}
+		o.admit(backendclient.Operation{ID: rec.ID, LocalID: rec.LocalID, Name: rec.Name, Input: rec.Input, Expires: rec.Expires}, caller, true)
 	}
 	return nil
 }
@@ -263,7 +282,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 	prune := time.Now()
 	for {
 		var failed error
-		recs, err := o.g.store.Ops()
+		recs, err := o.g.store.UnreportedOps()
 		if err != nil {
 			o.g.log.Error("operation journal", "err", err)
 		}
@@ -272,6 +291,10 @@ func (o *operations) reportLoop(ctx context.Context) {
 				continue
 			}
 			if rec.Status == backendclient.OpExecuting && o.executingSent(rec.ID) {
+				continue
+			}
+			if rec.Local {
+				o.reportLocal(rec)
 				continue
 			}
 			st := backendclient.OperationStatus{Gateway: o.g.cfg.Gateway.ID, Status: rec.Status, Output: rec.Output, Time: rec.Updated}

@@ -51,6 +51,7 @@ func (g *Gateway) restore(ctx context.Context) error {
 		}
 		g.log.Info("device restored from cache", "device", rec.LocalID, "model", m.Ref())
 	}
+	g.pruneModels()
 	return g.ops.recover(ctx)
 }
 
@@ -344,6 +345,9 @@ func (g *Gateway) assign(ctx context.Context, d *device, rec store.Device, inst 
 	m, err := g.models.get(ctx, inst.Model, inst.Version, false)
 	if err != nil {
 		return err
+	}
+	if prev := rec.Instance; prev != nil && (prev.Model != inst.Model || prev.Version != inst.Version) {
+		defer g.pruneModels() // the version it leaves may be used by no one now
 	}
 	if m.Protocol != protocolFamily(g.busProtocol(rec.Bus)) {
 		return fmt.Errorf("model %s is for protocol %q, the device is on a %s bus", m.Ref(), m.Protocol, g.busProtocol(rec.Bus))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/testbench/modbusemu"
 )
@@ -216,7 +218,7 @@ func TestLocalOperationStatusNeverSentUpstream(t *testing.T) {
 
 	op := backendclient.Operation{ID: newLocalOperationID(), LocalID: testLocalID, Name: "boost",
 		Input: json.RawMessage(`{"minutes": 5}`), Expires: time.Now().Add(time.Minute)}
-	done := ig.ops.accept(op, true)
+	done := ig.ops.acceptLocal(op, "local-api 127.0.0.1:1 (token)")
 	if rec, ok, err := ig.store.Op(op.ID); err != nil || !ok {
 		t.Fatalf("journal: %v, %v", ok, err)
 	} else if rec.Status == backendclient.OpExecuting && !rec.Reported {
@@ -258,7 +260,7 @@ func TestUnreadableJournalRecordIsNotExecuted(t *testing.T) {
 	if _, _, err := ig.store.Op("op-seen"); !errors.Is(err, store.ErrCorrupt) {
 		t.Fatalf("the test needs an unreadable record: %v", err)
 	}
-	done := ig.ops.accept(backendclient.Operation{ID: "op-seen", LocalID: testLocalID, Name: "reboot"}, false)
+	done := ig.ops.accept(backendclient.Operation{ID: "op-seen", LocalID: testLocalID, Name: "reboot"})
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
@@ -437,5 +439,90 @@ func TestWatchdogNotFedWhileOutboxStuck(t *testing.T) {
 	ig.outbox.committing.Store(0)
 	if n := feeds(10 * time.Second); n < 3 {
 		t.Fatalf("watchdog fed %d times after the commit moved, want it fed again", n)
+	}
+}
+
+// A backend that moves a device from model version to version does not grow
+// the model cache: the versions no device refers to are dropped, in memory
+// and in the state file; the one in use stays.
+func TestUnusedModelVersionsPruned(t *testing.T) {
+	src, err := os.ReadFile("../testbench/demo/models/acme-th100.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /api/v1/models/acme-th100/versions/{v}: the demo model under version v.
+		v := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		var doc map[string]any
+		_ = json.Unmarshal(src, &doc)
+		doc["version"] = v
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc)
+	}))
+	t.Cleanup(backend.Close)
+	emu := startEmulator(t)
+	ig := newInternalGateway(t, emu.Addr(), backend.URL, nil)
+	ig.models.keepRecent = 0
+	ig.cfg.Buses = []config.Bus{{Name: "tcp", Protocol: "modbus-tcp"}}
+	d := ig.device(t)
+	for i := 1; i <= 20; i++ {
+		rec := d.record()
+		inst := backendclient.Instance{Model: "acme-th100", Version: fmt.Sprintf("2.0.%d", i), Revision: int64(i + 1), PollIntervalMs: 1000}
+		if err := ig.assign(context.Background(), d, rec, inst); err != nil {
+			t.Fatalf("assign %s: %v", inst.Version, err)
+		}
+	}
+	refs, err := ig.store.ModelRefs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 1 || refs[0] != "acme-th100@2.0.20" {
+		t.Errorf("cached after 20 versions: %v, want only acme-th100@2.0.20", refs)
+	}
+	ig.models.mu.Lock()
+	n := len(ig.models.compiled)
+	ig.models.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d compiled models in memory, want 1", n)
+	}
+}
+
+// An operation whose id is too long to be journaled or reported under
+// (beyond backendclient.MaxIDBytes) is neither: the refusal goes upstream as
+// an operation-refused gateway event in a bounded form (its seq, the id's
+// start and length, the reason).
+func TestTooLongOperationIDReportedBounded(t *testing.T) {
+	ig := newInternalGateway(t, silentEndpoint(t), "http://127.0.0.1:1", nil)
+	id := strings.Repeat("o", 40<<10) // over bbolt's 32 KiB key limit too
+	item := backendclient.InboxItem{Seq: 7, Kind: backendclient.KindOperation,
+		Operation: &backendclient.Operation{ID: id, LocalID: testLocalID, Name: "reboot"}}
+	item.Err = item.Validate()
+	if item.Err == nil {
+		t.Fatal("a 40 KiB operation id passed validation")
+	}
+	ig.handleInboxItem(context.Background(), item)
+	var ev *telemetry.Record
+	deadline := time.Now().Add(10 * time.Second)
+	for ev == nil && time.Now().Before(deadline) {
+		recs, err := ig.store.Peek(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range recs {
+			if recs[i].Event == eventOperationRefused {
+				ev = &recs[i]
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ev == nil {
+		t.Fatal("no operation-refused event in the outbox")
+	}
+	if len(ev.Detail) > 2000 || !strings.Contains(ev.Detail, `"idBytes":40960`) || !strings.Contains(ev.Detail, `"seq":7`) ||
+		!strings.Contains(ev.Detail, "operation.id: at most 256 bytes") {
+		t.Errorf("event detail (%d bytes): %.300s", len(ev.Detail), ev.Detail)
+	}
+	if n, _, _ := ig.store.JournalSize(); n != 0 {
+		t.Errorf("%d journal records, want none", n)
 	}
 }

@@ -29,6 +29,38 @@ func (e *FieldError) Error() string {
 	return e.Path + ": " + e.Message
 }
 
+// Bounds of a model document, which comes from outside (the backend, a file)
+// and is cached and kept in memory: the whole document, and every string in
+// it (names, descriptions, units, templates, patterns, binding values) and
+// every object key.
+const (
+	MaxDocumentBytes = 4 << 20
+	MaxTextBytes     = 4096
+)
+
+// boundStrings reports every string and key in the tree longer than MaxTextBytes.
+func (d *treeDecoder) boundStrings(path string, n any) {
+	switch v := n.(type) {
+	case string:
+		if len(v) > MaxTextBytes {
+			d.fail(path, "at most %d bytes, got %d (%s)", MaxTextBytes, len(v), describe(v))
+		}
+	case jsonObject:
+		for _, m := range v {
+			p := joinPath(path, m.key)
+			if len(m.key) > MaxTextBytes {
+				d.fail(path, "a key of at most %d bytes, got %d (%s)", MaxTextBytes, len(m.key), describe(m.key))
+				continue
+			}
+			d.boundStrings(p, m.val)
+		}
+	case []any:
+		for i, e := range v {
+			d.boundStrings(fmt.Sprintf("%s[%d]", path, i), e)
+		}
+	}
+}
+
 // maxDecodeErrors bounds how many problems one Decode reports.
 const maxDecodeErrors = 50
 
@@ -58,12 +90,19 @@ func DecodeFile(path string) (*Document, error) {
 // its full field path and the offending value. Decode does not validate; see
 // Document.Validate.
 func Decode(data []byte) (*Document, error) {
+	if len(data) > MaxDocumentBytes {
+		return nil, &FieldError{Message: fmt.Sprintf("model document: at most %d bytes, got %d", MaxDocumentBytes, len(data))}
+	}
 	tree, err := parseTree(data)
 	if err != nil {
 		return nil, err
 	}
 	var doc Document
 	d := treeDecoder{fields: map[reflect.Type]map[string][]int{}}
+	d.boundStrings("", tree)
+	if len(d.errs) > 0 {
+		return nil, errors.Join(d.errs...)
+	}
 	d.value("", tree, reflect.ValueOf(&doc).Elem())
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)

@@ -219,3 +219,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A model comes from outside and is cached: its strings and its size are bounded.
+func TestDecodeBoundsStrings(t *testing.T) {
+	big := strings.Repeat("x", 10<<20)
+	_, err := Decode([]byte(`{"id":"a","version":"1","protocol":"modbus","description":"` + big + `"}`))
+	if err == nil || !strings.Contains(err.Error(), "at most 4194304 bytes") {
+		t.Errorf("10 MB document: %v", err)
+	}
+	long := strings.Repeat("y", MaxTextBytes+1)
+	_, err = Decode([]byte(`{"id":"a","version":"1","protocol":"modbus","properties":[{"name":"t","type":"float","unit":"` + long +
+		`","modbus":{"table":"input","address":0,"dataType":"int16","x":"` + long + `"}}]}`))
+	if err == nil || !strings.Contains(err.Error(), "properties[0].unit: at most 4096 bytes, got 4097") ||
+		!strings.Contains(err.Error(), "properties[0].modbus.x: at most 4096 bytes") {
+		t.Errorf("long strings: %v", err)
+	}
+	if len(err.Error()) > 1000 {
+		t.Errorf("the error echoes the strings: %d bytes", len(err.Error()))
+	}
+}

@@ -3,6 +3,7 @@ package coap
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,12 +27,30 @@ const Protocol = "coap"
 // New returns the CoAP adapter. Its Check decodes and validates the settings
 // strictly (see the package doc); its Open reads the pre-shared key file when
 // one is named and returns the bus. Nothing is sent until a request needs it.
-func New() adapters.Adapter { return adapters.Define(Protocol, parseSettings, open) }
+func New() adapters.Adapter {
+	return adapter{Adapter: adapters.Define(Protocol, parseSettings, open)}
+}
+
+// adapter is the CoAP adapter: Define's, and a Preflight that reads the key file.
+type adapter struct{ adapters.Adapter }
+
+// Preflight checks the settings and reads the pre-shared key file as Open does.
+func (adapter) Preflight(settings json.RawMessage) error {
+	s, err := parseSettings(settings)
+	if err != nil {
+		return err
+	}
+	if s.pskFile != "" {
+		_, err = readPSK(s.pskFile)
+	}
+	return err
+}
 
 var (
-	_ adapters.Bus        = (*bus)(nil)
-	_ adapters.Discoverer = (*bus)(nil)
-	_ adapters.Observer   = (*bus)(nil)
+	_ adapters.Preflighter = adapter{}
+	_ adapters.Bus         = (*bus)(nil)
+	_ adapters.Discoverer  = (*bus)(nil)
+	_ adapters.Observer    = (*bus)(nil)
 )
 
 func open(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {

@@ -38,7 +38,9 @@ type apiDevice struct {
 func cmdDevices(ctx context.Context, name string, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	api := fs.String("api", defaultAPI, "the daemon's local API, host:port")
+	api := fs.String("api", "", "the daemon's local API, host:port (default: api.listen of the config, else "+defaultAPI+")")
+	cfgPath := fs.String("config", "", "the daemon's config, for api.listen and the token (default: "+DefaultConfigPath+" when readable)")
+	tokenFile := fs.String("token-file", "", "the local API token (default: api.tokenFile of the config, else api.token in the state directory)")
 	verbose := fs.Bool("v", false, "show each device's last readings")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
@@ -46,8 +48,12 @@ func cmdDevices(ctx context.Context, name string, args []string, stdout, stderr 
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
 	}
-	if _, _, err := net.SplitHostPort(*api); err != nil {
-		return usageError{fmt.Sprintf("%s: --api must be host:port, got %q", name, *api)}
+	target, err := findAPI(*cfgPath, *api, *tokenFile)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if _, _, err := net.SplitHostPort(target.addr); err != nil {
+		return usageError{fmt.Sprintf("%s: --api must be host:port, got %q", name, target.addr)}
 	}
 	method, path, timeout := http.MethodGet, "/api/v1/devices", 10*time.Second
 	if name == "scan" {
@@ -56,25 +62,35 @@ func cmdDevices(ctx context.Context, name string, args []string, stdout, stderr 
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+*api+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+target.addr+path, nil)
 	if err != nil {
 		return err
 	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if target.token != "" {
+		req.Header.Set("Authorization", "Bearer "+target.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: is the daemon running with its local API on %s? %w", name, *api, err)
+		return fmt.Errorf("%s: is the daemon running with its local API on %s? %w", name, target.addr, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("%s: reading the answer: %w", name, err)
 	}
+	if resp.StatusCode == http.StatusUnauthorized && target.tokenErr != nil {
+		return fmt.Errorf("%s: %s needs the local API token, which could not be read: %w (run as root or the fieldgate user, or give --token-file)",
+			name, target.addr, target.tokenErr)
+	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s answered %s: %s", name, *api, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s: %s answered %s: %s", name, target.addr, resp.Status, strings.TrimSpace(string(body)))
 	}
 	var devs []apiDevice
 	if err := json.Unmarshal(body, &devs); err != nil {
-		return fmt.Errorf("%s: the answer of %s is not a device list: %w", name, *api, err)
+		return fmt.Errorf("%s: the answer of %s is not a device list: %w", name, target.addr, err)
 	}
 	printDevices(stdout, devs, *verbose)
 	return nil

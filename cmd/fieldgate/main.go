@@ -4,7 +4,8 @@
 //	                                  SIGHUP reloads the config (a bad one is refused)
 //	fieldgate run --demo              run the embedded demo config (against testbench run)
 //	fieldgate config                  print the commented example config
-//	fieldgate check --config FILE     decode and validate a config, report every problem
+//	fieldgate check --config FILE     decode and validate a config, and check what run needs
+//	                                  of the machine (token files, state dir); report every problem
 //	fieldgate model FILE...           decode, validate and compile model documents
 //	fieldgate devices [--api ADDR]    what a running daemon found and runs
 //	fieldgate scan [--api ADDR]       make a running daemon scan its buses now
@@ -64,9 +65,12 @@ const usage = `usage:
                                    convert an EdgeX Modbus device profile to a model (JSON on stdout)
   fieldgate model import-wot --id ID --version V FILE
                                    convert a W3C WoT TD/TM (Modbus or CoAP forms) to a model
-  fieldgate devices [--api ADDR] [-v]
+  fieldgate devices [--config FILE] [--api ADDR] [--token-file FILE] [-v]
                                    list what a running daemon found, its status and model
-  fieldgate scan [--api ADDR] [-v] make a running daemon scan its buses now, then list
+  fieldgate scan [--config FILE] [--api ADDR] [--token-file FILE] [-v]
+                                   make a running daemon scan its buses now, then list
+                                   (the local API's address and token come from the config,
+                                   default /etc/fieldgate/config.yaml)
   fieldgate version                print the version, commit and Go version (also --version)`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -109,6 +113,14 @@ func loadConfig(path string) (*config.Config, []byte, error) {
 	return config.LoadSource(path, table)
 }
 
+// displayPath names a config in messages.
+func displayPath(path string) string {
+	if path == "" {
+		return "embedded demo config"
+	}
+	return path
+}
+
 // gcPercent is the daemon's GC target unless the GOGC environment variable
 // sets one: the heap grows to 1.5 times what is live before a collection
 // (Go's default: 2 times). A few MiB less memory on a Pi-class gateway for a
@@ -144,7 +156,18 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		*path = ""
 	}
-	load := func() (*config.Config, []byte, error) { return loadConfig(*path) }
+	// A config is taken (at start and on reload) only when the machine has
+	// what it names: the same check as fieldgate check, so that a reload
+	// naming a missing token file is refused and the gateway runs on.
+	load := func() (*config.Config, []byte, error) {
+		cfg, src, err := loadConfig(*path)
+		if err == nil {
+			if err = gateway.Preflight(cfg, builtin.Builtin()); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", displayPath(*path), err)
+			}
+		}
+		return cfg, src, err
+	}
 	cfg, src, err := load()
 	var lastGood string
 	if err != nil {
@@ -193,8 +216,14 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	if *path == "" {
 		return usageError{"check: --config FILE is required"}
 	}
-	if _, _, err := loadConfig(*path); err != nil {
+	cfg, _, err := loadConfig(*path)
+	if err != nil {
 		return err // names the file, each field and its line
+	}
+	// What run refuses at start (token files, the state directory), so that a
+	// config check passes only what the daemon runs with.
+	if err := gateway.Preflight(cfg, builtin.Builtin()); err != nil {
+		return fmt.Errorf("%s: %w", *path, err)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *path)
 	return nil

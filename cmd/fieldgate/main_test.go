@@ -114,7 +114,7 @@ func TestDevicesAndScan(t *testing.T) {
 	for _, e := range tb.Emulators {
 		eps = append(eps, fmt.Sprintf("%q", e.Addr()))
 	}
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	yml := []byte(fmt.Sprintf(`
 gateway: {id: gw-cli, stateDir: %s}
 backend: {url: "http://%s", inboxWait: 1s}
 api: {listen: "127.0.0.1:0"}
@@ -123,8 +123,13 @@ buses:
   - name: tcp
     protocol: modbus-tcp
     settings: {endpoints: [%s], units: "1-8", timeout: 500ms, probeTimeout: 150ms}
-`, t.TempDir(), tb.BackendAddr, strings.Join(eps, ", "))), builtin.Builtin())
+`, t.TempDir(), tb.BackendAddr, strings.Join(eps, ", ")))
+	cfg, err := config.Parse(yml, builtin.Builtin())
 	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfgFile, yml, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ready := make(chan string, 1)
@@ -152,7 +157,15 @@ buses:
 	if err != nil || !strings.Contains(out, "0 devices") {
 		t.Fatalf("devices before a scan: %q %v", out, err)
 	}
-	out, err = runCLI("scan", "--api", api)
+	// A scan changes state: without the token the daemon refuses it, and the
+	// CLI says which token it could not find.
+	_, err = runCLI("scan", "--api", api, "--token-file", filepath.Join(t.TempDir(), "nope"))
+	if err == nil || !strings.Contains(err.Error(), "needs the local API token") || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("scan without a token: %v", err)
+	}
+	// With the config, the CLI reads the token the daemon made in its state
+	// directory (the config's listen port is 0 here, so --api names it).
+	out, err = runCLI("scan", "--config", cfgFile, "--api", api)
 	if err != nil {
 		t.Fatalf("scan: %v", err)
 	}

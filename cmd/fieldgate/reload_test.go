@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/fieldgate/fieldgate/gateway/config"
 )
 
@@ -113,7 +115,7 @@ func statusID(t *testing.T, api string) string {
 func TestRunReloadsConfigBuildThenSwap(t *testing.T) {
 	state := t.TempDir()
 	path := filepath.Join(t.TempDir(), "config.yaml")
-	listen := "127.0.0.1:0"
+	listen, stateDir := "127.0.0.1:0", state
 	write := func(id string) {
 		t.Helper()
 		yml := fmt.Sprintf(`
@@ -124,7 +126,7 @@ log: {level: info, format: text}
 discovery: {atStart: false, interval: 0s}
 buses:
   - {name: tcp, protocol: modbus-tcp, settings: {endpoints: ["127.0.0.1:1"], units: "1"}}
-`, id, state, listen)
+`, id, stateDir, listen)
 		if id == "" {
 			yml = "gateway: {id: gw-bad, stateDir: 7}\nbuses: nope\n"
 		}
@@ -166,8 +168,8 @@ buses:
 		t.Fatalf("after the reload: %s", id)
 	}
 
-	// A config that is valid but cannot come up (its API address is taken):
-	// the previous one is started again.
+	// A config whose API address another program holds is refused at the
+	// reload (the same check as fieldgate check): the gateway runs on.
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +178,23 @@ buses:
 	listen = taken.Addr().String()
 	write("gw-c")
 	listen = "127.0.0.1:0"
+	hup()
+	d.waitLog("address already in use")
+	if got := statusID(t, api); got != "gw-b" {
+		t.Fatalf("after a reload naming a taken address the gateway is %q, want gw-b untouched", got)
+	}
+
+	// A config that is valid but cannot come up (its state file is held by
+	// another process: the open times out): the previous one is started again.
+	held := t.TempDir()
+	lock, err := bolt.Open(filepath.Join(held, "state.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	stateDir = held
+	write("gw-c")
+	stateDir = state
 	hup()
 	d.waitLog("the reloaded config did not come up; starting again with the previous one")
 	if id, api = d.waitStarted(3); id != "gw-b" || statusID(t, api) != "gw-b" {

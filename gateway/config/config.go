@@ -4,6 +4,8 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
@@ -67,6 +69,38 @@ type API struct {
 	// local API, for benchmarks and field diagnosis. Default false; allowed
 	// only on a loopback listen address: profiles are not authenticated.
 	Pprof bool `yaml:"pprof"`
+	// TokenFile holds the local API's bearer token, required for every call
+	// that changes state (operations, scan). Empty: <stateDir>/api.token,
+	// which the daemon creates (random, mode 0600) at its first start. A
+	// non-loopback Listen requires it set, and then every endpoint but
+	// /healthz requires the token, reads too. The file must hold one line of
+	// at least 16 characters.
+	TokenFile string `yaml:"tokenFile"`
+	// AllowedHosts are names (or addresses) the local API accepts in the HTTP
+	// Host header besides loopback names and addresses and the listen
+	// address, e.g. the gateway's DNS name when Listen is not loopback. Any
+	// other Host is refused (DNS rebinding). At most 16, each 1..253 bytes.
+	AllowedHosts []string `yaml:"allowedHosts"`
+}
+
+// APITokenName is the local API's token file in the state directory when
+// api.tokenFile is not set.
+const APITokenName = "api.token"
+
+// APITokenPath is where the local API's token is: api.tokenFile, or
+// APITokenName in the state directory.
+func (c *Config) APITokenPath() string {
+	if c.API.TokenFile != "" {
+		return c.API.TokenFile
+	}
+	return filepath.Join(c.Gateway.StateDir, APITokenName)
+}
+
+// APIOpen says whether the local API serves reads without the token: only on
+// a loopback listen address.
+func (c *Config) APIOpen() bool {
+	host, _, err := net.SplitHostPort(c.API.Listen)
+	return err == nil && isLoopback(host)
 }
 
 // Discovery says when the gateway scans its buses.

@@ -505,3 +505,34 @@ func TestPprofOffByDefaultOnWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+// A local API reachable from the network needs an explicit token file; on
+// loopback the token defaults to one in the state directory.
+func TestAPINonLoopbackNeedsTokenFile(t *testing.T) {
+	for _, tc := range []struct{ api, want string }{
+		{"api:\n  listen: 0.0.0.0:8481\n", `api.listen: "0.0.0.0:8481" is not a loopback address: set api.tokenFile`},
+		{"api:\n  listen: \":8481\"\n", `api.listen: ":8481" is not a loopback address`},
+		{"api:\n  listen: \"[::]:8481\"\n", `api.listen: "[::]:8481" is not a loopback address`},
+		{"api:\n  allowedHosts: [\"evil.example:80\"]\n", `api.allowedHosts[0]: must be a host name or address without port`},
+		{"api:\n  allowedHosts: [" + strings.Repeat("a,", 17) + "a]\n", `api.allowedHosts: at most 16 names, got 18`},
+	} {
+		_, err := Parse([]byte(valid+tc.api), testTable())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want it to name %q", tc.api, err, tc.want)
+		}
+	}
+	cfg, err := Parse([]byte(valid+"api:\n  listen: 0.0.0.0:8481\n  tokenFile: /etc/fieldgate/api.token\n  allowedHosts: [gw.example.net, \"::1\"]\n"), testTable())
+	if err != nil {
+		t.Fatalf("non-loopback listen with a token file: %v", err)
+	}
+	if cfg.APIOpen() || cfg.APITokenPath() != "/etc/fieldgate/api.token" {
+		t.Errorf("open %v, token %q; want closed, /etc/fieldgate/api.token", cfg.APIOpen(), cfg.APITokenPath())
+	}
+	cfg, err = Parse([]byte(valid), testTable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.APIOpen() || cfg.APITokenPath() != filepath.Join(cfg.Gateway.StateDir, APITokenName) {
+		t.Errorf("default: open %v, token %q; want open, the state dir's api.token", cfg.APIOpen(), cfg.APITokenPath())
+	}
+}

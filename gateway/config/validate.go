@@ -149,6 +149,36 @@ func (c *Config) validateAPI(p *problems) {
 			p.add("api.listen", "host must be an IP address or localhost, got %q", host)
 		}
 	}
+	c.API.TokenFile = absPath(c.API.TokenFile)
+	if !isLoopback(host) && c.API.TokenFile == "" {
+		// Reachable from the network: the installer decides where the token
+		// lives (and so knows it exists), and every call then needs it.
+		p.add("api.listen", "%q is not a loopback address: set api.tokenFile (the local API's bearer token, then required for every endpoint but /healthz), or listen on 127.0.0.1", l)
+	}
+	if n := len(c.API.AllowedHosts); n > maxAllowedHosts {
+		p.add("api.allowedHosts", "at most %d names, got %d", maxAllowedHosts, n)
+	}
+	for i, h := range c.API.AllowedHosts {
+		if len(h) == 0 || len(h) > 253 || strings.ContainsAny(h, ":/ \t[]@") && !isIPv6(h) {
+			p.add(fmt.Sprintf("api.allowedHosts[%d]", i), "must be a host name or address without port, 1..253 bytes, got %q", clip(h))
+		}
+	}
+}
+
+// maxAllowedHosts bounds api.allowedHosts.
+const maxAllowedHosts = 16
+
+func isIPv6(h string) bool {
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Is6()
+}
+
+// clip shortens a value for an error message.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", s[:64], len(s))
 }
 
 func (c *Config) validateDiscovery(p *problems) {

@@ -23,6 +23,8 @@ var (
 	bucketOps     = []byte("ops")
 	// bucketQuarantine holds outbox records that failed their checksum, as found.
 	bucketQuarantine = []byte("quarantine")
+	// bucketOpsPending indexes the operation records not Reported (id → empty).
+	bucketOpsPending = []byte("opsPending")
 
 	keySchema  = []byte("schema")
 	keyCursor  = []byte("inboxCursor")
@@ -42,6 +44,8 @@ var (
 	keyQuarantined  = []byte("outboxQuarantined") // records set aside, ever
 	keyReset        = []byte("reset")             // JSON ResetInfo: this file replaced a corrupt one
 	keyCatchUp      = []byte("inboxCatchUp")      // set by a reset until the inbox has been read to its end
+	keyOpsCount     = []byte("opsCount")          // records in the operation journal
+	keyOpsBytes     = []byte("opsBytes")          // their keys' and values' bytes
 	// Schema 2: outbox records carry a header with a CRC-32C and their append
 	// time. Schema 3: they hold samples and events in telemetry's binary form
 	// (record.go). Open migrates schema 1 and 2 files (migrate.go).
@@ -75,6 +79,10 @@ type Options struct {
 	SetAsideCorrupt bool
 	// Now is the clock for append times and the age bound; nil is time.Now.
 	Now func() time.Time
+	// JournalMaxRecords and JournalMaxBytes bound the operation journal (0:
+	// DefaultJournalMaxRecords, DefaultJournalMaxBytes); see PutOp.
+	JournalMaxRecords int
+	JournalMaxBytes   int64
 }
 
 // Store is the gateway's state file. It is safe for concurrent use.
@@ -86,6 +94,7 @@ type Store struct {
 	now      func() time.Time
 	flight   inflight
 	mark     *seqMark
+	journal  journalBounds
 
 	peekMu sync.Mutex        // Peek's decoder
 	dec    telemetry.Decoder // interns the ids and names Peek reads
@@ -118,6 +127,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.journal = newJournalBounds(opts)
 	if err := db.Update(s.prepare); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
@@ -127,10 +137,16 @@ func Open(path string, opts Options) (*Store, error) {
 
 // prepare creates the buckets and checks (or migrates) the schema.
 func (s *Store) prepare(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bucketMeta, bucketDevices, bucketModels, bucketOutbox, bucketOps, bucketQuarantine} {
+	for _, b := range [][]byte{bucketMeta, bucketDevices, bucketModels, bucketOutbox, bucketOps, bucketQuarantine, bucketOpsPending} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return fmt.Errorf("bucket %s: %w", b, err)
 		}
+	}
+	// The journal's counters and index of unreported records are rebuilt at
+	// each open (one read of a bounded journal): a file from an older build,
+	// which kept neither, is then right too.
+	if err := reindexOps(tx); err != nil {
+		return fmt.Errorf("index operation journal: %w", err)
 	}
 	meta := tx.Bucket(bucketMeta)
 	v := meta.Get(keySchema)
@@ -271,4 +287,32 @@ func (s *Store) Model(ref string) (source []byte, ok bool, err error) {
 		return nil
 	})
 	return source, ok, err
+}
+
+// ModelRefs lists the "id@version" references of the cached models.
+func (s *Store) ModelRefs() ([]string, error) {
+	var refs []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketModels).ForEach(func(k, _ []byte) error {
+			refs = append(refs, string(k))
+			return nil
+		})
+	})
+	return refs, err
+}
+
+// DeleteModels drops cached models by reference.
+func (s *Store) DeleteModels(refs []string) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketModels)
+		for _, r := range refs {
+			if err := b.Delete([]byte(r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -51,7 +51,8 @@ type Gateway struct {
 	ops      *operations
 	outbox   *outboxWriter
 
-	scans scanFlight // the local API's scans, one at a time
+	scans  scanFlight // the local API's scans, one at a time
+	scanMu sync.Mutex // held while a bus is scanned: scheduled and API scans take turns
 
 	link       *linkState
 	links      *links

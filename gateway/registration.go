@@ -129,8 +129,12 @@ func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool)
 	if !ok {
 		return false
 	}
+	// One scan at a time, whoever asks (the schedule, a rescan, the local
+	// API): a bus is never scanned twice over at once.
+	g.scanMu.Lock()
 	started := time.Now()
 	cands, err := disc.Discover(ctx)
+	g.scanMu.Unlock()
 	if ctx.Err() != nil {
 		return true
 	}

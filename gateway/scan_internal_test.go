@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/models"
+)
+
+// countingBus is a test-only bus whose scan takes a while and counts how many
+// scans run at once.
+type countingBus struct {
+	running, most, scans atomic.Int32
+}
+
+func (b *countingBus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
+	n := b.running.Add(1)
+	defer b.running.Add(-1)
+	b.scans.Add(1)
+	for {
+		m := b.most.Load()
+		if n <= m || b.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return nil, adapters.Sleep(ctx, 100*time.Millisecond)
+}
+
+func (b *countingBus) Poll(context.Context, string, *models.PollGroup, []models.Reading) ([]models.Reading, error) {
+	return nil, nil
+}
+func (b *countingBus) Execute(context.Context, string, *models.Action) error { return nil }
+func (b *countingBus) Close() error                                          { return nil }
+
+// One scan at a time, whoever asks: the schedule's scans and the local API's
+// take turns on a bus, never scan it twice over at once.
+func TestScheduledAndAPIScansTakeTurns(t *testing.T) {
+	ig := newInternalGateway(t, "127.0.0.1:1", "http://127.0.0.1:1", nil)
+	bus := &countingBus{}
+	ig.buses = map[string]adapters.Bus{"slow": bus}
+	ig.rescans = newRescans()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(2)
+		go func() { defer wg.Done(); ig.discoverBus(ctx, "slow") }()         // the schedule or a rescan
+		go func() { defer wg.Done(); ig.scans.run(ctx, ctx, ig.discover) }() // the local API
+	}
+	wg.Wait()
+	if most := bus.most.Load(); most != 1 {
+		t.Errorf("%d scans of the bus ran at once, want 1", most)
+	}
+	if n := bus.scans.Load(); n < 4 {
+		t.Errorf("%d scans, want at least 4 (3 scheduled, 1 or more from the API)", n)
+	}
+}

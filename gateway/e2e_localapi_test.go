@@ -325,3 +325,42 @@ func TestRefusedLocalPostsLeaveNoTrace(t *testing.T) {
 		t.Errorf("journal holds %d records (%d bytes), %v; want none", n, size, err)
 	}
 }
+
+// TestLocalAPIBoundsConnections: the local API serves at most 32 connections
+// at once; while 32 hold it (half a header each), a request waits in the
+// listen queue, and is answered once they are gone.
+func TestLocalAPIBoundsConnections(t *testing.T) {
+	be := newRefBackend(t)
+	gw := startGateway(t, testConfig(t, "gw-conns", t.TempDir(), be.url(), `
+  - name: tcp
+    protocol: modbus-tcp
+    settings: {endpoints: ["127.0.0.1:1"], units: "1"}
+`))
+	var held []net.Conn
+	for range 32 {
+		c, err := net.Dial("tcp", gw.api)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocked := &http.Client{Timeout: time.Second}
+	if resp, err := blocked.Get("http://" + gw.api + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("a 33rd connection was served while 32 were held")
+	}
+	for _, c := range held {
+		_ = c.Close()
+	}
+	eventually(t, 20*time.Second, "served again once the held connections closed", func() error {
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + gw.api + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+}

@@ -12,6 +12,8 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/store"
 	"github.com/fieldgate/fieldgate/models"
@@ -76,6 +78,9 @@ const (
 	apiIdleTimeout       = 60 * time.Second
 	apiLongWrite         = 6 * time.Minute // the longest operation timeout (5 min) and then some
 	apiMaxHeaderBytes    = 16 << 10
+	// apiMaxConns bounds the connections served at once; more wait in the
+	// listen queue. An installer's CLI, a page and a scraper need a handful.
+	apiMaxConns = 32
 )
 
 func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, err error) {
@@ -83,6 +88,7 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	if err != nil {
 		return nil, "", err
 	}
+	ln = netutil.LimitListener(ln, apiMaxConns)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")

@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/gateway/logging"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -135,7 +135,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("config: %w\nno last good config to fall back to: %v", err, lgErr)
 		}
 	}
-	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	log := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
 	switch {
 	case lastGood != "":
 		log.Error("CONFIG FILE UNUSABLE: running on the last good config; fix the file and reload (SIGHUP)",
@@ -199,14 +199,4 @@ func cmdModel(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %s ok (%d properties, %d poll groups, %d read requests)\n", p, m.Ref(), len(m.Properties), len(m.Groups), reads)
 	}
 	return errors.Join(errs...)
-}
-
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

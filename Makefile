@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build run test tidy check unit fuzz bench bench-fleet deps tools clean
+.PHONY: all build run test tidy check unit security fuzz bench bench-fleet syscalls deps tools clean
 
 all: build
 
@@ -21,7 +21,7 @@ run: build
 	./bin/testbench demo --fieldgate ./bin/fieldgate
 
 # The whole suite: go.mod tidy, formatting, vet, staticcheck, race tests, brief fuzzing.
-test: tidy deps tools check unit fuzz
+test: tidy deps tools check security unit fuzz
 
 # go.mod and go.sum must be exactly what `go mod tidy` makes of them (a direct
 # dependency marked "// indirect" is a difference too). The check reads only the
@@ -43,6 +43,7 @@ deps:
 	command -v mbpoll >/dev/null || need="$$need mbpoll"; \
 	command -v coap-client-notls >/dev/null || need="$$need libcoap3-bin"; \
 	command -v ip >/dev/null || need="$$need iproute2"; \
+	command -v systemd-analyze >/dev/null || need="$$need systemd"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  (apt-get install -y -q $$need >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $$need >/dev/null)) \
@@ -56,6 +57,33 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	staticcheck ./...
+
+# The unit file: systemd-analyze verify (with ExecStart pointed at a built
+# binary, as the installed one may not exist) and its exposure score, which
+# must stay at or below SECURITY_MAX.
+SECURITY_MAX ?= 1.5
+security: deps
+	@set -e; d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	$(GO) build -o $$d/fieldgate ./cmd/fieldgate; \
+	sed "s#/usr/bin/fieldgate#$$d/fieldgate#g" systemd/fieldgate.service >$$d/fieldgate.service; \
+	systemd-analyze verify $$d/fieldgate.service; \
+	out=$$(systemd-analyze security --offline=yes --no-pager $$d/fieldgate.service 2>&1) || { echo "$$out"; exit 1; }; \
+	score=$$(echo "$$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'); \
+	if [ -z "$$score" ]; then echo "$$out"; echo "systemd-analyze security: no score found"; exit 1; fi; \
+	echo "systemd/fieldgate.service: exposure $$score (at most $(SECURITY_MAX))"; \
+	awk -v s=$$score -v m=$(SECURITY_MAX) 'BEGIN { exit !(s <= m) }' || { echo "$$out" | grep '✗'; exit 1; }
+
+# Every system call the daemon makes while the demo runs (strace -f), checked
+# against the unit's SystemCallFilter (@system-service without @privileged
+# and @resources). Not part of `make test`: the demo uses fixed ports.
+SYSCALLS_SECONDS ?= 45
+syscalls: build
+	@set -e; command -v strace >/dev/null || apt-get install -y -q strace >/dev/null; \
+	d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	printf '#!/bin/sh\nexec strace -f -c -o %s/strace.txt %s "$$@"\n' $$d $(CURDIR)/bin/fieldgate >$$d/fieldgate; chmod +x $$d/fieldgate; \
+	(cd $$d && timeout -s INT $(SYSCALLS_SECONDS) $(CURDIR)/bin/testbench demo --fieldgate $$d/fieldgate >/dev/null 2>&1 || true); \
+	awk 'NR>2 && $$NF !~ /^-/ && $$NF != "total" {print $$NF}' $$d/strace.txt >$$d/used; \
+	python3 systemd/syscalls.py $$d/used
 
 unit:
 	$(GO) test -race -count=1 -timeout 10m ./...

@@ -50,6 +50,7 @@ type Gateway struct {
 	devices  *registry
 	ops      *operations
 	outbox   *outboxWriter
+	obs      *instruments
 
 	link       *linkState
 	links      *links
@@ -79,6 +80,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		links:      newLinks(),
 		uplinkWake: make(chan struct{}, 1),
 		regWake:    make(chan struct{}, 1),
+		obs:        newInstruments(opts.Version),
 	}
 	g.link = newLinkState(log)
 	var stops []func()
@@ -123,6 +125,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		Gateway:   cfg.Gateway.ID,
 		TokenFile: cfg.Backend.TokenFile,
 		Timeout:   time.Duration(cfg.Backend.Timeout),
+		Observe:   g.obs.observeBackend,
 	}, log.With("component", "backend"))
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)

@@ -98,6 +98,7 @@ func (g *Gateway) discover(ctx context.Context) {
 			g.noteCandidate(name, c)
 		}
 	}
+	g.obs.scanned()
 	g.wakeRegistration()
 }
 

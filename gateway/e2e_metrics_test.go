@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 	"github.com/fieldgate/fieldgate/testbench/coapemu"
 )
@@ -46,7 +47,7 @@ func TestMetricsScrape(t *testing.T) {
 `, coapDev.Addr()))
 	cfg.Buses = append(cfg.Buses, coapCfg.Buses...)
 	started := time.Now()
-	gw := startGateway(t, cfg)
+	gw := startGatewayWith(t, gateway.Options{Config: cfg, Commit: "0123abc"})
 	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
 	waitRunning(t, gw.api, th1, "acme-th100@1.0.0")
 
@@ -124,7 +125,7 @@ func TestMetricsScrape(t *testing.T) {
 			t.Errorf("%s = %v, want %v..%v", c.series, v, c.min, c.max)
 		}
 	}
-	info := regexp.MustCompile(`(?m)^fieldgate_build_info\{commit="[^"]+",goversion="go[^"]+",version="test"\} 1$`)
+	info := regexp.MustCompile(`(?m)^fieldgate_build_info\{commit="0123abc",goversion="go[^"]+",version="test"\} 1$`)
 	if !info.MatchString(scrape) {
 		t.Errorf("no fieldgate_build_info with version, commit and goversion:\n%s", grepLines(scrape, "build_info"))
 	}

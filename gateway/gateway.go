@@ -25,6 +25,9 @@ type Options struct {
 	Adapters adapters.Table
 	Logger   *slog.Logger
 	Version  string
+	// Commit is the commit the binary was built from (fieldgate_build_info);
+	// empty: the one Go recorded in the binary's build info, if any.
+	Commit string
 	// Ready, when set, is called once every stage has started (the local API
 	// listens, buses are open). The daemon also notifies systemd.
 	Ready func(apiAddr string)
@@ -80,7 +83,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		links:      newLinks(),
 		uplinkWake: make(chan struct{}, 1),
 		regWake:    make(chan struct{}, 1),
-		obs:        newInstruments(opts.Version),
+		obs:        newInstruments(opts.Version, opts.Commit),
 	}
 	g.link = newLinkState(log)
 	var stops []func()

@@ -27,7 +27,7 @@ type instruments struct {
 // plus the timeout).
 var backendBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
 
-func newInstruments(version string) *instruments {
+func newInstruments(version, commit string) *instruments {
 	in := &instruments{
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "fieldgate_operations_total",
@@ -42,6 +42,24 @@ func newInstruments(version string) *instruments {
 	// Every final status is a series from the start, at zero.
 	in.operations.WithLabelValues(backendclient.OpSucceeded)
 	in.operations.WithLabelValues(backendclient.OpFailed)
+	if commit == "" {
+		commit = builtFrom()
+	}
+	if version == "" {
+		version = "dev"
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "fieldgate_build_info",
+		Help:        "Always 1; the labels say which fieldgate runs.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
+	})
+	info.Set(1)
+	in.buildInfo = info
+	return in
+}
+
+// builtFrom is the commit Go recorded in the binary (not with -buildvcs=false).
+func builtFrom() string {
 	commit := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		modified := false
@@ -57,17 +75,7 @@ func newInstruments(version string) *instruments {
 			commit += "-dirty"
 		}
 	}
-	if version == "" {
-		version = "dev"
-	}
-	info := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "fieldgate_build_info",
-		Help:        "Always 1; the labels say which fieldgate runs.",
-		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
-	})
-	info.Set(1)
-	in.buildInfo = info
-	return in
+	return commit
 }
 
 // observeBackend is backendclient.Config.Observe.

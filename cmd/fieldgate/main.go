@@ -28,8 +28,12 @@ import (
 	"github.com/fieldgate/fieldgate/models"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version and commit are set at build time with -ldflags "-X main.version=...
+// -X main.commit=..." (make build does).
+var (
+	version = "dev"
+	commit  = ""
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -146,7 +150,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
 	defer signal.Stop(reload)
-	opts := gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version}
+	opts := gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version, Commit: commit}
 	if lastGood != "" {
 		opts.ConfigFallback = fmt.Sprintf("config file %s unusable, running on %s: %v", *path, lastGood, err)
 	}

@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 3s
 
-.PHONY: all build run test tidy check unit security fuzz bench bench-fleet syscalls deps tools clean
+.PHONY: all build run test tidy check unit security promtool fuzz bench bench-fleet syscalls deps tools clean
 
 all: build
 
@@ -22,7 +22,7 @@ run: build
 	./bin/testbench demo --fieldgate ./bin/fieldgate
 
 # The whole suite: go.mod tidy, formatting, vet, staticcheck, race tests, brief fuzzing.
-test: tidy deps tools check security unit fuzz
+test: tidy deps tools check security promtool unit fuzz
 
 # go.mod and go.sum must be exactly what `go mod tidy` makes of them (a direct
 # dependency marked "// indirect" is a difference too). The check reads only the
@@ -86,8 +86,20 @@ syscalls: build
 	awk 'NR>2 && $$NF !~ /^-/ && $$NF != "total" {print $$NF}' $$d/strace.txt >$$d/used; \
 	python3 systemd/syscalls.py $$d/used
 
+# promtool, for `promtool check metrics` on the scrape of a running gateway in
+# gateway's TestMetricsScrape (which lints with promlint, the linter promtool
+# runs, without it): taken out of Debian's prometheus package (19 MB), not
+# installed (no daemon, no web assets).
+PROMTOOL := $(CURDIR)/bin/promtool
+promtool:
+	@test -x $(PROMTOOL) && exit 0; \
+	d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	(cd $$d && (apt-get download -q prometheus >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null))) \
+	  || { echo "could not download Debian's prometheus package (for promtool)"; exit 1; }; \
+	dpkg-deb -x $$d/prometheus_*.deb $$d/x && mkdir -p bin && cp $$d/x/usr/bin/promtool $(PROMTOOL) && echo "promtool: $$($(PROMTOOL) --version 2>&1 | head -1)"
+
 unit:
-	$(GO) test -race -count=1 -timeout 10m ./...
+	PROMTOOL=$$(test -x $(PROMTOOL) && echo $(PROMTOOL)) $(GO) test -race -count=1 -timeout 10m ./...
 
 # Each fuzz target runs briefly on top of its seed corpus (testdata/fuzz). A
 # crash fails at once (the input is written under testdata/fuzz: commit it as a

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
 	"regexp"
 	"sort"
 	"strconv"
@@ -140,6 +142,24 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	for _, p := range labelSetProblems(scrape) {
 		t.Error(p)
+	}
+	promtoolCheck(t, scrape)
+}
+
+// promtoolCheck runs `promtool check metrics` on the scrape when $PROMTOOL
+// names the binary (make unit sets it: see make promtool).
+func promtoolCheck(t *testing.T, scrape string) {
+	t.Helper()
+	bin := os.Getenv("PROMTOOL")
+	if bin == "" {
+		t.Log("PROMTOOL not set: linted with promlint only")
+		return
+	}
+	cmd := exec.Command(bin, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
 	}
 }
 

@@ -171,7 +171,18 @@ func (e *endpoint) exec(j *job) {
 	}
 	err = e.classify(j.ctx, ctx, err)
 	j.reply <- err
-	if e.psk != nil && errors.Is(err, adapters.ErrTimeout) && e.conn != nil && !e.alive() {
+	if !errors.Is(err, adapters.ErrTimeout) || e.conn == nil || (e.psk == nil && !e.up) {
+		return
+	}
+	// A timeout: a slow resource, or a peer gone? A peer that answers the
+	// ping is there (the link stays up); one that does not is down, as a
+	// TCP endpoint that refuses connections is. Pinged only while up: a
+	// peer already down costs no more than its requests' timeouts.
+	if e.alive() {
+		return
+	}
+	e.report(false, err)
+	if e.psk != nil {
 		// A DTLS peer that lost its session (power loss, no close_notify)
 		// silently drops every record of the old one: handshake again on
 		// the next request instead of timing out forever.
@@ -278,6 +289,7 @@ func (e *endpoint) classify(callerCtx, ctx context.Context, err error) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: no answer from %s within %s", adapters.ErrTimeout, e.addr.target(), e.timeout)
 	}
+	e.report(false, err) // the host refused (ICMP port unreachable) or the socket failed
 	return fmt.Errorf("%w: %s: %w", adapters.ErrLinkDown, e.addr.target(), err)
 }
 

@@ -132,8 +132,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.busCRCErrors, float64(s.CRCErrors), name)
 		counter(m.busExceptions, float64(s.Exceptions), name)
 	}
-	gauge(m.lastUpload, unixSeconds(g.obs.lastUpload.Load()))
-	gauge(m.lastScan, unixSeconds(g.obs.lastScan.Load()))
+	if g.obs != nil {
+		gauge(m.lastUpload, unixSeconds(g.obs.lastUpload.Load()))
+		gauge(m.lastScan, unixSeconds(g.obs.lastScan.Load()))
+	}
 }
 
 // metricsHandler serves /metrics from a registry of the gateway's own (no
@@ -141,7 +143,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 func (g *Gateway) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newMetrics(g))
-	g.obs.register(reg)
+	if g.obs != nil {
+		g.obs.register(reg)
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{g}})
 }

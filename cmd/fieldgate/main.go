@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/fieldgate/fieldgate/adapters/builtin"
@@ -40,9 +41,19 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "fieldgate:", err)
+		fmt.Fprintln(os.Stderr, errorText(err, logging.OnJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))))
 		os.Exit(exitCode(err))
 	}
+}
+
+// errorText is how the command reports err on standard error; for the
+// journal every line of it is an error (config problems come one per line).
+func errorText(err error, journal bool) string {
+	msg := "fieldgate: " + err.Error()
+	if journal {
+		msg = "<3>" + strings.ReplaceAll(msg, "\n", "\n<3>")
+	}
+	return msg
 }
 
 type usageError struct{ msg string }

@@ -79,7 +79,7 @@ func TestMetricsScrape(t *testing.T) {
 		return v, err == nil
 	}
 	// What must hold once readings have been uploaded and the CoAP link seen.
-	eventually(t, 20*time.Second, "metrics after poll, operations and upload", func() error {
+	eventually(t, 30*time.Second, "metrics after poll, operations and upload", func() error {
 		scrape = getText(t, "http://"+gw.api+"/metrics")
 		for _, s := range []string{`fieldgate_last_upload_timestamp_seconds`, `fieldgate_backend_request_duration_seconds_count{call="telemetry",code="200"}`,
 			`fieldgate_link_up{bus="coap",link="` + coapDev.Addr() + `"}`} {

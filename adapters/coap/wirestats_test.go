@@ -60,7 +60,7 @@ func TestWireStatsFramesAndLink(t *testing.T) {
 	var logs syncBuffer
 	var links linkLog
 	bb, err := coap.New().Open(context.Background(), adapters.BusSpec{Name: "coap", OnLink: links.on,
-		Settings: json.RawMessage(fmt.Sprintf(`{"hosts": [%q], "timeout": "500ms"}`, d.Addr())),
+		Settings: json.RawMessage(fmt.Sprintf(`{"hosts": [%q], "timeout": "2s"}`, d.Addr())),
 		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestWireStatsFramesAndLink(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if ev := links.list(); len(ev) == 2 {
 			break

@@ -70,7 +70,7 @@ func TestRTUWireStats(t *testing.T) {
 	l := startRTU(t, 115200, false, modbusemu.RTUOptions{Seed: 1}, faultyUnits()...)
 	var logs syncBuffer
 	bus, err := NewRTU().Open(context.Background(), adapters.BusSpec{Name: "rtu", Logger: debugLogger(&logs),
-		Settings: json.RawMessage(l.settings(115200, `"timeout":"150ms"`))})
+		Settings: json.RawMessage(l.settings(115200, `"timeout":"1s"`))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestTCPWireStats(t *testing.T) {
 	emu := startEmu(t, units...)
 	var logs syncBuffer
 	bus, err := NewTCP().Open(context.Background(), adapters.BusSpec{Name: "tcp", Logger: debugLogger(&logs),
-		Settings: json.RawMessage(`{"endpoints":["` + emu.Addr() + `"],"timeout":"150ms"}`)})
+		Settings: json.RawMessage(`{"endpoints":["` + emu.Addr() + `"],"timeout":"1s"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}

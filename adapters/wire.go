@@ -33,10 +33,17 @@ type WireCounts struct {
 	transactions, timeouts, crcErrors, exceptions atomic.Uint64
 }
 
+// Transaction counts a request put on the wire.
 func (c *WireCounts) Transaction() { c.transactions.Add(1) }
-func (c *WireCounts) Timeout()     { c.timeouts.Add(1) }
-func (c *WireCounts) CRCError()    { c.crcErrors.Add(1) }
-func (c *WireCounts) Exception()   { c.exceptions.Add(1) }
+
+// Timeout counts a request no reply came to in time (also a Transaction).
+func (c *WireCounts) Timeout() { c.timeouts.Add(1) }
+
+// CRCError counts a reply dropped for its checksum.
+func (c *WireCounts) CRCError() { c.crcErrors.Add(1) }
+
+// Exception counts a reply refusing the request.
+func (c *WireCounts) Exception() { c.exceptions.Add(1) }
 
 // Stats reads the counts.
 func (c *WireCounts) Stats() WireStats {

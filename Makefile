@@ -82,6 +82,18 @@ security: deps
 	echo "systemd/fieldgate.service: exposure $$score (at most $(SECURITY_MAX))"; \
 	awk -v s=$$score -v m=$(SECURITY_MAX) 'BEGIN { exit !(s <= m) }' || { echo "$$out" | grep '✗'; exit 1; }
 
+# promtool, for `promtool check metrics` on the scrape of a running gateway in
+# gateway's TestMetricsScrape (which lints with promlint, the linter promtool
+# runs, without it): taken out of Debian's prometheus package (19 MB), not
+# installed (no daemon, no web assets).
+PROMTOOL := $(CURDIR)/bin/promtool
+promtool:
+	@test -x $(PROMTOOL) && exit 0; \
+	d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	(cd $$d && (apt-get download -q prometheus >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null))) \
+	  || { echo "could not download Debian's prometheus package (for promtool)"; exit 1; }; \
+	dpkg-deb -x $$d/prometheus_*.deb $$d/x && mkdir -p bin && cp $$d/x/usr/bin/promtool $(PROMTOOL) && echo "promtool: $$($(PROMTOOL) --version 2>&1 | head -1)"
+
 # The unit's system call filter against the real daemon, in the demo (fixed
 # ports: not part of `make test`). First every call the daemon makes (strace
 # -f) is checked against the filter's list; then the demo runs again with the

@@ -215,12 +215,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 		stops = append(stops, stop)
 	}
 
+	// Ready first (RunReloading keeps the config as the last good one there),
+	// then the log line and systemd's READY=1: whoever sees either finds the
+	// last good copy in place.
+	if opts.Ready != nil {
+		opts.Ready(apiAddr)
+	}
 	log.Info("gateway started", "id", cfg.Gateway.ID, "backend", cfg.Backend.URL, "api", apiAddr, "buses", len(g.buses))
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Debug("sd_notify", "err", err)
-	}
-	if opts.Ready != nil {
-		opts.Ready(apiAddr)
 	}
 	<-ctx.Done()
 	log.Info("gateway stopping")

@@ -164,7 +164,7 @@ func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, 
 // a 2.05 Content answer.
 func (b *bus) get(ctx context.Context, e *endpoint, path string) ([]byte, error) {
 	var body []byte
-	err := e.do(ctx, false, func(ctx context.Context, c *client.Conn) error {
+	err := e.do(ctx, adapters.IsOnDemand(ctx), func(ctx context.Context, c *client.Conn) error {
 		resp, err := c.Get(ctx, path)
 		if err != nil {
 			return err

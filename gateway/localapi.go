@@ -98,6 +98,8 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
 	mux.HandleFunc("GET /api/v1/devices/{localId}", g.apiDevice)
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
+	mux.HandleFunc("POST /api/v1/devices/{localId}/read", g.apiRead)
+	mux.HandleFunc("GET /api/v1/devices/{localId}/model", g.apiModel)
 	mux.HandleFunc("GET /api/v1/operations/{id}", g.apiOperationStatus)
 	mux.Handle("GET /metrics", g.metricsHandler())
 	if g.cfg.API.Pprof {
@@ -177,14 +179,20 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	last, _ := g.store.LastSeq()
 	dropped, _ := g.store.Dropped()
 	var polls, values uint64
-	for _, d := range g.devices.all() {
+	byStatus, byHealth := map[string]int{}, map[string]int{}
+	all := g.devices.all()
+	for _, d := range all {
 		d.mu.Lock()
 		polls, values = polls+d.stats.polls, values+d.stats.readings
+		byStatus[d.rec.Status]++
+		if d.run != nil {
+			byHealth[d.health]++
+		}
 		d.mu.Unlock()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
-		"backend": map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
+		"backend": g.link.view(g.cfg.Backend.URL),
 		"inbox":   map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
 		"config":  map[string]any{"lastGoodFallback": g.fallback},
 		"outbox": map[string]any{"pending": backlog.Records, "values": backlog.Values, "bytes": backlog.Bytes,
@@ -193,7 +201,11 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"modelFetches": g.models.fetchCount(),
 		"scans":        g.scans.started(),
 		"links":        g.links.list(),
-		"devices":      len(g.devices.all()),
+		"devices":      len(all),
+		// Devices by registration status (assigned, pending, rejected...) and
+		// the assigned ones by health (online, degraded, offline...).
+		"deviceStatus": byStatus,
+		"deviceHealth": byHealth,
 	})
 }
 

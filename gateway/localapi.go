@@ -350,8 +350,15 @@ func (g *Gateway) apiOperationStatus(w http.ResponseWriter, r *http.Request) {
 
 // apiDiscover scans the buses now and answers the device list. One scan runs
 // at a time: a call while one runs waits for it and answers its result.
+//
+// A caller that accepts application/x-ndjson gets the scan's progress as it
+// goes instead (see streamDiscover).
 func (g *Gateway) apiDiscover(base context.Context, w http.ResponseWriter, r *http.Request) {
 	extendWrite(w)
+	if wantsStream(r) {
+		g.streamDiscover(base, w, r)
+		return
+	}
 	g.scans.run(base, r.Context(), g.discover)
 	if r.Context().Err() != nil {
 		return

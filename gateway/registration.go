@@ -133,7 +133,7 @@ func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool)
 	// API): a bus is never scanned twice over at once.
 	g.scanMu.Lock()
 	started := time.Now()
-	cands, err := disc.Discover(ctx)
+	cands, err := disc.Discover(adapters.WithScanProgress(ctx, g.scanWatch.progress(name)))
 	g.scanMu.Unlock()
 	if ctx.Err() != nil {
 		return true
@@ -147,6 +147,7 @@ func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool)
 	for _, c := range cands {
 		g.noteCandidate(name, c)
 	}
+	g.scanWatch.busScanned(name, cands, err)
 	return false
 }
 

@@ -222,7 +222,8 @@ func (g *Gateway) view(d *device) deviceView {
 		v.Revision = run.instance.Revision
 		for i, l := range run.last {
 			if l.ok {
-				v.Readings[run.model.Properties[i].Name] = lastReading{Value: l.value, Quality: l.quality.String(), Time: l.at}
+				p := &run.model.Properties[i]
+				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: l.at}
 			}
 		}
 	}

@@ -217,6 +217,13 @@ func (g *Gateway) view(d *device) deviceView {
 		Status: d.rec.Status, Reason: d.rec.Reason, Health: d.health, LastError: d.lastErr,
 		Fingerprint: d.rec.Fingerprint, Readings: map[string]lastReading{}, Polls: d.stats.polls,
 	}
+	if v.Status == backendclient.StatusPending && v.Reason == "" {
+		// Pending is the backend's "no decision yet"; say what happens next.
+		v.Reason = "the backend has assigned no model yet"
+		if !d.rec.NextRegister.IsZero() {
+			v.Reason += "; asking again at " + d.rec.NextRegister.UTC().Format(time.TimeOnly) + " UTC or when it assigns one"
+		}
+	}
 	if run := d.run; run != nil {
 		v.Model = run.model.Ref()
 		v.Revision = run.instance.Revision

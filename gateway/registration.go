@@ -322,7 +322,8 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 		// when it ran an instance before (a changed fingerprint, a backend
 		// that no longer knows it).
 		d.swap(nil)
-		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusPending, "", nil, time.Now().Add(wait)
+		// A backend may say why (the API defines a reason for rejections only).
+		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusPending, res.Reason, nil, time.Now().Add(wait)
 	case backendclient.StatusRejected:
 		g.log.Info("device rejected by the backend", "device", rec.LocalID, "reason", res.Reason)
 		d.swap(nil)

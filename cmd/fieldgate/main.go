@@ -165,15 +165,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("run")
 	path := fs.String("config", DefaultConfigPath, "config file (YAML)")
 	demo := fs.Bool("demo", false, "run the embedded demo config (talks to `testbench run` on loopback) instead of a config file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err.Error()}
+	if err := parseFlags(fs, "run [--config FILE | --demo]", args, stderr); err != nil {
+		return helped(err)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}

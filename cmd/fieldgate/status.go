@@ -75,7 +75,7 @@ func cmdStatus(ctx context.Context, args []string, stdout io.Writer) error {
 
 func printStatus(w io.Writer, st *apiStatus, now time.Time) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "gateway\t%s (fieldgate %s)\n", st.Gateway, st.Version)
+	fmt.Fprintf(tw, "gateway\t%s (fieldgate %s)\n", st.Gateway, dash(st.Version))
 	if st.Config.LastGoodFallback != "" {
 		fmt.Fprintf(tw, "config\tRUNNING ON THE LAST GOOD CONFIG: %s\n", oneLine(st.Config.LastGoodFallback))
 	}
@@ -124,7 +124,7 @@ func printStatus(w io.Writer, st *apiStatus, now time.Time) {
 		fmt.Fprintln(tw, line)
 	}
 	o := st.Outbox
-	fmt.Fprintf(tw, "outbox\t%d records, %d values, %s waiting to be sent; %d dropped (outbox full); last sequence %d\n",
+	fmt.Fprintf(tw, "outbox\t%d records, %d values, %s waiting to be sent; %d dropped (full outbox); last sequence %d\n",
 		o.Pending, o.Values, bytesText(o.Bytes), o.Dropped, o.LastSeq)
 	fmt.Fprintf(tw, "devices\t%d%s\n", st.Devices, counts(st.DeviceStatus))
 	if len(st.DeviceHealth) > 0 {

@@ -19,8 +19,8 @@ type ScanProgress struct {
 type scanProgressKey struct{}
 
 // WithScanProgress returns a context whose Discover calls report their
-// progress to report. report may be called from several goroutines at once
-// (a bus scanning endpoints concurrently) and must not block for long.
+// progress to report. report is called from the scanning goroutines (one at
+// a time, in order) and must not block for long.
 func WithScanProgress(ctx context.Context, report func(ScanProgress)) context.Context {
 	return context.WithValue(ctx, scanProgressKey{}, report)
 }
@@ -50,11 +50,11 @@ func (t *ScanTracker) Probed(found int, at string) {
 	if t.report == nil {
 		return
 	}
+	// Reported under the lock: reports arrive in order, Done counting up.
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.p.Done++
 	t.p.Found += found
 	t.p.At = at
-	p := t.p
-	t.mu.Unlock()
-	t.report(p)
+	t.report(t.p)
 }

@@ -160,7 +160,11 @@ func identityLines(fp models.Fingerprint) []string {
 	for _, l := range fp.Links {
 		var attrs []string
 		for _, k := range sortedKeys(l.Attrs) {
-			attrs = append(attrs, k+"="+strings.Join(l.Attrs[k], " "))
+			if v := strings.Join(l.Attrs[k], " "); v != "" {
+				attrs = append(attrs, k+"="+v)
+			} else {
+				attrs = append(attrs, k) // an attribute without a value (obs)
+			}
 		}
 		lines = append(lines, strings.TrimSpace(fmt.Sprintf("link <%s> %s", l.Target, strings.Join(attrs, "; "))))
 	}

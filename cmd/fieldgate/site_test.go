@@ -25,7 +25,9 @@ type site struct {
 	state   string
 }
 
-// startSite runs the demo bench and a gateway that has not scanned yet.
+// startSite runs the demo bench and a gateway that has not scanned yet, with
+// a bus of each protocol: Modbus TCP (2 endpoints, 4 devices), Modbus RTU (2
+// units), a serial text device and a CoAP device.
 func startSite(t *testing.T) *site {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -34,9 +36,10 @@ func startSite(t *testing.T) *site {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
+	ttys := t.TempDir()
 	tb, err := testbench.Start(ctx, bench, testbench.Options{
 		BackendListen: "127.0.0.1:0", BackendDB: filepath.Join(t.TempDir(), "backend.db"), EphemeralDevices: true,
-		SerialDir: t.TempDir(),
+		SerialDir: ttys,
 	}, log)
 	if err != nil {
 		cancel()
@@ -56,7 +59,16 @@ buses:
   - name: tcp
     protocol: modbus-tcp
     settings: {endpoints: [%s], units: "1-8", timeout: 500ms, probeTimeout: 150ms}
-`, s.state, tb.BackendAddr, strings.Join(eps, ", ")))
+  - name: rtu
+    protocol: modbus-rtu
+    settings: {port: %q, baud: 19200, parity: even, units: "1-8", timeout: 300ms, probeTimeout: 100ms}
+  - name: rs232
+    protocol: serial
+    settings: {port: %q, baud: 9600, probes: ["*IDN?", "VER"]}
+  - name: coap
+    protocol: coap
+    settings: {hosts: [%q], timeout: 2s}
+`, s.state, tb.BackendAddr, strings.Join(eps, ", "), filepath.Join(ttys, "rs485-demo"), filepath.Join(ttys, "tx9-demo"), tb.Coap[0].Addr()))
 	cfg, err := config.Parse(yml, builtin.Builtin())
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +140,11 @@ func TestSiteCommands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scan: %v\n%s", err, out)
 	}
+	coap := "coap/" + s.tb.Coap[0].Addr()
 	for _, want := range []string{"scanning tcp: 0/16 probed, 0 found", "scanning tcp: 16/16 probed, 4 found", "scanned tcp: 4 found",
-		"4 devices", "scan: 4 new, 0 known", "new: " + th1, "ACME Controls TH-100 1.2.0"} {
+		"scanning rtu: 0/8 probed", "scanning rtu: 8/8 probed, 2 found (unit 8)", "scanned rtu: 2 found",
+		"scanning rs232: 2/2 probed, 1 found", "scanned rs232: 1 found", "scanning coap: 1/1 probed, 1 found", "scanned coap: 1 found",
+		"8 devices", "scan: 8 new, 0 known", "new: " + th1, "new: serial/tx9-demo", "new: " + coap, "ACME Controls TH-100 1.2.0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("scan output lacks %q:\n%s", want, out)
 		}
@@ -143,11 +158,11 @@ func TestSiteCommands(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out, err = s.cli("status")
-		if err == nil && strings.Contains(out, "4: 3 assigned, 1 pending") && strings.Contains(out, "3 online") {
+		if err == nil && strings.Contains(out, "8: 7 assigned, 1 pending") && strings.Contains(out, "7 online") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("status never showed 3 assigned (online) and 1 pending: %v\n%s", err, out)
+			t.Fatalf("status never showed 7 assigned (online) and 1 pending: %v\n%s", err, out)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -173,7 +188,9 @@ func TestSiteCommands(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		out, _ = s.cli("devices", "-v")
 	}
-	for _, want := range []string{"identity.productName: Room thermostat", "protocol modbus/tcp, address " + th1[len("modbus-tcp/"):], " °C", "good", " ago"} {
+	for _, want := range []string{"identity.productName: Room thermostat", "protocol modbus/tcp, address " + th1[len("modbus-tcp/"):], " °C", "good", " ago",
+		"protocol modbus/rtu", `probe "*IDN?" → "ACME,TX-9,1234,1.0"`, "link </sensors/temp> ct=0; if=core.s; obs; rt=temperature-c; title=Room temperature",
+		"protocol coap/udp, address " + s.tb.Coap[0].Addr()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("devices -v lacks %q:\n%s", want, out)
 		}
@@ -185,6 +202,21 @@ func TestSiteCommands(t *testing.T) {
 	out, err = s.cli("read", th1, "setpoint", "mode")
 	if err != nil || !strings.Contains(lineOf(out, "setpoint"), "25 °C") || !strings.Contains(lineOf(out, "mode"), "1") {
 		t.Errorf("read after the register changed: %v\n%s", err, out)
+	}
+	// Through every protocol's bus owner.
+	out, err = s.cli("read", "serial/tx9-demo", "setpoint", "temperature")
+	if err != nil || !strings.Contains(lineOf(out, "setpoint"), "20 Cel") || !strings.Contains(lineOf(out, "temperature"), "21.5 Cel") {
+		t.Errorf("read of the serial device: %v\n%s", err, out)
+	}
+	out, err = s.cli("read", coap, "temperature")
+	if err != nil || !strings.Contains(lineOf(out, "temperature"), "°C") {
+		t.Errorf("read of the CoAP device: %v\n%s", err, out)
+	}
+	if out, err = s.cli("write", "serial/tx9-demo", "setpoint", "22.5"); err != nil || !strings.Contains(out, "SUCCEEDED") {
+		t.Errorf("write to the serial device: %v\n%s", err, out)
+	}
+	if out, err = s.cli("read", "serial/tx9-demo", "setpoint"); err != nil || !strings.Contains(lineOf(out, "setpoint"), "22.5 Cel") {
+		t.Errorf("read after the serial write: %v\n%s", err, out)
 	}
 	out, err = s.cli("read", th1, "nope")
 	wantErr(t, "read of an unknown property", out, err, 1, "unknown-property", `"nope"`)

@@ -161,7 +161,8 @@ func (g *Gateway) streamDiscover(base context.Context, w http.ResponseWriter, r 
 		select {
 		case ev := <-sub.ch:
 			if !forward(ev) {
-				<-done
+				// The caller is gone: returning ends r's context, which
+				// stops the wait (the scan itself runs on for the others).
 				return
 			}
 		case <-done:

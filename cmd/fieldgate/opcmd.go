@@ -206,7 +206,7 @@ func parseValue(raw, typ string, enum []models.Value) (any, error) {
 			return nil, fmt.Errorf("is a bool (true/false, on/off, 1/0), got %q", raw)
 		}
 	case "int":
-		i, err := strconv.ParseInt(raw, 0, 64)
+		i, err := strconv.ParseInt(raw, 10, 64) // "010" is ten, not octal eight
 		if err != nil {
 			return nil, fmt.Errorf("is an int, got %q", raw)
 		}

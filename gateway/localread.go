@@ -34,7 +34,7 @@ const maxReadProperties = 256
 type readingView struct {
 	Property string       `json:"property"`
 	Value    models.Value `json:"value"`
-	Unit     string       `json:"unit,omitempty"`
+	Unit     string       `json:"unit"` // "" when the model gives none
 	Quality  string       `json:"quality"`
 	Time     time.Time    `json:"time"`
 	AgeMs    int64        `json:"ageMs"`

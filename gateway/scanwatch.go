@@ -136,6 +136,9 @@ func (g *Gateway) streamDiscover(base context.Context, w http.ResponseWriter, r 
 	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	send := func(ev scanEvent) bool {
+		// Each line gets its own write deadline: a scan longer than
+		// apiLongWrite streams on, a caller that stops reading is cut off.
+		_ = rc.SetWriteDeadline(time.Now().Add(apiWriteTimeout))
 		if err := enc.Encode(ev); err != nil {
 			return false
 		}

@@ -28,9 +28,9 @@ type scanEvent struct {
 	Known   []string    `json:"known"`
 }
 
-// scanTimeout bounds a scan as the CLI waits for it (a bus of 247 slow RTU
-// units takes a while; the daemon streams its progress meanwhile).
-const scanTimeout = 10 * time.Minute
+// scanIdle bounds how long the CLI waits for the next line of a scan: a
+// scan may take long (247 slow RTU units), but its progress keeps coming.
+const scanIdle = 2 * time.Minute
 
 func cmdScan(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("scan")
@@ -46,8 +46,10 @@ func cmdScan(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, scanTimeout)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	idle := time.AfterFunc(scanIdle, cancel)
+	defer idle.Stop()
 	resp, err := c.send(ctx, http.MethodPost, "/api/v1/discover", struct{}{}, "application/x-ndjson")
 	if err != nil {
 		return err
@@ -61,6 +63,7 @@ func cmdScan(ctx context.Context, args []string, stdout io.Writer) error {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxAnswerBytes)
 	for sc.Scan() {
+		idle.Reset(scanIdle)
 		var ev scanEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return fmt.Errorf("scan: a progress line of %s is not JSON: %w", c.target.addr, err)
@@ -76,6 +79,9 @@ func cmdScan(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	p.end()
 	if err := sc.Err(); err != nil {
+		if ctx.Err() != nil && !idle.Stop() {
+			return fmt.Errorf("scan: %s sent no progress for %s", c.target.addr, scanIdle)
+		}
 		return fmt.Errorf("scan: reading the progress of %s: %w", c.target.addr, err)
 	}
 	return fmt.Errorf("scan: %s ended the answer before the scan was done (daemon stopping?)", c.target.addr)

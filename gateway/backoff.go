@@ -155,6 +155,12 @@ type linkState struct {
 	// woken holds the calls whose wait after the backend was unreachable was
 	// cut short since they last succeeded (see retrySleep).
 	woken map[string]bool
+	// since: when state last changed; lastErr, lastCall, lastAt: the last
+	// failure that made (or kept) the backend down, for the local API.
+	since    time.Time
+	lastErr  string
+	lastCall string
+	lastAt   time.Time
 }
 
 func newLinkState(log *slog.Logger) *linkState {
@@ -176,6 +182,7 @@ func (l *linkState) ok(call string) {
 		}
 		close(l.backCh)
 		l.backCh = make(chan struct{})
+		l.since = time.Now().UTC()
 	}
 	l.state, l.lastKind = linkUp, ""
 }
@@ -279,7 +286,11 @@ func (l *linkState) failed(call string, err error) (unreachable bool) {
 			l.log.Warn("backend unreachable; retrying with backoff, logged again only when this changes", "kind", kind, "call", call, "err", err.Error())
 		}
 	}
+	if l.state != linkDown {
+		l.since = time.Now().UTC()
+	}
 	l.state, l.lastKind = linkDown, kind
+	l.lastErr, l.lastCall, l.lastAt = clip(err.Error(), 1000), call, time.Now().UTC()
 	return class == classUnreachable
 }
 
@@ -299,6 +310,34 @@ func (l *linkState) noteInvalid(call string, err error) {
 	}
 	l.invalid[call] = append(seen, msg)
 	l.log.Warn("backend answered with something this gateway cannot use; the call retries on its own backoff, each distinct answer logged once", "call", call, "err", msg)
+}
+
+// backendView is what the local API says of the backend link.
+type backendView struct {
+	URL         string    `json:"url"`
+	Reachable   bool      `json:"reachable"`
+	State       string    `json:"state"`          // unknown (no call yet), up, down
+	Kind        string    `json:"kind,omitempty"` // why it is down: unreachable, unavailable, unauthorized...
+	Since       time.Time `json:"since,omitzero"` // when the state last changed
+	LastError   string    `json:"lastError,omitempty"`
+	LastCall    string    `json:"lastCall,omitempty"` // the call that failed last
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+}
+
+// view is the link's state for the local API; the last error stays after the
+// backend came back (with its time), so an installer sees what happened.
+func (l *linkState) view(url string) backendView {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v := backendView{URL: url, Reachable: l.state == linkUp, State: "unknown", Since: l.since,
+		LastError: l.lastErr, LastCall: l.lastCall, LastErrorAt: l.lastAt}
+	switch l.state {
+	case linkUp:
+		v.State = "up"
+	case linkDown:
+		v.State, v.Kind = "down", l.lastKind
+	}
+	return v
 }
 
 func (l *linkState) isUp() bool {

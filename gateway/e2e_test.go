@@ -78,14 +78,19 @@ type refBackend struct {
 	db   string
 	srv  *backend.Server
 	http *http.Server
+	// pollMs is the poll interval the rules assign (200: fast polls for the tests).
+	pollMs int64
 }
 
-func newRefBackend(t *testing.T) *refBackend {
+func newRefBackend(t *testing.T) *refBackend { return newRefBackendPolling(t, 200) }
+
+// newRefBackendPolling is a reference backend whose rules assign pollMs.
+func newRefBackendPolling(t *testing.T, pollMs int64) *refBackend {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &refBackend{t: t, addr: ln.Addr().String(), db: filepath.Join(t.TempDir(), "backend.db")}
+	b := &refBackend{t: t, addr: ln.Addr().String(), db: filepath.Join(t.TempDir(), "backend.db"), pollMs: pollMs}
 	b.serve(ln)
 	t.Cleanup(b.stop)
 	return b
@@ -104,7 +109,7 @@ func (b *refBackend) serve(ln net.Listener) {
 		t.Fatal(err)
 	}
 	for i := range rs {
-		rs[i].PollIntervalMs = 200 // fast polls for the tests
+		rs[i].PollIntervalMs = b.pollMs
 	}
 	srv, err := backend.Open(backend.Config{DBPath: b.db, ModelsDir: filepath.Join(demoDir, "models"), Rules: rs}, slog.New(slog.DiscardHandler))
 	if err != nil {

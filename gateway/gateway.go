@@ -55,8 +55,10 @@ type Gateway struct {
 	outbox   *outboxWriter
 	obs      *instruments
 
-	scans  scanFlight // the local API's scans, one at a time
-	scanMu sync.Mutex // held while a bus is scanned: scheduled and API scans take turns
+	scans scanFlight // the local API's scans, one at a time
+	// scanWatch streams scans' progress to the local API calls that ask.
+	scanWatch scanWatch
+	scanMu    sync.Mutex // held while a bus is scanned: scheduled and API scans take turns
 
 	link       *linkState
 	links      *links

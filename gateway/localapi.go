@@ -98,6 +98,8 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	mux.HandleFunc("GET /api/v1/devices", g.apiDevices)
 	mux.HandleFunc("GET /api/v1/devices/{localId}", g.apiDevice)
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
+	mux.HandleFunc("POST /api/v1/devices/{localId}/read", g.apiRead)
+	mux.HandleFunc("GET /api/v1/devices/{localId}/model", g.apiModel)
 	mux.HandleFunc("GET /api/v1/operations/{id}", g.apiOperationStatus)
 	mux.Handle("GET /metrics", g.metricsHandler())
 	if g.cfg.API.Pprof {
@@ -177,14 +179,20 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	last, _ := g.store.LastSeq()
 	dropped, _ := g.store.Dropped()
 	var polls, values uint64
-	for _, d := range g.devices.all() {
+	byStatus, byHealth := map[string]int{}, map[string]int{}
+	all := g.devices.all()
+	for _, d := range all {
 		d.mu.Lock()
 		polls, values = polls+d.stats.polls, values+d.stats.readings
+		byStatus[d.rec.Status]++
+		if d.run != nil {
+			byHealth[d.health]++
+		}
 		d.mu.Unlock()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
-		"backend": map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
+		"backend": g.link.view(g.cfg.Backend.URL),
 		"inbox":   map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
 		"config":  map[string]any{"lastGoodFallback": g.fallback},
 		"outbox": map[string]any{"pending": backlog.Records, "values": backlog.Values, "bytes": backlog.Bytes,
@@ -193,7 +201,11 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 		"modelFetches": g.models.fetchCount(),
 		"scans":        g.scans.started(),
 		"links":        g.links.list(),
-		"devices":      len(g.devices.all()),
+		"devices":      len(all),
+		// Devices by registration status (assigned, pending, rejected...) and
+		// the assigned ones by health (online, degraded, offline...).
+		"deviceStatus": byStatus,
+		"deviceHealth": byHealth,
 	})
 }
 
@@ -205,12 +217,20 @@ func (g *Gateway) view(d *device) deviceView {
 		Status: d.rec.Status, Reason: d.rec.Reason, Health: d.health, LastError: d.lastErr,
 		Fingerprint: d.rec.Fingerprint, Readings: map[string]lastReading{}, Polls: d.stats.polls,
 	}
+	if v.Status == backendclient.StatusPending && v.Reason == "" {
+		// Pending is the backend's "no decision yet"; say what happens next.
+		v.Reason = "the backend has assigned no model yet"
+		if !d.rec.NextRegister.IsZero() {
+			v.Reason += "; asking again at " + d.rec.NextRegister.UTC().Format(time.TimeOnly) + " UTC or when it assigns one"
+		}
+	}
 	if run := d.run; run != nil {
 		v.Model = run.model.Ref()
 		v.Revision = run.instance.Revision
 		for i, l := range run.last {
 			if l.ok {
-				v.Readings[run.model.Properties[i].Name] = lastReading{Value: l.value, Quality: l.quality.String(), Time: l.at}
+				p := &run.model.Properties[i]
+				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: l.at}
 			}
 		}
 	}
@@ -338,8 +358,15 @@ func (g *Gateway) apiOperationStatus(w http.ResponseWriter, r *http.Request) {
 
 // apiDiscover scans the buses now and answers the device list. One scan runs
 // at a time: a call while one runs waits for it and answers its result.
+//
+// A caller that accepts application/x-ndjson gets the scan's progress as it
+// goes instead (see streamDiscover).
 func (g *Gateway) apiDiscover(base context.Context, w http.ResponseWriter, r *http.Request) {
 	extendWrite(w)
+	if wantsStream(r) {
+		g.streamDiscover(base, w, r)
+		return
+	}
 	g.scans.run(base, r.Context(), g.discover)
 	if r.Context().Err() != nil {
 		return

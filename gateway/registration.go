@@ -134,7 +134,7 @@ func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool)
 	// API): a bus is never scanned twice over at once.
 	g.scanMu.Lock()
 	started := time.Now()
-	cands, err := disc.Discover(ctx)
+	cands, err := disc.Discover(adapters.WithScanProgress(ctx, g.scanWatch.progress(name)))
 	g.scanMu.Unlock()
 	if ctx.Err() != nil {
 		return true
@@ -148,6 +148,7 @@ func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool)
 	for _, c := range cands {
 		g.noteCandidate(name, c)
 	}
+	g.scanWatch.busScanned(name, cands, err)
 	return false
 }
 
@@ -322,7 +323,8 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 		// when it ran an instance before (a changed fingerprint, a backend
 		// that no longer knows it).
 		d.swap(nil)
-		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusPending, "", nil, time.Now().Add(wait)
+		// A backend may say why (the API defines a reason for rejections only).
+		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusPending, res.Reason, nil, time.Now().Add(wait)
 	case backendclient.StatusRejected:
 		g.log.Info("device rejected by the backend", "device", rec.LocalID, "reason", res.Reason)
 		d.swap(nil)

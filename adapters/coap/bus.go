@@ -169,7 +169,7 @@ func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, 
 // a 2.05 Content answer.
 func (b *bus) get(ctx context.Context, e *endpoint, path string) ([]byte, error) {
 	var body []byte
-	err := e.do(ctx, false, func(ctx context.Context, c *client.Conn) error {
+	err := e.do(ctx, adapters.IsOnDemand(ctx), func(ctx context.Context, c *client.Conn) error {
 		adapters.LogFrame(ctx, b.log, "tx", nil, slog.String("method", "GET"), slog.String("path", path))
 		resp, err := c.Get(ctx, path)
 		if err != nil {

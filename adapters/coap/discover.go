@@ -52,6 +52,12 @@ func (b *bus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 		seen[addr.target()] = true
 		cands = append(cands, b.candidate(ctx, addr, links))
 	}
+	// Progress: the multicast round (when configured), then one step per host.
+	steps := len(b.set.hosts)
+	if b.set.multicast != nil {
+		steps++
+	}
+	progress := adapters.TrackScan(ctx, steps)
 	if m := b.set.multicast; m != nil {
 		responders, err := b.multicast(ctx, m)
 		if err != nil {
@@ -60,6 +66,7 @@ func (b *bus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 		for _, r := range responders {
 			add(r.addr, r.links)
 		}
+		progress.Probed(len(cands), "multicast")
 	}
 	for _, h := range b.set.hosts {
 		if ctx.Err() != nil {
@@ -67,10 +74,13 @@ func (b *bus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 		}
 		links, err := b.wellKnown(ctx, h)
 		if err != nil {
+			progress.Probed(0, h.target())
 			b.log.Debug("coap host did not answer discovery", "host", h.target(), "err", err)
 			continue
 		}
+		before := len(cands)
 		add(h, links)
+		progress.Probed(len(cands)-before, h.target())
 	}
 	if b.set.identity != "" {
 		cands = mergeDualStack(cands, b.set.prefersIPv6())

@@ -30,6 +30,8 @@ func (b *tcpBus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 		}
 	}
 
+	// Progress: one step per unit id of each endpoint.
+	progress := adapters.TrackScan(ctx, len(endpoints)*len(b.set.units))
 	var (
 		mu    sync.Mutex
 		found []adapters.Candidate
@@ -48,7 +50,7 @@ loop:
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			cands, err := b.scanEndpoint(ctx, ep)
+			cands, err := b.scanEndpoint(ctx, ep, progress)
 			mu.Lock()
 			defer mu.Unlock()
 			found = append(found, cands...)
@@ -72,7 +74,7 @@ loop:
 // (the scan is incomplete); a range host where nothing answered is no news,
 // and has its link released again. An endpoint that answers every unit id
 // alike gives one candidate (see collapseEchoes).
-func (b *tcpBus) scanEndpoint(ctx context.Context, ep string) ([]adapters.Candidate, error) {
+func (b *tcpBus) scanEndpoint(ctx context.Context, ep string, progress *adapters.ScanTracker) ([]adapters.Candidate, error) {
 	b.mu.Lock()
 	_, existed := b.links[ep]
 	b.mu.Unlock()
@@ -89,6 +91,7 @@ func (b *tcpBus) scanEndpoint(ctx context.Context, ep string) ([]adapters.Candid
 			break
 		}
 		fp, ok, err := b.prober().probeUnit(ctx, l, unit, Target(ep, unit))
+		progress.Probed(btoi(ok), ep+" unit "+strconv.Itoa(int(unit)))
 		if errors.Is(err, adapters.ErrLinkDown) {
 			if b.set.configured[ep] {
 				scanErr = fmt.Errorf("endpoint %s: scan stopped at unit %d: %w", ep, unit, err)
@@ -168,4 +171,12 @@ func (b *tcpBus) collapseEchoes(ctx context.Context, l *link, ep string, found [
 // prober fingerprints the units of this bus.
 func (b *tcpBus) prober() prober {
 	return prober{set: &b.set.unitSettings, transport: "tcp", log: b.log}
+}
+
+// btoi is 1 for true: a probe that found a device.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

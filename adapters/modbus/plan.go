@@ -39,7 +39,8 @@ func readTable(ctx context.Context, tr transactor, unit byte, t models.Table, st
 	if err != nil {
 		return nil, err
 	}
-	fn, data, err := tr.do(ctx, &txn{unit: unit, req: req, timeout: timeout, every: every, retry: true}, false)
+	// An on-demand read (someone waits for it) goes ahead of queued polls.
+	fn, data, err := tr.do(ctx, &txn{unit: unit, req: req, timeout: timeout, every: every, retry: true}, adapters.IsOnDemand(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
@@ -25,12 +26,14 @@ func (b *rtuBus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 	p := prober{set: &b.set.unitSettings, transport: "rtu", log: b.log}
 	usb := b.owner.Info().USB
 	var found []adapters.Candidate
+	progress := adapters.TrackScan(ctx, len(b.set.units))
 	for _, unit := range b.set.units {
 		if err := ctx.Err(); err != nil {
 			return found, err
 		}
 		target := RTUTarget(b.portID, unit)
 		fp, ok, err := p.probeUnit(ctx, b, unit, target)
+		progress.Probed(btoi(ok), "unit "+strconv.Itoa(int(unit)))
 		if errors.Is(err, adapters.ErrLinkDown) {
 			return found, fmt.Errorf("modbus-rtu bus %q: scan stopped at unit %d: %w", b.name, unit, err)
 		}

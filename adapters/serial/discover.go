@@ -3,6 +3,7 @@ package serial
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/fieldgate/fieldgate/adapters"
@@ -18,9 +19,12 @@ const maxAnswer = 256
 // port's USB descriptor. A port that is down yields nothing (and no error).
 func (b *bus) Discover(ctx context.Context) ([]adapters.Candidate, error) {
 	var probes []models.Probe
+	progress := adapters.TrackScan(ctx, len(b.set.probes))
 	for _, p := range b.set.probes {
 		cmd := append([]byte(p), b.set.term...)
 		reply, err := b.transact(ctx, false, cmd, true, b.set.probeTimeout, nil)
+		// Found counts the port's device once, with its first answer.
+		progress.Probed(btoi(err == nil && len(probes) == 0), "probe "+strconv.Quote(p))
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -62,4 +66,12 @@ func answerText(reply []byte) string {
 		s = strings.ToValidUTF8(s[:maxAnswer], "")
 	}
 	return s
+}
+
+// btoi is 1 for true.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

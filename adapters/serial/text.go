@@ -77,7 +77,7 @@ func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, 
 	given := len(out)
 	for i := range group.Serial {
 		r := &group.Serial[i]
-		reply, err := b.transact(ctx, false, r.Request, true, r.Timeout, r.Line)
+		reply, err := b.transact(ctx, adapters.IsOnDemand(ctx), r.Request, true, r.Timeout, r.Line)
 		var rd models.Reading
 		if err == nil {
 			rd, err = ParseReply(r, reply, time.Now())

@@ -15,9 +15,10 @@ import (
 // apiTarget is where the commissioning commands find a running daemon's local
 // API and the token it wants.
 type apiTarget struct {
-	addr     string
-	token    string
-	tokenErr error // why no token could be read (reported when the daemon asks for one)
+	addr      string
+	token     string
+	tokenPath string // the file token was read from
+	tokenErr  error  // why no token could be read (reported when the daemon asks for one)
 }
 
 // findAPI finds the local API the way the daemon is configured: the config
@@ -69,7 +70,7 @@ func findAPI(cfgPath, api, tokenFile string) (apiTarget, error) {
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err == nil {
-			t.token = strings.TrimSpace(string(b))
+			t.token, t.tokenPath = strings.TrimSpace(string(b)), p
 			return t, nil
 		}
 		if tokenFile == "" && errors.Is(err, fs.ErrNotExist) && len(paths) > 1 {

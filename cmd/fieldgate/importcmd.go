@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,12 +45,11 @@ func cmdModelOrImport(args []string, stdout, stderr io.Writer) error {
 // cmdImport converts a file into a model document: the JSON on stdout,
 // warnings about what is not carried over on stderr.
 func cmdImport(name string, im importer, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlags(name)
 	id := fs.String("id", "", "model id of the result")
 	ver := fs.String("version", "", "model version of the result")
-	if err := fs.Parse(args); err != nil {
-		return usageError{name + ": " + err.Error()}
+	if err := parseFlags(fs, name+" --id ID --version V FILE", args, stdout); err != nil {
+		return err
 	}
 	switch {
 	case *id == "":

@@ -7,8 +7,12 @@
 //	fieldgate check --config FILE     decode and validate a config, and check what run needs
 //	                                  of the machine (token files, state dir); report every problem
 //	fieldgate model FILE...           decode, validate and compile model documents
-//	fieldgate devices [--api ADDR]    what a running daemon found and runs
-//	fieldgate scan [--api ADDR]       make a running daemon scan its buses now
+//	fieldgate status                  a running daemon's backend, links, outbox, devices
+//	fieldgate devices [-v]            what a running daemon found and runs
+//	fieldgate scan                    make a running daemon scan its buses now, with progress
+//	fieldgate read DEVICE [PROP...]   read a device now
+//	fieldgate write DEVICE PROP VALUE write a property (checked against the model)
+//	fieldgate op DEVICE NAME K=V...   run an operation (checked against the model)
 //	fieldgate version
 package main
 
@@ -76,12 +80,22 @@ const usage = `usage:
                                    convert an EdgeX Modbus device profile to a model (JSON on stdout)
   fieldgate model import-wot --id ID --version V FILE
                                    convert a W3C WoT TD/TM (Modbus or CoAP forms) to a model
-  fieldgate devices [--config FILE] [--api ADDR] [--token-file FILE] [-v]
-                                   list what a running daemon found, its status and model
-  fieldgate scan [--config FILE] [--api ADDR] [--token-file FILE] [-v]
-                                   make a running daemon scan its buses now, then list
-                                   (the local API's address and token come from the config,
-                                   default /etc/fieldgate/config.yaml)
+
+ On site, through a running daemon's local API (its address and token come from the config,
+ default /etc/fieldgate/config.yaml; --config, --api and --token-file override):
+  fieldgate status                 backend reachable or why not, links, outbox, device counts
+  fieldgate devices [-v]           the devices found: status, model, health, identity, why
+                                   pending or rejected; -v: identities in full, last readings
+  fieldgate scan [-v]              scan the buses now, with progress per bus; new and known devices
+  fieldgate read DEVICE [PROPERTY...]
+                                   read a device now (not the last polled values)
+  fieldgate write DEVICE PROPERTY VALUE
+                                   write a property, VALUE typed by the model
+  fieldgate op DEVICE NAME [KEY=VALUE...]
+                                   run an operation of the device's model
+                                   DEVICE is the local id as devices prints it
+                                   (modbus-tcp/127.0.0.1:5020/1); every command takes -h
+
   fieldgate version                print the version, commit and Go version (also --version)`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -92,15 +106,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "run":
 		return cmdRun(ctx, args[1:], stderr)
 	case "check":
-		return cmdCheck(args[1:], stdout)
+		return helped(cmdCheck(args[1:], stdout))
 	case "model":
-		return cmdModelOrImport(args[1:], stdout, stderr)
-	case "devices", "scan":
-		return cmdDevices(ctx, args[0], args[1:], stdout, stderr)
+		return helped(cmdModelOrImport(args[1:], stdout, stderr))
+	case "status":
+		return helped(cmdStatus(ctx, args[1:], stdout))
+	case "devices":
+		return helped(cmdDevices(ctx, args[1:], stdout))
+	case "scan":
+		return helped(cmdScan(ctx, args[1:], stdout))
+	case "read":
+		return helped(cmdRead(ctx, args[1:], stdout))
+	case "write":
+		return helped(cmdWrite(ctx, args[1:], stdout))
+	case "op":
+		return helped(cmdOp(ctx, args[1:], stdout))
 	case "version", "--version":
+		if err := parseFlags(newFlags("version"), "version", args[1:], stdout); err != nil {
+			return helped(err)
+		}
 		fmt.Fprintln(stdout, versionLine())
 		return nil
 	case "config":
+		if err := parseFlags(newFlags("config"), "config", args[1:], stdout); err != nil {
+			return helped(err)
+		}
 		if len(args) > 1 {
 			return usageError{"config: takes no arguments; it prints the commented example config"}
 		}
@@ -146,15 +176,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("run")
 	path := fs.String("config", DefaultConfigPath, "config file (YAML)")
 	demo := fs.Bool("demo", false, "run the embedded demo config (talks to `testbench run` on loopback) instead of a config file")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err.Error()}
+	if err := parseFlags(fs, "run [--config FILE | --demo]", args, stderr); err != nil {
+		return helped(err)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("run: unexpected argument %q", fs.Arg(0))}
@@ -218,11 +244,10 @@ func stateDirs() []string {
 }
 
 func cmdCheck(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlags("check")
 	path := fs.String("config", "", "config file (YAML)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, "check --config FILE", args, stdout); err != nil {
+		return err
 	}
 	if *path == "" {
 		return usageError{"check: --config FILE is required"}
@@ -241,6 +266,11 @@ func cmdCheck(args []string, stdout io.Writer) error {
 }
 
 func cmdModel(args []string, stdout io.Writer) error {
+	fs := newFlags("model")
+	if err := parseFlags(fs, "model FILE... | model import-edgex|import-wot --id ID --version V FILE", args, stdout); err != nil {
+		return err
+	}
+	args = fs.Args()
 	if len(args) == 0 {
 		return usageError{"model: name at least one model file"}
 	}

@@ -242,9 +242,12 @@ func TestInboxItemWithNaNSteppedPast(t *testing.T) {
 		return false
 	})
 	logs, log := newLogCapture(t)
-	startGatewayWith(t, gateway.Options{Config: gatewayConfig(t, t.TempDir(), url, emus), Logger: log})
+	gw := startGatewayWith(t, gateway.Options{Config: gatewayConfig(t, t.TempDir(), url, emus), Logger: log})
 	th1 := "modbus-tcp/" + emus[0].Addr() + "/1"
 	dev := waitAssigned(t, be.srv, th1)
+	// An operation sent before the gateway runs the instance would be FAILED
+	// not-assigned (see waitRunning).
+	waitRunning(t, gw.api, th1, "")
 
 	if _, err := be.srv.InjectInboxItem("gw-test", backendclient.InboxItem{Kind: backendclient.KindOperation,
 		Operation: &backendclient.Operation{ID: "op-nan", DeviceID: dev.ID, LocalID: th1, Name: "write", Input: json.RawMessage(`{"setpoint":987654321}`)}}); err != nil {

@@ -100,6 +100,7 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
 	mux.HandleFunc("GET /api/v1/operations/{id}", g.apiOperationStatus)
 	mux.Handle("GET /metrics", g.metricsHandler())
+	registerPage(mux)
 	if g.cfg.API.Pprof {
 		// Go's profiler, only when the config asks (api.pprof, loopback only).
 		// The package also registers itself on http.DefaultServeMux, which
@@ -184,7 +185,7 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
-		"backend": map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
+		"backend": map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp(), "lastError": g.link.lastFailure()},
 		"inbox":   map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
 		"config":  map[string]any{"lastGoodFallback": g.fallback},
 		"outbox": map[string]any{"pending": backlog.Records, "values": backlog.Values, "bytes": backlog.Bytes,
@@ -210,7 +211,9 @@ func (g *Gateway) view(d *device) deviceView {
 		v.Revision = run.instance.Revision
 		for i, l := range run.last {
 			if l.ok {
-				v.Readings[run.model.Properties[i].Name] = lastReading{Value: l.value, Quality: l.quality.String(), Time: l.at}
+				p := &run.model.Properties[i]
+				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: l.at,
+					AgeMs: time.Since(l.at).Milliseconds()}
 			}
 		}
 	}
@@ -231,7 +234,7 @@ func (g *Gateway) apiDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no device %q", clip(r.PathValue("localId"), 300)))
 		return
 	}
-	writeJSON(w, http.StatusOK, g.view(d))
+	writeJSON(w, http.StatusOK, g.detail(d))
 }
 
 // apiOperation runs an operation on site through the same path as the backend's

@@ -95,8 +95,10 @@ type deviceStats struct {
 // lastReading is a property's last polled value, as the local API shows it.
 type lastReading struct {
 	Value   models.Value `json:"value"`
+	Unit    string       `json:"unit,omitempty"` // the model's unit of the property
 	Quality string       `json:"quality"`
 	Time    time.Time    `json:"time"`
+	AgeMs   int64        `json:"ageMs"` // how old the value is, by the gateway's clock
 }
 
 // lastValue is a property's last polled value as a run keeps it: no name

@@ -165,6 +165,15 @@
     return parts.join(", ");
   }
 
+  // reasonOf is why a device is not running: the backend's reason for a
+  // rejection; a pending device has none from the backend, so the page says
+  // what pending means.
+  function reasonOf(d) {
+    if (d.reason) return d.reason;
+    if (d.status === "pending") return "the backend has not assigned a model yet; the gateway asks again, and an assignment made at the backend applies at once";
+    return "";
+  }
+
   // readingAge is a reading's age now: its age when fetched plus the time since.
   function readingAge(r) {
     return r.ageMs + (Date.now() - state.fetchedAt);
@@ -229,7 +238,7 @@
       el("div", { class: "line" }, el("span", { class: "muted", text: "model " }), d.model || "none",
         d.deviceId ? el("span", { class: "muted", text: " · backend id " + d.deviceId }) : null),
       identityText(d.fingerprint) ? el("div", { class: "line", text: identityText(d.fingerprint) }) : null,
-      d.reason ? el("div", { class: "line " + (d.status === "rejected" ? "bad" : "warn"), text: d.status + ": " + d.reason }) : null,
+      reasonOf(d) ? el("div", { class: "line reason " + (d.status === "rejected" ? "bad" : "warn"), text: d.status + ": " + reasonOf(d) }) : null,
       d.lastError ? el("div", { class: "line error", text: "last error: " + d.lastError }) : null,
       reads);
   }
@@ -353,7 +362,7 @@
     const facts = $("device-facts");
     const fact = (k, v, cls) => facts.append(el("dt", { text: k }), el("dd", { class: cls, text: v }));
     facts.replaceChildren();
-    fact("Status", d.status + (d.reason ? ": " + d.reason : ""), statusClass[d.status]);
+    fact("Status", d.status + (reasonOf(d) ? ": " + reasonOf(d) : ""), statusClass[d.status]);
     fact("Health", d.health, healthClass[d.health]);
     fact("Model", d.model || "none");
     if (d.deviceId) fact("Backend id", d.deviceId);

@@ -43,7 +43,7 @@ func TestCommissioningPage(t *testing.T) {
 	}
 	getJSON(t, "http://"+gw.api+"/api/v1/devices", &listed)
 
-	b := startBrowser(t, chromium, driver, 360, 900)
+	b := startBrowser(t, chromium, driver, 360, 780)
 	b.navigate("http://" + gw.api + "/")
 	b.waitFor(30*time.Second, "token form", `return document.getElementById("login").hidden ? "token form hidden" : ""`)
 	// A wrong token is refused and asked for again.
@@ -73,11 +73,14 @@ func TestCommissioningPage(t *testing.T) {
 	b.waitFor(30*time.Second, "the pending device's reason", `const c = document.querySelector('article.device-card[data-local-id="' + arguments[0] + '"]');
 		return c && c.dataset.status === "pending" && /pending: .*not assigned a model/.test(c.querySelector(".reason").textContent) ? "" : "no pending reason: " + (c && c.textContent)`, mystery)
 	var overflow string
-	b.must(b.script(`return document.documentElement.scrollWidth > window.innerWidth ?
-		"page " + document.documentElement.scrollWidth + " px wide in a " + window.innerWidth + " px window" : ""`, &overflow), "width")
+	b.must(b.script(`return window.innerWidth !== 360 ? "viewport " + window.innerWidth + " px wide, want 360" :
+		document.documentElement.scrollWidth > window.innerWidth ?
+		"page " + document.documentElement.scrollWidth + " px wide in a " + window.innerWidth + " px viewport" : ""`, &overflow), "width")
 	if overflow != "" {
 		t.Errorf("not readable on a phone: %s", overflow)
 	}
+	b.screenshot("overview-360px")
+	b.must(b.script(`document.getElementById("devices").scrollIntoView(); return ""`, nil), "scroll")
 	b.screenshot("devices-360px")
 
 	// The thermostat's write form: a setpoint beyond the model's max is
@@ -109,5 +112,8 @@ func TestCommissioningPage(t *testing.T) {
 	if got := emus[0].Unit(1).Holding(13); got != 15 {
 		t.Fatalf("boost minutes register %d after boost 15 from the page, want 15", got)
 	}
+	b.must(b.script(`document.getElementById("device").scrollIntoView(); return ""`, nil), "scroll")
 	b.screenshot("device-360px")
+	b.must(b.script(`document.getElementById("write-section").scrollIntoView(); return ""`, nil), "scroll")
+	b.screenshot("device-forms-360px")
 }

@@ -67,7 +67,7 @@ func findBrowser(t *testing.T) (chromium, driver string) {
 }
 
 // startBrowser starts chromedriver on a loopback port and a headless Chromium
-// session of width×height pixels. Both end with the test.
+// session whose viewport is a phone's of width×height CSS pixels. Both end with the test.
 func startBrowser(t *testing.T, chromium, driver string, width, height int) *browser {
 	t.Helper()
 	port := freePort(t)
@@ -105,14 +105,15 @@ func startBrowser(t *testing.T, chromium, driver string, width, height int) *bro
 	// refuses. A fresh profile each time.
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--user-data-dir=" + filepath.Join(dir, "profile"),
-		fmt.Sprintf("--window-size=%d,%d", width, height)}
+		"--disable-dev-shm-usage", "--user-data-dir=" + filepath.Join(dir, "profile")}
 	var created struct {
 		SessionID string `json:"sessionId"`
 	}
 	err := b.call("POST", b.driver+"/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 		"browserName":        "chrome",
-		"goog:chromeOptions": map[string]any{"binary": chromium, "args": args},
+		"goog:chromeOptions": map[string]any{"binary": chromium, "args": args,
+			// A phone's viewport (a headless window is at least 500 px wide).
+			"mobileEmulation": map[string]any{"deviceMetrics": map[string]any{"width": width, "height": height, "pixelRatio": 1.0, "touch": true}}},
 	}}}, &created)
 	if err != nil {
 		t.Fatalf("starting a Chromium session: %v", err)

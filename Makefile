@@ -51,6 +51,8 @@ deps:
 	command -v mbpoll >/dev/null || need="$$need mbpoll"; \
 	command -v coap-client-notls >/dev/null || need="$$need libcoap3-bin"; \
 	command -v ip >/dev/null || need="$$need iproute2"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  (apt-get install -y -q $$need >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $$need >/dev/null)) \
@@ -65,8 +67,11 @@ check:
 	$(GO) vet ./...
 	staticcheck ./...
 
+# Tests keep what a person may want to see afterwards (the page test's
+# screenshots) under $(ARTIFACTS)/<test name>/.
+ARTIFACTS ?= $(CURDIR)/artifacts
 unit:
-	$(GO) test -race -count=1 -timeout 10m ./...
+	FIELDGATE_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 -timeout 10m ./...
 
 # Each fuzz target runs briefly on top of its seed corpus (testdata/fuzz). A
 # crash fails at once (the input is written under testdata/fuzz: commit it as a
@@ -134,4 +139,4 @@ bench-fleet: build
 	./bin/testbench fleet --fieldgate ./bin/fieldgate $(FLEETFLAGS)
 
 clean:
-	rm -rf bin state dist
+	rm -rf bin state dist artifacts

@@ -27,10 +27,10 @@ const webDriverCallTimeout = 90 * time.Second
 const webElementKey = "element-6066-11e4-a52e-4f735466cecf"
 
 type browser struct {
-	t       *testing.T
-	base    string // http://127.0.0.1:<port>/session/<id>
-	client  *http.Client
-	driver  string
+	t      *testing.T
+	base   string // http://127.0.0.1:<port>/session/<id>
+	client *http.Client
+	driver string
 }
 
 // findBrowser returns the paths of chromium and chromedriver, or skips the test
@@ -110,7 +110,7 @@ func startBrowser(t *testing.T, chromium, driver string, width, height int) *bro
 		SessionID string `json:"sessionId"`
 	}
 	err := b.call("POST", b.driver+"/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
-		"browserName":        "chrome",
+		"browserName": "chrome",
 		"goog:chromeOptions": map[string]any{"binary": chromium, "args": args,
 			// A phone's viewport (a headless window is at least 500 px wide).
 			"mobileEmulation": map[string]any{"deviceMetrics": map[string]any{"width": width, "height": height, "pixelRatio": 1.0, "touch": true}}},

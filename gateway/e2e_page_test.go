@@ -9,9 +9,10 @@ import (
 
 // TestCommissioningPage opens the gateway's page in a headless Chromium at a
 // phone's width (360 px), as an installer on site would: it asks for the
-// token, lists the demo devices (the pending one with its reason), refuses a
-// setpoint the model does not allow before sending it, and a setpoint written
-// from the form reaches the emulated thermostat's register. Screenshots are
+// token, lists the demo devices (the pending one with its reason), scans,
+// refuses a setpoint the model does not allow before sending it, and a
+// setpoint written from the form reaches the emulated thermostat's register,
+// as does an operation's input. Screenshots are
 // kept (see artifactDir). Skipped when Chromium is not installed outside CI.
 func TestCommissioningPage(t *testing.T) {
 	chromium, driver := findBrowser(t)
@@ -80,6 +81,14 @@ func TestCommissioningPage(t *testing.T) {
 		t.Errorf("not readable on a phone: %s", overflow)
 	}
 	b.screenshot("overview-360px")
+
+	// A scan from the page: busy, then the result per bus.
+	b.click("#scan-button")
+	b.waitFor(60*time.Second, "the scan's result", `const s = document.getElementById("scan-state").textContent;
+		const r = document.getElementById("scan-result").textContent;
+		return /Scan done in [\d.]+ s: \d+ devices, 0 new/.test(s) && /tcp: \d+ devices \(0 new, \d+ known\)/.test(r) &&
+			!document.getElementById("scan-button").disabled ? "" : "scan state: " + s + " / " + r`)
+	b.screenshot("scan-360px")
 	b.must(b.script(`document.getElementById("devices").scrollIntoView(); return ""`, nil), "scroll")
 	b.screenshot("devices-360px")
 
@@ -88,6 +97,11 @@ func TestCommissioningPage(t *testing.T) {
 	b.click(`article.device-card[data-local-id="` + th1 + `"] button.open`)
 	b.waitFor(30*time.Second, "the write form", `const s = document.getElementById("write-prop");
 		return s && Array.from(s.options).some(o => o.value === "setpoint") && document.getElementById("write-value") ? "" : "no setpoint in the write form"`)
+	// Read now: fresh values where the gateway reads on demand; where it
+	// cannot, the page says so and keeps the polled values.
+	b.click("#read-now")
+	b.waitFor(30*time.Second, "read now answered", `const s = document.getElementById("read-state").textContent;
+		return /^Read \d+ values|cannot read on demand/.test(s) ? "" : "read state: " + s`)
 	b.click(`#write-prop option[value="setpoint"]`)
 	b.waitFor(10*time.Second, "the setpoint's limits shown", `return /5 … 30/.test(document.getElementById("write-hint").textContent) ? "" : document.getElementById("write-hint").textContent`)
 	b.typeInto("#write-value", "99")

@@ -130,4 +130,13 @@ func TestCommissioningPage(t *testing.T) {
 	b.screenshot("device-360px")
 	b.must(b.script(`document.getElementById("write-section").scrollIntoView(); return ""`, nil), "scroll")
 	b.screenshot("device-forms-360px")
+
+	// Nothing the page did broke its own CSP or threw.
+	console := b.consoleLog()
+	for _, line := range console {
+		if strings.Contains(line, "Content Security Policy") || strings.Contains(line, "Uncaught") {
+			t.Errorf("browser console: %s", line)
+		}
+	}
+	t.Logf("browser console: %d lines: %q", len(console), console)
 }

@@ -18,7 +18,7 @@ var pageFiles embed.FS
 
 // pageCSP allows the page its own files and API and nothing else: no inline
 // script or style, no other origin, no framing (clickjacking), no form posts.
-const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // pagePrefix is where the page's assets are served; "/" serves its HTML.

@@ -110,7 +110,8 @@ func startBrowser(t *testing.T, chromium, driver string, width, height int) *bro
 		SessionID string `json:"sessionId"`
 	}
 	err := b.call("POST", b.driver+"/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
-		"browserName": "chrome",
+		"browserName":       "chrome",
+		"goog:loggingPrefs": map[string]string{"browser": "ALL"},
 		"goog:chromeOptions": map[string]any{"binary": chromium, "args": args,
 			// A phone's viewport (a headless window is at least 500 px wide).
 			"mobileEmulation": map[string]any{"deviceMetrics": map[string]any{"width": width, "height": height, "pixelRatio": 1.0, "touch": true}}},
@@ -303,4 +304,20 @@ func artifactDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// consoleLog returns what the page wrote to the browser's console since the
+// last call (script errors, CSP violations, failed loads), one line each.
+func (b *browser) consoleLog() []string {
+	b.t.Helper()
+	var entries []struct {
+		Level   string `json:"level"`
+		Message string `json:"message"`
+	}
+	b.must(b.call("POST", b.base+"/se/log", map[string]string{"type": "browser"}, &entries), "browser log")
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Level+" "+e.Message)
+	}
+	return out
 }

@@ -155,16 +155,6 @@ type linkState struct {
 	// woken holds the calls whose wait after the backend was unreachable was
 	// cut short since they last succeeded (see retrySleep).
 	woken map[string]bool
-	// lastErr is the last failed call, kept after the backend is back (the
-	// local API shows it with its time).
-	lastErr *backendFailure
-}
-
-// backendFailure is a failed backend call as the local API shows it.
-type backendFailure struct {
-	Call  string    `json:"call"`
-	Error string    `json:"error"`
-	Time  time.Time `json:"time"`
 }
 
 func newLinkState(log *slog.Logger) *linkState {
@@ -266,7 +256,6 @@ func (l *linkState) failed(call string, err error) (unreachable bool) {
 	class := classify(err)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.lastErr = &backendFailure{Call: clip(call, 300), Error: clip(err.Error(), 1000), Time: time.Now().UTC()}
 	if class == classInvalid {
 		l.noteInvalid(call, err)
 		return false
@@ -310,13 +299,6 @@ func (l *linkState) noteInvalid(call string, err error) {
 	}
 	l.invalid[call] = append(seen, msg)
 	l.log.Warn("backend answered with something this gateway cannot use; the call retries on its own backoff, each distinct answer logged once", "call", call, "err", msg)
-}
-
-// lastFailure is the last failed call, nil if none failed since the start.
-func (l *linkState) lastFailure() *backendFailure {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lastErr
 }
 
 func (l *linkState) isUp() bool {

@@ -100,7 +100,6 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	mux.HandleFunc("POST /api/v1/devices/{localId}/operations", g.apiOperation)
 	mux.HandleFunc("GET /api/v1/operations/{id}", g.apiOperationStatus)
 	mux.Handle("GET /metrics", g.metricsHandler())
-	registerPage(mux)
 	if g.cfg.API.Pprof {
 		// Go's profiler, only when the config asks (api.pprof, loopback only).
 		// The package also registers itself on http.DefaultServeMux, which
@@ -116,6 +115,7 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	// (a scan) stops using buses and state before Run returns.
 	base, cancel := context.WithCancel(context.Background())
 	mux.HandleFunc("POST /api/v1/discover", func(w http.ResponseWriter, r *http.Request) { g.apiDiscover(base, w, r) })
+	registerPage(mux)
 	srv := &http.Server{
 		Handler:           newAPIGuard(g.cfg, token, g.log.With("component", "local-api"), mux),
 		ReadHeaderTimeout: apiReadHeaderTimeout,
@@ -185,7 +185,7 @@ func (g *Gateway) apiStatus(w http.ResponseWriter, _ *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"gateway": g.cfg.Gateway.ID, "version": g.version,
-		"backend": map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp(), "lastError": g.link.lastFailure()},
+		"backend": map[string]any{"url": g.cfg.Backend.URL, "reachable": g.link.isUp()},
 		"inbox":   map[string]any{"catchingUpAfterReset": g.ops.isCatchingUp()},
 		"config":  map[string]any{"lastGoodFallback": g.fallback},
 		"outbox": map[string]any{"pending": backlog.Records, "values": backlog.Values, "bytes": backlog.Bytes,
@@ -212,8 +212,7 @@ func (g *Gateway) view(d *device) deviceView {
 		for i, l := range run.last {
 			if l.ok {
 				p := &run.model.Properties[i]
-				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: l.at,
-					AgeMs: time.Since(l.at).Milliseconds()}
+				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: l.at}
 			}
 		}
 	}

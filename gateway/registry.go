@@ -98,7 +98,6 @@ type lastReading struct {
 	Unit    string       `json:"unit,omitempty"` // the model's unit of the property
 	Quality string       `json:"quality"`
 	Time    time.Time    `json:"time"`
-	AgeMs   int64        `json:"ageMs"` // how old the value is, by the gateway's clock
 }
 
 // lastValue is a property's last polled value as a run keeps it: no name

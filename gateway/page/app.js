@@ -13,6 +13,7 @@
     token: sessionStorage.getItem(TOKEN_KEY) || "",
     devices: [],
     fetchedAt: 0,
+    skewMs: 0, // the gateway's clock minus this browser's, from the Date header
     open: null, // local id of the device shown in detail
     openModel: "", // model ref whose forms are built
     detail: null,
@@ -49,6 +50,8 @@
     } catch (e) {
       throw new APIError(0, "unreachable", "the gateway does not answer (" + e.message + ")");
     }
+    const date = Date.parse(resp.headers.get("Date") || "");
+    if (!isNaN(date)) state.skewMs = date - Date.now();
     const text = await resp.text();
     let parsed = null;
     try { parsed = text ? JSON.parse(text) : null; } catch (e) { parsed = null; }
@@ -132,7 +135,7 @@
 
   function since(time) {
     const t = Date.parse(time);
-    return isNaN(t) ? "" : fmtAge(Date.now() - t);
+    return isNaN(t) ? "" : fmtAge(Date.now() + state.skewMs - t);
   }
 
   function fmtValue(v, unit) {
@@ -174,9 +177,13 @@
     return "";
   }
 
-  // readingAge is a reading's age now: its age when fetched plus the time since.
+  // readingAge is a reading's age now, by the gateway's clock (a phone's
+  // clock may be off): its age when fetched plus the time since, or its time
+  // against the gateway's clock.
   function readingAge(r) {
-    return r.ageMs + (Date.now() - state.fetchedAt);
+    if (typeof r.ageMs === "number") return r.ageMs + (Date.now() - state.fetchedAt);
+    const t = Date.parse(r.time);
+    return isNaN(t) ? undefined : Math.max(0, Date.now() + state.skewMs - t);
   }
 
   // ---- overview -----------------------------------------------------------
@@ -190,13 +197,20 @@
   function renderStatus(st) {
     $("gateway-id").textContent = st.gateway || "";
     $("version").textContent = st.version || "";
-    const up = st.backend && st.backend.reachable;
+    const be = st.backend || {};
+    const up = be.reachable;
     const bs = $("backend-state");
-    bs.textContent = up ? "reachable" : "unreachable";
-    bs.className = "badge " + (up ? "ok" : "bad");
+    // state: unknown (no call answered yet), up, down (with the kind of failure).
+    bs.textContent = up ? "reachable" : be.state === "unknown" ? "not reached yet" : "unreachable" + (be.kind ? " (" + be.kind + ")" : "");
+    bs.className = "badge " + (up ? "ok" : be.state === "unknown" ? "warn" : "bad");
     $("backend-url").textContent = (st.backend && st.backend.url) || "";
-    const le = st.backend && st.backend.lastError;
-    $("backend-error").textContent = le ? le.call + ": " + le.error + " (" + since(le.time) + ")" : "none";
+    // The last failed call stays after the backend is back, with its time.
+    const le = be.lastError;
+    if (le) {
+      $("backend-error").textContent = (be.lastCall ? be.lastCall + ": " : "") + le + (be.lastErrorAt ? " (" + since(be.lastErrorAt) + ")" : "");
+    } else {
+      $("backend-error").textContent = "none";
+    }
     const o = st.outbox || {};
     $("outbox").textContent = (o.pending || 0) + " records waiting (" + (o.values || 0) + " values, " + fmtBytes(o.bytes || 0) +
       "), last sequence " + (o.lastSeq || 0) + (o.dropped ? ", " + o.dropped + " dropped" : "");
@@ -268,6 +282,10 @@
 
   // ---- scan ---------------------------------------------------------------
 
+  // scan runs a scan. A gateway that streams the scan's progress
+  // (application/x-ndjson: "progress" and "bus-done" lines per bus, then a
+  // "done" line with the devices and which were new) shows it bus by bus; one
+  // that answers with the device list at the end shows a busy indicator.
   async function scan() {
     if (state.scanning) return;
     state.scanning = true;
@@ -275,7 +293,9 @@
     btn.disabled = true;
     const out = $("scan-state");
     out.className = "";
+    const progress = $("scan-progress");
     const result = $("scan-result");
+    progress.replaceChildren();
     result.replaceChildren();
     const before = new Set(state.devices.map((d) => d.localId));
     const start = Date.now();
@@ -284,22 +304,84 @@
     };
     tick();
     const ticker = setInterval(tick, 1000);
+    const buses = {};
+    const showProgress = () => {
+      progress.replaceChildren(...Object.keys(buses).sort().map((bus) => {
+        const p = buses[bus];
+        const text = p.finished
+          ? bus + ": scanned, " + p.found + " found" + (p.error ? " — incomplete: " + p.error : "")
+          : bus + ": " + (p.done || 0) + " of " + (p.total || "?") + " probed, " + (p.found || 0) + " found" + (p.at ? " (" + p.at + ")" : "");
+        return el("li", { "data-bus": bus, class: p.error ? "error" : "", text });
+      }));
+    };
     try {
-      const r = await api("POST", "/api/v1/discover", {});
-      const devs = r.body || [];
+      const headers = { "Accept": "application/x-ndjson, application/json", "Content-Type": "application/json" };
+      if (state.token) headers["Authorization"] = "Bearer " + state.token;
+      let resp;
+      try {
+        resp = await fetch("/api/v1/discover", { method: "POST", headers, body: "{}", cache: "no-store", credentials: "omit" });
+      } catch (e) {
+        throw new Error("the gateway does not answer (" + e.message + ")");
+      }
+      if (!resp.ok) {
+        const text = await resp.text();
+        let err;
+        try { err = JSON.parse(text).error; } catch (e) { err = null; }
+        err = err || { code: "http-" + resp.status, message: text.trim() || resp.statusText };
+        if (resp.status === 401) askToken("The gateway refused the token (" + err.message + "). Enter it again.");
+        throw new Error(err.code + ": " + err.message);
+      }
+      let devs = null;
+      let freshIds = null;
+      if ((resp.headers.get("Content-Type") || "").startsWith("application/x-ndjson") && resp.body) {
+        const reader = resp.body.getReader();
+        const decoder = new TextDecoder();
+        let buf = "";
+        const line = (text) => {
+          if (!text.trim()) return;
+          const ev = JSON.parse(text);
+          if (ev.type === "progress" || ev.type === "bus-done") {
+            const p = (buses[ev.bus] = buses[ev.bus] || {});
+            if (ev.type === "progress") Object.assign(p, { done: ev.done, total: ev.total, found: ev.found, at: ev.at });
+            else Object.assign(p, { finished: true, found: ev.found, error: ev.error });
+            showProgress();
+          } else if (ev.type === "done") {
+            devs = ev.devices || [];
+            freshIds = ev.new || [];
+          }
+        };
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (value) buf += decoder.decode(value, { stream: true });
+          let nl;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            line(buf.slice(0, nl));
+            buf = buf.slice(nl + 1);
+          }
+          if (done) break;
+        }
+        line(buf);
+        if (devs === null) throw new Error("the scan's answer ended before its result");
+      } else {
+        devs = JSON.parse(await resp.text()) || [];
+        freshIds = devs.filter((d) => !before.has(d.localId)).map((d) => d.localId);
+      }
+      const fresh = new Set(freshIds);
       const took = ((Date.now() - start) / 1000).toFixed(1);
-      const fresh = devs.filter((d) => !before.has(d.localId));
-      out.textContent = "Scan done in " + took + " s: " + devs.length + " devices, " + fresh.length + " new.";
+      out.textContent = "Scan done in " + took + " s: " + devs.length + " devices, " + fresh.size + " new.";
       const byBus = {};
       for (const d of devs) {
         const b = (byBus[d.bus] = byBus[d.bus] || { total: 0, fresh: 0 });
         b.total++;
-        if (!before.has(d.localId)) b.fresh++;
+        if (fresh.has(d.localId)) b.fresh++;
       }
       for (const [bus, b] of Object.entries(byBus).sort()) {
         result.append(el("li", { text: bus + ": " + b.total + " devices (" + b.fresh + " new, " + (b.total - b.fresh) + " known)" }));
       }
-      for (const d of fresh) result.append(el("li", { class: "muted", text: "new: " + d.localId + " (" + d.status + ")" }));
+      for (const id of freshIds) {
+        const d = devs.find((x) => x.localId === id);
+        result.append(el("li", { class: "muted", text: "new: " + id + (d ? " (" + d.status + ")" : "") }));
+      }
       state.devices = devs.slice().sort((a, b) => a.localId.localeCompare(b.localId));
       state.fetchedAt = Date.now();
       renderDevices();

@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION := v2.48.0
 FUZZTIME ?= 3s
 
-.PHONY: all build run test tidy check unit fuzz bench bench-fleet deps tools clean dist dist-doc package-test
+.PHONY: all build run test tidy check unit security promtool fuzz bench bench-fleet syscalls deps tools clean dist dist-doc package-test
 
 all: build
 
@@ -27,9 +27,10 @@ build:
 run: build
 	./bin/testbench demo --fieldgate ./bin/fieldgate
 
-# The whole suite: go.mod tidy, formatting, vet, staticcheck, race tests, brief
-# fuzzing, and the .deb installed, run and purged (as root).
-test: tidy deps tools check unit fuzz package-test
+# The whole suite: go.mod tidy, formatting, vet, staticcheck, the unit's
+# exposure score, race tests, brief fuzzing, and the .deb installed, run and
+# purged (as root).
+test: tidy deps tools check security promtool unit fuzz package-test
 
 # go.mod and go.sum must be exactly what `go mod tidy` makes of them (a direct
 # dependency marked "// indirect" is a difference too). The check reads only the
@@ -51,6 +52,7 @@ deps:
 	command -v mbpoll >/dev/null || need="$$need mbpoll"; \
 	command -v coap-client-notls >/dev/null || need="$$need libcoap3-bin"; \
 	command -v ip >/dev/null || need="$$need iproute2"; \
+	command -v systemd-analyze >/dev/null || need="$$need systemd"; \
 	command -v chromium >/dev/null || need="$$need chromium"; \
 	command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
 	if [ -n "$$need" ]; then \
@@ -67,11 +69,60 @@ check:
 	$(GO) vet ./...
 	staticcheck ./...
 
+# The unit file: systemd-analyze verify (with ExecStart pointed at a built
+# binary, as the installed one may not exist) and its exposure score, which
+# must stay at or below SECURITY_MAX.
+SECURITY_MAX ?= 1.5
+security: deps
+	@set -e; d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	$(GO) build -o $$d/fieldgate ./cmd/fieldgate; \
+	sed "s#/usr/bin/fieldgate#$$d/fieldgate#g" systemd/fieldgate.service >$$d/fieldgate.service; \
+	systemd-analyze verify $$d/fieldgate.service; \
+	out=$$(systemd-analyze security --offline=yes --no-pager $$d/fieldgate.service 2>&1) || { echo "$$out"; exit 1; }; \
+	score=$$(echo "$$out" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p'); \
+	if [ -z "$$score" ]; then echo "$$out"; echo "systemd-analyze security: no score found"; exit 1; fi; \
+	echo "systemd/fieldgate.service: exposure $$score (at most $(SECURITY_MAX))"; \
+	awk -v s=$$score -v m=$(SECURITY_MAX) 'BEGIN { exit !(s <= m) }' || { echo "$$out" | grep '✗'; exit 1; }
+
+# promtool, for `promtool check metrics` on the scrape of a running gateway in
+# gateway's TestMetricsScrape (which lints with promlint, the linter promtool
+# runs, without it): taken out of Debian's prometheus package (19 MB), not
+# installed (no daemon, no web assets).
+PROMTOOL := $(CURDIR)/bin/promtool
+promtool:
+	@test -x $(PROMTOOL) && exit 0; \
+	d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	(cd $$d && (apt-get download -q prometheus >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get download -q prometheus >/dev/null))) \
+	  || { echo "could not download Debian's prometheus package (for promtool)"; exit 1; }; \
+	dpkg-deb -x $$d/prometheus_*.deb $$d/x && mkdir -p bin && cp $$d/x/usr/bin/promtool $(PROMTOOL) && echo "promtool: $$($(PROMTOOL) --version 2>&1 | head -1)"
+
+# The unit's system call filter against the real daemon, in the demo (fixed
+# ports: not part of `make test`). First every call the daemon makes (strace
+# -f) is checked against the filter's list; then the demo runs again with the
+# daemon under that very filter (libseccomp, refused calls fail with EPERM, as
+# under systemd) and must log no EPERM and see an operation succeed.
+SYSCALLS_SECONDS ?= 45
+syscalls: build
+	@set -e; need=""; command -v strace >/dev/null || need="$$need strace"; \
+	/usr/bin/python3 -c 'import seccomp' 2>/dev/null || need="$$need python3-seccomp"; \
+	if [ -n "$$need" ]; then apt-get install -y -q $$need >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $$need >/dev/null; }; fi; \
+	d=$$(mktemp -d); trap 'rm -rf $$d' EXIT; \
+	printf '#!/bin/sh\nexec strace -f -c -o %s/strace.txt %s "$$@"\n' $$d $(CURDIR)/bin/fieldgate >$$d/traced; \
+	printf '#!/bin/sh\nexec /usr/bin/python3 %s/systemd/filter-exec.py %s "$$@"\n' $(CURDIR) $(CURDIR)/bin/fieldgate >$$d/filtered; \
+	chmod +x $$d/traced $$d/filtered; \
+	(cd $$d && timeout -s INT $(SYSCALLS_SECONDS) $(CURDIR)/bin/testbench demo --fieldgate $$d/traced >/dev/null 2>&1 || true); \
+	awk 'NR>2 && $$NF !~ /^-/ && $$NF != "total" {print $$NF}' $$d/strace.txt >$$d/used; \
+	python3 systemd/syscalls.py $$d/used; \
+	rm -rf $$d/state; (cd $$d && timeout -s INT $(SYSCALLS_SECONDS) $(CURDIR)/bin/testbench demo --fieldgate $$d/filtered >$$d/demo.out 2>&1 || true); \
+	if grep -i 'operation not permitted' $$d/state/fieldgate.log; then echo "the daemon met EPERM under the unit's filter"; exit 1; fi; \
+	grep -q 'SUCCEEDED' $$d/demo.out || { tail -20 $$d/demo.out; echo "no operation succeeded under the unit's filter"; exit 1; }; \
+	echo "the demo ran with the daemon under the unit's system call filter: $$(grep -c readings $$d/demo.out) readings lines, $$(grep -c SUCCEEDED $$d/demo.out) operation(s) succeeded"
+
 # Tests keep what a person may want to see afterwards (the page test's
 # screenshots) under $(ARTIFACTS)/<test name>/.
 ARTIFACTS ?= $(CURDIR)/artifacts
 unit:
-	FIELDGATE_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 -timeout 10m ./...
+	PROMTOOL=$$(test -x $(PROMTOOL) && echo $(PROMTOOL)) FIELDGATE_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 -timeout 10m ./...
 
 # Each fuzz target runs briefly on top of its seed corpus (testdata/fuzz). A
 # crash fails at once (the input is written under testdata/fuzz: commit it as a

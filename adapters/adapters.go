@@ -46,7 +46,9 @@ type BusSpec struct {
 	// OnLink, when not nil, is told when a physical link of the bus (a serial
 	// port, a TCP endpoint) goes down or comes back; link names it ("port
 	// /dev/serial/by-id/usb-FTDI_...", "127.0.0.1:502"), err says why it went
-	// down (nil when up). Called from the link's owner goroutine: must not block.
+	// down (nil when up). The devices on the link are those whose Target is
+	// link or starts with link+"/"; when no target does, the link carries the
+	// whole bus. Called from the link's owner goroutine: must not block.
 	OnLink func(link string, up bool, err error)
 }
 

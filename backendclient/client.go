@@ -63,6 +63,8 @@ type Config struct {
 	RetryAfterMax time.Duration
 	// TLS, if set, is used for https (e.g. a client certificate for mutual TLS).
 	TLS *tls.Config
+	// Observe, if set, is told of every call's outcome (see Observer).
+	Observe Observer
 }
 
 // Client talks to one backend for one gateway. It is safe for concurrent use.
@@ -420,7 +422,7 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, ok []int) 
 	if tok := c.currentToken(); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(&k, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()

@@ -25,6 +25,9 @@ type Options struct {
 	Adapters adapters.Table
 	Logger   *slog.Logger
 	Version  string
+	// Commit is the commit the binary was built from (fieldgate_build_info);
+	// empty: the one Go recorded in the binary's build info, if any.
+	Commit string
 	// Ready, when set, is called once every stage has started (the local API
 	// listens, buses are open). The daemon also notifies systemd.
 	Ready func(apiAddr string)
@@ -50,6 +53,7 @@ type Gateway struct {
 	devices  *registry
 	ops      *operations
 	outbox   *outboxWriter
+	obs      *instruments
 
 	scans  scanFlight // the local API's scans, one at a time
 	scanMu sync.Mutex // held while a bus is scanned: scheduled and API scans take turns
@@ -84,6 +88,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		rescans:    newRescans(),
 		uplinkWake: make(chan struct{}, 1),
 		regWake:    make(chan struct{}, 1),
+		obs:        newInstruments(opts.Version, opts.Commit),
 	}
 	g.link = newLinkState(log)
 	var stops []func()
@@ -143,6 +148,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		TokenFile: cfg.Backend.TokenFile,
 		Timeout:   time.Duration(cfg.Backend.Timeout),
 		TLS:       tlsCfg,
+		Observe:   g.obs.observeBackend,
 	}, log.With("component", "backend"))
 	if err != nil {
 		return fmt.Errorf("backend client: %w", err)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -88,7 +89,7 @@ func (l *links) list() []linkView {
 	return out
 }
 
-// linkEvents tells the backend, per device on the bus, that its link changed.
+// linkEvents tells the backend, per device on the link, that its link changed.
 func (g *Gateway) linkEvents(bus, link string, up bool, err error) {
 	name, detail := "link-up", link
 	if !up {
@@ -97,13 +98,32 @@ func (g *Gateway) linkEvents(bus, link string, up bool, err error) {
 			detail = link + ": " + err.Error()
 		}
 	}
-	for _, d := range g.devices.all() {
-		if d.record().Bus != bus {
-			continue
-		}
+	for _, d := range g.devicesOnLink(bus, link) {
 		if run := d.current(); up && run != nil {
 			run.poke()
 		}
 		g.event(d, name, detail)
 	}
+}
+
+// devicesOnLink returns the devices of bus that are on link, by the contract of
+// adapters.BusSpec.OnLink: those whose target is the link or starts with
+// link + "/" (a TCP endpoint's units, a CoAP endpoint); when none is, the
+// link is the whole bus (a serial port).
+func (g *Gateway) devicesOnLink(bus, link string) []*device {
+	var all, on []*device
+	for _, d := range g.devices.all() {
+		rec := d.record()
+		if rec.Bus != bus {
+			continue
+		}
+		all = append(all, d)
+		if rec.Target == link || strings.HasPrefix(rec.Target, link+"/") {
+			on = append(on, d)
+		}
+	}
+	if len(on) == 0 {
+		return all
+	}
+	return on
 }

@@ -2,6 +2,10 @@ package gateway
 
 import (
 	"net/http"
+	"sort"
+
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/backendclient"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -17,7 +21,14 @@ type metrics struct {
 	devices, health, polls, pollErrors, readings       *prometheus.Desc
 	outboxPending, outboxBytes, outboxDropped, lastSeq *prometheus.Desc
 	backendUp, linkUp, linkDowns, modelFetches         *prometheus.Desc
+	busTxns, busTimeouts, busCRCErrors, busExceptions  *prometheus.Desc
+	lastUpload, lastScan                               *prometheus.Desc
 }
+
+// deviceStatuses are every registration status a device can have: each is a
+// series of fieldgate_devices, at zero when no device has it.
+var deviceStatuses = []string{statusNew, backendclient.StatusPending, backendclient.StatusAssigned,
+	backendclient.StatusRejected, statusUnassigned}
 
 func newMetrics(g *Gateway) *metrics {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
@@ -38,6 +49,12 @@ func newMetrics(g *Gateway) *metrics {
 		linkUp:        d("link_up", "1 when the bus link (serial port, endpoint) is up.", "bus", "link"),
 		linkDowns:     d("link_downs_total", "Times the link went down.", "bus", "link"),
 		modelFetches:  d("model_fetches_total", "Model documents fetched from the backend."),
+		busTxns:       d("bus_transactions_total", "Requests put on the bus's wire, answered or not.", "bus"),
+		busTimeouts:   d("bus_timeouts_total", "Requests on the bus no reply came to in time.", "bus"),
+		busCRCErrors:  d("bus_crc_errors_total", "Replies on the bus dropped for a bad checksum (Modbus RTU CRC).", "bus"),
+		busExceptions: d("bus_exceptions_total", "Replies on the bus refusing the request (Modbus exception, CoAP 4.xx/5.xx).", "bus"),
+		lastUpload:    d("last_upload_timestamp_seconds", "When the backend last accepted telemetry (unix seconds; 0: not since start)."),
+		lastScan:      d("last_scan_timestamp_seconds", "When the last scan of the buses ended (unix seconds; 0: none since start)."),
 	}
 }
 
@@ -51,7 +68,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
-	byStatus := map[string]int{}
+	byStatus := make(map[string]int, len(deviceStatuses))
+	for _, s := range deviceStatuses {
+		byStatus[s] = 0
+	}
 	for _, d := range g.devices.all() {
 		d.mu.Lock()
 		byStatus[d.rec.Status]++
@@ -96,6 +116,26 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.linkDowns, float64(l.Downs), l.Bus, l.Link)
 	}
 	counter(m.modelFetches, float64(g.models.fetchCount()))
+	names := make([]string, 0, len(g.buses))
+	for name := range g.buses {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		wc, ok := g.buses[name].(adapters.WireCounter)
+		if !ok {
+			continue
+		}
+		s := wc.WireStats()
+		counter(m.busTxns, float64(s.Transactions), name)
+		counter(m.busTimeouts, float64(s.Timeouts), name)
+		counter(m.busCRCErrors, float64(s.CRCErrors), name)
+		counter(m.busExceptions, float64(s.Exceptions), name)
+	}
+	if g.obs != nil {
+		gauge(m.lastUpload, unixSeconds(g.obs.lastUpload.Load()))
+		gauge(m.lastScan, unixSeconds(g.obs.lastScan.Load()))
+	}
 }
 
 // metricsHandler serves /metrics from a registry of the gateway's own (no
@@ -103,6 +143,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 func (g *Gateway) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newMetrics(g))
+	if g.obs != nil {
+		g.obs.register(reg)
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{g}})
 }

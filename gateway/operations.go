@@ -228,6 +228,7 @@ func (o *operations) complete(rec store.OpRecord) {
 	if err := o.g.store.PutOp(rec); err != nil {
 		o.g.log.Error("operation journal", "op", rec.ID, "err", err)
 	}
+	o.g.obs.operationDone(rec.Status)
 	o.finish(rec.ID)
 	o.kick()
 }

@@ -118,6 +118,7 @@ func (g *Gateway) discover(ctx context.Context) {
 			return
 		}
 	}
+	g.obs.scanned()
 	g.wakeRegistration()
 }
 

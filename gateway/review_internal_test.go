@@ -71,7 +71,8 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 	cfg := &config.Config{}
 	cfg.Gateway.ID = "gw-internal"
 	g := &Gateway{cfg: cfg, log: log, adapters: builtin.Builtin(), store: st, buses: map[string]adapters.Bus{},
-		devices: newRegistry(), links: newLinks(), uplinkWake: make(chan struct{}, 1), regWake: make(chan struct{}, 1)}
+		devices: newRegistry(), links: newLinks(), uplinkWake: make(chan struct{}, 1), regWake: make(chan struct{}, 1),
+		obs: newInstruments("test", "")}
 	g.link = newLinkState(log)
 	g.outbox = newOutboxWriter(st, config.Telemetry{GroupCommit: config.Duration(20 * time.Millisecond)}, log, g.wakeUplink)
 	bc, err := backendclient.New(backendclient.Config{BaseURL: backendURL, Gateway: cfg.Gateway.ID, Timeout: 2 * time.Second}, log)

@@ -90,6 +90,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 					g.log.Error("outbox ack", "err", err)
 				}
 				g.link.ok(callTelemetry)
+				g.obs.uploaded()
 				bo.reset()
 				acceptedSince, refusing = true, false
 				if err == nil {

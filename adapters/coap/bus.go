@@ -51,7 +51,11 @@ var (
 	_ adapters.Bus         = (*bus)(nil)
 	_ adapters.Discoverer  = (*bus)(nil)
 	_ adapters.Observer    = (*bus)(nil)
+	_ adapters.WireCounter = (*bus)(nil)
 )
+
+// WireStats counts the exchanges with every endpoint of the bus.
+func (b *bus) WireStats() adapters.WireStats { return b.wire.Stats() }
 
 func open(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
 	var psk *pskConfig
@@ -78,6 +82,7 @@ type bus struct {
 	psk    *pskConfig
 	cbor   cbor.DecMode
 	onLink func(string, bool, error)
+	wire   adapters.WireCounts // shared by the endpoints
 
 	mu     sync.Mutex
 	eps    map[string]*endpoint // by target
@@ -115,7 +120,7 @@ func (b *bus) endpointFor(target string) (*endpoint, error) {
 	}
 	e, ok := b.eps[target]
 	if !ok {
-		e = newEndpoint(addr, b.log, b.set.timeout, psk, b.onLink)
+		e = newEndpoint(addr, b.log, b.set.timeout, psk, b.onLink, &b.wire)
 		b.eps[target] = e
 	}
 	return e, nil
@@ -165,6 +170,7 @@ func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, 
 func (b *bus) get(ctx context.Context, e *endpoint, path string) ([]byte, error) {
 	var body []byte
 	err := e.do(ctx, false, func(ctx context.Context, c *client.Conn) error {
+		adapters.LogFrame(ctx, b.log, "tx", nil, slog.String("method", "GET"), slog.String("path", path))
 		resp, err := c.Get(ctx, path)
 		if err != nil {
 			return err
@@ -173,6 +179,7 @@ func (b *bus) get(ctx context.Context, e *endpoint, path string) ([]byte, error)
 		if body, err = readBody(resp); err != nil {
 			return err
 		}
+		adapters.LogFrame(ctx, b.log, "rx", body, slog.String("path", path), slog.String("code", resp.Code().String()))
 		if resp.Code() != codes.Content && resp.Code() != codes.Valid {
 			return fmt.Errorf("%w: %w", adapters.ErrBadReply, newStatusError("GET", path, resp.Code(), body))
 		}
@@ -213,7 +220,10 @@ func (b *bus) Execute(ctx context.Context, target string, action *models.Action)
 		if a.Timeout > 0 {
 			rctx, cancel = context.WithTimeout(ctx, a.Timeout)
 		}
-		err := e.do(rctx, true, func(ctx context.Context, c *client.Conn) error { return send(ctx, c, a) })
+		err := e.do(rctx, true, func(ctx context.Context, c *client.Conn) error {
+			adapters.LogFrame(ctx, b.log, "tx", a.Payload, slog.String("method", a.Method), slog.String("path", a.Path))
+			return send(ctx, c, a)
+		})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("coap %s: %s %s %s: %w", target, action.Name, a.Method, a.Path, err)

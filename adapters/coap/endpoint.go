@@ -37,14 +37,16 @@ type endpoint struct {
 	timeout time.Duration
 	psk     *pskConfig // nil: plain UDP
 	onLink  func(link string, up bool, err error)
+	wire    *adapters.WireCounts // the bus's
 
 	ops, polls chan *job
 	ctx        context.Context // ends when the endpoint closes
 	cancel     context.CancelFunc
 	done       chan struct{}
 
-	conn *client.Conn // owner goroutine only
-	up   bool         // owner goroutine only: last state reported to onLink
+	conn     *client.Conn // owner goroutine only
+	up       bool         // owner goroutine only: last state reported to onLink
+	reported bool         // owner goroutine only: a state was reported
 }
 
 type pskConfig struct {
@@ -59,11 +61,11 @@ type job struct {
 	reply chan error
 }
 
-func newEndpoint(addr endpointAddr, log *slog.Logger, timeout time.Duration, psk *pskConfig, onLink func(string, bool, error)) *endpoint {
+func newEndpoint(addr endpointAddr, log *slog.Logger, timeout time.Duration, psk *pskConfig, onLink func(string, bool, error), wire *adapters.WireCounts) *endpoint {
 	e := &endpoint{
-		addr: addr, log: log.With("endpoint", addr.target()), timeout: timeout, psk: psk, onLink: onLink,
+		addr: addr, log: log.With("endpoint", addr.target()), timeout: timeout, psk: psk, onLink: onLink, wire: wire,
 		ops: make(chan *job, opQueueDepth), polls: make(chan *job, pollQueueDepth),
-		done: make(chan struct{}), up: true,
+		done: make(chan struct{}),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	go e.run()
@@ -165,10 +167,22 @@ func (e *endpoint) exec(j *job) {
 	err := e.connect(ctx)
 	if err == nil {
 		err = j.run(ctx, e.conn)
+		e.count(ctx, err)
 	}
 	err = e.classify(j.ctx, ctx, err)
 	j.reply <- err
-	if e.psk != nil && errors.Is(err, adapters.ErrTimeout) && e.conn != nil && !e.alive() {
+	if !errors.Is(err, adapters.ErrTimeout) || e.conn == nil || (e.psk == nil && !e.up) {
+		return
+	}
+	// A timeout: a slow resource, or a peer gone? A peer that answers the
+	// ping is there (the link stays up); one that does not is down, as a
+	// TCP endpoint that refuses connections is. Pinged only while up: a
+	// peer already down costs no more than its requests' timeouts.
+	if e.alive() {
+		return
+	}
+	e.report(false, err)
+	if e.psk != nil {
 		// A DTLS peer that lost its session (power loss, no close_notify)
 		// silently drops every record of the old one: handshake again on
 		// the next request instead of timing out forever.
@@ -244,12 +258,13 @@ func (e *endpoint) dial(ctx context.Context) (*client.Conn, error) {
 	return coapdtls.Client(dc, append(e.clientOptions(), options.WithCloseSocket())...), nil
 }
 
-// report tells onLink about a change of the endpoint's state.
+// report tells onLink about a change of the endpoint's state, and about the
+// first state known (the first answer: up), as the other buses' links do.
 func (e *endpoint) report(up bool, err error) {
-	if e.up == up {
+	if e.reported && e.up == up {
 		return
 	}
-	e.up = up
+	e.up, e.reported = up, true
 	if e.onLink != nil {
 		e.onLink(e.addr.target(), up, err)
 	}
@@ -274,5 +289,23 @@ func (e *endpoint) classify(callerCtx, ctx context.Context, err error) error {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: no answer from %s within %s", adapters.ErrTimeout, e.addr.target(), e.timeout)
 	}
+	e.report(false, err) // the host refused (ICMP port unreachable) or the socket failed
 	return fmt.Errorf("%w: %s: %w", adapters.ErrLinkDown, e.addr.target(), err)
+}
+
+// count counts one exchange that went on the wire: a timeout (the exchange's
+// own deadline passed, not the caller's or the bus's), or a refusal (4.xx,
+// 5.xx).
+func (e *endpoint) count(ctx context.Context, err error) {
+	var se *StatusError
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		e.wire.Exception()
+	case ctx.Err() == context.DeadlineExceeded && e.ctx.Err() == nil:
+		e.wire.Timeout()
+	case ctx.Err() != nil:
+		return // cancelled: nobody waits for the answer
+	}
+	e.wire.Transaction()
 }

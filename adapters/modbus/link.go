@@ -45,6 +45,7 @@ type link struct {
 	// taken one, and when it takes one again (dial runs on the owner only).
 	onLink func(link string, up bool, err error)
 	up     bool
+	wire   *adapters.WireCounts // the bus's, shared by its links
 
 	connMu sync.Mutex
 	conn   net.Conn // the connection the handler last dialled (to abort a blocked read)
@@ -70,10 +71,11 @@ type txnResult struct {
 	err  error
 }
 
-func newLink(endpoint string, log *slog.Logger, onLink func(string, bool, error)) *link {
+func newLink(endpoint string, log *slog.Logger, onLink func(string, bool, error), wire *adapters.WireCounts) *link {
 	l := &link{
 		endpoint: endpoint,
 		onLink:   onLink,
+		wire:     wire,
 		log:      log.With("endpoint", endpoint),
 		ops:      make(chan *txn, opQueueDepth),
 		polls:    make(chan *txn, pollQueueDepth),
@@ -196,6 +198,7 @@ func (l *link) exec(t *txn) {
 	if err != nil {
 		err = l.classify(t, err)
 	}
+	countTxn(l.wire, fn, err)
 	t.reply <- txnResult{fn: fn, data: data, err: err}
 }
 
@@ -221,7 +224,11 @@ func (l *link) send(ctx context.Context, t *txn) (byte, []byte, error) {
 	// A cancelled request closes the connection so the blocked read returns now,
 	// not after the handler's deadline; the next request dials again.
 	stopAbort := context.AfterFunc(ctx, func() { l.abort(gen) })
+	adapters.LogFrame(ctx, l.log, "tx", adu, slog.Int("unit", int(t.unit)))
 	resp, err := l.handler.Send(ctx, adu)
+	if err == nil {
+		adapters.LogFrame(ctx, l.log, "rx", resp, slog.Int("unit", int(t.unit)))
+	}
 	l.connMu.Lock()
 	l.gen++ // an abort that runs late must not close the next request's connection
 	reused := l.dials == dials

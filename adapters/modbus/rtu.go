@@ -39,6 +39,7 @@ func openRTU(_ context.Context, spec adapters.BusSpec, s *rtuSettings) (adapters
 		wire:   newRTUWire(s.line, s.echo),
 		silent: newSilence(),
 	}
+	b.wire.log = b.log
 	link := "port " + s.port.String()
 	onLink := spec.OnLink
 	b.owner = serialport.NewOwner(serialport.Config{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	mb "github.com/grid-x/modbus"
@@ -71,9 +72,11 @@ func newRTUTiming(line serialport.LineSettings) rtuTiming {
 type rtuWire struct {
 	pack     *mb.RTUClientHandler // its packager half only: Encode, Verify, Decode (CRC)
 	timing   rtuTiming
-	echo     bool      // the adapter hears its own requests first
-	lastByte time.Time // when the line was last busy: a byte sent or heard
-	scratch  [64]byte  // for bytes read only to be thrown away
+	echo     bool                // the adapter hears its own requests first
+	lastByte time.Time           // when the line was last busy: a byte sent or heard
+	scratch  [64]byte            // for bytes read only to be thrown away
+	log      *slog.Logger        // frames at debug level; nil: none
+	counts   adapters.WireCounts // read by rtuBus.WireStats from any goroutine
 }
 
 func newRTUWire(line serialport.LineSettings, echo bool) *rtuWire {
@@ -91,15 +94,24 @@ func (w *rtuWire) transact(ctx context.Context, c serialport.Conn, unit byte, re
 	if err != nil {
 		return 0, nil, err
 	}
+	adapters.LogFrame(ctx, w.log, "tx", adu, slog.Int("unit", int(unit)))
 	resp, err := (&rtuTransporter{w: w, c: c, timeout: timeout}).Send(ctx, adu)
 	if err == nil {
+		adapters.LogFrame(ctx, w.log, "rx", resp, slog.Int("unit", int(unit)))
 		if err = w.pack.Verify(adu, resp); err == nil {
 			var pdu *mb.ProtocolDataUnit
 			if pdu, err = w.pack.Decode(resp); err == nil {
+				countTxn(&w.counts, pdu.FunctionCode, nil)
 				return pdu.FunctionCode, pdu.Data, nil
 			}
 		}
+		if badCRC(resp) {
+			w.counts.CRCError()
+		}
 		err = fmt.Errorf("%w: % x: %w", adapters.ErrBadReply, resp, err)
+	}
+	if ctx.Err() == nil {
+		countTxn(&w.counts, 0, err)
 	}
 	if errors.Is(err, adapters.ErrBadReply) {
 		if serr := w.settle(ctx, c); serr != nil {

@@ -37,6 +37,7 @@ type tcpBus struct {
 	log    *slog.Logger
 	set    *settings
 	onLink func(link string, up bool, err error)
+	wire   adapters.WireCounts
 
 	mu     sync.Mutex
 	links  map[string]*link
@@ -104,7 +105,7 @@ func (b *tcpBus) link(ep string) (*link, error) {
 	}
 	l, ok := b.links[ep]
 	if !ok {
-		l = newLink(ep, b.log, b.onLink)
+		l = newLink(ep, b.log, b.onLink, &b.wire)
 		b.links[ep] = l
 	}
 	return l, nil

@@ -23,9 +23,14 @@ const Protocol = "serial"
 func NewText() adapters.Adapter { return adapters.Define(Protocol, parseSettings, open) }
 
 var (
-	_ adapters.Bus        = (*bus)(nil)
-	_ adapters.Discoverer = (*bus)(nil)
+	_ adapters.Bus         = (*bus)(nil)
+	_ adapters.Discoverer  = (*bus)(nil)
+	_ adapters.WireCounter = (*bus)(nil)
 )
+
+// WireStats counts the commands written to the port and the replies that
+// did not come in time.
+func (b *bus) WireStats() adapters.WireStats { return b.wire.Stats() }
 
 func open(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
 	log := spec.Logger
@@ -53,6 +58,7 @@ type bus struct {
 	// lastReply is when the last reply ended (or the last command without
 	// reply was written); touched only inside owner transactions.
 	lastReply time.Time
+	wire      adapters.WireCounts
 }
 
 func (b *bus) resolve(target string) error {
@@ -164,9 +170,11 @@ func (b *bus) transact(ctx context.Context, urgent bool, cmd []byte, wantReply b
 				return err
 			}
 		}
+		adapters.LogFrame(ctx, b.log, "tx", cmd)
 		if err := c.Write(ctx, cmd); err != nil {
 			return err
 		}
+		b.wire.Transaction()
 		if !wantReply {
 			err := c.DrainContext(ctx)
 			b.lastReply = time.Now()
@@ -175,6 +183,12 @@ func (b *bus) transact(ctx context.Context, urgent bool, cmd []byte, wantReply b
 		var err error
 		reply, err = readReply(ctx, c, replyEnd, time.Now().Add(timeout))
 		b.lastReply = time.Now()
+		if err == nil {
+			adapters.LogFrame(ctx, b.log, "rx", reply)
+		}
+		if errors.Is(err, adapters.ErrTimeout) {
+			b.wire.Timeout()
+		}
 		return err
 	})
 	return reply, err

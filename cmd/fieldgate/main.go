@@ -18,16 +18,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/gateway/logging"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/systemd"
 )
@@ -37,9 +38,19 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "fieldgate:", err)
+		fmt.Fprintln(os.Stderr, errorText(err, logging.OnJournal(os.Stderr, os.Getenv("JOURNAL_STREAM"))))
 		os.Exit(exitCode(err))
 	}
+}
+
+// errorText is how the command reports err on standard error; for the
+// journal every line of it is an error (config problems come one per line).
+func errorText(err error, journal bool) string {
+	msg := "fieldgate: " + err.Error()
+	if journal {
+		msg = "<3>" + strings.ReplaceAll(msg, "\n", "\n<3>")
+	}
+	return msg
 }
 
 type usageError struct{ msg string }
@@ -182,7 +193,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("config: %w\nno last good config to fall back to: %v", err, lgErr)
 		}
 	}
-	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	log := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
 	switch {
 	case lastGood != "":
 		log.Error("CONFIG FILE UNUSABLE: running on the last good config; fix the file and reload (SIGHUP)",
@@ -193,7 +204,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
 	defer signal.Stop(reload)
-	opts := gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version}
+	opts := gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Logger: log, Version: version, Commit: commit}
 	if lastGood != "" {
 		opts.ConfigFallback = fmt.Sprintf("config file %s unusable, running on %s: %v", *path, lastGood, err)
 	}
@@ -252,14 +263,4 @@ func cmdModel(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %s ok (%d properties, %d poll groups, %d read requests)\n", p, m.Ref(), len(m.Properties), len(m.Groups), reads)
 	}
 	return errors.Join(errs...)
-}
-
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -88,6 +88,13 @@ func TestCommissioningPage(t *testing.T) {
 		const r = document.getElementById("scan-result").textContent;
 		return /Scan done in [\d.]+ s: \d+ devices, 0 new/.test(s) && /tcp: \d+ devices \(0 new, \d+ known\)/.test(r) &&
 			!document.getElementById("scan-button").disabled ? "" : "scan state: " + s + " / " + r`)
+	// Where the gateway streams the scan's progress, each bus ends "scanned".
+	var progress string
+	b.must(b.script(`const li = Array.from(document.querySelectorAll("#scan-progress li")).map(l => l.textContent);
+		if (li.some(t => !/: scanned, \d+ found/.test(t))) throw new Error("a bus not scanned: " + li.join("; "));
+		return li.join("; ")`, &progress), "scan progress")
+	t.Logf("scan progress shown: %q", progress)
+	b.must(b.script(`document.getElementById("scan").scrollIntoView(); return ""`, nil), "scroll")
 	b.screenshot("scan-360px")
 	b.must(b.script(`document.getElementById("devices").scrollIntoView(); return ""`, nil), "scroll")
 	b.screenshot("devices-360px")

@@ -95,7 +95,7 @@ type deviceStats struct {
 // lastReading is a property's last polled value, as the local API shows it.
 type lastReading struct {
 	Value   models.Value `json:"value"`
-	Unit    string       `json:"unit,omitempty"` // the model's unit of the property
+	Unit    string       `json:"unit"` // the model's unit of the property ("": none)
 	Quality string       `json:"quality"`
 	Time    time.Time    `json:"time"`
 }

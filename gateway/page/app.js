@@ -638,6 +638,8 @@
           localError(box, e.message);
           return;
         }
+        // A non-idempotent operation (a reboot) runs at most once: ask first.
+        if (!op.idempotent && !window.confirm("Run " + op.name + " on " + state.open + "? It runs at most once and is not repeated.")) return;
         runOperation(box, submit, op.name, input);
       });
       holder.append(form);

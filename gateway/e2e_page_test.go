@@ -12,8 +12,8 @@ import (
 // token, lists the demo devices (the pending one with its reason), scans,
 // refuses a setpoint the model does not allow before sending it, and a
 // setpoint written from the form reaches the emulated thermostat's register,
-// as does an operation's input. Screenshots are
-// kept (see artifactDir). Skipped when Chromium is not installed outside CI.
+// as does an operation's input. Screenshots are kept (see artifactDir).
+// Skipped when Chromium is not installed, unless CI is set.
 func TestCommissioningPage(t *testing.T) {
 	chromium, driver := findBrowser(t)
 	emus := startEmulators(t)

@@ -53,6 +53,8 @@ deps:
 	command -v coap-client-notls >/dev/null || need="$$need libcoap3-bin"; \
 	command -v ip >/dev/null || need="$$need iproute2"; \
 	command -v systemd-analyze >/dev/null || need="$$need systemd"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	command -v chromedriver >/dev/null || need="$$need chromium-driver"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
 	  (apt-get install -y -q $$need >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $$need >/dev/null)) \
@@ -116,8 +118,11 @@ syscalls: build
 	grep -q 'SUCCEEDED' $$d/demo.out || { tail -20 $$d/demo.out; echo "no operation succeeded under the unit's filter"; exit 1; }; \
 	echo "the demo ran with the daemon under the unit's system call filter: $$(grep -c readings $$d/demo.out) readings lines, $$(grep -c SUCCEEDED $$d/demo.out) operation(s) succeeded"
 
+# Tests keep what a person may want to see afterwards (the page test's
+# screenshots) under $(ARTIFACTS)/<test name>/.
+ARTIFACTS ?= $(CURDIR)/artifacts
 unit:
-	PROMTOOL=$$(test -x $(PROMTOOL) && echo $(PROMTOOL)) $(GO) test -race -count=1 -timeout 10m ./...
+	PROMTOOL=$$(test -x $(PROMTOOL) && echo $(PROMTOOL)) FIELDGATE_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 -timeout 10m ./...
 
 # Each fuzz target runs briefly on top of its seed corpus (testdata/fuzz). A
 # crash fails at once (the input is written under testdata/fuzz: commit it as a
@@ -185,4 +190,4 @@ bench-fleet: build
 	./bin/testbench fleet --fieldgate ./bin/fieldgate $(FLEETFLAGS)
 
 clean:
-	rm -rf bin state dist
+	rm -rf bin state dist artifacts

@@ -117,6 +117,7 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 	// (a scan) stops using buses and state before Run returns.
 	base, cancel := context.WithCancel(context.Background())
 	mux.HandleFunc("POST /api/v1/discover", func(w http.ResponseWriter, r *http.Request) { g.apiDiscover(base, w, r) })
+	registerPage(mux)
 	srv := &http.Server{
 		Handler:           newAPIGuard(g.cfg, token, g.log.With("component", "local-api"), mux),
 		ReadHeaderTimeout: apiReadHeaderTimeout,
@@ -251,7 +252,7 @@ func (g *Gateway) apiDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not-found", fmt.Sprintf("no device %q", clip(r.PathValue("localId"), 300)))
 		return
 	}
-	writeJSON(w, http.StatusOK, g.view(d))
+	writeJSON(w, http.StatusOK, g.detail(d))
 }
 
 // apiOperation runs an operation on site through the same path as the backend's

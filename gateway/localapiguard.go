@@ -31,7 +31,8 @@ const maxAPIBodyBytes = 64 << 10
 //     Content-Type: application/json (415 unsupported-media-type): no form or
 //     text/plain "simple request" reaches a handler.
 //   - It must carry Authorization: Bearer <token> (401 unauthorized); on a
-//     non-loopback listen every request but GET /healthz must.
+//     non-loopback listen every request but GET /healthz and the page (GET /
+//     and /page/..., static and secret-free: it asks for the token) must.
 //   - Bodies are cut at maxAPIBodyBytes; the answer must be written within
 //     apiWriteTimeout (a long call extends it).
 //
@@ -97,7 +98,7 @@ func (a *apiGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Origin %q is not this API's (http://%s); the local API takes no cross-origin calls", clip(o, 100), clip(r.Host, 100)))
 		return
 	}
-	if r.Method == http.MethodGet && r.URL.Path == "/healthz" {
+	if r.Method == http.MethodGet && (r.URL.Path == "/healthz" || isPagePath(r.URL.Path)) {
 		a.next.ServeHTTP(w, r)
 		return
 	}

@@ -12,7 +12,7 @@ DEBVERSION := $(shell echo '$(VERSION)' | sed -E 's/^v//; s/-dev\./~dev./; s/-([
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
 NFPM_VERSION := v2.48.0
-FUZZTIME ?= 3s
+FUZZTIME ?= 2s
 
 .PHONY: all build run test tidy check unit security promtool fuzz bench bench-fleet syscalls deps tools clean dist dist-doc package-test
 
@@ -122,7 +122,7 @@ syscalls: build
 # screenshots) under $(ARTIFACTS)/<test name>/.
 ARTIFACTS ?= $(CURDIR)/artifacts
 unit:
-	PROMTOOL=$$(test -x $(PROMTOOL) && echo $(PROMTOOL)) FIELDGATE_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 -timeout 10m ./...
+	PROMTOOL=$$(test -x $(PROMTOOL) && echo $(PROMTOOL)) FIELDGATE_ARTIFACTS=$(ARTIFACTS) $(GO) test -race -count=1 -parallel 4 -timeout 10m ./...
 
 # Each fuzz target runs briefly on top of its seed corpus (testdata/fuzz). A
 # crash fails at once (the input is written under testdata/fuzz: commit it as a

@@ -32,6 +32,7 @@ func waitLog(t *testing.T, logs *logCapture, within time.Duration, subs ...strin
 // then another; each is logged once (the second is not swallowed as "the same
 // failure"), neither as "backend unreachable".
 func TestEachDistinctInvalidAnswerLogged(t *testing.T) {
+	t.Parallel() // waits out backoffs: runs beside the other waiting tests
 	emus := startEmulators(t)
 	be := newRefBackend(t)
 	var mode atomic.Int32
@@ -98,6 +99,7 @@ func writeJSONBody(w http.ResponseWriter, body string) {
 // not as "unreachable"; the gateway's calls honour Retry-After (few requests);
 // when it ends, that is logged once and readings flow again.
 func TestOutage503LoggedOnce(t *testing.T) {
+	t.Parallel() // waits out backoffs: runs beside the other waiting tests
 	emus := startEmulators(t)
 	be := newRefBackend(t)
 	var down atomic.Bool

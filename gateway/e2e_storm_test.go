@@ -54,6 +54,7 @@ func (l *requestLog) first() time.Time {
 // unreachable". Bounds are on counts under backoff (1s, 2s, 4s, …), which a
 // slow machine can only lower.
 func TestBadAnswerKeepsItsOwnBackoff(t *testing.T) {
+	t.Parallel() // waits out backoffs: runs beside the other waiting tests
 	for _, tc := range []struct {
 		name string
 		bad  func(w http.ResponseWriter)

@@ -38,6 +38,17 @@ type Preflighter interface {
 	Preflight(settings json.RawMessage) error
 }
 
+// LinkClaimer is an optional Adapter interface for an adapter whose buses own
+// physical links named in their settings (a serial port, a TCP endpoint):
+// Links names them, each prefixed with its kind ("serial-port /dev/ttyUSB0",
+// "tcp 10.0.0.7:502"), so that a config in which two buses claim one link —
+// two owners on one wire — is refused before anything opens. Names are
+// compared as strings: an adapter makes equal links equal (a port reached by
+// a symlink names its device node).
+type LinkClaimer interface {
+	Links(settings json.RawMessage) ([]string, error)
+}
+
 // BusSpec is what the gateway hands an adapter to open one configured bus.
 type BusSpec struct {
 	Name     string          // the bus name from the gateway config

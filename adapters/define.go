@@ -43,3 +43,26 @@ func (d *defined[S]) Open(ctx context.Context, spec BusSpec) (Bus, error) {
 	}
 	return d.open(ctx, spec, s)
 }
+
+// DefineClaiming is Define for a protocol whose buses own physical links named
+// in their settings: links names them from the parsed settings, and the
+// adapter is an adapters.LinkClaimer.
+func DefineClaiming[S any](protocol string, parse func(json.RawMessage) (S, error), open func(ctx context.Context, spec BusSpec, s S) (Bus, error), links func(S) []string) Adapter {
+	return &claiming[S]{defined: defined[S]{protocol: protocol, parse: parse, open: open}, links: links}
+}
+
+// claiming is the Adapter DefineClaiming returns.
+type claiming[S any] struct {
+	defined[S]
+	links func(S) []string
+}
+
+var _ LinkClaimer = (*claiming[int])(nil)
+
+func (c *claiming[S]) Links(settings json.RawMessage) ([]string, error) {
+	s, err := c.parse(settings)
+	if err != nil {
+		return nil, err
+	}
+	return c.links(s), nil
+}

@@ -21,7 +21,10 @@ const ProtocolRTU = "modbus-rtu"
 // serial port. Its Check decodes and validates the settings strictly (see the
 // package doc); its Open starts the port's owner, which opens the port in the
 // background and keeps reopening it while it is missing.
-func NewRTU() adapters.Adapter { return adapters.Define(ProtocolRTU, parseRTUSettings, openRTU) }
+func NewRTU() adapters.Adapter {
+	return adapters.DefineClaiming(ProtocolRTU, parseRTUSettings, openRTU,
+		func(s *rtuSettings) []string { return []string{s.port.Link()} })
+}
 
 var (
 	_ adapters.Bus        = (*rtuBus)(nil)

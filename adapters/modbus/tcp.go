@@ -20,7 +20,21 @@ const Protocol = "modbus-tcp"
 // NewTCP returns the Modbus TCP adapter. Its Check decodes and validates the
 // settings strictly (see the package doc); its Open returns the bus without
 // making a connection until a request needs one.
-func NewTCP() adapters.Adapter { return adapters.Define(Protocol, parseSettings, openTCP) }
+func NewTCP() adapters.Adapter {
+	return adapters.DefineClaiming(Protocol, parseSettings, openTCP, (*settings).links)
+}
+
+// links names the endpoints a bus lists (canonical host:port); the hosts of
+// its scan ranges are not claimed.
+func (s *settings) links() []string {
+	links := make([]string, 0, len(s.endpoints))
+	for _, ep := range s.endpoints {
+		if s.configured[ep] {
+			links = append(links, "tcp "+ep)
+		}
+	}
+	return links
+}
 
 var (
 	_ adapters.Bus        = (*tcpBus)(nil)

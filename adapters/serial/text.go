@@ -20,7 +20,10 @@ const Protocol = "serial"
 // validates the settings strictly (see the package doc); its Open starts the
 // port's owner, which opens the port in the background (and keeps reopening it
 // while it is missing).
-func NewText() adapters.Adapter { return adapters.Define(Protocol, parseSettings, open) }
+func NewText() adapters.Adapter {
+	return adapters.DefineClaiming(Protocol, parseSettings, open,
+		func(s *settings) []string { return []string{s.port.Link()} })
+}
 
 var (
 	_ adapters.Bus         = (*bus)(nil)

@@ -63,6 +63,25 @@ func ParseIdentity(s string) (Identity, error) {
 	return Identity{Path: s}, nil
 }
 
+// Link names the physical port the identity claims (see adapters.LinkClaimer):
+// a path that resolves names the device node it leads to, so a by-id link and
+// /dev/ttyUSB0 claim the same port; a USB identity names itself (which port
+// it will match is known only when it is plugged in).
+func (i Identity) Link() string {
+	if i.Path == "" {
+		id := "usb:" + i.VID + ":" + i.PID
+		if i.Serial != "" {
+			id += ":" + i.Serial
+		}
+		return "serial-port " + id
+	}
+	p := i.Path
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	return "serial-port " + p
+}
+
 func isHexID(s string) bool {
 	if len(s) != 4 {
 		return false

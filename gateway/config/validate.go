@@ -217,6 +217,7 @@ func (c *Config) validateBuses(p *problems, table adapters.Table) {
 		p.add("buses", "at least one bus is required")
 	}
 	seen := map[string]int{}
+	claimed := map[string]int{} // physical link → the bus that claims it
 	for i, b := range c.Buses {
 		path := fmt.Sprintf("buses[%d]", i)
 		switch {
@@ -242,7 +243,31 @@ func (c *Config) validateBuses(p *problems, table adapters.Table) {
 		}
 		if err := a.Check(b.Settings); err != nil {
 			*p = append(*p, prefixed(path+".settings", err)...)
+			continue
 		}
+		c.claimLinks(p, a, i, claimed)
+	}
+}
+
+// claimLinks notes the physical links bus i claims (adapters.LinkClaimer) in
+// claimed (link → the bus claiming it first) and reports a link another
+// enabled bus claims already: two buses on one serial port or TCP endpoint
+// would be two owners on one wire, each retrying "port busy" for ever.
+func (c *Config) claimLinks(p *problems, a adapters.Adapter, i int, claimed map[string]int) {
+	lc, ok := a.(adapters.LinkClaimer)
+	if !ok || c.Buses[i].Disabled {
+		return
+	}
+	links, err := lc.Links(c.Buses[i].Settings)
+	if err != nil {
+		return // Check has reported it
+	}
+	for _, l := range links {
+		if j, dup := claimed[l]; dup {
+			p.add(fmt.Sprintf("buses[%d].settings", i), "%s is also claimed by buses[%d] (%q): one link can have only one bus; put both devices' settings on one bus", l, j, c.Buses[j].Name)
+			continue
+		}
+		claimed[l] = i
 	}
 }
 

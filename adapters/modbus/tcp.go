@@ -42,7 +42,8 @@ var (
 )
 
 func openTCP(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
-	return &tcpBus{name: spec.Name, log: spec.Logger, set: s, links: map[string]*link{}, onLink: spec.OnLink}, nil
+	return &tcpBus{name: spec.Name, log: spec.Logger, set: s, links: map[string]*link{}, targets: map[string]busTarget{},
+		onLink: spec.OnLink}, nil
 }
 
 // tcpBus is one configured Modbus TCP bus: a link (owner goroutine) per endpoint.
@@ -53,10 +54,22 @@ type tcpBus struct {
 	onLink func(link string, up bool, err error)
 	wire   adapters.WireCounts
 
-	mu     sync.Mutex
-	links  map[string]*link
-	closed bool
+	mu      sync.Mutex
+	links   map[string]*link
+	targets map[string]busTarget // targets resolved before: parsed once, not per poll
+	closed  bool
 }
+
+// busTarget is a target of the bus, parsed and checked: its canonical
+// endpoint and unit id.
+type busTarget struct {
+	endpoint string
+	unit     byte
+}
+
+// maxResolvedTargets bounds the bus's cache of resolved targets (the devices
+// polled on it); past it, targets are parsed on every call.
+const maxResolvedTargets = 4096
 
 // Target is the target string of a unit behind an endpoint: "host:port/unit".
 func Target(endpoint string, unit byte) string {
@@ -85,16 +98,28 @@ func parseTarget(target string) (string, byte, error) {
 
 // resolve parses a target and checks that its endpoint belongs to this bus (a
 // configured endpoint, or a host of a configured range on its port).
+// A target is parsed once: later calls find it in the bus's cache.
 func (b *tcpBus) resolve(target string) (*link, byte, error) {
-	ep, unit, err := parseTarget(target)
-	if err != nil {
-		return nil, 0, err
+	b.mu.Lock()
+	t, ok := b.targets[target]
+	b.mu.Unlock()
+	if !ok {
+		ep, unit, err := parseTarget(target)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !b.set.configured[ep] && !b.inRange(ep) {
+			return nil, 0, fmt.Errorf("%w: endpoint of %q is not configured on bus %q", adapters.ErrUnknownTarget, target, b.name)
+		}
+		t = busTarget{endpoint: ep, unit: unit}
+		b.mu.Lock()
+		if len(b.targets) < maxResolvedTargets {
+			b.targets[target] = t
+		}
+		b.mu.Unlock()
 	}
-	if !b.set.configured[ep] && !b.inRange(ep) {
-		return nil, 0, fmt.Errorf("%w: endpoint of %q is not configured on bus %q", adapters.ErrUnknownTarget, target, b.name)
-	}
-	l, err := b.link(ep)
-	return l, unit, err
+	l, err := b.link(t.endpoint)
+	return l, t.unit, err
 }
 
 func (b *tcpBus) inRange(ep string) bool {

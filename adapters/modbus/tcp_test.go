@@ -141,6 +141,18 @@ func TestUnknownTarget(t *testing.T) {
 	if _, _, err := bus.resolve("10.1.2.9:502/1"); err != nil {
 		t.Errorf("a host of a configured range: %v", err)
 	}
+	// Targets that resolve are kept, parsed, for the next polls; refused
+	// ones are not (they are refused again, each time).
+	if _, err := bus.Poll(context.Background(), Target(srv.Addr(), 1), holdingGroup(1), nil); err != nil {
+		t.Fatal(err)
+	}
+	bus.mu.Lock()
+	kept := len(bus.targets)
+	_, polled := bus.targets[Target(srv.Addr(), 1)]
+	bus.mu.Unlock()
+	if kept != 2 || !polled {
+		t.Errorf("%d targets kept (polled one kept: %v), want the range host and the polled one", kept, polled)
+	}
 }
 
 func TestCancelInterruptsSilentRead(t *testing.T) {

@@ -1,36 +1,18 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/logging"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // sleepWoken runs retrySleep for call after err on a backoff starting at
 // step, while another call fails unreachable and then succeeds (the link
@@ -58,7 +40,7 @@ func TestRetrySleepWakeRules(t *testing.T) {
 	unreachable := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	invalid := &backendclient.InvalidAnswerError{Err: errors.New("decode response: invalid character '<'")}
 	unauthorized := &backendclient.APIError{Status: 401, Endpoint: "GET /x"}
-	var logs syncBuffer
+	var logs logging.Buffer
 	l := newLinkState(slog.New(slog.NewTextHandler(&logs, nil)))
 
 	// An invalid answer: a success elsewhere does not cut the backoff step short.

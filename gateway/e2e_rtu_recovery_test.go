@@ -1,14 +1,11 @@
 package gateway_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/fieldgate/fieldgate/testbench/backend"
-	"github.com/fieldgate/fieldgate/testbench/modbusemu"
-	"github.com/fieldgate/fieldgate/testbench/serialemu"
 )
 
 // TestRTURecoveryAfterOutage: a unit on an RS-485 line that stops answering
@@ -23,31 +20,7 @@ func TestRTURecoveryAfterOutage(t *testing.T) {
 		interval = time.Second
 		outage   = 12 * time.Second
 	)
-	line, err := serialemu.NewLine(serialemu.LineConfig{Dir: t.TempDir(), Name: "usb-FG_RECOVER-if00", Baud: baud, CharBits: 11})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = line.Close() })
-	var units []modbusemu.UnitSpec
-	for id := byte(1); id <= 2; id++ {
-		units = append(units, modbusemu.UnitSpec{ID: id,
-			Identity: modbusemu.Identity{Vendor: "Fieldgate Test", ProductCode: "RTU-1", Revision: "1.0"},
-			Holding:  map[uint16]uint16{0: uint16(id) * 111, 1: 5}})
-	}
-	emu, err := modbusemu.ServeRTU(context.Background(), line, units, modbusemu.RTUOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emu.Close() })
-
-	be := newRefBackend(t)
-	if err := be.srv.AddModel([]byte(rtuModel)); err != nil {
-		t.Fatal(err)
-	}
-	if err := be.srv.AddRule(backend.Rule{Name: "fg-rtu", Priority: 20, Model: "fg-rtu-1", Version: "1.0.0", PollIntervalMs: interval.Milliseconds(),
-		Match: map[string]string{"identity.vendor": "Fieldgate Test", "transport": "rtu"}}); err != nil {
-		t.Fatal(err)
-	}
+	line, emu, be := startRTUBench(t, "usb-FG_RECOVER-if00", baud, 2, interval)
 	cfg := testConfig(t, "gw-rtu-recovery", t.TempDir(), be.url(), fmt.Sprintf(`
   - name: rs485
     protocol: modbus-rtu

@@ -28,31 +28,7 @@ const rtuModel = `{"id":"fg-rtu-1","version":"1.0.0","protocol":"modbus",
 // polling of every unit resumes with no reading lost.
 func TestRTUEndToEnd(t *testing.T) {
 	const baud = 38400
-	line, err := serialemu.NewLine(serialemu.LineConfig{Dir: t.TempDir(), Name: "usb-FG_RS485-if00", Baud: baud, CharBits: 11})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = line.Close() })
-	var units []modbusemu.UnitSpec
-	for id := byte(1); id <= 3; id++ {
-		units = append(units, modbusemu.UnitSpec{ID: id,
-			Identity: modbusemu.Identity{Vendor: "Fieldgate Test", ProductCode: "RTU-1", Revision: "1.0"},
-			Holding:  map[uint16]uint16{0: uint16(id) * 111, 1: 5}})
-	}
-	emu, err := modbusemu.ServeRTU(context.Background(), line, units, modbusemu.RTUOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = emu.Close() })
-
-	be := newRefBackend(t)
-	if err := be.srv.AddModel([]byte(rtuModel)); err != nil {
-		t.Fatal(err)
-	}
-	if err := be.srv.AddRule(backend.Rule{Name: "fg-rtu", Priority: 20, Model: "fg-rtu-1", Version: "1.0.0", PollIntervalMs: 100,
-		Match: map[string]string{"identity.vendor": "Fieldgate Test", "transport": "rtu"}}); err != nil {
-		t.Fatal(err)
-	}
+	line, emu, be := startRTUBench(t, "usb-FG_RS485-if00", baud, 3, 100*time.Millisecond)
 	cfg := testConfig(t, "gw-rtu", t.TempDir(), be.url(), fmt.Sprintf(`
   - name: rs485
     protocol: modbus-rtu
@@ -189,4 +165,36 @@ func TestRTUEndToEnd(t *testing.T) {
 		t.Errorf("%d collisions on the line", c)
 	}
 	t.Logf("%d readings and %d events, seq 1..%d contiguous; line %+v", sc.readings, sc.events, sc.max, line.Stats())
+}
+
+// startRTUBench serves n "Fieldgate Test" RTU units (unit id × 111 in holding
+// register 0) on an emulated RS-485 line named name, and the reference backend
+// with a rule assigning them fg-rtu-1 polled every interval.
+func startRTUBench(t *testing.T, name string, baud, n int, interval time.Duration) (*serialemu.Line, *modbusemu.RTUServer, *refBackend) {
+	t.Helper()
+	line, err := serialemu.NewLine(serialemu.LineConfig{Dir: t.TempDir(), Name: name, Baud: baud, CharBits: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = line.Close() })
+	var units []modbusemu.UnitSpec
+	for id := byte(1); id <= byte(n); id++ {
+		units = append(units, modbusemu.UnitSpec{ID: id,
+			Identity: modbusemu.Identity{Vendor: "Fieldgate Test", ProductCode: "RTU-1", Revision: "1.0"},
+			Holding:  map[uint16]uint16{0: uint16(id) * 111, 1: 5}})
+	}
+	emu, err := modbusemu.ServeRTU(context.Background(), line, units, modbusemu.RTUOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emu.Close() })
+	be := newRefBackend(t)
+	if err := be.srv.AddModel([]byte(rtuModel)); err != nil {
+		t.Fatal(err)
+	}
+	if err := be.srv.AddRule(backend.Rule{Name: "fg-rtu", Priority: 20, Model: "fg-rtu-1", Version: "1.0.0", PollIntervalMs: interval.Milliseconds(),
+		Match: map[string]string{"identity.vendor": "Fieldgate Test", "transport": "rtu"}}); err != nil {
+		t.Fatal(err)
+	}
+	return line, emu, be
 }

@@ -1,7 +1,6 @@
 package coap_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,25 +13,9 @@ import (
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/adapters/coap"
+	"github.com/fieldgate/fieldgate/gateway/logging"
 	"github.com/fieldgate/fieldgate/models"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 type linkLog struct {
 	mu     sync.Mutex
@@ -57,7 +40,7 @@ func (l *linkLog) list() []string {
 // when only a resource is slow, and goes down when the device is gone.
 func TestWireStatsFramesAndLink(t *testing.T) {
 	d := startDevice(t, benchYAML, 0)
-	var logs syncBuffer
+	var logs logging.Buffer
 	var links linkLog
 	bb, err := coap.New().Open(context.Background(), adapters.BusSpec{Name: "coap", OnLink: links.on,
 		Settings: json.RawMessage(fmt.Sprintf(`{"hosts": [%q], "timeout": "2s"}`, d.Addr())),

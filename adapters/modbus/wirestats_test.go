@@ -7,32 +7,14 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/gateway/logging"
 	"github.com/fieldgate/fieldgate/testbench/modbusemu"
 )
 
-// syncBuffer is a log destination several goroutines write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func debugLogger(w *syncBuffer) *slog.Logger {
+func debugLogger(w *logging.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -68,7 +50,7 @@ var outcomes = map[byte]func(error) bool{
 // at debug level.
 func TestRTUWireStats(t *testing.T) {
 	l := startRTU(t, 115200, false, modbusemu.RTUOptions{Seed: 1}, faultyUnits()...)
-	var logs syncBuffer
+	var logs logging.Buffer
 	bus, err := NewRTU().Open(context.Background(), adapters.BusSpec{Name: "rtu", Logger: debugLogger(&logs),
 		Settings: json.RawMessage(l.settings(115200, `"timeout":"1s"`))})
 	if err != nil {
@@ -101,7 +83,7 @@ func TestTCPWireStats(t *testing.T) {
 	units := faultyUnits()
 	units[3] = regsUnit(4, 0, 0) // no registers: an exception (forced ones are RTU only)
 	emu := startEmu(t, units...)
-	var logs syncBuffer
+	var logs logging.Buffer
 	bus, err := NewTCP().Open(context.Background(), adapters.BusSpec{Name: "tcp", Logger: debugLogger(&logs),
 		Settings: json.RawMessage(`{"endpoints":["` + emu.Addr() + `"],"timeout":"1s"}`)})
 	if err != nil {
@@ -125,7 +107,7 @@ func TestTCPWireStats(t *testing.T) {
 // TestFramesNotFormattedWithoutDebug: with debug off, tracing a frame costs
 // no allocation (no hex is made) and writes nothing.
 func TestFramesNotFormattedWithoutDebug(t *testing.T) {
-	var logs syncBuffer
+	var logs logging.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	frame := bytes.Repeat([]byte{0xAB}, 300)
 	ctx := context.Background()

@@ -1,7 +1,6 @@
 package serial
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -9,36 +8,19 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/gateway/logging"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/testbench/textemu"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestWireStatsAndFrames: commands written and replies missed are counted,
 // and each command and reply is traced in hex at debug level.
 func TestWireStatsAndFrames(t *testing.T) {
 	dev := startDevice(t, tx9(t))
-	var logs syncBuffer
+	var logs logging.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bb, err := NewText().Open(context.Background(), adapters.BusSpec{Name: "rs232", Logger: log,
 		Settings: json.RawMessage(fmt.Sprintf(`{"port": %q}`, dev.Line().Path()))})

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,39 +18,22 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldgate/fieldgate/gateway/config"
+	"github.com/fieldgate/fieldgate/gateway/logging"
 )
-
-// syncBuffer is a bytes.Buffer the daemon's logger and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var startedAPI = regexp.MustCompile(`msg="gateway started" id=(\S+) .* api=(\S+)`)
 
 // daemon is `fieldgate run` in this process, its log in a buffer.
 type daemon struct {
 	t      *testing.T
-	log    *syncBuffer
+	log    *logging.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func startDaemon(t *testing.T, args ...string) *daemon {
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &daemon{t: t, log: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	d := &daemon{t: t, log: &logging.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { d.done <- run(ctx, append([]string{"run"}, args...), &bytes.Buffer{}, d.log) }()
 	return d
 }

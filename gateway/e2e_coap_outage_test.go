@@ -12,12 +12,15 @@ import (
 	"github.com/fieldgate/fieldgate/testbench/coapemu"
 )
 
-// An emulated CoAP device whose one property is observed.
+// An emulated CoAP device whose one property is observed. Its short Max-Age
+// bounds how long an observation the device took just before it went away
+// (the gateway registers again the moment the final 4.04 arrives, and the
+// closing device may still answer) looks alive: Max-Age plus a margin.
 const coapObservedDevice = `
 - name: env-observed
   listen: 127.0.0.1:0
   resources:
-    - {path: /sensors/temp, rt: [fg-outage-temp], value: 20, observable: true,
+    - {path: /sensors/temp, rt: [fg-outage-temp], value: 20, observable: true, maxAge: 2s,
        change: {period: 200ms, step: 0.5, min: 10, max: 40}}
 `
 

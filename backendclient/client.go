@@ -357,6 +357,9 @@ type call struct {
 	raw    []byte      // the JSON body as it is, when body is nil and raw is not
 	header http.Header // extra request headers
 	extra  time.Duration
+	// lent, when not nil, sends raw as a body lent to the transport: the
+	// caller waits for it to be released before it touches raw again.
+	lent *lentBody
 }
 
 func (k *call) endpoint() string { return k.method + " " + k.path }
@@ -404,7 +407,10 @@ func (c *Client) attempt(ctx context.Context, k call, payload []byte, ok []int) 
 		ctx = context.WithValue(ctx, extraTimeoutKey{}, k.extra)
 	}
 	var rawBody any
-	if payload != nil {
+	switch {
+	case k.lent != nil:
+		rawBody = retryablehttp.ReaderFunc(func() (io.Reader, error) { return k.lent.reader() })
+	case payload != nil:
 		rawBody = payload
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, k.method, u.String(), rawBody)

@@ -46,6 +46,14 @@ func (c *Client) SendEncoded(ctx context.Context, e *TelemetryEncoder) (*Telemet
 		return nil, fmt.Errorf("backendclient: telemetry: at most %d samples and events per batch, got %d", MaxTelemetryItems, n)
 	}
 	k := call{method: http.MethodPost, path: c.gatewayPath() + "/telemetry", raw: e.Bytes()}
+	k.lent = &lentBody{data: k.raw}
+	// The encoder's buffers are reused for the next batch: not before the
+	// transport has let go of them.
+	defer func() {
+		if !k.lent.released(bodyReleaseWait) {
+			e.abandon()
+		}
+	}()
 	if c.gzip.Load() && len(k.raw) >= minGzipBytes {
 		gz, err := c.compress(&e.gz, k.raw)
 		if err != nil {
@@ -53,8 +61,12 @@ func (c *Client) SendEncoded(ctx context.Context, e *TelemetryEncoder) (*Telemet
 		}
 		zk := k
 		zk.raw = gz
+		zk.lent = &lentBody{data: gz}
 		zk.header = http.Header{"Content-Encoding": {"gzip"}}
 		_, _, body, err := c.do(ctx, zk)
+		if !zk.lent.released(bodyReleaseWait) {
+			e.abandon()
+		}
 		var ae *APIError
 		if !errors.As(err, &ae) || ae.Status != http.StatusUnsupportedMediaType {
 			return c.telemetryAck(k, body, err)

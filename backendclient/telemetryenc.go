@@ -40,6 +40,13 @@ type TelemetryEncoder struct {
 	sealed int
 }
 
+// abandon leaves the encoder's buffers to a request that may still read them
+// and starts new ones.
+func (e *TelemetryEncoder) abandon() {
+	e.samples, e.events, e.body, e.gz = nil, nil, nil, bytes.Buffer{}
+	e.Reset()
+}
+
 // Reset empties the encoder, keeping its buffers.
 func (e *TelemetryEncoder) Reset() {
 	e.samples = append(e.samples[:0], samplesOpen...)

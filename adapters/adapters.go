@@ -20,6 +20,10 @@ import (
 type Adapter interface {
 	// Protocol is the name bus configs use in their "protocol" field.
 	Protocol() string
+	// ModelProtocol is the "protocol" of the models its buses run ("modbus"
+	// for both Modbus TCP and RTU): a device on one of its buses is assigned
+	// only models of this protocol.
+	ModelProtocol() string
 	// Check decodes the protocol-specific settings strictly and validates them,
 	// returning every problem at once (errors.Join), each prefixed with its field
 	// path inside the settings ("units: ...", "probes[0].table: ...").

@@ -12,21 +12,25 @@ import (
 //   - parse decodes and validates the bus settings strictly (see Adapter.Check);
 //   - open builds the bus from the parsed settings, without blocking on the network.
 //
-// The returned adapter's Protocol returns protocol; its Check runs parse and
+// The returned adapter's Protocol returns protocol, its ModelProtocol
+// modelProtocol (the models its buses run); its Check runs parse and
 // returns only the error; its Open runs parse, defaults a nil spec.Logger to a
 // logger that discards everything, and then calls open with the result.
-func Define[S any](protocol string, parse func(json.RawMessage) (S, error), open func(ctx context.Context, spec BusSpec, s S) (Bus, error)) Adapter {
-	return &defined[S]{protocol: protocol, parse: parse, open: open}
+func Define[S any](protocol, modelProtocol string, parse func(json.RawMessage) (S, error), open func(ctx context.Context, spec BusSpec, s S) (Bus, error)) Adapter {
+	return &defined[S]{protocol: protocol, modelProtocol: modelProtocol, parse: parse, open: open}
 }
 
 // defined is the Adapter Define returns.
 type defined[S any] struct {
-	protocol string
-	parse    func(json.RawMessage) (S, error)
-	open     func(context.Context, BusSpec, S) (Bus, error)
+	protocol      string
+	modelProtocol string
+	parse         func(json.RawMessage) (S, error)
+	open          func(context.Context, BusSpec, S) (Bus, error)
 }
 
 func (d *defined[S]) Protocol() string { return d.protocol }
+
+func (d *defined[S]) ModelProtocol() string { return d.modelProtocol }
 
 func (d *defined[S]) Check(settings json.RawMessage) error {
 	_, err := d.parse(settings)
@@ -47,8 +51,8 @@ func (d *defined[S]) Open(ctx context.Context, spec BusSpec) (Bus, error) {
 // DefineClaiming is Define for a protocol whose buses own physical links named
 // in their settings: links names them from the parsed settings, and the
 // adapter is an adapters.LinkClaimer.
-func DefineClaiming[S any](protocol string, parse func(json.RawMessage) (S, error), open func(ctx context.Context, spec BusSpec, s S) (Bus, error), links func(S) []string) Adapter {
-	return &claiming[S]{defined: defined[S]{protocol: protocol, parse: parse, open: open}, links: links}
+func DefineClaiming[S any](protocol, modelProtocol string, parse func(json.RawMessage) (S, error), open func(ctx context.Context, spec BusSpec, s S) (Bus, error), links func(S) []string) Adapter {
+	return &claiming[S]{defined: defined[S]{protocol: protocol, modelProtocol: modelProtocol, parse: parse, open: open}, links: links}
 }
 
 // claiming is the Adapter DefineClaiming returns.

@@ -24,7 +24,7 @@ func TestDefine(t *testing.T) {
 	var got adapters.BusSpec
 	var gotN int
 	want := &nopBus{}
-	a := adapters.Define("test-proto", parse, func(_ context.Context, spec adapters.BusSpec, n int) (adapters.Bus, error) {
+	a := adapters.Define("test-proto", "test", parse, func(_ context.Context, spec adapters.BusSpec, n int) (adapters.Bus, error) {
 		got, gotN = spec, n
 		return want, nil
 	})

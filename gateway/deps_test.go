@@ -3,9 +3,17 @@ package gateway_test
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fieldgate/fieldgate/adapters/builtin"
 )
 
 const module = "github.com/fieldgate/fieldgate"
@@ -124,5 +132,71 @@ func TestImportRulePatterns(t *testing.T) {
 		if got := matches(tc.pattern, tc.pkg); got != tc.want {
 			t.Errorf("matches(%q, %q) = %v, want %v", tc.pattern, tc.pkg, got, tc.want)
 		}
+	}
+}
+
+// neutralPackages name no protocol in their code (comments aside): no
+// identifier or string holds a built-in adapter's protocol name. A protocol
+// lives in its adapter; models keeps its bindings raw, the gateway gets the
+// adapter table from its caller.
+var neutralPackages = []string{"../gateway"}
+
+// TestNeutralPackagesNameNoProtocol walks the neutral packages' non-test Go
+// files and fails on every identifier or string literal that holds the name
+// of a built-in protocol (its bus or its model protocol, any case), naming
+// the file, the line and the word.
+func TestNeutralPackagesNameNoProtocol(t *testing.T) {
+	var words []string
+	for _, a := range builtin.Builtin() {
+		for _, w := range []string{a.Protocol(), a.ModelProtocol()} {
+			w = strings.ToLower(w)
+			if !slices.Contains(words, w) {
+				words = append(words, w)
+			}
+		}
+	}
+	if len(words) < 3 {
+		t.Fatalf("only %v protocol names: the built-in table is not what this test expects", words)
+	}
+	files := 0
+	for _, root := range neutralPackages {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			files++
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				var text string
+				switch x := n.(type) {
+				case *ast.Ident:
+					text = x.Name
+				case *ast.BasicLit:
+					if x.Kind == token.STRING {
+						text = x.Value
+					}
+				default:
+					return true
+				}
+				lower := strings.ToLower(text)
+				for _, w := range words {
+					if strings.Contains(lower, w) {
+						t.Errorf("%s: %q names protocol %q: a protocol belongs in its adapter", fset.Position(n.Pos()), text, w)
+					}
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files < 20 {
+		t.Fatalf("only %d files checked", files)
 	}
 }

@@ -202,7 +202,10 @@ func startGatewayWith(t *testing.T, opts gateway.Options) *runningGateway {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	g := &runningGateway{cancel: cancel, done: make(chan error, 1)}
-	opts.Adapters, opts.Version = builtin.Builtin(), "test"
+	if opts.Adapters == nil {
+		opts.Adapters = builtin.Builtin()
+	}
+	opts.Version = "test"
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}

@@ -159,7 +159,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	up := newHTTPUplink(bc, g.batchSize())
 	up.unknown = g.registerAgain
 	g.uplink = up
-	g.models = newModelCache(st, bc)
+	g.models = newModelCache(st, bc, g.adapters.Compile)
 	g.ops = newOperations(g)
 
 	// Stage 4: buses.

@@ -85,7 +85,7 @@ func (g *Gateway) apiRead(w http.ResponseWriter, r *http.Request) {
 	var out []models.Reading
 	for _, gi := range groups {
 		group := &run.model.Groups[gi]
-		ctx, cancel := context.WithTimeout(adapters.OnDemand(r.Context()), pollBudget(run.model, group))
+		ctx, cancel := context.WithTimeout(adapters.OnDemand(r.Context()), group.Budget)
 		var err error
 		out, err = run.bus.Poll(ctx, run.target, group, out)
 		cancel()
@@ -120,7 +120,7 @@ func (g *Gateway) apiRead(w http.ResponseWriter, r *http.Request) {
 func readPlan(m *models.Compiled, names []string) (groups []int, wanted map[int]bool, oe *models.OperationError) {
 	carries := make([]int, len(m.Properties)) // property → group index + 1
 	for gi := range m.Groups {
-		for _, p := range groupProperties(&m.Groups[gi]) {
+		for _, p := range m.Groups[gi].Properties {
 			carries[p] = gi + 1
 		}
 	}
@@ -151,23 +151,6 @@ func readPlan(m *models.Compiled, names []string) (groups []int, wanted map[int]
 	}
 	slices.Sort(groups)
 	return groups, wanted, nil
-}
-
-// groupProperties lists the properties a poll group reads.
-func groupProperties(g *models.PollGroup) []int {
-	var props []int
-	for _, r := range g.Modbus {
-		for _, f := range r.Fields {
-			props = append(props, f.Property)
-		}
-	}
-	for _, r := range g.Serial {
-		props = append(props, r.Property)
-	}
-	for _, r := range g.Coap {
-		props = append(props, r.Property)
-	}
-	return props
 }
 
 // apiModel answers the model document of a device's assigned instance, as the

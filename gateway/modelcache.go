@@ -18,6 +18,7 @@ import (
 type modelCache struct {
 	store   *store.Store
 	backend *backendclient.Client
+	compile func(src []byte) (*models.Compiled, error) // with the adapters' binders
 
 	mu       sync.Mutex // guards the maps and the count, never held across I/O
 	compiled map[string]*models.Compiled
@@ -33,8 +34,8 @@ type modelCache struct {
 // is missing or invalid. It is no reason to refuse the assignment.
 var errModelUnavailable = errors.New("model unavailable for now")
 
-func newModelCache(st *store.Store, bc *backendclient.Client) *modelCache {
-	return &modelCache{store: st, backend: bc, compiled: map[string]*models.Compiled{}, loading: map[string]*sync.Mutex{},
+func newModelCache(st *store.Store, bc *backendclient.Client, compile func([]byte) (*models.Compiled, error)) *modelCache {
+	return &modelCache{store: st, backend: bc, compile: compile, compiled: map[string]*models.Compiled{}, loading: map[string]*sync.Mutex{},
 		used: map[string]time.Time{}, keepRecent: modelKeepRecent}
 }
 
@@ -90,7 +91,7 @@ func (c *modelCache) load(ctx context.Context, ref, id, version string, offline 
 		return nil, false, fmt.Errorf("model %s: cache: %w", ref, err)
 	}
 	if ok {
-		if m, err := models.CompileSource(src); err == nil {
+		if m, err := c.compile(src); err == nil {
 			return m, false, nil
 		}
 		// A cached source that no longer compiles is refetched, not trusted.
@@ -106,7 +107,7 @@ func (c *modelCache) load(ctx context.Context, ref, id, version string, offline 
 		}
 		return nil, false, fmt.Errorf("model %s: fetch: %w", ref, err)
 	}
-	m, err = models.CompileSource(src)
+	m, err = c.compile(src)
 	if err != nil {
 		return nil, true, fmt.Errorf("model %s from backend is invalid: %w", ref, err)
 	}

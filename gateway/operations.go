@@ -203,7 +203,7 @@ func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *model
 		return
 	}
 	rec.Status = backendclient.OpSucceeded
-	rec.Output = json.RawMessage(`{"steps":` + strconv.Itoa(len(action.Modbus)+len(action.Serial)+len(action.Coap)) + `}`)
+	rec.Output = json.RawMessage(`{"steps":` + strconv.Itoa(action.Steps) + `}`)
 	o.complete(rec)
 	o.g.log.Info("operation succeeded", "op", rec.ID, "device", rec.LocalID, "name", rec.Name)
 }

@@ -89,7 +89,7 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 			bo.reset()
 		}
 		started := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, pollBudget(run.model, group))
+		pctx, cancel := context.WithTimeout(ctx, group.Budget)
 		readings, err := run.bus.Poll(pctx, run.target, group, buf[:0])
 		cancel()
 		if ctx.Err() != nil {
@@ -187,22 +187,6 @@ func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 			return
 		}
 	}
-}
-
-// pollBudget bounds one poll of a group: each request gets the model's timeout.
-func pollBudget(m *models.Compiled, group *models.PollGroup) time.Duration {
-	t := m.Timeout
-	if t <= 0 {
-		t = time.Second
-	}
-	budget := time.Duration(len(group.Modbus)+len(group.Coap)+1) * t
-	for _, r := range group.Serial {
-		budget += max(r.Timeout, t)
-	}
-	if m.Serial != nil {
-		budget += time.Duration(len(group.Serial)) * m.Serial.MinGap
-	}
-	return budget
 }
 
 // noteReadings keeps a poll's readings as the run's last values (for the

@@ -356,8 +356,8 @@ func (g *Gateway) assign(ctx context.Context, d *device, rec store.Device, inst 
 	if prev := rec.Instance; prev != nil && (prev.Model != inst.Model || prev.Version != inst.Version) {
 		defer g.pruneModels() // the version it leaves may be used by no one now
 	}
-	if m.Protocol != protocolFamily(g.busProtocol(rec.Bus)) {
-		return fmt.Errorf("model %s is for protocol %q, the device is on a %s bus", m.Ref(), m.Protocol, g.busProtocol(rec.Bus))
+	if want := g.modelProtocol(rec.Bus); m.Protocol != want {
+		return fmt.Errorf("model %s is for protocol %q, the device is on a %s bus (it runs %q models)", m.Ref(), m.Protocol, g.busProtocol(rec.Bus), want)
 	}
 	rec.Status, rec.Instance, rec.Reason, rec.NextRegister = backendclient.StatusAssigned, &inst, "", time.Time{}
 	if err := g.store.PutDevice(rec); err != nil {
@@ -380,14 +380,12 @@ func (g *Gateway) busProtocol(bus string) string {
 	return ""
 }
 
-// protocolFamily maps a bus protocol ("modbus-tcp") to the model protocol ("modbus").
-func protocolFamily(busProtocol string) string {
-	for i := 0; i < len(busProtocol); i++ {
-		if busProtocol[i] == '-' {
-			return busProtocol[:i]
-		}
+// modelProtocol is the protocol of the models a bus runs, as its adapter says.
+func (g *Gateway) modelProtocol(bus string) string {
+	if a, ok := g.adapters[g.busProtocol(bus)]; ok {
+		return a.ModelProtocol()
 	}
-	return busProtocol
+	return ""
 }
 
 // registerBackoff grows the wait between registrations of one device that keep

@@ -80,7 +80,7 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 		t.Fatal(err)
 	}
 	g.backend = bc
-	g.models = newModelCache(st, bc)
+	g.models = newModelCache(st, bc, g.adapters.Compile)
 	g.ops = newOperations(g)
 	settings, _ := json.Marshal(map[string]any{"endpoints": []string{endpoint}, "units": "1", "timeout": "300ms"})
 	bus, err := g.adapters["modbus-tcp"].Open(context.Background(), adapters.BusSpec{Name: "tcp", Settings: settings, Logger: log, OnLink: g.onLink("tcp")})
@@ -330,7 +330,7 @@ func TestModelFetchDoesNotBlockStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newModelCache(st, bc)
+	c := newModelCache(st, bc, builtin.Builtin().Compile)
 	ctx, cancel := context.WithCancel(context.Background())
 	fetching := make(chan error, 1)
 	go func() { _, err := c.get(ctx, "slow-model", "1.0.0", false); fetching <- err }()

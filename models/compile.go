@@ -15,22 +15,31 @@ const (
 	DefaultOperationTimeout = 5 * time.Second
 )
 
-// CompileSource decodes, validates and compiles a model document (JSON or YAML).
-func CompileSource(src []byte) (*Compiled, error) {
+// CompileSource decodes, validates and compiles a model document (JSON or
+// YAML); binders compile the protocol parts they serve (see Compile).
+func CompileSource(src []byte, binders ...Binder) (*Compiled, error) {
 	d, err := Decode(src)
 	if err != nil {
 		return nil, err
 	}
-	return Compile(d)
+	return Compile(d, binders...)
 }
 
 // Compile validates a document and compiles it into an immutable plan: typed
 // properties, poll groups (telemetry properties by interval, their reads
 // coalesced by PlanModbus) and operations resolved to codecs. The document is not
-// retained; Source holds its canonical JSON.
-func Compile(d *Document) (*Compiled, error) {
-	if err := d.Validate(); err != nil {
+// retained; Source holds its canonical JSON. The binder in binders that serves
+// the model's protocol (if any) decodes, checks and compiles its bindings.
+func Compile(d *Document, binders ...Binder) (*Compiled, error) {
+	if err := d.Validate(binders...); err != nil {
 		return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, err)
+	}
+	if b, _ := binderFor(d.Protocol, binders); b != nil {
+		c, err := compileBound(d, b)
+		if err != nil {
+			return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, err)
+		}
+		return c, nil
 	}
 	src, err := json.Marshal(d)
 	if err != nil {
@@ -80,6 +89,9 @@ func Compile(d *Document) (*Compiled, error) {
 		}
 	}
 	c.Groups = pollGroups(c.Properties, reads, d.Modbus)
+	for i := range c.Groups {
+		legacyCost(c, &c.Groups[i])
+	}
 	c.ops = make([]compiledOperation, len(d.Operations))
 	for i := range d.Operations {
 		o := &d.Operations[i]
@@ -210,9 +222,8 @@ func normalizeEnum(kind Kind, enum []Value) []Value {
 // several groups, in document order.
 const MaxGroupProperties = 1000
 
-// pollGroups groups the telemetry properties by interval (shortest first; at
-// one interval the polled group before the observed one; at most
-// MaxGroupProperties each) and plans their reads.
+// pollGroups groups the telemetry properties by interval (see groupMembers)
+// and plans their reads.
 func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevice) []PollGroup {
 	var maxGap int
 	var unreadable []ModbusRange
@@ -220,13 +231,32 @@ func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevic
 		maxGap = dev.MaxGap
 		unreadable = dev.Unreadable
 	}
+	members := groupMembers(props, func(i int) time.Duration { return reads[i].interval }, func(i int) bool { return reads[i].observe })
+	groups := make([]PollGroup, 0, len(members))
+	for _, m := range members {
+		groups = append(groups, pollGroup(m.interval, m.observe, m.props, props, reads, maxGap, unreadable))
+	}
+	return groups
+}
+
+// memberGroup is one poll group's properties before their reads are planned.
+type memberGroup struct {
+	interval time.Duration
+	observe  bool
+	props    []int
+}
+
+// groupMembers groups the telemetry properties by interval: shortest first;
+// at one interval the polled group before the observed one; at most
+// MaxGroupProperties each, in document order.
+func groupMembers(props []CompiledProperty, interval func(int) time.Duration, observed func(int) bool) []memberGroup {
 	type key struct {
 		interval time.Duration
 		observe  bool
 	}
 	var distinct []key
 	for i := range props {
-		k := key{reads[i].interval, reads[i].observe}
+		k := key{interval(i), observed(i)}
 		if props[i].Telemetry && !slices.Contains(distinct, k) {
 			distinct = append(distinct, k)
 		}
@@ -243,16 +273,16 @@ func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevic
 		}
 		return 1
 	})
-	groups := make([]PollGroup, 0, len(distinct))
+	var groups []memberGroup
 	for _, k := range distinct {
 		var members []int
 		for i := range props {
-			if props[i].Telemetry && reads[i].interval == k.interval && reads[i].observe == k.observe {
+			if props[i].Telemetry && interval(i) == k.interval && observed(i) == k.observe {
 				members = append(members, i)
 			}
 		}
 		for chunk := range slices.Chunk(members, MaxGroupProperties) {
-			groups = append(groups, pollGroup(k.interval, k.observe, chunk, props, reads, maxGap, unreadable))
+			groups = append(groups, memberGroup{k.interval, k.observe, chunk})
 		}
 	}
 	return groups
@@ -260,7 +290,7 @@ func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevic
 
 // pollGroup plans the reads of the properties members (indices into props).
 func pollGroup(interval time.Duration, observe bool, members []int, props []CompiledProperty, reads []propertyRead, maxGap int, unreadable []ModbusRange) PollGroup {
-	g := PollGroup{Interval: interval, Observe: observe}
+	g := PollGroup{Interval: interval, Observe: observe, Properties: slices.Clone(members)}
 	var fields []ModbusField
 	for _, i := range members {
 		r := &reads[i]

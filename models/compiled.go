@@ -20,6 +20,10 @@ type Compiled struct {
 	// their coalesced protocol requests.
 	Groups []PollGroup
 
+	// binding is the protocol part compiled by the protocol's Binder (nil for
+	// the protocols compiled here).
+	binding Binding
+
 	ops     []compiledOperation // in document order; see Check
 	props   map[string]int      // property name → index; see Property
 	writes  []propertyWrite     // per property: how Check writes it (serial, coap)
@@ -72,6 +76,15 @@ type PollGroup struct {
 	// to an adapters.Observer (which falls back to polling at Interval when the
 	// device refuses) instead of polling it.
 	Observe bool
+	// Properties are the indexes of the group's properties, ascending.
+	Properties []int
+	// Plan is the protocol's plan of one poll (a Binding's), for its adapter.
+	Plan any
+	// Requests is how many wire transactions one poll takes.
+	Requests int
+	// Budget is the longest one poll may take (its transactions' timeouts and
+	// gaps): a poll still running after it is stuck.
+	Budget time.Duration
 }
 
 // Table is a Modbus data table.
@@ -150,6 +163,10 @@ type Action struct {
 	Modbus     []ModbusAction
 	Serial     []SerialAction
 	Coap       []CoapAction
+	// Plan is the protocol's resolved steps (a Binding's), for its adapter.
+	Plan any
+	// Steps is how many wire steps the action takes ({"steps":N} in its result).
+	Steps int
 }
 
 // ModbusAction is one resolved step: a delay, or a write.

@@ -98,7 +98,7 @@ func Decode(data []byte) (*Document, error) {
 		return nil, err
 	}
 	var doc Document
-	d := treeDecoder{fields: map[reflect.Type]map[string][]int{}}
+	d := treeDecoder{fields: map[reflect.Type]map[string][]int{}, protocol: rootProtocol(tree)}
 	d.boundStrings("", tree)
 	if len(d.errs) > 0 {
 		return nil, errors.Join(d.errs...)
@@ -332,6 +332,9 @@ var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 type treeDecoder struct {
 	errs   []error
 	fields map[reflect.Type]map[string][]int // per decode, not shared
+	// protocol is the document's: a member with this key, where the struct
+	// has a RawBinding field, is kept raw there for the protocol's adapter.
+	protocol string
 }
 
 func (d *treeDecoder) fail(path, format string, args ...any) {
@@ -435,6 +438,14 @@ func (d *treeDecoder) value(path string, n any, rv reflect.Value) {
 			}
 			seen[m.key] = true
 			idx, ok := fields[m.key]
+			if !ok && m.key == d.protocol && d.protocol != "" {
+				if bi := bindingField(rv.Type()); bi != nil {
+					var buf bytes.Buffer
+					writeTree(&buf, m.val)
+					rv.FieldByIndex(bi).Set(reflect.ValueOf(RawBinding{Key: m.key, Raw: buf.Bytes()}))
+					continue
+				}
+			}
 			if !ok {
 				d.fail(fp, "unknown field")
 				continue

@@ -21,6 +21,8 @@ type Document struct {
 	Coap         *CoapDevice   `json:"coap,omitempty"`
 	Properties   []Property    `json:"properties"`
 	Operations   []Operation   `json:"operations,omitempty"`
+	// Binding is the device-wide protocol part, under the protocol's key.
+	Binding RawBinding `json:"-"`
 }
 
 // Defaults apply to every property and operation that does not say otherwise.
@@ -97,6 +99,8 @@ type Property struct {
 	Modbus      *ModbusBinding  `json:"modbus,omitempty"`
 	Serial      *SerialBinding  `json:"serial,omitempty"`
 	Coap        *CoapBinding    `json:"coap,omitempty"`
+	// Binding is where the property lives on the wire, under the protocol's key.
+	Binding RawBinding `json:"-"`
 }
 
 // ModbusBinding says where a property lives in a Modbus device and how its bits
@@ -122,6 +126,8 @@ type Operation struct {
 	Modbus      *ModbusOperation `json:"modbus,omitempty"`
 	Serial      *SerialOperation `json:"serial,omitempty"`
 	Coap        *CoapOperation   `json:"coap,omitempty"`
+	// Binding is how the operation runs on the wire, under the protocol's key.
+	Binding RawBinding `json:"-"`
 }
 
 // Input is one typed, limited input field of an operation.

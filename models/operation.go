@@ -139,14 +139,24 @@ func (c *Compiled) Check(name string, input json.RawMessage) (*Action, error) {
 	if oerr != nil {
 		return nil, oerr
 	}
+	var a *Action
+	var err error
 	if name == WriteOperation {
-		return c.checkWrite(members)
+		a, err = c.checkWrite(members)
+	} else {
+		i := slices.IndexFunc(c.ops, func(o compiledOperation) bool { return o.name == name })
+		if i < 0 {
+			return nil, opError("unknown-operation", "%q is not an operation of model %s", name, c.Ref())
+		}
+		a, err = c.ops[i].check(c, i, members)
 	}
-	i := slices.IndexFunc(c.ops, func(o compiledOperation) bool { return o.name == name })
-	if i < 0 {
-		return nil, opError("unknown-operation", "%q is not an operation of model %s", name, c.Ref())
+	if err != nil {
+		return nil, err
 	}
-	return c.ops[i].check(c, members)
+	if a.Plan == nil {
+		a.Steps = len(a.Modbus) + len(a.Serial) + len(a.Coap)
+	}
+	return a, nil
 }
 
 // inputObject parses an operation input: a JSON object, or nothing.
@@ -224,6 +234,7 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		coap   *CoapAction
 	}
 	writes := make([]write, 0, len(members))
+	var bound []PropertyWrite
 	for _, m := range members {
 		i, ok := c.props[m.key]
 		if !ok {
@@ -236,6 +247,10 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		v, oerr := checkValue(p.Name, m.val, p.Kind, p.Min, p.Max, p.Enum)
 		if oerr != nil {
 			return nil, oerr
+		}
+		if c.binding != nil {
+			bound = append(bound, PropertyWrite{Property: i, Value: v})
+			continue
 		}
 		w := write{prop: i}
 		pw := &c.writes[i]
@@ -262,6 +277,9 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 			return nil, opError("read-only", "%s: no protocol binding to write through", p.Name)
 		}
 		writes = append(writes, w)
+	}
+	if c.binding != nil {
+		return c.boundWrite(bound)
 	}
 	slices.SortFunc(writes, func(a, b write) int { return a.prop - b.prop })
 	a := &Action{Name: WriteOperation, Idempotent: true, Timeout: DefaultOperationTimeout}
@@ -299,7 +317,7 @@ func writeAction(codec Codec, table Table, addr uint16, forced uint8, v Value) (
 	return act, nil
 }
 
-func (o *compiledOperation) check(c *Compiled, members jsonObject) (*Action, error) {
+func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*Action, error) {
 	values := make([]Value, len(o.inputs))
 	given := make([]bool, len(o.inputs))
 	for _, m := range members {
@@ -325,6 +343,8 @@ func (o *compiledOperation) check(c *Compiled, members jsonObject) (*Action, err
 		}
 	}
 	switch {
+	case c.binding != nil:
+		return c.boundOperation(index, values)
 	case o.serial != nil:
 		return o.serialAction(c.framing, values)
 	case o.coap != nil:

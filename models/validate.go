@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -23,9 +24,11 @@ const (
 // Validate checks everything Decode cannot: names, types, ranges, bindings and
 // operations. It returns every problem at once (errors.Join of *FieldError), each
 // prefixed with its field path, e.g.
-// "properties[2].modbus.address: must be 0..65535, got 70000".
-func (d *Document) Validate() error {
-	v := validator{doc: d}
+// "properties[2].modbus.address: must be 0..65535, got 70000". The bindings of
+// a protocol served by one of binders are left to it (see Compile).
+func (d *Document) Validate(binders ...Binder) error {
+	b, known := binderFor(d.Protocol, binders)
+	v := validator{doc: d, bound: b != nil, known: known}
 	v.document()
 	return errors.Join(v.errs...)
 }
@@ -33,6 +36,9 @@ func (d *Document) Validate() error {
 type validator struct {
 	doc  *Document
 	errs []error
+	// bound: the model's protocol has a Binder, which checks its bindings.
+	bound bool
+	known []string // every protocol there is a way to compile
 }
 
 func (v *validator) fail(path, format string, args ...any) {
@@ -44,11 +50,7 @@ func (v *validator) isModbus() bool { return v.doc.Protocol == "modbus" }
 // protocolKnown: bindings of other protocols are only worth a complaint when the
 // model's own protocol is one we know (else that is the one problem to report).
 func (v *validator) protocolKnown() bool {
-	switch v.doc.Protocol {
-	case "modbus", "serial", "coap":
-		return true
-	}
-	return false
+	return v.bound || slices.Contains(legacyProtocols, v.doc.Protocol)
 }
 
 func (v *validator) document() {
@@ -58,9 +60,9 @@ func (v *validator) document() {
 	switch {
 	case v.protocolKnown():
 	case d.Protocol == "":
-		v.fail("protocol", "must not be empty (known: modbus, serial, coap)")
+		v.fail("protocol", "must not be empty (known: %s)", knownList(v.known))
 	default:
-		v.fail("protocol", "unknown protocol %q (known: modbus, serial, coap)", d.Protocol)
+		v.fail("protocol", "unknown protocol %q (known: %s)", d.Protocol, knownList(v.known))
 	}
 	v.duration("defaults.pollInterval", d.Defaults.PollInterval, minPollInterval, maxPollInterval)
 	v.duration("defaults.timeout", d.Defaults.Timeout, time.Millisecond, maxTimeout)

@@ -24,11 +24,14 @@ import (
 // Protocol is the bus protocol name of the CoAP adapter.
 const Protocol = "coap"
 
+// ModelProtocol is the "protocol" of the models CoAP buses run.
+const ModelProtocol = "coap"
+
 // New returns the CoAP adapter. Its Check decodes and validates the settings
 // strictly (see the package doc); its Open reads the pre-shared key file when
 // one is named and returns the bus. Nothing is sent until a request needs it.
 func New() adapters.Adapter {
-	return adapter{Adapter: adapters.Define(Protocol, parseSettings, open)}
+	return adapter{Adapter: adapters.Define(Protocol, ModelProtocol, parseSettings, open)}
 }
 
 // adapter is the CoAP adapter: Define's, and a Preflight that reads the key file.

@@ -17,11 +17,14 @@ import (
 // Protocol is the bus protocol name of the Modbus TCP adapter.
 const Protocol = "modbus-tcp"
 
+// ModelProtocol is the "protocol" of the models Modbus TCP and RTU buses run.
+const ModelProtocol = "modbus"
+
 // NewTCP returns the Modbus TCP adapter. Its Check decodes and validates the
 // settings strictly (see the package doc); its Open returns the bus without
 // making a connection until a request needs one.
 func NewTCP() adapters.Adapter {
-	return adapters.DefineClaiming(Protocol, parseSettings, openTCP, (*settings).links)
+	return adapters.DefineClaiming(Protocol, ModelProtocol, parseSettings, openTCP, (*settings).links)
 }
 
 // links names the endpoints a bus lists (canonical host:port); the hosts of

@@ -16,12 +16,15 @@ import (
 // Protocol is the bus protocol name of the text-protocol serial adapter.
 const Protocol = "serial"
 
+// ModelProtocol is the "protocol" of the models text serial buses run.
+const ModelProtocol = "serial"
+
 // NewText returns the text-protocol serial adapter. Its Check decodes and
 // validates the settings strictly (see the package doc); its Open starts the
 // port's owner, which opens the port in the background (and keeps reopening it
 // while it is missing).
 func NewText() adapters.Adapter {
-	return adapters.DefineClaiming(Protocol, parseSettings, open,
+	return adapters.DefineClaiming(Protocol, ModelProtocol, parseSettings, open,
 		func(s *settings) []string { return []string{s.port.Link()} })
 }
 

@@ -288,7 +288,7 @@ func cmdModel(args []string, stdout io.Writer) error {
 		}
 		reads := 0
 		for _, g := range m.Groups {
-			reads += len(g.Modbus) + len(g.Serial) + len(g.Coap)
+			reads += g.Requests
 		}
 		fmt.Fprintf(stdout, "%s: %s ok (%d properties, %d poll groups, %d read requests)\n", p, m.Ref(), len(m.Properties), len(m.Groups), reads)
 	}

@@ -23,6 +23,8 @@ var errNoUnits = errors.New("units: required")
 
 func (a tcpAdapter) Protocol() string { return a.protocol }
 
+func (a tcpAdapter) ModelProtocol() string { return a.protocol }
+
 func (a tcpAdapter) Check(settings json.RawMessage) error {
 	var s struct {
 		Endpoints    []string `json:"endpoints"`

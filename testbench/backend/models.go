@@ -28,7 +28,7 @@ func (s *Server) addModel(src []byte) (ModelInfo, bool, error) {
 	if err != nil {
 		return ModelInfo{}, false, errorf(CodeBadRequest, err)
 	}
-	c, err := models.Compile(doc)
+	c, err := models.Compile(doc, s.cfg.Binders...)
 	if err != nil {
 		return ModelInfo{}, false, errorf(CodeBadRequest, err)
 	}
@@ -57,7 +57,7 @@ func (s *Server) putModel(id, version string, src []byte) (bool, error) {
 		b := tx.Bucket([]byte(bkModels))
 		key := modelKey(id, version)
 		if old := b.Get(key); old != nil {
-			if bytes.Equal(old, src) || sameCanonical(old, src) {
+			if bytes.Equal(old, src) || s.sameCanonical(old, src) {
 				return nil
 			}
 			return newError(CodeConflict, fmt.Sprintf("model %s@%s already exists with different content (models are immutable per id@version)", id, version))
@@ -86,8 +86,8 @@ func (s *Server) Model(id, version string) ([]byte, bool) {
 // sameCanonical reports whether old, compiled by the current models package,
 // has the canonical form src: a document stored before the canonical encoding
 // changed is still the same model.
-func sameCanonical(old, src []byte) bool {
-	c, err := models.CompileSource(old)
+func (s *Server) sameCanonical(old, src []byte) bool {
+	c, err := models.CompileSource(old, s.cfg.Binders...)
 	return err == nil && bytes.Equal(c.Source, src)
 }
 

@@ -19,6 +19,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/fieldgate/fieldgate/models"
 )
 
 // Config configures a reference backend.
@@ -29,6 +31,9 @@ type Config struct {
 	Rules     []Rule // assignment rules, merged by name over the persisted ones at Open
 	// PendingRetryAfter is the retry-after a pending answer carries (default 30s).
 	PendingRetryAfter time.Duration
+	// Binders check the protocol parts of the models AddModel takes (the
+	// adapters' binders: adapters.Table.Binders).
+	Binders []models.Binder
 }
 
 // Server is the reference backend. Its methods are safe for concurrent use.

@@ -177,6 +177,18 @@ func (a ringAdapter) Bind(d *models.Document, c *models.Compiled) (models.Bindin
 	return b, errors.Join(errs...)
 }
 
+// BindingSchema is the ring part of the model JSON Schema (adapters.SchemaPart).
+func (a ringAdapter) BindingSchema() []byte {
+	return []byte(`{
+  "device": {"type": "object", "additionalProperties": false, "properties": {"bank": {"type": "string"}}},
+  "property": {"$ref": "#/$defs/ringSlot"},
+  "operation": {"type": "object", "additionalProperties": false, "required": ["set", "from"],
+    "properties": {"set": {"type": "integer", "minimum": 0, "maximum": 15}, "from": {"type": "string"}}},
+  "$defs": {"ringSlot": {"type": "object", "additionalProperties": false, "required": ["slot"],
+    "properties": {"slot": {"type": "integer", "minimum": 0, "maximum": 15}}}}
+}`)
+}
+
 func (b *ringBinding) Observed(int) bool { return false }
 
 func (b *ringBinding) Reads(members []int) models.GroupPlan {
@@ -292,6 +304,25 @@ func TestANewProtocolRunsTheWholePath(t *testing.T) {
 	ring := ringAdapter{devices: map[string]*ringDevice{"r1": dev}}
 	table := builtin.Builtin()
 	table[ring.Protocol()] = ring
+
+	// The model schema has the ring parts in place.
+	schema, err := table.ModelSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Properties map[string]json.RawMessage `json:"properties"`
+		Defs       map[string]struct {
+			Properties map[string]json.RawMessage `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(schema, &s); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(s.Properties["protocol"]), `"ring"`) || s.Properties["ring"] == nil ||
+		s.Defs["property"].Properties["ring"] == nil || s.Defs["operation"].Properties["ring"] == nil || s.Defs["ringSlot"].Properties == nil {
+		t.Fatalf("the assembled schema misses ring parts:\n%.2000s", schema)
+	}
 
 	// The reference backend checks ring models with the ring binder: a bad
 	// binding is refused naming its path, the good model is taken.

@@ -457,11 +457,20 @@ func (d *treeDecoder) value(path string, n any, rv reflect.Value) {
 	}
 }
 
-// structFields maps json names to field indexes, flattening embedded structs.
+// structFields maps json names to field indexes (fieldIndexes), once per type
+// and decode.
 func (d *treeDecoder) structFields(t reflect.Type) map[string][]int {
 	if m, ok := d.fields[t]; ok {
 		return m
 	}
+	m := fieldIndexes(t)
+	d.fields[t] = m
+	return m
+}
+
+// fieldIndexes maps the json names of struct type t's fields to their
+// indexes, flattening embedded structs.
+func fieldIndexes(t reflect.Type) map[string][]int {
 	m := map[string][]int{}
 	for _, f := range reflect.VisibleFields(t) {
 		if !f.IsExported() {
@@ -480,7 +489,6 @@ func (d *treeDecoder) structFields(t reflect.Type) map[string][]int {
 		}
 		m[name] = f.Index
 	}
-	d.fields[t] = m
 	return m
 }
 

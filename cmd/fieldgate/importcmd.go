@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/models/importers/edgex"
 	"github.com/fieldgate/fieldgate/models/importers/wot"
@@ -38,8 +39,28 @@ func cmdModelOrImport(args []string, stdout, stderr io.Writer) error {
 		if im, ok := importerFor(args[0]); ok {
 			return cmdImport("model "+args[0], im, args[1:], stdout, stderr)
 		}
+		if args[0] == "schema" {
+			return cmdModelSchema(args[1:], stdout)
+		}
 	}
 	return cmdModel(args, stdout)
+}
+
+// cmdModelSchema prints the JSON Schema of a model document, as the built-in
+// adapters assemble it (the neutral part and each protocol's bindings).
+func cmdModelSchema(args []string, stdout io.Writer) error {
+	if err := parseFlags(newFlags("model schema"), "model schema", args, stdout); err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		return usageError{"model schema: takes no arguments; it prints the model document's JSON Schema"}
+	}
+	s, err := builtin.Builtin().ModelSchema()
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(s)
+	return err
 }
 
 // cmdImport converts a file into a model document: the JSON on stdout,

@@ -33,7 +33,6 @@ import (
 	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/gateway/logging"
-	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/systemd"
 )
 
@@ -76,6 +75,7 @@ const usage = `usage:
   fieldgate config                 print the commented example config (the one the package installs)
   fieldgate check --config FILE    validate a config file and report every problem
   fieldgate model FILE...          validate and compile model documents (JSON or YAML)
+  fieldgate model schema           print the model document's JSON Schema (docs/model.schema.json)
   fieldgate model import-edgex --id ID --version V FILE
                                    convert an EdgeX Modbus device profile to a model (JSON on stdout)
   fieldgate model import-wot --id ID --version V FILE
@@ -281,7 +281,7 @@ func cmdModel(args []string, stdout io.Writer) error {
 			errs = append(errs, err)
 			continue
 		}
-		m, err := models.CompileSource(data)
+		m, err := builtin.Builtin().Compile(data)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue

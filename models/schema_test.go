@@ -69,4 +69,3 @@ func TestSchemaListsEveryField(t *testing.T) {
 		}
 	}
 }
-

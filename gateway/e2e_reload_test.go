@@ -457,6 +457,33 @@ func TestReloadThatChangesOneBusRebuildsOnlyIt(t *testing.T) {
 	}
 }
 
+// A reload that removes a bus stops its devices (they keep their records);
+// one that adds it again resumes them from their cached models, registered
+// no more than before; the other bus is not touched either time.
+func TestReloadThatRemovesABusStopsItsDevices(t *testing.T) {
+	b := newReloadBench(t)
+	b.start(b.bus("a", "5s") + b.bus("b", "5s"))
+	b.waitSettled(2, "a1", "a2", "b1")
+	before := b.counts()
+	running := func(key string) bool { _, ok := b.polls()[b.local[key]]; return ok }
+
+	b.reloadTo(b.bus("a", "5s"), `msg="config reload applied in place"`, 1)
+	b.waitLogged(`msg="device stopped[^\n]*device=`+regexp.QuoteMeta(b.local["b1"]), 1)
+	if running("b1") {
+		t.Errorf("b1 runs on after its bus was removed")
+	}
+	b.waitPolledOn(before, "a1", "a2")
+
+	b.reloadTo(b.bus("a", "5s")+b.bus("b", "5s"), `msg="config reload applied in place"`, 2)
+	b.waitLogged(`msg="device resumed from cache[^\n]*device=`+regexp.QuoteMeta(b.local["b1"]), 1)
+	b.waitPolledOn(b.counts(), "a1", "a2", "b1")
+	after := b.counts()
+	b.untouched(before, after, "a")
+	if after.regs[b.local["b1"]] != before.regs[b.local["b1"]] {
+		t.Errorf("b1 registered again")
+	}
+}
+
 // A reload whose config is refused — it does not load, it names a file
 // that is not there, or a bus it adds does not open (after a changed one
 // did) — changes nothing: the reason is logged, every bus keeps its
@@ -492,4 +519,84 @@ func TestReloadWithAnInvalidConfigKeepsEverythingRunning(t *testing.T) {
 	b.reloadTo(b.bus("a", "5s")+b.bus("b", "4s"), `msg="config reload applied in place"`, 1)
 	b.waitLogged(`msg="device moved to its reconfigured bus" device=`+regexp.QuoteMeta(b.local["b1"]), 1)
 	b.waitPolledOn(b.counts(), "b1")
+}
+
+// A reload that changes a serial bus's settings cannot open the new bus
+// while the old one holds the port (one owner per link): the old one closes
+// first, its devices stopped for the moment, and they move over once the new
+// one is open. The port is never found busy and no device is seen failing.
+func TestReloadOfASerialBusHandsItsPortOver(t *testing.T) {
+	const baud = 38400
+	line, _, be := startRTUBench(t, "usb-FG_RELOAD-if00", baud, 2, 100*time.Millisecond)
+	stateDir := t.TempDir()
+	rtu := func(timeout string) string {
+		return fmt.Sprintf("  - {name: rs485, protocol: modbus-rtu, settings: {port: %s, baud: %d, units: \"1-2\", timeout: %s, probeTimeout: 200ms}}\n",
+			line.Path(), baud, timeout)
+	}
+	parse := func(buses string) (*config.Config, []byte, error) {
+		cfg := testConfig(t, "gw-rtu", stateDir, be.url(), buses)
+		return cfg, nil, nil
+	}
+	cfg, _, _ := parse(rtu("400ms"))
+	logs := &logging.Buffer{}
+	reload := make(chan os.Signal, 1)
+	ready := make(chan string, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	opts := gateway.Options{Config: cfg, Adapters: builtin.Builtin(), Version: "test",
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Ready:  func(api string) { ready <- api }}
+	go func() {
+		done <- gateway.RunReloading(ctx, opts, nil, func() (*config.Config, []byte, error) { return parse(rtu("500ms")) }, reload)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway stopped with %v", err)
+		}
+	}()
+	api := <-ready
+	localID := func(unit int) string { return fmt.Sprintf("modbus-rtu/usb-FG_RELOAD-if00/%d", unit) }
+	polls := func(unit int) uint64 {
+		var d struct{ Polls uint64 }
+		getJSON(t, "http://"+api+"/api/v1/devices/"+pathEscape(localID(unit)), &d)
+		return d.Polls
+	}
+	waitRunning(t, api, localID(1), "")
+	waitRunning(t, api, localID(2), "")
+	before := []uint64{0, polls(1), polls(2)}
+	events := len(be.srv.Events("", 1<<20))
+
+	reload <- syscall.SIGHUP
+	eventually(t, 30*time.Second, "the reload applied", func() error {
+		if !strings.Contains(logs.String(), `msg="config reload applied in place"`) {
+			return errNotYet
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, "both units polled on the new bus", func() error {
+		for unit := 1; unit <= 2; unit++ {
+			if p := polls(unit); p < before[unit]+3 {
+				return fmt.Errorf("unit %d: %d polls, %d before", unit, p, before[unit])
+			}
+		}
+		return nil
+	})
+	if n := strings.Count(logs.String(), `msg="device moved to its reconfigured bus"`); n != 2 {
+		t.Errorf("%d devices moved, want 2", n)
+	}
+	for _, bad := range []string{"port busy", "link down", "serial port down", "device degraded", "device offline"} {
+		if strings.Contains(logs.String(), bad) {
+			t.Errorf("logged %q: the port was not handed over cleanly", bad)
+		}
+	}
+	evs := be.srv.Events("", 1<<20)
+	for _, ev := range evs[:len(evs)-events] {
+		if ev.Event != "online" {
+			t.Errorf("event after the reload: %s %s %s", ev.LocalID, ev.Event, ev.Detail)
+		}
+	}
+	if n := strings.Count(logs.String(), `msg="gateway started"`); n != 1 {
+		t.Errorf("the gateway started %d times", n)
+	}
 }

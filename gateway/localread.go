@@ -87,7 +87,7 @@ func (g *Gateway) apiRead(w http.ResponseWriter, r *http.Request) {
 		group := &run.model.Groups[gi]
 		ctx, cancel := context.WithTimeout(adapters.OnDemand(r.Context()), group.Budget)
 		var err error
-		out, err = run.bus.Poll(ctx, run.target, group, out)
+		out, err = run.dev.Poll(ctx, group, out)
 		cancel()
 		if err != nil {
 			if r.Context().Err() != nil {

@@ -193,7 +193,7 @@ func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *model
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err := run.bus.Execute(ctx, run.target, action)
+	err := run.dev.Execute(ctx, action)
 	if err != nil {
 		code := codeDevice
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -28,8 +29,12 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 	if bus == nil {
 		return errUnknownBus(rec.Bus)
 	}
+	dev, err := adapters.Attach(bus, rec.Target)
+	if err != nil {
+		return fmt.Errorf("attach %s to bus %q: %w", rec.LocalID, rec.Bus, err)
+	}
 	ctx, cancel := context.WithCancel(g.life)
-	run := &instanceRun{model: model, instance: inst, bus: bus, target: rec.Target, cancel: cancel,
+	run := &instanceRun{model: model, instance: inst, bus: bus, dev: dev, cancel: cancel,
 		wake: make(chan struct{}, len(model.Groups)), last: make([]lastValue, len(model.Properties))}
 	// Counted before it is visible: a swap that replaces run at once (a
 	// concurrent assignment, stopAll) then waits for its pollers too.
@@ -42,7 +47,7 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 			// The backend's choice, but never a busy loop on the bus.
 			interval = max(time.Duration(inst.PollIntervalMs)*time.Millisecond, minPollInterval)
 		}
-		if obs, ok := bus.(adapters.Observer); ok && group.Observe {
+		if obs, ok := dev.(adapters.DeviceObserver); ok && group.Observe {
 			go func() {
 				defer run.wg.Done()
 				g.observeLoop(ctx, d, run, obs, group, interval)
@@ -90,7 +95,7 @@ func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, gro
 		}
 		started := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, group.Budget)
-		readings, err := run.bus.Poll(pctx, run.target, group, buf[:0])
+		readings, err := run.dev.Poll(pctx, group, buf[:0])
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -156,7 +161,7 @@ func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
 // poll: a device that disappears goes degraded, then offline, and online
 // again with its next notification. Should the adapter give up, the loop
 // starts it again after a backoff.
-func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, obs adapters.Observer, group *models.PollGroup, interval time.Duration) {
+func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, obs adapters.DeviceObserver, group *models.PollGroup, interval time.Duration) {
 	if interval != group.Interval {
 		copyGroup := *group
 		copyGroup.Interval = interval
@@ -172,7 +177,7 @@ func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 	}
 	for {
 		started := time.Now()
-		err := obs.Observe(ctx, run.target, group, emit, func(err error) { g.pollFailed(d, err) })
+		err := obs.Observe(ctx, group, emit, func(err error) { g.pollFailed(d, err) })
 		if ctx.Err() != nil {
 			return
 		}

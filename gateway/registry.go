@@ -113,8 +113,8 @@ type lastValue struct {
 type instanceRun struct {
 	model    *models.Compiled
 	instance backendclient.Instance
-	bus      adapters.Bus
-	target   string
+	bus      adapters.Bus    // the bus it runs on (a reload compares it)
+	dev      adapters.Device // the device attached to bus: its target resolved once
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	// wake makes the pollers poll now (their link just came back), instead of

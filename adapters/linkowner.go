@@ -172,6 +172,10 @@ func (o *LinkOwner[C]) Do(ctx context.Context, op bool, fn func(ctx context.Cont
 // since.
 func (o *LinkOwner[C]) Up() bool { return o.up.Load() }
 
+// Queued is the number of transactions waiting for their turn (not counting
+// the running one).
+func (o *LinkOwner[C]) Queued() int { return len(o.ops) + len(o.polls) }
+
 // Close stops the owner: the running transaction's ctx ends (Interrupt is
 // called), queued ones fail with ErrOwnerClosed, and the link is closed. It
 // waits for the owner goroutine, that is at most for the running transaction

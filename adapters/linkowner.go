@@ -79,8 +79,11 @@ type LinkOwner[C any] struct {
 	cause    error // why the link is down
 	reported bool  // a state was reported
 
-	imu     sync.Mutex
-	running *linkTxn[C] // the transaction Interrupt may end (nil: none)
+	txns sync.Pool // of *linkTxn[C]: a transaction costs no allocation of its own
+
+	imu       sync.Mutex
+	txnCancel context.CancelCauseFunc // ends the running transaction's ctx (Close); nil: none runs
+	txnGen    uint64                  // counts transactions run: whose I/O a late Interrupt may not end
 
 	// owner goroutine only
 	conn    C
@@ -137,7 +140,12 @@ func (o *LinkOwner[C]) Do(ctx context.Context, op bool, fn func(ctx context.Cont
 	if o.cfg.Retry > 0 && !o.up.Load() {
 		return o.downErr()
 	}
-	t := &linkTxn[C]{ctx: ctx, fn: fn, reply: make(chan error, 1)}
+	t, _ := o.txns.Get().(*linkTxn[C])
+	if t == nil {
+		t = &linkTxn[C]{reply: make(chan error, 1)}
+	}
+	t.ctx, t.fn = ctx, fn
+	t.state.Store(txnQueued)
 	q := o.polls
 	if op {
 		q = o.ops
@@ -151,6 +159,9 @@ func (o *LinkOwner[C]) Do(ctx context.Context, op bool, fn func(ctx context.Cont
 	}
 	select {
 	case err := <-t.reply:
+		// The owner is done with t: its reply was its last touch.
+		t.ctx, t.fn = nil, nil
+		o.txns.Put(t)
 		return err
 	case <-ctx.Done():
 		if t.state.CompareAndSwap(txnQueued, txnDropped) {
@@ -182,6 +193,11 @@ func (o *LinkOwner[C]) Queued() int { return len(o.ops) + len(o.polls) }
 // to end.
 func (o *LinkOwner[C]) Close() error {
 	o.cancel()
+	o.imu.Lock()
+	if o.txnCancel != nil {
+		o.txnCancel(o.closedErr())
+	}
+	o.imu.Unlock()
 	<-o.done
 	return nil
 }
@@ -395,8 +411,18 @@ func (o *LinkOwner[C]) exec(t *linkTxn[C]) {
 	// Its cause tells a Close from the caller giving up (see Do).
 	ctx, cancel := context.WithCancelCause(t.ctx)
 	defer cancel(nil)
-	stopClose := context.AfterFunc(o.ctx, func() { cancel(o.closedErr()) })
-	defer stopClose()
+	o.imu.Lock()
+	o.txnCancel = cancel
+	o.txnGen++
+	o.imu.Unlock()
+	defer func() {
+		o.imu.Lock()
+		o.txnCancel = nil
+		o.imu.Unlock()
+	}()
+	if o.ctx.Err() != nil { // Close came before the line above: it did not see cancel
+		cancel(o.closedErr())
+	}
 
 	if o.open && o.cfg.Check != nil && !time.Now().Before(o.checkAt) {
 		o.check()
@@ -436,18 +462,18 @@ func (o *LinkOwner[C]) call(ctx context.Context, t *linkTxn[C]) error {
 	}
 	conn := o.conn
 	o.imu.Lock()
-	o.running = t
+	gen := o.txnGen
 	o.imu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
 		o.imu.Lock()
 		defer o.imu.Unlock()
-		if o.running == t { // a late call must not end the next transaction's I/O
+		if o.txnGen == gen && o.txnCancel != nil { // a late call must not end the next transaction's I/O
 			o.cfg.Interrupt(conn)
 		}
 	})
 	err := t.fn(ctx, conn)
 	o.imu.Lock()
-	o.running = nil
+	o.txnGen++ // ends this transaction's hold on Interrupt
 	o.imu.Unlock()
 	if !stop() && o.open {
 		o.closeLink() // Interrupt may have closed what the link holds

@@ -140,7 +140,14 @@ func busy[C any](t *testing.T, o *LinkOwner[C]) (release func(), done <-chan err
 	started, hold := make(chan struct{}), make(chan struct{})
 	res := make(chan error, 1)
 	go func() {
-		res <- o.Do(context.Background(), false, func(context.Context, C) error { close(started); <-hold; return nil })
+		res <- o.Do(context.Background(), false, func(ctx context.Context, _ C) error {
+			close(started)
+			select {
+			case <-hold:
+			case <-ctx.Done(): // a test that failed closes the owner
+			}
+			return nil
+		})
 	}()
 	<-started
 	return func() { close(hold) }, res
@@ -171,13 +178,13 @@ func TestLinkOwnerOperationsFirst(t *testing.T) {
 		results = make(chan error, 4)
 	)
 	queue := func(name string, op bool) {
+		n := o.Queued() + 1
 		go func() {
 			results <- o.Do(context.Background(), op, func(ctx context.Context, c net.Conn) error {
 				order = append(order, name)
 				return echo(name)(ctx, c)
 			})
 		}()
-		n := o.Queued() + 1
 		waitUntil(t, name+" queued", func() bool { return o.Queued() == n })
 	}
 	queue("poll1", false)

@@ -83,7 +83,7 @@ type LinkOwner[C any] struct {
 
 	imu       sync.Mutex
 	txnCancel context.CancelCauseFunc // ends the running transaction's ctx (Close); nil: none runs
-	txnGen    uint64                  // counts transactions run: whose I/O a late Interrupt may not end
+	txnGen    uint64                  // counts transactions ended: a late Interrupt of an ended one does nothing
 
 	// owner goroutine only
 	conn    C
@@ -125,9 +125,10 @@ func NewLinkOwner[C any](cfg LinkConfig[C]) *LinkOwner[C] {
 // Do runs fn on the owner goroutine with the open link, after the
 // transactions queued before it (op: an operation, which goes ahead of queued
 // polls). fn's ctx ends when ctx does or when the owner closes (then
-// context.Cause of it wraps ErrOwnerClosed); fn must end its I/O then. When ctx ends while the transaction is queued, Do returns
-// ctx.Err() at once and fn never runs; once fn runs, Do returns after it
-// (so fn may write to its caller's variables). A transaction whose ctx ended
+// context.Cause of it wraps ErrOwnerClosed); fn must end its I/O then. When
+// ctx ends while the transaction is queued, Do returns ctx.Err() at once and
+// fn never runs; once fn runs, Do returns after it (so fn may write to its
+// caller's variables). A transaction whose ctx ended
 // and that failed returns ctx.Err(); one the owner's Close interrupted, an
 // error wrapping ErrOwnerClosed.
 func (o *LinkOwner[C]) Do(ctx context.Context, op bool, fn func(ctx context.Context, c C) error) error {
@@ -413,7 +414,6 @@ func (o *LinkOwner[C]) exec(t *linkTxn[C]) {
 	defer cancel(nil)
 	o.imu.Lock()
 	o.txnCancel = cancel
-	o.txnGen++
 	o.imu.Unlock()
 	defer func() {
 		o.imu.Lock()

@@ -272,11 +272,10 @@ func (b *bus) Close() error {
 	eps := b.eps
 	b.eps = map[string]*endpoint{}
 	b.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, e := range eps {
-		e.cancel()
+		wg.Go(e.close) // together: the bus waits for one exchange in flight, not one per endpoint
 	}
-	for _, e := range eps {
-		<-e.done
-	}
+	wg.Wait()
 	return nil
 }

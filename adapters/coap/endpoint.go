@@ -19,34 +19,26 @@ import (
 	"github.com/fieldgate/fieldgate/adapters"
 )
 
-// Queue depths of an endpoint's owner; callers block (ctx-aware) when full.
-const (
-	opQueueDepth   = 16
-	pollQueueDepth = 64
-)
-
 var errClosed = fmt.Errorf("%w: bus closed", adapters.ErrLinkDown)
 
-// endpoint is one remote CoAP endpoint and its owner goroutine: the only
-// goroutine that sends requests to it, one exchange at a time, operations
-// ahead of polls. Observe notifications arrive on the connection's own reader
-// and never go through the queue.
+// endpoint is one remote CoAP endpoint and its owner: the only goroutine that
+// sends requests to it, one exchange at a time, operations ahead of polls.
+// Observe notifications arrive on the connection's own reader and never go
+// through the queue.
 type endpoint struct {
 	addr    endpointAddr
 	log     *slog.Logger
 	timeout time.Duration
-	psk     *pskConfig // nil: plain UDP
-	onLink  func(link string, up bool, err error)
+	psk     *pskConfig           // nil: plain UDP
 	wire    *adapters.WireCounts // the bus's
 
-	ops, polls chan *job
-	ctx        context.Context // ends when the endpoint closes
-	cancel     context.CancelFunc
-	done       chan struct{}
+	// The connection is dialled (and dialled again once it has ended) by the
+	// exchange that needs it, so the owner's link is the endpoint itself.
+	owner  *adapters.LinkOwner[*endpoint]
+	ctx    context.Context // ends when the endpoint closes: the connection's lifetime
+	cancel context.CancelFunc
 
-	conn     *client.Conn // owner goroutine only
-	up       bool         // owner goroutine only: last state reported to onLink
-	reported bool         // owner goroutine only: a state was reported
+	conn *client.Conn // owner goroutine only
 }
 
 type pskConfig struct {
@@ -54,148 +46,80 @@ type pskConfig struct {
 	key      []byte
 }
 
-// job is one exchange (or short sequence) run by the owner on the connection.
-type job struct {
-	ctx   context.Context
-	run   func(ctx context.Context, c *client.Conn) error
-	reply chan error
-}
-
 func newEndpoint(addr endpointAddr, log *slog.Logger, timeout time.Duration, psk *pskConfig, onLink func(string, bool, error), wire *adapters.WireCounts) *endpoint {
-	e := &endpoint{
-		addr: addr, log: log.With("endpoint", addr.target()), timeout: timeout, psk: psk, onLink: onLink, wire: wire,
-		ops: make(chan *job, opQueueDepth), polls: make(chan *job, pollQueueDepth),
-		done: make(chan struct{}),
-	}
+	e := &endpoint{addr: addr, log: log.With("endpoint", addr.target()), timeout: timeout, psk: psk, wire: wire}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	go e.run()
+	cfg := adapters.LinkConfig[*endpoint]{
+		Name:  addr.target(),
+		Open:  func(context.Context) (*endpoint, error) { return e, nil },
+		Close: (*endpoint).hangUp,
+	}
+	if onLink != nil {
+		target := addr.target()
+		cfg.OnState = func(up bool, err error) { onLink(target, up, err) }
+	}
+	e.owner = adapters.NewLinkOwner(cfg)
 	return e
 }
 
-// do queues fn and waits for its result; op jobs overtake queued polls.
-func (e *endpoint) do(ctx context.Context, op bool, fn func(ctx context.Context, c *client.Conn) error) error {
-	j := &job{ctx: ctx, run: fn, reply: make(chan error, 1)}
-	q := e.polls
-	if op {
-		q = e.ops
-	}
-	select {
-	case q <- j:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-e.ctx.Done():
-		return errClosed
-	}
-	select {
-	case err := <-j.reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-e.done:
-		select {
-		case err := <-j.reply:
-			return err
-		default:
-			return errClosed
-		}
-	}
+// close stops the owner (an exchange in flight ends on its ctx) and closes
+// the connection.
+func (e *endpoint) close() {
+	e.cancel()
+	_ = e.owner.Close()
 }
 
-func (e *endpoint) run() {
-	defer close(e.done)
-	defer func() {
-		if e.conn != nil {
-			_ = e.conn.Close()
-		}
-	}()
-	defer e.drain()
-	for {
-		var j *job
-		select {
-		case j = <-e.ops:
-		default:
-			select {
-			case <-e.ctx.Done():
-				return
-			case j = <-e.ops:
-			case j = <-e.polls:
-				e.runOps() // operations that arrived meanwhile still go first
-			}
-		}
-		if e.ctx.Err() != nil {
-			j.reply <- errClosed
-			return
-		}
-		e.exec(j)
-	}
-}
-
-func (e *endpoint) runOps() {
-	for range opQueueDepth {
-		select {
-		case op := <-e.ops:
-			e.exec(op)
-		default:
-			return
-		}
-	}
-}
-
-func (e *endpoint) drain() {
-	for range opQueueDepth + pollQueueDepth {
-		select {
-		case j := <-e.ops:
-			j.reply <- errClosed
-		case j := <-e.polls:
-			j.reply <- errClosed
-		default:
-			return
-		}
-	}
-}
-
-// exec runs one job with the endpoint's timeout, dialling first if needed.
-func (e *endpoint) exec(j *job) {
-	if err := j.ctx.Err(); err != nil {
-		j.reply <- err
-		return
-	}
-	ctx, cancel := context.WithTimeout(j.ctx, e.timeout)
-	defer cancel()
-	stop := context.AfterFunc(e.ctx, cancel)
-	defer stop()
-	err := e.connect(ctx)
-	if err == nil {
-		err = j.run(ctx, e.conn)
-		e.count(ctx, err)
-	}
-	err = e.classify(j.ctx, ctx, err)
-	j.reply <- err
-	if !errors.Is(err, adapters.ErrTimeout) || e.conn == nil || (e.psk == nil && !e.up) {
-		return
-	}
-	// A timeout: a slow resource, or a peer gone? A peer that answers the
-	// ping is there (the link stays up); one that does not is down, as a
-	// TCP endpoint that refuses connections is. Pinged only while up: a
-	// peer already down costs no more than its requests' timeouts.
-	if e.alive() {
-		return
-	}
-	e.report(false, err)
-	if e.psk != nil {
-		// A DTLS peer that lost its session (power loss, no close_notify)
-		// silently drops every record of the old one: handshake again on
-		// the next request instead of timing out forever.
-		e.log.Debug("coap dtls session dead; dropping the connection")
+// hangUp closes the connection (owner goroutine only).
+func (e *endpoint) hangUp() {
+	if e.conn != nil {
 		_ = e.conn.Close()
 		e.conn = nil
 	}
 }
 
+// do queues fn and waits for its result; op jobs overtake queued polls. fn
+// runs with the endpoint's timeout, on a connection dialled when needed.
+func (e *endpoint) do(ctx context.Context, op bool, fn func(ctx context.Context, c *client.Conn) error) error {
+	return e.owner.Do(ctx, op, func(txn context.Context, _ *endpoint) error { return e.exec(txn, fn) })
+}
+
+// exec runs one exchange with the endpoint's timeout, dialling first if
+// needed (owner goroutine only). txn ends when the caller gives up or the
+// endpoint closes.
+func (e *endpoint) exec(txn context.Context, fn func(ctx context.Context, c *client.Conn) error) error {
+	ctx, cancel := context.WithTimeout(txn, e.timeout)
+	defer cancel()
+	err := e.connect(ctx)
+	if err == nil {
+		err = fn(ctx, e.conn)
+		e.count(ctx, err)
+	}
+	err = e.classify(txn, ctx, err)
+	if !errors.Is(err, adapters.ErrTimeout) || e.conn == nil || (e.psk == nil && !e.owner.Up()) {
+		return err
+	}
+	// A timeout: a slow resource, or a peer gone? A peer that answers the
+	// ping is there (the link stays up); one that does not is down, as a
+	// TCP endpoint that refuses connections is. Pinged only while up: a
+	// peer already down costs no more than its requests' timeouts.
+	if e.alive(txn) {
+		return err
+	}
+	e.owner.Report(false, err)
+	if e.psk != nil {
+		// A DTLS peer that lost its session (power loss, no close_notify)
+		// silently drops every record of the old one: handshake again on
+		// the next request instead of timing out forever.
+		e.log.Debug("coap dtls session dead; dropping the connection")
+		e.hangUp()
+	}
+	return err
+}
+
 // alive pings the peer (an empty confirmable message, answered by a reset
 // even when a resource stays silent), bounded by the endpoint's timeout.
-func (e *endpoint) alive() bool {
-	ctx, cancel := context.WithTimeout(e.ctx, e.timeout)
+func (e *endpoint) alive(txn context.Context) bool {
+	ctx, cancel := context.WithTimeout(txn, e.timeout)
 	defer cancel()
 	return e.conn.Ping(ctx) == nil
 }
@@ -211,7 +135,7 @@ func (e *endpoint) connect(ctx context.Context) error {
 	}
 	c, err := e.dial(ctx)
 	if err != nil {
-		e.report(false, err)
+		e.owner.Report(false, err)
 		return fmt.Errorf("%w: %w", adapters.ErrLinkDown, err)
 	}
 	e.conn = c
@@ -258,51 +182,40 @@ func (e *endpoint) dial(ctx context.Context) (*client.Conn, error) {
 	return coapdtls.Client(dc, append(e.clientOptions(), options.WithCloseSocket())...), nil
 }
 
-// report tells onLink about a change of the endpoint's state, and about the
-// first state known (the first answer: up), as the other buses' links do.
-func (e *endpoint) report(up bool, err error) {
-	if e.reported && e.up == up {
-		return
-	}
-	e.up, e.reported = up, true
-	if e.onLink != nil {
-		e.onLink(e.addr.target(), up, err)
-	}
-}
-
-// classify maps a failure onto the errors the gateway decides on.
-func (e *endpoint) classify(callerCtx, ctx context.Context, err error) error {
+// classify maps a failure onto the errors the gateway decides on; an answer
+// (any) reports the endpoint up, as the first state known too. txn is the
+// transaction's ctx (its caller's, ended too when the endpoint closes), ctx
+// the exchange's (txn bounded by the endpoint's timeout).
+func (e *endpoint) classify(txn, ctx context.Context, err error) error {
 	var se *StatusError
 	switch {
 	case err == nil:
-		e.report(true, nil)
+		e.owner.Report(true, nil)
 		return nil
 	case errors.As(err, &se), errors.Is(err, adapters.ErrBadReply):
-		e.report(true, nil)
+		e.owner.Report(true, nil)
 		return err
 	case errors.Is(err, adapters.ErrLinkDown):
 		return err
-	case callerCtx.Err() != nil:
-		return callerCtx.Err()
-	case e.ctx.Err() != nil:
-		return errClosed
+	case txn.Err() != nil:
+		return context.Cause(txn)
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: no answer from %s within %s", adapters.ErrTimeout, e.addr.target(), e.timeout)
 	}
-	e.report(false, err) // the host refused (ICMP port unreachable) or the socket failed
+	e.owner.Report(false, err) // the host refused (ICMP port unreachable) or the socket failed
 	return fmt.Errorf("%w: %s: %w", adapters.ErrLinkDown, e.addr.target(), err)
 }
 
-// count counts one exchange that went on the wire: a timeout (the exchange's
-// own deadline passed, not the caller's or the bus's), or a refusal (4.xx,
-// 5.xx).
+// count counts one exchange that went on the wire: a timeout (a deadline
+// passed: the exchange's, or an action's own timeout; a cancellation or the
+// bus closing is none), or a refusal (4.xx, 5.xx).
 func (e *endpoint) count(ctx context.Context, err error) {
 	var se *StatusError
 	switch {
 	case err == nil:
 	case errors.As(err, &se):
 		e.wire.Exception()
-	case ctx.Err() == context.DeadlineExceeded && e.ctx.Err() == nil:
+	case ctx.Err() == context.DeadlineExceeded:
 		e.wire.Timeout()
 	case ctx.Err() != nil:
 		return // cancelled: nobody waits for the answer

@@ -40,7 +40,7 @@ func openRTU(_ context.Context, spec adapters.BusSpec, s *rtuSettings) (adapters
 		set:    s,
 		portID: s.port.PortID(),
 		wire:   newRTUWire(s.line, s.echo),
-		silent: newSilence(),
+		silent: adapters.NewSilence[unitID](),
 	}
 	b.wire.log = b.log
 	link := "port " + s.port.String()
@@ -66,9 +66,14 @@ type rtuBus struct {
 	set    *rtuSettings
 	portID string
 	owner  *serialport.Owner
-	wire   *rtuWire // used inside owner.Do only
-	silent *silence
+	wire   *rtuWire                  // used inside owner.Do only
+	silent *adapters.Silence[unitID] // the backoff of its silent units
 }
+
+// unitID names a unit in the line's backoff (Silence) and its errors.
+type unitID byte
+
+func (u unitID) String() string { return "unit " + strconv.Itoa(int(u)) }
 
 // RTUTarget is the target string of a unit on a port: "<PortID>/<unit>".
 func RTUTarget(portID string, unit byte) string {
@@ -95,28 +100,20 @@ func (b *rtuBus) resolve(target string) (byte, error) {
 // A unit that is backing off after a timeout is skipped off the wire when its
 // poll's turn comes, so polls queued behind its first timeout cost nothing.
 func (b *rtuBus) do(ctx context.Context, t *txn, op bool) (byte, []byte, error) {
-	type result struct {
-		fn   byte
-		data []byte
-	}
-	res := make(chan result, 1)
 	err := b.owner.Do(ctx, op, func(c serialport.Conn) error {
 		if !op && !t.probe {
-			if err := b.silent.skip(t.unit, t.every); err != nil {
+			if err := b.silent.Skip(unitID(t.unit), t.every); err != nil {
 				return err
 			}
 		}
-		fn, data, err := b.wire.transact(ctx, c, t.unit, t.req, t.timeout)
+		var err error
+		t.fn, t.data, err = b.wire.transact(ctx, c, t.unit, t.req, t.timeout)
 		if !t.probe || err == nil {
 			// A scan's short probe timeout says little about a unit; its
 			// answer says it is back.
-			b.silent.note(t.unit, t.timeout, err)
+			b.silent.Note(unitID(t.unit), t.timeout, err)
 		}
-		if err != nil {
-			return err
-		}
-		res <- result{fn, data}
-		return nil
+		return err
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -124,12 +121,7 @@ func (b *rtuBus) do(ctx context.Context, t *txn, op bool) (byte, []byte, error) 
 		}
 		return 0, nil, err
 	}
-	select {
-	case r := <-res:
-		return r.fn, r.data, nil
-	default:
-		return 0, nil, fmt.Errorf("%w: port owner returned without running the transaction", adapters.ErrLinkDown)
-	}
+	return t.fn, t.data, nil // Do returns after fn: t is settled
 }
 
 // Poll reads every request of the group and appends the decoded readings to out.

@@ -143,7 +143,7 @@ func (b *tcpBus) link(ep string) (*link, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, errLinkClosed
+		return nil, errBusClosed
 	}
 	l, ok := b.links[ep]
 	if !ok {
@@ -189,14 +189,16 @@ func (b *tcpBus) Close() error {
 	links := b.links
 	b.links = map[string]*link{}
 	b.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, l := range links {
-		l.cancel()
+		wg.Go(l.close) // together: the bus waits for one in-flight request, not one per link
 	}
-	for _, l := range links {
-		<-l.done
-	}
+	wg.Wait()
 	return nil
 }
+
+// errBusClosed is returned for requests to a closed bus.
+var errBusClosed = fmt.Errorf("%w: bus closed", adapters.ErrLinkDown)
 
 // hostPort joins an address and port into an endpoint.
 func hostPort(a netip.Addr, port uint16) string {

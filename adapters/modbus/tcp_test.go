@@ -338,7 +338,7 @@ func TestOperationsOvertakePolls(t *testing.T) {
 			note("poll")
 		}()
 	}
-	waitFor(t, "the polls to queue", func() bool { return len(l.polls) >= polls-1 })
+	waitFor(t, "the polls to queue", func() bool { return l.owner.Queued() >= polls-1 })
 	err = bus.Execute(context.Background(), target, &models.Action{Name: "set",
 		Modbus: []models.ModbusAction{{Function: 6, Table: models.TableHolding, Address: 1, Words: []uint16{77}}}})
 	if err != nil {

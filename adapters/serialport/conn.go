@@ -62,8 +62,9 @@ var errConnDone = errors.New("serial port: Conn used outside its transaction")
 
 type conn struct {
 	o      *Owner
-	p      *openPort // nil once the transaction ended
-	broken error     // the I/O error that showed the link lost
+	p      *openPort       // nil once the transaction ended
+	txn    context.Context // the transaction's: ends when its caller gives up or the owner closes
+	broken error           // the I/O error that showed the link lost
 }
 
 func (c *conn) linkLost(op string, err error) error {
@@ -111,13 +112,14 @@ func (c *conn) Write(ctx context.Context, p []byte) error {
 	return nil
 }
 
-// interrupted is why a wait must end now: ctx done or the owner closing.
+// interrupted is why a wait must end now: ctx done or the transaction's
+// (its caller gave up, or the owner is closing: the cause says so).
 func (c *conn) interrupted(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c.o.stopping() {
-		return c.o.closedErr()
+	if c.txn.Err() != nil {
+		return context.Cause(c.txn)
 	}
 	return nil
 }
@@ -157,11 +159,8 @@ func (c *conn) Read(ctx context.Context, p []byte, deadline time.Time) (int, err
 		return 0, nil
 	}
 	for first := true; ; first = false {
-		if err := ctx.Err(); err != nil {
+		if err := c.interrupted(ctx); err != nil {
 			return 0, err
-		}
-		if c.o.stopping() {
-			return 0, c.o.closedErr()
 		}
 		wait := time.Until(deadline)
 		if wait <= 0 && !first {
@@ -236,7 +235,7 @@ func (c *conn) sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-	case <-c.o.stop:
+	case <-c.txn.Done():
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package serialport owns serial ports: naming them stably (Identity: a
 // /dev/serial/by-id path or a USB VID:PID[:SERIAL] match), their line settings,
-// and the one goroutine (Owner) that talks on each open port. Whatever protocol
+// and the one goroutine (Owner, an adapters.LinkOwner that keeps its port
+// open) that talks on each open port. Whatever protocol
 // runs on a port (Modbus RTU, text commands), every transaction goes through
 // Owner.Do in order, urgent ones (operations) ahead of queued polls. The owner
 // opens the port, detects unplugging (also while idle), reports link state and

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -107,76 +106,6 @@ func TestCtxCancelInterruptsRead(t *testing.T) {
 	}
 	if !o.Up() {
 		t.Errorf("a cancelled read took the port down")
-	}
-}
-
-func TestUrgentGoesFirst(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1, Logger: testLogger(t)})
-	defer o.Close()
-	ctx := context.Background()
-	release := make(chan struct{})
-	started := make(chan struct{})
-	results := make(chan error, 5)
-	go func() {
-		results <- o.Do(ctx, false, func(Conn) error { close(started); <-release; return nil })
-	}()
-	<-started          // the owner is busy: everything below queues
-	var order []string // appended only on the owner goroutine, one fn at a time
-	queued := 0
-	queue := func(name string, urgent bool) {
-		go func() { results <- o.Do(ctx, urgent, func(Conn) error { order = append(order, name); return nil }) }()
-		queued++
-		waitFor(t, 5*time.Second, name+" queued", func() bool {
-			o.mu.Lock()
-			defer o.mu.Unlock()
-			return len(o.urgent)+len(o.normal) == queued
-		})
-	}
-	queue("poll1", false)
-	queue("poll2", false)
-	queue("op1", true)
-	queue("op2", true)
-	close(release)
-	for range 5 {
-		if err := <-results; err != nil {
-			t.Fatalf("Do: %v", err)
-		}
-	}
-	want := "op1 op2 poll1 poll2"
-	if got := strings.Join(order, " "); got != want {
-		t.Fatalf("order %q, want %q", got, want)
-	}
-}
-
-func TestCancelWhileQueued(t *testing.T) {
-	l := newLine(t, serialemu.LineConfig{})
-	o := NewOwner(Config{Identity: Identity{Path: l.Path()}, Line: line8N1, Logger: testLogger(t)})
-	defer o.Close()
-	release := make(chan struct{})
-	started := make(chan struct{})
-	go o.Do(context.Background(), false, func(Conn) error { close(started); <-release; return nil })
-	<-started
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ran := false
-	go func() { done <- o.Do(ctx, false, func(Conn) error { ran = true; return nil }) }()
-	waitFor(t, 5*time.Second, "request queued", func() bool {
-		o.mu.Lock()
-		defer o.mu.Unlock()
-		return len(o.normal) == 1
-	})
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Do = %v, want context.Canceled", err)
-	}
-	close(release)
-	// A later transaction proves the cancelled one was dropped, not run.
-	if err := o.Do(context.Background(), false, func(Conn) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if ran {
-		t.Fatalf("a request cancelled while queued ran")
 	}
 }
 

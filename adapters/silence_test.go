@@ -1,27 +1,26 @@
-package modbus
+package adapters
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
-
-	"github.com/fieldgate/fieldgate/adapters"
 )
 
-// TestSilenceSkip: how long the polls of a silent unit are skipped. A unit
-// polled every second is asked again on each poll after a timeout (so it is
+// TestSilenceSkip: how long the polls of a silent device (a unit) are
+// skipped. A unit polled every second is asked again on each poll after a timeout (so it is
 // back within an interval of answering, however long it was silent); one
 // polled as hard as possible holds the line at most 1/(1+silenceFactor) of
 // the time; many silent units on a line are asked less often each; an answer
 // ends the skip at once.
 func TestSilenceSkip(t *testing.T) {
 	now := time.Unix(1000, 0)
-	s := newSilence()
+	s := NewSilence[byte]()
 	s.now = func() time.Time { return now }
-	timedOut := adapters.ErrTimeout
-	skipped := func(unit byte, interval time.Duration) bool { return s.skip(unit, interval) != nil }
+	timedOut := ErrTimeout
+	skipped := func(unit byte, interval time.Duration) bool { return s.Skip(unit, interval) != nil }
 
-	s.note(1, 300*time.Millisecond, timedOut)
+	s.Note(1, 300*time.Millisecond, timedOut)
 	now = now.Add(400 * time.Millisecond)
 	if !skipped(1, time.Second) {
 		t.Error("a poll 0.4s after a timeout was not skipped")
@@ -33,7 +32,7 @@ func TestSilenceSkip(t *testing.T) {
 			t.Fatalf("outage poll %d: a poll 1s after the last timeout was skipped", i)
 		}
 		now = now.Add(300 * time.Millisecond) // the request times out
-		s.note(1, 300*time.Millisecond, timedOut)
+		s.Note(1, 300*time.Millisecond, timedOut)
 		now = now.Add(time.Second) // the next poll, an interval later
 	}
 	now = now.Add(-time.Second)
@@ -47,7 +46,7 @@ func TestSilenceSkip(t *testing.T) {
 		t.Error("a 1-minute poll 3s after a timeout was skipped")
 	}
 	// Polled as hard as possible (100 ms timeout): skipped for 10 timeouts.
-	s.note(2, 100*time.Millisecond, timedOut)
+	s.Note(2, 100*time.Millisecond, timedOut)
 	if w := skipWait(100*time.Millisecond, 0, 1); w != time.Second {
 		t.Errorf("skip of a hard-polled unit: %v, want 1s", w)
 	}
@@ -59,12 +58,12 @@ func TestSilenceSkip(t *testing.T) {
 		t.Errorf("skip is capped: %v, want %v", w, silenceMax)
 	}
 	// Any answer ends it; link trouble says nothing about the unit.
-	s.note(2, 100*time.Millisecond, &ExceptionError{Code: 2})
+	s.Note(2, 100*time.Millisecond, fmt.Errorf("%w: bad CRC", ErrBadReply))
 	if skipped(2, 0) {
-		t.Error("a unit that answered with an exception is still skipped")
+		t.Error("a unit that answered (garbled) is still skipped")
 	}
-	s.note(1, 300*time.Millisecond, timedOut)
-	s.note(1, 300*time.Millisecond, errors.Join(adapters.ErrLinkDown))
+	s.Note(1, 300*time.Millisecond, timedOut)
+	s.Note(1, 300*time.Millisecond, errors.Join(ErrLinkDown))
 	if !skipped(1, time.Second) {
 		t.Error("a link failure ended the skip")
 	}

@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/testbench/backend"
@@ -412,7 +413,7 @@ func TestContractAgainstReferenceBackend(t *testing.T) {
 	s := loadSpec(t)
 	specOps := s.ops(t)
 	dir := t.TempDir()
-	be, err := backend.Open(backend.Config{DBPath: filepath.Join(dir, "backend.db"), Token: "tok-1", PendingRetryAfter: 30 * time.Second}, slog.New(slog.DiscardHandler))
+	be, err := backend.Open(backend.Config{DBPath: filepath.Join(dir, "backend.db"), Token: "tok-1", PendingRetryAfter: 30 * time.Second, Binders: []models.Binder{modbus.ModelBinder()}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +491,7 @@ func TestContractAgainstReferenceBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := models.CompileSource(m1); err != nil {
+	if _, err := models.CompileSource(m1, modbus.ModelBinder()); err != nil {
 		t.Errorf("served model does not compile: %v", err)
 	}
 	m2, err := c.Model(ctx, "acme-th100", "1.0.0")

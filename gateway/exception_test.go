@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -35,7 +36,7 @@ func reportModel(t testing.TB, defaults string, props ...[3]string) *models.Comp
 		b.WriteString(`,"modbus":{"table":"` + table + `","address":` + strconv.Itoa(i*2) + `,"dataType":"` + dt + `"` + extra + `}}`)
 	}
 	b.WriteString(`]}`)
-	c, err := models.CompileSource([]byte(b.String()))
+	c, err := builtin.Builtin().Compile([]byte(b.String()))
 	if err != nil {
 		t.Fatal(err)
 	}

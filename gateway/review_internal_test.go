@@ -93,7 +93,7 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.CompileSource(src)
+	m, err := builtin.Builtin().Compile(src)
 	if err != nil {
 		t.Fatal(err)
 	}

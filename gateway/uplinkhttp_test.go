@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/telemetry"
 	"github.com/fieldgate/fieldgate/models"
@@ -46,7 +47,7 @@ type uplinkRequest struct {
 
 func newUplinkBench(t *testing.T) *uplinkBench {
 	t.Helper()
-	be, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "backend.db")}, slog.New(slog.DiscardHandler))
+	be, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "backend.db"), Binders: builtin.Builtin().Binders()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

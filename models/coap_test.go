@@ -103,7 +103,7 @@ func TestCoapCompile(t *testing.T) {
 	}
 	var got []string
 	for _, g := range c.Groups {
-		if g.Modbus != nil || g.Serial != nil {
+		if g.Serial != nil {
 			t.Fatalf("group %v holds more than coap reads: %+v", g.Interval, g)
 		}
 		for _, r := range g.Coap {

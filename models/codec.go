@@ -6,45 +6,11 @@ import (
 	"math"
 	"math/bits"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
 // ErrOutOfRange is wrapped by Codec.Encode when a value does not fit its data type.
 var ErrOutOfRange = errors.New("value does not fit the data type")
-
-// ParseTable maps a model table name to a Table.
-func ParseTable(s string) (Table, bool) {
-	switch s {
-	case "coil":
-		return TableCoil, true
-	case "discrete":
-		return TableDiscrete, true
-	case "input":
-		return TableInput, true
-	case "holding":
-		return TableHolding, true
-	}
-	return 0, false
-}
-
-func (t Table) String() string {
-	switch t {
-	case TableCoil:
-		return "coil"
-	case TableDiscrete:
-		return "discrete"
-	case TableInput:
-		return "input"
-	case TableHolding:
-		return "holding"
-	}
-	return "invalid"
-}
-
-// IsBits reports whether the table holds single bits (coils, discrete inputs)
-// rather than 16-bit registers.
-func (t Table) IsBits() bool { return t == TableCoil || t == TableDiscrete }
 
 // ParseDataType maps a model dataType name to a DataType.
 func ParseDataType(s string) (DataType, bool) {
@@ -119,6 +85,10 @@ func (t DataType) Registers() uint16 {
 
 func (t DataType) isNumber() bool { return t >= DataInt16 && t <= DataFloat64 }
 
+// IsNumber reports whether the type is an integer or float type (scale and
+// offset apply to it).
+func (t DataType) IsNumber() bool { return t.isNumber() }
+
 // ParseOrder maps "ABCD", "BADC", "CDAB", "DCBA" to an Order.
 func ParseOrder(s string) (Order, bool) {
 	switch s {
@@ -161,6 +131,16 @@ func (c Codec) registers() int {
 	}
 	return int(c.Type.Registers())
 }
+
+// Words is how many registers the codec reads or writes; 0 for an unusable codec.
+func (c Codec) Words() int { return c.registers() }
+
+// ValueKind is the kind of the values the codec decodes (see Decode).
+func (c Codec) ValueKind() Kind { return c.kind() }
+
+// DecodeBool turns a single bit (a coil or discrete input as read) into a
+// value of the codec's Kind (bool when it names none).
+func (c Codec) DecodeBool(b bool) (Value, Quality) { return c.fromBool(b, boolKind(c.Kind)) }
 
 // scale is the codec's scale; a zero Scale (a Codec literal that did not set
 // it) means 1.
@@ -211,7 +191,7 @@ func (c Codec) rawUint(regs []byte, n int) uint64 {
 // value = raw*Scale + Offset. Too few bytes, NaN or infinite floats, values that
 // do not fit the kind, strings that are not UTF-8 and an invalid Type or Order
 // give QualityBad.
-// Bit tables (coils, discrete inputs) are decoded with DecodeBit instead.
+// A single bit as read from a bit table is decoded with DecodeBool instead.
 //
 // DataBit takes bit Bit (0 = LSB) of the register as read in the codec's byte
 // order; DataBool is true when the register is non-zero. Strings hold two
@@ -365,15 +345,6 @@ func (c Codec) fromScaled(f float64, kind Kind) (Value, Quality) {
 	return Value{Kind: kind}, QualityBad
 }
 
-// DecodeBit returns bit index of a Modbus bit reply (coils, discrete inputs),
-// which packs eight bits per byte, LSB first. An index outside bits is false.
-func DecodeBit(bits []byte, index int) bool {
-	if index < 0 || index/8 >= len(bits) {
-		return false
-	}
-	return bits[index/8]>>(index%8)&1 == 1
-}
-
 // Encode turns a value into the register words to write, in wire order (each
 // word as sent, big-endian): raw = (v-Offset)/Scale, rounded for integer types.
 // The result must fit the data type, else the error wraps ErrOutOfRange.
@@ -506,37 +477,6 @@ func (c Codec) encodeNumber(v Value) (uint64, error) {
 		return uint64(uint32(int32(i))), nil
 	}
 	return uint64(i), nil
-}
-
-// Decode decodes a whole reply of this read — the register bytes (2*Count) or the
-// packed bits of a coil/discrete read, without function code or byte count — into
-// one reading per field, appended to out. It allocates nothing beyond out's
-// growth (string properties excepted). A short reply makes the fields it does not
-// cover QualityBad; it never panics.
-func (r *ModbusRead) Decode(reply []byte, at time.Time, out []Reading) []Reading {
-	for i := range r.Fields {
-		f := &r.Fields[i]
-		rd := Reading{Property: f.Property, Time: at}
-		if f.Address < r.Start {
-			rd.Value, rd.Quality = Value{Kind: f.Codec.kind()}, QualityBad
-			out = append(out, rd)
-			continue
-		}
-		off := int(f.Address - r.Start)
-		if r.Table.IsBits() {
-			if off/8 >= len(reply) {
-				rd.Value, rd.Quality = Value{Kind: f.Codec.kind()}, QualityBad
-			} else {
-				rd.Value, rd.Quality = f.Codec.fromBool(DecodeBit(reply, off), boolKind(f.Codec.Kind))
-			}
-		} else if 2*off <= len(reply) {
-			rd.Value, rd.Quality = f.Codec.Decode(reply[2*off:])
-		} else {
-			rd.Value, rd.Quality = Value{Kind: f.Codec.kind()}, QualityBad
-		}
-		out = append(out, rd)
-	}
-	return out
 }
 
 func boolKind(k Kind) Kind {

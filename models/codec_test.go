@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-	"time"
 )
 
 func hexBytes(t testing.TB, s string) []byte {
@@ -287,118 +286,6 @@ func wireBytes(words []uint16) []byte {
 		b[2*i], b[2*i+1] = byte(w>>8), byte(w)
 	}
 	return b
-}
-
-func TestDecodeBit(t *testing.T) {
-	bits := []byte{0b1000_0101, 0b0000_0010}
-	want := map[int]bool{0: true, 1: false, 2: true, 7: true, 8: false, 9: true, 15: false}
-	for i, w := range want {
-		if got := DecodeBit(bits, i); got != w {
-			t.Errorf("DecodeBit(%d) = %v, want %v", i, got, w)
-		}
-	}
-	for _, i := range []int{-1, 16, 1000} {
-		if DecodeBit(bits, i) {
-			t.Errorf("DecodeBit(%d) outside the reply = true", i)
-		}
-	}
-}
-
-func TestModbusReadDecode(t *testing.T) {
-	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	read := ModbusRead{Table: TableInput, Start: 10, Count: 5, Fields: []ModbusField{
-		{Property: 0, Table: TableInput, Address: 10, Codec: Codec{Type: DataInt16, Registers: 1, Scale: 0.1, Kind: KindFloat}},
-		{Property: 1, Table: TableInput, Address: 11, Codec: Codec{Type: DataUint32, Order: OrderCDAB, Registers: 2, Scale: 1, Kind: KindInt}},
-		{Property: 2, Table: TableInput, Address: 13, Codec: Codec{Type: DataFloat32, Registers: 2, Scale: 1, Kind: KindFloat}},
-		{Property: 3, Table: TableInput, Address: 9, Codec: Codec{Type: DataInt16, Registers: 1, Kind: KindInt}}, // before Start: bad, no panic
-	}}
-	reply := hexBytes(t, "00D7 0002 0001 41AC 0000")
-	out := read.Decode(reply, at, nil)
-	want := []Reading{
-		{0, FloatValue(21.5), QualityGood, at},
-		{1, IntValue(0x00010002), QualityGood, at},
-		{2, FloatValue(21.5), QualityGood, at},
-		{3, Value{Kind: KindInt}, QualityBad, at},
-	}
-	if len(out) != len(want) {
-		t.Fatalf("got %d readings, want %d", len(out), len(want))
-	}
-	for i := range want {
-		if out[i] != want[i] {
-			t.Errorf("reading %d = %+v, want %+v", i, out[i], want[i])
-		}
-	}
-	// A short reply: fields it does not cover are bad, the others still good.
-	for n := 0; n <= len(reply); n++ {
-		out = read.Decode(reply[:n], at, out[:0])
-		if len(out) != 4 {
-			t.Fatalf("short reply %d: %d readings", n, len(out))
-		}
-		if good := out[2].Quality == QualityGood; good != (n >= 10) {
-			t.Errorf("short reply of %d bytes: field 2 good = %v", n, good)
-		}
-		if good := out[0].Quality == QualityGood; good != (n >= 2) {
-			t.Errorf("short reply of %d bytes: field 0 good = %v", n, good)
-		}
-	}
-	// Bits.
-	coils := ModbusRead{Table: TableCoil, Start: 0, Count: 10, Fields: []ModbusField{
-		{Property: 0, Table: TableCoil, Address: 0, Codec: Codec{Type: DataBool, Registers: 1, Kind: KindBool}},
-		{Property: 1, Table: TableCoil, Address: 9, Codec: Codec{Type: DataBool, Registers: 1, Kind: KindBool}},
-	}}
-	out = coils.Decode([]byte{0x01, 0x02}, at, out[:0])
-	if out[0].Value != BoolValue(true) || out[1].Value != BoolValue(true) || out[1].Quality != QualityGood {
-		t.Errorf("coil readings %+v", out)
-	}
-	out = coils.Decode([]byte{0x00}, at, out[:0])
-	if out[0].Value != BoolValue(false) || out[0].Quality != QualityGood || out[1].Quality != QualityBad {
-		t.Errorf("short coil reply readings %+v", out)
-	}
-}
-
-// benchRead is a 125-register read of 40 fields of mixed types.
-func benchRead() (ModbusRead, []byte) {
-	var fields []ModbusField
-	addr := 0
-	types := []DataType{DataInt16, DataUint32, DataFloat32, DataUint16, DataInt32}
-	for i := 0; len(fields) < 40; i++ {
-		dt := types[i%len(types)]
-		c := Codec{Type: dt, Order: Order(i % 4), Registers: dt.Registers(), Scale: 0.1, Kind: KindFloat}
-		fields = append(fields, ModbusField{Property: i, Table: TableHolding, Address: uint16(addr), Codec: c})
-		addr += int(dt.Registers()) + 1
-	}
-	reads := PlanModbus(fields, 1, nil)
-	reply := make([]byte, 2*int(reads[0].Count))
-	for i := range reply {
-		reply[i] = byte(i * 7)
-	}
-	return reads[0], reply
-}
-
-func TestReadDecodeDoesNotAllocate(t *testing.T) {
-	read, reply := benchRead()
-	if len(read.Fields) != 40 || read.Count > 125 || read.Count < 100 {
-		t.Fatalf("bench read has %d fields, %d registers", len(read.Fields), read.Count)
-	}
-	if raceEnabled {
-		t.Skip("the race detector allocates")
-	}
-	out := make([]Reading, 0, 64)
-	at := time.Now()
-	allocs := testing.AllocsPerRun(100, func() { out = read.Decode(reply, at, out[:0]) })
-	if allocs != 0 {
-		t.Fatalf("ModbusRead.Decode allocates %v times per call", allocs)
-	}
-}
-
-func BenchmarkReadDecode(b *testing.B) {
-	read, reply := benchRead()
-	out := make([]Reading, 0, 64)
-	at := time.Now()
-	b.ReportAllocs()
-	for b.Loop() {
-		out = read.Decode(reply, at, out[:0])
-	}
 }
 
 // FuzzCodecDecode: no input panics; good integer and float values encode back

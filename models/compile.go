@@ -3,6 +3,7 @@ package models
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -27,19 +28,21 @@ func CompileSource(src []byte, binders ...Binder) (*Compiled, error) {
 
 // Compile validates a document and compiles it into an immutable plan: typed
 // properties, poll groups (telemetry properties by interval, their reads
-// coalesced by PlanModbus) and operations resolved to codecs. The document is not
+// planned by the protocol's binder) and operations resolved. The document is not
 // retained; Source holds its canonical JSON. The binder in binders that serves
 // the model's protocol (if any) decodes, checks and compiles its bindings.
 func Compile(d *Document, binders ...Binder) (*Compiled, error) {
-	if err := d.Validate(binders...); err != nil {
-		return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, err)
-	}
-	if b, _ := binderFor(d.Protocol, binders); b != nil {
-		c, err := compileBound(d, b)
+	b, known := binderFor(d.Protocol, binders)
+	neutral := d.validate(b, known)
+	if b != nil {
+		c, err := compileBound(d, b, neutral)
 		if err != nil {
 			return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, err)
 		}
 		return c, nil
+	}
+	if err := errors.Join(neutral...); err != nil {
+		return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, err)
 	}
 	src, err := json.Marshal(d)
 	if err != nil {
@@ -64,9 +67,6 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 		p := &d.Properties[i]
 		cp := compileProperty(p, d.Defaults.Order)
 		cp.Report = compileReport(d.Defaults.Report, p.Report, cp.Kind, cp.Telemetry)
-		if cp.Modbus != nil {
-			cp.Modbus.Property = i
-		}
 		c.Properties[i] = cp
 		c.props[p.Name] = i
 		r := &reads[i]
@@ -88,7 +88,7 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 			}
 		}
 	}
-	c.Groups = pollGroups(c.Properties, reads, d.Modbus)
+	c.Groups = pollGroups(c.Properties, reads)
 	for i := range c.Groups {
 		legacyCost(c, &c.Groups[i])
 	}
@@ -107,8 +107,7 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 	return c, nil
 }
 
-// propertyWrite is how Check writes a property of a serial or CoAP model
-// (Modbus writes go through CompiledProperty.Modbus).
+// propertyWrite is how Check writes a property of a serial or CoAP model.
 type propertyWrite struct {
 	serial *serialCommand
 	coap   *coapRequest
@@ -158,41 +157,7 @@ func compileProperty(p *Property, defaultOrder string) CompiledProperty {
 		Enum:     normalizeEnum(kind, p.Enum),
 	}
 	cp.Telemetry = cp.Readable && (p.Telemetry == nil || *p.Telemetry)
-	if p.Modbus != nil {
-		table, _ := ParseTable(p.Modbus.Table)
-		dt, _ := ParseDataType(p.Modbus.DataType)
-		cp.Modbus = &ModbusField{
-			Table:   table,
-			Address: uint16(p.Modbus.Address),
-			Codec:   newCodec(p.Modbus, table, dt, kind, defaultOrder),
-		}
-	}
 	return cp
-}
-
-// newCodec builds the codec of a validated binding.
-func newCodec(b *ModbusBinding, table Table, dt DataType, kind Kind, defaultOrder string) Codec {
-	order, ok := ParseOrder(b.Order)
-	if !ok {
-		order, _ = ParseOrder(defaultOrder) // "" → ABCD
-	}
-	scale := 1.0
-	if b.Scale != nil {
-		scale = *b.Scale
-	}
-	regs := registersOf(dt, b.Length)
-	if table.IsBits() {
-		regs = 1
-	}
-	return Codec{
-		Type:      dt,
-		Order:     order,
-		Bit:       uint8(b.Bit),
-		Registers: regs,
-		Scale:     scale,
-		Offset:    b.Offset,
-		Kind:      kind,
-	}
 }
 
 func cloneFloat(f *float64) *float64 {
@@ -224,17 +189,11 @@ const MaxGroupProperties = 1000
 
 // pollGroups groups the telemetry properties by interval (see groupMembers)
 // and plans their reads.
-func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevice) []PollGroup {
-	var maxGap int
-	var unreadable []ModbusRange
-	if dev != nil {
-		maxGap = dev.MaxGap
-		unreadable = dev.Unreadable
-	}
+func pollGroups(props []CompiledProperty, reads []propertyRead) []PollGroup {
 	members := groupMembers(props, func(i int) time.Duration { return reads[i].interval }, func(i int) bool { return reads[i].observe })
 	groups := make([]PollGroup, 0, len(members))
 	for _, m := range members {
-		groups = append(groups, pollGroup(m.interval, m.observe, m.props, props, reads, maxGap, unreadable))
+		groups = append(groups, pollGroup(m.interval, m.observe, m.props, reads))
 	}
 	return groups
 }
@@ -288,26 +247,17 @@ func groupMembers(props []CompiledProperty, interval func(int) time.Duration, ob
 	return groups
 }
 
-// pollGroup plans the reads of the properties members (indices into props).
-func pollGroup(interval time.Duration, observe bool, members []int, props []CompiledProperty, reads []propertyRead, maxGap int, unreadable []ModbusRange) PollGroup {
+// pollGroup collects the serial and CoAP reads of the properties members.
+func pollGroup(interval time.Duration, observe bool, members []int, reads []propertyRead) PollGroup {
 	g := PollGroup{Interval: interval, Observe: observe, Properties: slices.Clone(members)}
-	var fields []ModbusField
 	for _, i := range members {
 		r := &reads[i]
-		if props[i].Modbus != nil {
-			f := *props[i].Modbus
-			f.Property = i
-			fields = append(fields, f)
-		}
 		if r.serial != nil {
 			g.Serial = append(g.Serial, *r.serial)
 		}
 		if r.coap != nil {
 			g.Coap = append(g.Coap, *r.coap)
 		}
-	}
-	if len(fields) > 0 {
-		g.Modbus = PlanModbus(fields, maxGap, unreadable)
 	}
 	return g
 }

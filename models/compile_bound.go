@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // compileBound compiles a document whose protocol part a Binder compiles:
 // models compiles the neutral part (properties, report policies, operation
-// inputs, poll groups by interval), the binder the rest.
-func compileBound(d *Document, b Binder) (*Compiled, error) {
+// inputs, poll groups by interval), the binder the rest. neutral are the
+// problems Validate found in the neutral part: they come back with the
+// binder's, in document order.
+func compileBound(d *Document, b Binder, neutral []error) (*Compiled, error) {
 	src, err := json.Marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("canonical form: %w", err)
@@ -39,9 +43,11 @@ func compileBound(d *Document, b Binder) (*Compiled, error) {
 	for i := range d.Operations {
 		c.ops[i] = compileOperation(&d.Operations[i], d.Defaults.Order)
 	}
+	// The binder sees the neutral part even when it has problems (an unknown
+	// type is KindInvalid), so that one answer names every problem.
 	binding, err := b.Bind(d, c)
-	if err != nil {
-		return nil, err
+	if errs := inDocumentOrder(append(neutral, flatten(err)...)); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if binding == nil {
 		return nil, &FieldError{Path: "protocol", Message: fmt.Sprintf("the %s binder compiled nothing", d.Protocol)}
@@ -60,6 +66,66 @@ func compileBound(d *Document, b Binder) (*Compiled, error) {
 	return c, nil
 }
 
+// flatten lists the errors err joins (nested joins too); nil for nil.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// inDocumentOrder sorts problems by where their path points in a document:
+// identity, defaults, the device-wide binding, then properties and operations
+// by index. Problems at one place keep their order (models' before the
+// binder's).
+func inDocumentOrder(errs []error) []error {
+	type place struct{ section, index int }
+	at := func(err error) place {
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			return place{}
+		}
+		head, _, _ := strings.Cut(fe.Path, ".")
+		name, idx, _ := strings.Cut(strings.TrimSuffix(head, "]"), "[")
+		i, err := strconv.Atoi(idx)
+		if err != nil {
+			i = -1
+		}
+		switch name {
+		case "":
+			return place{0, 0}
+		case "id":
+			return place{1, 0}
+		case "version":
+			return place{2, 0}
+		case "protocol":
+			return place{3, 0}
+		case "defaults":
+			return place{4, 0}
+		case "properties":
+			return place{6, i}
+		case "operations":
+			return place{7, i}
+		}
+		return place{5, 0}
+	}
+	slices.SortStableFunc(errs, func(a, b error) int {
+		pa, pb := at(a), at(b)
+		if pa.section != pb.section {
+			return pa.section - pb.section
+		}
+		return pa.index - pb.index
+	})
+	return errs
+}
+
 // Binding is the protocol part a Binder compiled (nil for the protocols
 // compiled by models itself).
 func (c *Compiled) Binding() Binding { return c.binding }
@@ -68,12 +134,12 @@ func (c *Compiled) Binding() Binding { return c.binding }
 // and the longest one poll may take: a timeout per request and one more, a
 // serial command's own longer timeout, and the line's gap between commands.
 func legacyCost(c *Compiled, g *PollGroup) {
-	g.Requests = len(g.Modbus) + len(g.Serial) + len(g.Coap)
+	g.Requests = len(g.Serial) + len(g.Coap)
 	t := c.Timeout
 	if t <= 0 {
 		t = time.Second
 	}
-	g.Budget = time.Duration(len(g.Modbus)+len(g.Coap)+1) * t
+	g.Budget = time.Duration(len(g.Coap)+1) * t
 	for _, r := range g.Serial {
 		g.Budget += max(r.Timeout, t)
 	}

@@ -43,7 +43,6 @@ type CompiledProperty struct {
 	Telemetry bool
 	Min, Max  *float64
 	Enum      []Value
-	Modbus    *ModbusField // nil when the model's protocol is not Modbus
 	// Report is how the property's polled values are sent upstream (zero: every
 	// polled value).
 	Report ReportPolicy
@@ -69,7 +68,6 @@ type ReportPolicy struct {
 // PollGroup is what one poll of a device at one interval reads.
 type PollGroup struct {
 	Interval time.Duration
-	Modbus   []ModbusRead // coalesced, in table then address order
 	Serial   []SerialRead // one command per property, in property order
 	Coap     []CoapRead   // one request per property, in property order
 	// Observe marks a group of observable CoAP resources: the gateway hands it
@@ -87,32 +85,6 @@ type PollGroup struct {
 	Budget time.Duration
 }
 
-// Table is a Modbus data table.
-type Table uint8
-
-const (
-	TableCoil Table = iota + 1
-	TableDiscrete
-	TableInput
-	TableHolding
-)
-
-// ModbusRead is one Modbus read request of a plan and how to decode its reply.
-type ModbusRead struct {
-	Table  Table
-	Start  uint16 // 0-based address
-	Count  uint16 // registers (input/holding, ≤125) or bits (coil/discrete, ≤2000)
-	Fields []ModbusField
-}
-
-// ModbusField locates one property inside a read's reply.
-type ModbusField struct {
-	Property int    // index into Compiled.Properties
-	Table    Table  // table of the binding
-	Address  uint16 // absolute 0-based address of the binding
-	Codec    Codec
-}
-
 // Codec turns register words (or bits) into a Value and back.
 type Codec struct {
 	Type      DataType
@@ -124,7 +96,7 @@ type Codec struct {
 	Kind      Kind // the property's kind: the decoded value is converted to it
 }
 
-// DataType is the wire representation of a Modbus value.
+// DataType is the wire representation of a value held in 16-bit registers.
 type DataType uint8
 
 const (
@@ -142,7 +114,7 @@ const (
 )
 
 // Order is the byte and word order of a multi-byte value: ABCD is big-endian
-// bytes and words (Modbus standard), DCBA fully little-endian, BADC bytes swapped
+// bytes and words (the usual register order), DCBA fully little-endian, BADC bytes swapped
 // within words, CDAB words swapped.
 type Order uint8
 
@@ -160,23 +132,12 @@ type Action struct {
 	Name       string
 	Idempotent bool
 	Timeout    time.Duration
-	Modbus     []ModbusAction
 	Serial     []SerialAction
 	Coap       []CoapAction
 	// Plan is the protocol's resolved steps (a Binding's), for its adapter.
 	Plan any
 	// Steps is how many wire steps the action takes ({"steps":N} in its result).
 	Steps int
-}
-
-// ModbusAction is one resolved step: a delay, or a write.
-type ModbusAction struct {
-	Delay    time.Duration // when > 0 this step only waits
-	Function uint8         // 5, 6, 15 or 16
-	Table    Table         // TableCoil or TableHolding
-	Address  uint16
-	Words    []uint16 // for holding writes, big-endian register values
-	Coils    []bool   // for coil writes
 }
 
 // WriteOperation is the name of the built-in operation that writes properties:

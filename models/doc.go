@@ -2,10 +2,12 @@
 // database says — and everything that turns it into something the gateway can run:
 // strict decoding with field-path errors (Decode: JSON or YAML), validation that
 // reports every problem at once (Document.Validate), Compile into an immutable plan
-// (poll groups of coalesced read requests built by PlanModbus, operations checked
-// by Compiled.Check — the allow-list of what may reach the wire), and the value
-// codecs (byte and word order, scale and offset, bits, strings). Three protocols:
-// modbus, serial (text commands from templates, replies matched by RE2 patterns;
+// (poll groups whose reads the protocol's Binder plans, operations checked by
+// Compiled.Check — the allow-list of what may reach the wire), and the value
+// codecs of register values (byte and word order, scale and offset, bits,
+// strings) as a library for the adapters. A protocol's bindings are kept raw
+// and compiled by its adapter (a Binder); two protocols are still compiled
+// here: serial (text commands from templates, replies matched by RE2 patterns;
 // Check refuses any argument holding a terminator, separator or control byte)
 // and coap (resources in text, JSON or CBOR; json payloads are rendered so an
 // input is always one JSON value, cbor ones converted from that JSON). model.schema.json
@@ -14,6 +16,6 @@
 // It also holds the few value types every other package exchanges: Value, Reading
 // and Fingerprint. It imports no other package of the project, never does I/O
 // beyond DecodeFile reading the file it is given, keeps no package-level mutable
-// state, and nothing on its poll path (ModbusRead.Decode) parses, looks up maps or
+// state, and nothing on its poll path (Codec.Decode) parses, looks up maps or
 // allocates.
 package models

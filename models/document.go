@@ -16,7 +16,6 @@ type Document struct {
 	Description  string        `json:"description,omitempty"`
 	Protocol     string        `json:"protocol"` // "modbus", "serial", "coap"
 	Defaults     Defaults      `json:"defaults,omitempty"`
-	Modbus       *ModbusDevice `json:"modbus,omitempty"`
 	Serial       *SerialDevice `json:"serial,omitempty"`
 	Coap         *CoapDevice   `json:"coap,omitempty"`
 	Properties   []Property    `json:"properties"`
@@ -61,23 +60,6 @@ type ReportSettings struct {
 	Heartbeat Duration `json:"heartbeat,omitempty"`
 }
 
-// ModbusDevice holds the device-wide Modbus settings of a model.
-type ModbusDevice struct {
-	// MaxGap is how many unused registers (or bits) the read planner may read and
-	// discard to join two reads into one request. Default 0: never bridge.
-	MaxGap int `json:"maxGap,omitempty"`
-	// Unreadable lists address ranges the device refuses to read (they return an
-	// exception); the planner never builds a request that covers them.
-	Unreadable []ModbusRange `json:"unreadable,omitempty"`
-}
-
-// ModbusRange is Count addresses from Start in one table.
-type ModbusRange struct {
-	Table string `json:"table"`
-	Start int    `json:"start"`
-	Count int    `json:"count"`
-}
-
 // Property is one named value of a device.
 type Property struct {
 	Name   string   `json:"name"`
@@ -96,24 +78,10 @@ type Property struct {
 	// field by field (see ReportSettings).
 	Report      *ReportSettings `json:"report,omitempty"`
 	Description string          `json:"description,omitempty"`
-	Modbus      *ModbusBinding  `json:"modbus,omitempty"`
 	Serial      *SerialBinding  `json:"serial,omitempty"`
 	Coap        *CoapBinding    `json:"coap,omitempty"`
 	// Binding is where the property lives on the wire, under the protocol's key.
 	Binding RawBinding `json:"-"`
-}
-
-// ModbusBinding says where a property lives in a Modbus device and how its bits
-// become a value: value = raw*scale + offset.
-type ModbusBinding struct {
-	Table    string   `json:"table"`            // coil, discrete, input, holding
-	Address  int      `json:"address"`          // 0-based
-	DataType string   `json:"dataType"`         // int16 uint16 int32 uint32 int64 uint64 float32 float64 bool bit string
-	Bit      int      `json:"bit,omitempty"`    // for dataType "bit": 0 (LSB) .. 15
-	Length   int      `json:"length,omitempty"` // for dataType "string": registers (2 chars each)
-	Order    string   `json:"order,omitempty"`  // ABCD BADC CDAB DCBA; default: the model's
-	Scale    *float64 `json:"scale,omitempty"`  // default 1
-	Offset   float64  `json:"offset,omitempty"`
 }
 
 // Operation is a named action the backend may ask for, beyond writing a property.
@@ -123,7 +91,6 @@ type Operation struct {
 	Inputs      []Input          `json:"inputs,omitempty"`
 	Idempotent  bool             `json:"idempotent,omitempty"`
 	Timeout     Duration         `json:"timeout,omitempty"` // whole operation, default 5s
-	Modbus      *ModbusOperation `json:"modbus,omitempty"`
 	Serial      *SerialOperation `json:"serial,omitempty"`
 	Coap        *CoapOperation   `json:"coap,omitempty"`
 	// Binding is how the operation runs on the wire, under the protocol's key.
@@ -139,28 +106,6 @@ type Input struct {
 	Enum     []Value  `json:"enum,omitempty"`
 	Optional bool     `json:"optional,omitempty"`
 	Default  *Value   `json:"default,omitempty"`
-}
-
-// ModbusOperation is a short sequence of writes and delays.
-type ModbusOperation struct {
-	Steps []ModbusStep `json:"steps"`
-}
-
-// ModbusStep is exactly one of a write or a delay.
-type ModbusStep struct {
-	Write *ModbusWrite `json:"write,omitempty"`
-	Delay Duration     `json:"delay,omitempty"`
-}
-
-// ModbusWrite writes a constant or an input field, encoded by the embedded binding
-// (table coil or holding).
-type ModbusWrite struct {
-	ModbusBinding
-	Value *Value `json:"value,omitempty"` // constant
-	Input string `json:"input,omitempty"` // name of an input field
-	// Function forces a function code where a vendor needs one (5, 6, 15, 16);
-	// default: 5/6 for a single coil/register, 15/16 for more.
-	Function int `json:"function,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("250ms", "5s").

@@ -16,7 +16,6 @@ type compiledOperation struct {
 	idempotent bool
 	timeout    time.Duration
 	inputs     []compiledInput
-	steps      []compiledStep  // modbus
 	serial     []serialCommand // serial
 	coap       *coapRequest    // coap
 }
@@ -28,19 +27,6 @@ type compiledInput struct {
 	enum     []Value
 	optional bool
 	def      *Value // coerced to kind
-}
-
-// compiledStep is a delay, or a write of a constant (words or coils, encoded
-// at compile time) or of an input (input >= 0, encoded by codec at Check).
-type compiledStep struct {
-	delay    time.Duration
-	function uint8
-	table    Table
-	address  uint16
-	codec    Codec
-	input    int
-	words    []uint16
-	coils    []bool
 }
 
 func compileOperation(o *Operation, defaultOrder string) compiledOperation {
@@ -66,62 +52,7 @@ func compileOperation(o *Operation, defaultOrder string) compiledOperation {
 		}
 		co.inputs[i] = ci
 	}
-	if o.Modbus == nil {
-		return co
-	}
-	for _, s := range o.Modbus.Steps {
-		if s.Write == nil {
-			co.steps = append(co.steps, compiledStep{delay: time.Duration(s.Delay), input: -1})
-			continue
-		}
-		w := s.Write
-		table, _ := ParseTable(w.Table)
-		dt, _ := ParseDataType(w.DataType)
-		var kind Kind
-		input := -1
-		if w.Value != nil {
-			kind = w.Value.Kind
-		} else {
-			input = slices.IndexFunc(o.Inputs, func(in Input) bool { return in.Name == w.Input })
-			kind = co.inputs[input].kind
-		}
-		st := compiledStep{
-			function: writeFunction(w.Function, table, registersOf(dt, w.Length)),
-			table:    table,
-			address:  uint16(w.Address),
-			codec:    newCodec(&w.ModbusBinding, table, dt, kind, defaultOrder),
-			input:    input,
-		}
-		if w.Value != nil {
-			st.words, st.coils = encodeWrite(st.codec, table, *w.Value) // validated: cannot fail
-		}
-		co.steps = append(co.steps, st)
-	}
 	return co
-}
-
-// writeFunction picks the Modbus function of a write: the forced one, else 5 for
-// a coil, 6 for one register, 16 for more.
-func writeFunction(forced int, table Table, registers uint16) uint8 {
-	switch {
-	case forced != 0:
-		return uint8(forced)
-	case table == TableCoil:
-		return 5
-	case registers == 1:
-		return 6
-	}
-	return 16
-}
-
-// encodeWrite encodes a value for a write to table: coils take the bool, holding
-// registers the codec's words.
-func encodeWrite(c Codec, table Table, v Value) ([]uint16, []bool) {
-	if table == TableCoil {
-		return nil, []bool{v.Kind == KindBool && v.Bool}
-	}
-	words, _ := c.Encode(v)
-	return words, nil
 }
 
 func opError(code, format string, args ...any) *OperationError {
@@ -154,7 +85,7 @@ func (c *Compiled) Check(name string, input json.RawMessage) (*Action, error) {
 		return nil, err
 	}
 	if a.Plan == nil {
-		a.Steps = len(a.Modbus) + len(a.Serial) + len(a.Coap)
+		a.Steps = len(a.Serial) + len(a.Coap)
 	}
 	return a, nil
 }
@@ -229,7 +160,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 	}
 	type write struct {
 		prop   int
-		modbus *ModbusAction
 		serial *SerialAction
 		coap   *CoapAction
 	}
@@ -255,12 +185,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		w := write{prop: i}
 		pw := &c.writes[i]
 		switch {
-		case p.Modbus != nil:
-			act, err := writeAction(p.Modbus.Codec, p.Modbus.Table, p.Modbus.Address, 0, v)
-			if err != nil {
-				return nil, opError("out-of-range", "%s: %v", p.Name, err)
-			}
-			w.modbus = &act
 		case pw.serial != nil:
 			act, oerr := pw.serial.action(c.framing, []Value{v}, []string{p.Name})
 			if oerr != nil {
@@ -285,8 +209,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 	a := &Action{Name: WriteOperation, Idempotent: true, Timeout: DefaultOperationTimeout}
 	for _, w := range writes {
 		switch {
-		case w.modbus != nil:
-			a.Modbus = append(a.Modbus, *w.modbus)
 		case w.serial != nil:
 			a.Serial = append(a.Serial, *w.serial)
 		default:
@@ -294,27 +216,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		}
 	}
 	return a, nil
-}
-
-// writeAction resolves the write of v through a codec.
-func writeAction(codec Codec, table Table, addr uint16, forced uint8, v Value) (ModbusAction, error) {
-	act := ModbusAction{Table: table, Address: addr, Function: forced}
-	if table == TableCoil {
-		if v.Kind != KindBool {
-			return act, fmt.Errorf("a coil takes true or false, got %s", v)
-		}
-		act.Coils = []bool{v.Bool}
-	} else {
-		words, err := codec.Encode(v)
-		if err != nil {
-			return act, err
-		}
-		act.Words = words
-	}
-	if act.Function == 0 {
-		act.Function = writeFunction(0, table, uint16(len(act.Words)))
-	}
-	return act, nil
 }
 
 func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*Action, error) {
@@ -350,26 +251,7 @@ func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*
 	case o.coap != nil:
 		return o.coapAction(values)
 	}
-	a := &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Modbus: make([]ModbusAction, 0, len(o.steps))}
-	for _, s := range o.steps {
-		if s.delay > 0 {
-			a.Modbus = append(a.Modbus, ModbusAction{Delay: s.delay})
-			continue
-		}
-		if s.input < 0 {
-			a.Modbus = append(a.Modbus, ModbusAction{
-				Function: s.function, Table: s.table, Address: s.address,
-				Words: slices.Clone(s.words), Coils: slices.Clone(s.coils),
-			})
-			continue
-		}
-		act, err := writeAction(s.codec, s.table, s.address, s.function, values[s.input])
-		if err != nil {
-			return nil, opError("out-of-range", "%s: %v", o.inputs[s.input].name, err)
-		}
-		a.Modbus = append(a.Modbus, act)
-	}
-	return a, nil
+	return nil, opError("invalid-input", "operation %s: no protocol binding to run it through", o.name)
 }
 
 func (o *compiledOperation) inputNames() []string {

@@ -1,28 +1,18 @@
 package models
 
 import (
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
 
 func TestValidateReport(t *testing.T) {
 	prop := func(name, typ, extra string, addr int) string {
-		dt := map[string]string{"int": "int16", "float": "float32", "bool": "bool", "string": "string"}[typ]
-		tbl, length := "holding", ""
-		if typ == "bool" {
-			tbl = "coil"
-		}
-		if typ == "string" {
-			length = `,"length":2`
-		}
-		return `{"name":"` + name + `","type":"` + typ + `"` + extra + `,"modbus":{"table":"` + tbl + `","address":` + strconv.Itoa(addr) + `,"dataType":"` + dt + `"` + length + `}}`
+		return `{"name":"` + name + `","type":"` + typ + `"` + extra + `,"stub":{"at":` + strconv.Itoa(addr) + `}}`
 	}
 	cases := []validateCase{
 		{"valid",
-			modbusDoc(`"defaults":{"report":{"mode":"change","deadband":0.5,"heartbeat":"5m"}}`,
+			stubDoc(`"defaults":{"report":{"mode":"change","deadband":0.5,"heartbeat":"5m"}}`,
 				prop("a", "float", "", 0)+","+
 					prop("b", "bool", "", 2)+","+ // the default deadband is ignored for a bool
 					prop("c", "int", `,"report":{"mode":"poll"}`, 3)+","+
@@ -30,11 +20,11 @@ func TestValidateReport(t *testing.T) {
 					prop("e", "string", `,"report":{"heartbeat":"1h"}`, 6), ""),
 			nil},
 		{"model parameters without mode change are defaults",
-			modbusDoc(`"defaults":{"report":{"deadbandPercent":1,"heartbeat":"10m"}}`,
+			stubDoc(`"defaults":{"report":{"deadbandPercent":1,"heartbeat":"10m"}}`,
 				prop("a", "float", `,"report":{"mode":"change"}`, 0)+","+prop("b", "float", "", 2), ""),
 			nil},
 		{"problems",
-			modbusDoc(`"defaults":{"report":{"mode":"sometimes","deadband":-1,"deadbandPercent":-0.5,"heartbeat":"10ms"}}`,
+			stubDoc(`"defaults":{"report":{"mode":"sometimes","deadband":-1,"deadbandPercent":-0.5,"heartbeat":"10ms"}}`,
 				prop("a", "float", `,"report":{"mode":"always","deadband":-1}`, 0)+","+
 					prop("b", "bool", `,"report":{"mode":"change","deadband":1,"deadbandPercent":1}`, 2)+","+
 					prop("c", "string", `,"report":{"mode":"change","deadbandPercent":1}`, 3)+","+
@@ -55,7 +45,7 @@ func TestValidateReport(t *testing.T) {
 				"properties[5].report: only for telemetry properties",
 			}},
 		{"parameters need mode change",
-			modbusDoc("",
+			stubDoc("",
 				prop("d", "int", `,"report":{"deadband":1,"heartbeat":"1m"}`, 5)+","+
 					prop("e", "int", `,"report":{"mode":"poll","heartbeat":"1m","deadbandPercent":3}`, 6)+","+
 					prop("f", "int", `,"report":{"mode":"change","heartbeat":"8760h"}`, 7), ""),
@@ -71,13 +61,13 @@ func TestValidateReport(t *testing.T) {
 }
 
 func TestCompileReport(t *testing.T) {
-	c, err := CompileSource([]byte(modbusDoc(`"defaults":{"report":{"mode":"change","deadbandPercent":1,"heartbeat":"10m"}}`,
-		`{"name":"inherits","type":"float","modbus":{"table":"input","address":0,"dataType":"float32"}},`+
-			`{"name":"own","type":"float","report":{"deadband":0.2,"heartbeat":"5m"},"modbus":{"table":"input","address":2,"dataType":"float32"}},`+
-			`{"name":"both","type":"int","report":{"deadband":2,"deadbandPercent":5},"modbus":{"table":"input","address":4,"dataType":"int16"}},`+
-			`{"name":"polled","type":"float","report":{"mode":"poll"},"modbus":{"table":"input","address":5,"dataType":"float32"}},`+
-			`{"name":"flag","type":"bool","modbus":{"table":"coil","address":0,"dataType":"bool"}},`+
-			`{"name":"quiet","type":"float","telemetry":false,"modbus":{"table":"input","address":7,"dataType":"float32"}}`, "")))
+	c, err := CompileSource([]byte(stubDoc(`"defaults":{"report":{"mode":"change","deadbandPercent":1,"heartbeat":"10m"}}`,
+		`{"name":"inherits","type":"float","stub":{}},`+
+			`{"name":"own","type":"float","report":{"deadband":0.2,"heartbeat":"5m"},"stub":{}},`+
+			`{"name":"both","type":"int","report":{"deadband":2,"deadbandPercent":5},"stub":{}},`+
+			`{"name":"polled","type":"float","report":{"mode":"poll"},"stub":{}},`+
+			`{"name":"flag","type":"bool","stub":{}},`+
+			`{"name":"quiet","type":"float","telemetry":false,"stub":{}}`, "")), stub{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,39 +83,5 @@ func TestCompileReport(t *testing.T) {
 		if got := c.Properties[i].Report; got != w {
 			t.Errorf("%s: Report = %+v, want %+v", c.Properties[i].Name, got, w)
 		}
-	}
-}
-
-// TestCompileReportUnset: a model that says nothing about reporting sends every
-// polled value, as before report settings existed.
-func TestCompileReportUnset(t *testing.T) {
-	for _, name := range []string{"acme-th100.json", "voltix-pm3.json"} {
-		c := compileDemo(t, name)
-		for _, p := range c.Properties {
-			if p.Report != (ReportPolicy{}) {
-				t.Errorf("%s: %s: Report = %+v", name, p.Name, p.Report)
-			}
-		}
-	}
-}
-
-// TestReadmeReportExample: the report example in the README's model document
-// section compiles to what its text says.
-func TestReadmeReportExample(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(readme), "```json\n  {\"name\": \"temperature\"")
-	if !ok {
-		t.Fatal("README has no report example")
-	}
-	block, _, _ := strings.Cut(rest, "```")
-	c, err := CompileSource([]byte(modbusDoc("", `{"name": "temperature"`+block, "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := c.Properties[0].Report, (ReportPolicy{OnChange: true, Deadband: 0.2, Heartbeat: 5 * time.Minute}); got != want {
-		t.Fatalf("Report = %+v, want %+v", got, want)
 	}
 }

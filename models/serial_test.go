@@ -25,20 +25,19 @@ func TestSerialValidate(t *testing.T) {
 				`serial.separators: must be printable ASCII punctuation such as ";", got "a;"`,
 			}},
 		{"device block of another protocol",
-			modbusDoc(`"serial":{}`, okProp, ""),
-			[]string{`serial: only allowed for protocol serial, got "modbus"`}},
+			stubDoc(`"serial":{}`, okProp, ""),
+			[]string{`serial: only allowed for protocol serial, got "stub"`}},
 		{"missing and foreign bindings",
-			serialDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","modbus":{"table":"input","address":0,"dataType":"int16"},"serial":{"request":"B?","response":"(?P<value>.*)"}}`,
+			serialDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","serial":{"request":"B?","response":"(?P<value>.*)"}}`,
 				`{"name":"o"},{"name":"p","coap":{"path":"/p"},"serial":{"steps":[{"command":"P"}]}}`),
 			[]string{
 				"properties[0].serial: a serial model needs a serial binding for every property",
-				`properties[1].modbus: only allowed for protocol modbus, got "serial"`,
 				"operations[0].serial: a serial model needs a serial binding for every operation",
 				`operations[1].coap: only allowed for protocol coap, got "serial"`,
 			}},
-		{"serial binding in a modbus model",
-			modbusDoc("", `{"name":"x","type":"int","modbus":{"table":"input","address":0,"dataType":"int16"},"serial":{"request":"X?","response":"(?P<value>.*)"}}`, ""),
-			[]string{`properties[0].serial: only allowed for protocol serial, got "modbus"`}},
+		{"serial binding in a stub model",
+			stubDoc("", `{"name":"x","type":"int","stub":{},"serial":{"request":"X?","response":"(?P<value>.*)"}}`, ""),
+			[]string{`properties[0].serial: only allowed for protocol serial, got "stub"`}},
 		{"read request and response",
 			serialDoc("", `{"name":"a","type":"int","serial":{"request":"","response":""}},`+
 				`{"name":"b","type":"int","serial":{"request":"B? {x}","response":"^B=(.*)$"}},`+
@@ -111,7 +110,7 @@ func TestSerialCompile(t *testing.T) {
 	}
 	var got []string
 	for _, g := range c.Groups {
-		if g.Modbus != nil || g.Coap != nil || g.Observe {
+		if g.Coap != nil || g.Observe {
 			t.Fatalf("group %v holds more than serial reads: %+v", g.Interval, g)
 		}
 		for _, r := range g.Serial {

@@ -13,7 +13,6 @@ import (
 const (
 	MaxSteps        = 16               // steps of one operation
 	MaxStepDelay    = 10 * time.Second // one delay step
-	MaxStringLength = 123              // registers of a string value (one read)
 	minPollInterval = 100 * time.Millisecond
 	maxPollInterval = 24 * time.Hour
 	maxTimeout      = time.Minute
@@ -25,12 +24,24 @@ const (
 // operations. It returns every problem at once (errors.Join of *FieldError), each
 // prefixed with its field path, e.g.
 // "properties[2].modbus.address: must be 0..65535, got 70000". The bindings of
-// a protocol served by one of binders are left to it (see Compile).
+// a protocol served by one of binders are checked by it, and its problems
+// come back with the others, in document order.
 func (d *Document) Validate(binders ...Binder) error {
 	b, known := binderFor(d.Protocol, binders)
+	errs := d.validate(b, known)
+	if b == nil {
+		return errors.Join(errs...)
+	}
+	_, err := compileBound(d, b, errs)
+	return err
+}
+
+// validate checks the neutral part of d (and the bindings of the protocols
+// models compiles itself); b is the binder of its protocol, if any.
+func (d *Document) validate(b Binder, known []string) []error {
 	v := validator{doc: d, bound: b != nil, known: known}
 	v.document()
-	return errors.Join(v.errs...)
+	return v.errs
 }
 
 type validator struct {
@@ -44,8 +55,6 @@ type validator struct {
 func (v *validator) fail(path, format string, args ...any) {
 	v.errs = append(v.errs, &FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
 }
-
-func (v *validator) isModbus() bool { return v.doc.Protocol == "modbus" }
 
 // protocolKnown: bindings of other protocols are only worth a complaint when the
 // model's own protocol is one we know (else that is the one problem to report).
@@ -70,9 +79,6 @@ func (v *validator) document() {
 	if r := d.Defaults.Report; r != nil {
 		v.report("defaults.report", r, KindInvalid, nil)
 	}
-	if d.Modbus != nil {
-		v.modbusDevice()
-	}
 	if d.Serial != nil {
 		v.serialDevice()
 	}
@@ -89,30 +95,6 @@ func (v *validator) document() {
 	opNames := map[string]int{}
 	for i := range d.Operations {
 		v.operation(fmt.Sprintf("operations[%d]", i), &d.Operations[i], opNames, i)
-	}
-}
-
-func (v *validator) modbusDevice() {
-	m := v.doc.Modbus
-	if v.protocolKnown() && !v.isModbus() {
-		v.fail("modbus", "only allowed for protocol modbus, got %q", v.doc.Protocol)
-	}
-	if m.MaxGap < 0 || m.MaxGap > MaxReadRegisters {
-		v.fail("modbus.maxGap", "must be 0..%d, got %d", MaxReadRegisters, m.MaxGap)
-	}
-	for i, r := range m.Unreadable {
-		p := fmt.Sprintf("modbus.unreadable[%d]", i)
-		if _, ok := ParseTable(r.Table); !ok {
-			v.fail(p+".table", "must be one of coil, discrete, input, holding, got %q", r.Table)
-		}
-		if r.Start < 0 || r.Start > 0xFFFF {
-			v.fail(p+".start", "must be 0..65535, got %d", r.Start)
-		}
-		if r.Count < 1 || r.Count > 0x10000 {
-			v.fail(p+".count", "must be 1..65536, got %d", r.Count)
-		} else if r.Start >= 0 && r.Start+r.Count-1 > 0xFFFF {
-			v.fail(p+".count", "range %d..%d ends past address 65535", r.Start, r.Start+r.Count-1)
-		}
 	}
 }
 
@@ -260,7 +242,6 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 			v.report(path+".report", p.Report, kind, &merged)
 		}
 	}
-	v.bindingPresence(path, "modbus", p.Modbus != nil, "property")
 	v.bindingPresence(path, "serial", p.Serial != nil, "property")
 	v.bindingPresence(path, "coap", p.Coap != nil, "property")
 	if p.Serial != nil {
@@ -269,121 +250,6 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 	if p.Coap != nil {
 		v.coapProperty(path+".coap", p.Coap, kind, writable)
 	}
-	if p.Modbus != nil {
-		v.modbusProperty(path, p, kind, readable, writable)
-	}
-}
-
-func (v *validator) modbusProperty(path string, p *Property, kind Kind, readable, writable bool) {
-	b := p.Modbus
-	bp := path + ".modbus"
-	table, dt, ok := v.binding(bp, b)
-	if !ok {
-		return
-	}
-	if kind != KindInvalid && !kindFits(kind, dt) {
-		v.fail(path+".type", "%s property cannot be read as dataType %s", withArticle(kind), dt)
-	}
-	if writable {
-		if table != TableCoil && table != TableHolding {
-			v.fail(path+".access", "a writable property must be bound to table coil or holding, got %s", table)
-		} else if dt == DataBit {
-			v.fail(path+".access", "a single bit of a register cannot be written; make the property read-only")
-		}
-	}
-	if readable && v.doc.Modbus != nil {
-		width := 1
-		if !table.IsBits() {
-			width = int(registersOf(dt, b.Length))
-		}
-		for i, u := range v.doc.Modbus.Unreadable {
-			if coversUnreadable(table, b.Address, b.Address+width-1, []ModbusRange{u}) {
-				v.fail(bp+".address", "%d lies in modbus.unreadable[%d]", b.Address, i)
-			}
-		}
-	}
-}
-
-func registersOf(dt DataType, length int) uint16 {
-	if dt == DataString {
-		return uint16(length)
-	}
-	return dt.Registers()
-}
-
-// kindFits reports whether a property or input of kind k can be carried by dt.
-func kindFits(k Kind, dt DataType) bool {
-	switch k {
-	case KindString:
-		return dt == DataString
-	case KindBool:
-		return dt == DataBool || dt == DataBit
-	case KindInt, KindFloat:
-		return dt.isNumber()
-	}
-	return false
-}
-
-// binding checks a Modbus binding on its own; ok is false when table or data
-// type are unusable (further checks would only repeat the problem).
-func (v *validator) binding(path string, b *ModbusBinding) (Table, DataType, bool) {
-	table, tok := ParseTable(b.Table)
-	if !tok {
-		v.fail(path+".table", "must be one of coil, discrete, input, holding, got %q", b.Table)
-	}
-	if b.Address < 0 || b.Address > 0xFFFF {
-		v.fail(path+".address", "must be 0..65535, got %d", b.Address)
-	}
-	dt, dok := ParseDataType(b.DataType)
-	if !dok {
-		v.fail(path+".dataType", "must be one of int16, uint16, int32, uint32, int64, uint64, float32, float64, bool, bit, string, got %q", b.DataType)
-	}
-	if tok && dok && table.IsBits() && dt != DataBool {
-		v.fail(path+".dataType", "table %s holds single bits: dataType must be bool, got %q", table, b.DataType)
-		dok = false
-	}
-	if dt == DataBit {
-		if b.Bit < 0 || b.Bit > 15 {
-			v.fail(path+".bit", "must be 0..15, got %d", b.Bit)
-		}
-	} else if b.Bit != 0 {
-		v.fail(path+".bit", "only for dataType bit, got %d", b.Bit)
-	}
-	if dt == DataString {
-		if b.Length < 1 || b.Length > MaxStringLength {
-			v.fail(path+".length", "must be 1..%d registers for dataType string, got %d", MaxStringLength, b.Length)
-			dok = false
-		}
-	} else if b.Length != 0 {
-		v.fail(path+".length", "only for dataType string, got %d", b.Length)
-	}
-	v.order(path+".order", b.Order)
-	if b.Scale != nil {
-		switch {
-		case dok && !dt.isNumber():
-			v.fail(path+".scale", "only for numeric data types, not %s", dt)
-		case *b.Scale == 0 || math.IsNaN(*b.Scale) || math.IsInf(*b.Scale, 0):
-			v.fail(path+".scale", "must be a finite, non-zero number, got %v", *b.Scale)
-		}
-	}
-	if b.Offset != 0 {
-		switch {
-		case dok && !dt.isNumber():
-			v.fail(path+".offset", "only for numeric data types, not %s", dt)
-		case math.IsNaN(b.Offset) || math.IsInf(b.Offset, 0):
-			v.fail(path+".offset", "must be a finite number, got %v", b.Offset)
-		}
-	}
-	if tok && dok && b.Address >= 0 && b.Address <= 0xFFFF {
-		width := 1
-		if !table.IsBits() {
-			width = int(registersOf(dt, b.Length))
-		}
-		if b.Address+width-1 > 0xFFFF {
-			v.fail(path+".address", "%s at %d needs %d registers and ends past address 65535", dt, b.Address, width)
-		}
-	}
-	return table, dt, tok && dok
 }
 
 func (v *validator) operation(path string, o *Operation, names map[string]int, index int) {
@@ -406,7 +272,6 @@ func (v *validator) operation(path string, o *Operation, names map[string]int, i
 			}
 		}
 	}
-	v.bindingPresence(path, "modbus", o.Modbus != nil, "operation")
 	v.bindingPresence(path, "serial", o.Serial != nil, "operation")
 	v.bindingPresence(path, "coap", o.Coap != nil, "operation")
 	if o.Serial != nil {
@@ -414,17 +279,6 @@ func (v *validator) operation(path string, o *Operation, names map[string]int, i
 	}
 	if o.Coap != nil {
 		v.coapOperation(path+".coap", o)
-	}
-	if o.Modbus == nil {
-		return
-	}
-	mp := path + ".modbus.steps"
-	steps := o.Modbus.Steps
-	if len(steps) == 0 || len(steps) > MaxSteps {
-		v.fail(mp, "must hold 1..%d steps, got %d", MaxSteps, len(steps))
-	}
-	for k := range steps {
-		v.step(fmt.Sprintf("%s[%d]", mp, k), &steps[k], o, inputs)
 	}
 }
 
@@ -441,78 +295,6 @@ func checkInputValue(kind Kind, val Value, lo, hi *float64, enum []Value) string
 		return fmt.Sprintf("%s is not one of %s", c, fmtEnum(enum))
 	}
 	return ""
-}
-
-func (v *validator) step(path string, s *ModbusStep, o *Operation, inputs map[string]int) {
-	if (s.Write == nil) == (s.Delay == 0) {
-		v.fail(path, "must hold exactly one of write or delay")
-		return
-	}
-	if s.Write == nil {
-		if time.Duration(s.Delay) > MaxStepDelay {
-			v.fail(path+".delay", "must be at most %s, got %s", MaxStepDelay, time.Duration(s.Delay))
-		}
-		return
-	}
-	w := s.Write
-	wp := path + ".write"
-	table, dt, ok := v.binding(wp, &w.ModbusBinding)
-	if ok && table != TableCoil && table != TableHolding {
-		v.fail(wp+".table", "writes go to table coil or holding, got %s", table)
-		ok = false
-	}
-	if ok && dt == DataBit {
-		v.fail(wp+".dataType", "a single bit of a register cannot be written")
-		ok = false
-	}
-	regs := registersOf(dt, w.Length)
-	switch w.Function {
-	case 0:
-	case 5, 15:
-		if ok && table != TableCoil {
-			v.fail(wp+".function", "function %d writes coils, but table is %s", w.Function, table)
-		}
-	case 6:
-		if ok && (table != TableHolding || regs != 1) {
-			v.fail(wp+".function", "function 6 writes one holding register, but the write is %d %s register(s)", regs, table)
-		}
-	case 16:
-		if ok && table != TableHolding {
-			v.fail(wp+".function", "function 16 writes holding registers, but table is %s", table)
-		}
-	default:
-		v.fail(wp+".function", "must be 5, 6, 15 or 16, got %d", w.Function)
-	}
-	if (w.Value == nil) == (w.Input == "") {
-		v.fail(wp, "must hold exactly one of value or input")
-		return
-	}
-	if w.Value != nil {
-		if !ok {
-			return
-		}
-		if !kindFits(w.Value.Kind, dt) {
-			v.fail(wp+".value", "%s value cannot be written as dataType %s", withArticle(w.Value.Kind), dt)
-			return
-		}
-		codec := newCodec(&w.ModbusBinding, table, dt, w.Value.Kind, v.doc.Defaults.Order)
-		if _, err := codec.Encode(*w.Value); err != nil {
-			v.fail(wp+".value", "%v", err)
-		}
-		return
-	}
-	i, declared := inputs[w.Input]
-	if !declared {
-		v.fail(wp+".input", "%q is not a declared input of this operation", w.Input)
-		return
-	}
-	in := &o.Inputs[i]
-	if kind, kok := ParseKind(in.Type); kok && ok && !kindFits(kind, dt) {
-		v.fail(wp+".input", "input %q is %s and cannot be written as dataType %s", w.Input, withArticle(kind), dt)
-	}
-	if in.Optional && in.Default == nil {
-		v.fail(wp+".input", "input %q is optional without a default, so this write could have no value", w.Input)
-	}
 }
 
 // coerce converts a value to kind: an int is a fine float; a float with no

@@ -64,7 +64,8 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 	schema := loadSchema(t)
 	table := builtin.Builtin()
 	var paths []string
-	for _, pattern := range []string{demoDir + "/*.json", modelsDir + "/testdata/valid/*", modelsDir + "/testdata/invalid/*.json", modelsDir + "/testdata/*-example.json"} {
+	for _, pattern := range []string{demoDir + "/*.json", modelsDir + "/testdata/valid/*", modelsDir + "/testdata/invalid/*.json", modelsDir + "/testdata/*-example.json",
+		"../*/testdata/valid/*", "../*/testdata/invalid/*.json"} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)

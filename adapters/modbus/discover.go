@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/fieldgate/fieldgate/adapters"
-	"github.com/fieldgate/fieldgate/models"
 )
 
 // scanParallel bounds how many endpoints are scanned at once.
@@ -139,7 +138,7 @@ func (b *tcpBus) collapseEchoes(ctx context.Context, l *link, ep string, found [
 	// A gateway may answer identification itself, for any unit id, and still
 	// route reads by unit id: only a read answered for the reserved unit
 	// shows that unit ids are ignored.
-	_, err = readTable(ctx, l, echoUnit, models.TableHolding, 0, 1, b.set.probeTimeout, 0)
+	_, err = readTable(ctx, l, echoUnit, TableHolding, 0, 1, b.set.probeTimeout, 0)
 	var ex *ExceptionError
 	if err != nil && (!errors.As(err, &ex) || gatewayAbsent(ex)) {
 		return found

@@ -51,6 +51,16 @@
 // local ids are "modbus-rtu/" + target. Fingerprints say transport "rtu" and
 // carry the port adapter's USB descriptor.
 //
+// # Models
+//
+// The adapters bind "modbus" models (binding.go, the schema part in
+// binding.schema.json): a property's "modbus" member says where it lives
+// (table, address, dataType, bit, length, order, scale, offset), an
+// operation's is a short sequence of writes and delays, the model's own sets
+// maxGap and the unreadable ranges. Bind checks them against the neutral part
+// and compiles each poll group into coalesced reads ([]Read, planner.go) and
+// each checked action into steps ([]Step); values go through models.Codec.
+//
 // It must not decide about devices (health, registration, models): that is
 // the gateway's business; the silent-unit skip only protects a shared line.
 // It never writes anything but the checked actions it is given.

@@ -53,23 +53,23 @@ func openBus(t testing.TB, settings string) *tcpBus {
 }
 
 // uintField is a uint16 property at a holding/input address.
-func uintField(prop int, table models.Table, addr uint16) models.ModbusField {
-	return models.ModbusField{Property: prop, Table: table, Address: addr,
+func uintField(prop int, table Table, addr uint16) Field {
+	return Field{Property: prop, Table: table, Address: addr,
 		Codec: models.Codec{Type: models.DataUint16, Registers: 1, Scale: 1, Kind: models.KindInt}}
 }
 
-func boolField(prop int, table models.Table, addr uint16) models.ModbusField {
-	return models.ModbusField{Property: prop, Table: table, Address: addr,
+func boolField(prop int, table Table, addr uint16) Field {
+	return Field{Property: prop, Table: table, Address: addr,
 		Codec: models.Codec{Type: models.DataBool, Registers: 1, Scale: 1, Kind: models.KindBool}}
 }
 
 // holdingGroup reads count holding registers from 0, one uint16 property each.
 func holdingGroup(count uint16) *models.PollGroup {
-	r := models.ModbusRead{Table: models.TableHolding, Start: 0, Count: count}
+	r := Read{Table: TableHolding, Start: 0, Count: count}
 	for i := range count {
-		r.Fields = append(r.Fields, uintField(int(i), models.TableHolding, i))
+		r.Fields = append(r.Fields, uintField(int(i), TableHolding, i))
 	}
-	return &models.PollGroup{Interval: time.Second, Modbus: []models.ModbusRead{r}}
+	return &models.PollGroup{Interval: time.Second, Plan: []Read{r}}
 }
 
 // fakeServer accepts one connection on loopback and runs script on it; for

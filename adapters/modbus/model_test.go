@@ -19,7 +19,7 @@ func TestCompiledModelEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.CompileSource(src)
+	m, err := models.CompileSource(src, NewTCP().(models.Binder))
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}

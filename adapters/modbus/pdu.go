@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/fieldgate/fieldgate/adapters"
-	"github.com/fieldgate/fieldgate/models"
 )
 
 // Modbus function codes this package speaks.
@@ -85,17 +84,17 @@ type request struct {
 }
 
 // readRequest builds the request for a read of a plan.
-func readRequest(t models.Table, start, count uint16) (request, error) {
+func readRequest(t Table, start, count uint16) (request, error) {
 	var fn byte
 	limit := uint16(maxReadRegisters)
 	switch t {
-	case models.TableCoil:
+	case TableCoil:
 		fn, limit = fnReadCoils, maxReadBits
-	case models.TableDiscrete:
+	case TableDiscrete:
 		fn, limit = fnReadDiscretes, maxReadBits
-	case models.TableInput:
+	case TableInput:
 		fn = fnReadInput
-	case models.TableHolding:
+	case TableHolding:
 		fn = fnReadHolding
 	default:
 		return request{}, fmt.Errorf("read: unknown table %d", t)
@@ -150,17 +149,17 @@ func decodeReadReply(reqFn byte, count uint16, fn byte, data []byte) ([]byte, er
 }
 
 // writeRequest builds the request for one write step of an action.
-func writeRequest(a *models.ModbusAction) (request, error) {
+func writeRequest(a *Step) (request, error) {
 	switch a.Function {
 	case fnWriteCoil, fnWriteCoils:
-		if a.Table != models.TableCoil {
+		if a.Table != TableCoil {
 			return request{}, fmt.Errorf("write: function %d needs the coil table, got table %d", a.Function, a.Table)
 		}
 		if len(a.Words) != 0 {
 			return request{}, fmt.Errorf("write: function %d takes coils, got %d words", a.Function, len(a.Words))
 		}
 	case fnWriteRegister, fnWriteRegisters:
-		if a.Table != models.TableHolding {
+		if a.Table != TableHolding {
 			return request{}, fmt.Errorf("write: function %d needs the holding table, got table %d", a.Function, a.Table)
 		}
 		if len(a.Coils) != 0 {

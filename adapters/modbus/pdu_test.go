@@ -6,24 +6,23 @@ import (
 	"testing"
 
 	"github.com/fieldgate/fieldgate/adapters"
-	"github.com/fieldgate/fieldgate/models"
 )
 
 func TestReadRequest(t *testing.T) {
 	for _, c := range []struct {
-		table        models.Table
+		table        Table
 		start, count uint16
 		fn           byte
 		ok           bool
 	}{
-		{models.TableCoil, 0, 2000, 1, true},
-		{models.TableDiscrete, 10, 1, 2, true},
-		{models.TableHolding, 65535, 1, 3, true},
-		{models.TableInput, 0, 125, 4, true},
-		{models.TableInput, 0, 126, 0, false},
-		{models.TableHolding, 65535, 2, 0, false},
-		{models.TableCoil, 0, 0, 0, false},
-		{models.Table(9), 0, 1, 0, false},
+		{TableCoil, 0, 2000, 1, true},
+		{TableDiscrete, 10, 1, 2, true},
+		{TableHolding, 65535, 1, 3, true},
+		{TableInput, 0, 125, 4, true},
+		{TableInput, 0, 126, 0, false},
+		{TableHolding, 65535, 2, 0, false},
+		{TableCoil, 0, 0, 0, false},
+		{Table(9), 0, 1, 0, false},
 	} {
 		req, err := readRequest(c.table, c.start, c.count)
 		if (err == nil) != c.ok || (c.ok && (req.fn != c.fn || len(req.data) != 4)) {
@@ -33,7 +32,7 @@ func TestReadRequest(t *testing.T) {
 }
 
 func TestWriteRequestEncoding(t *testing.T) {
-	req, err := writeRequest(&models.ModbusAction{Function: 15, Table: models.TableCoil, Address: 19,
+	req, err := writeRequest(&Step{Function: 15, Table: TableCoil, Address: 19,
 		Coils: []bool{true, false, true, true, false, false, true, true, true, false}})
 	if err != nil {
 		t.Fatal(err)
@@ -42,14 +41,14 @@ func TestWriteRequestEncoding(t *testing.T) {
 	if want := []byte{0, 19, 0, 10, 2, 0xCD, 0x01}; !bytes.Equal(req.data, want) {
 		t.Fatalf("function 15 data % x, want % x", req.data, want)
 	}
-	req, err = writeRequest(&models.ModbusAction{Function: 16, Table: models.TableHolding, Address: 1, Words: []uint16{0x000A, 0x0102}})
+	req, err = writeRequest(&Step{Function: 16, Table: TableHolding, Address: 1, Words: []uint16{0x000A, 0x0102}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []byte{0, 1, 0, 2, 4, 0, 0x0A, 1, 2}; !bytes.Equal(req.data, want) {
 		t.Fatalf("function 16 data % x, want % x", req.data, want)
 	}
-	req, _ = writeRequest(&models.ModbusAction{Function: 5, Table: models.TableCoil, Address: 172, Coils: []bool{true}})
+	req, _ = writeRequest(&Step{Function: 5, Table: TableCoil, Address: 172, Coils: []bool{true}})
 	if want := []byte{0, 0xAC, 0xFF, 0}; !bytes.Equal(req.data, want) {
 		t.Fatalf("function 5 data % x, want % x", req.data, want)
 	}

@@ -20,9 +20,13 @@ type transactor interface {
 // pollGroup reads every request of the group from unit and appends the decoded
 // readings to out. On error it returns out as it was given and the first failure.
 func pollGroup(ctx context.Context, tr transactor, unit byte, target string, group *models.PollGroup, out []models.Reading, timeout time.Duration) ([]models.Reading, error) {
+	reads, ok := group.Plan.([]Read)
+	if !ok {
+		return out, fmt.Errorf("modbus %s: a poll group of another protocol (%T)", target, group.Plan)
+	}
 	given := len(out)
-	for i := range group.Modbus {
-		r := &group.Modbus[i]
+	for i := range reads {
+		r := &reads[i]
 		regs, err := readTable(ctx, tr, unit, r.Table, r.Start, r.Count, timeout, group.Interval)
 		if err != nil {
 			return out[:given], fmt.Errorf("modbus %s: read %s %d+%d: %w", target, tableName(r.Table), r.Start, r.Count, err)
@@ -34,7 +38,7 @@ func pollGroup(ctx context.Context, tr transactor, unit byte, target string, gro
 
 // readTable performs one read transaction and returns the checked register or
 // packed-bit bytes. every is the poll interval of the read (0: not a poll).
-func readTable(ctx context.Context, tr transactor, unit byte, t models.Table, start, count uint16, timeout, every time.Duration) ([]byte, error) {
+func readTable(ctx context.Context, tr transactor, unit byte, t Table, start, count uint16, timeout, every time.Duration) ([]byte, error) {
 	req, err := readRequest(t, start, count)
 	if err != nil {
 		return nil, err
@@ -51,18 +55,22 @@ func readTable(ctx context.Context, tr transactor, unit byte, t models.Table, st
 // Every step is encoded before the first is sent. During a delay the link is
 // free for other transactions.
 func execute(ctx context.Context, tr transactor, unit byte, target string, action *models.Action, timeout time.Duration) error {
-	reqs := make([]request, len(action.Modbus))
-	for i := range action.Modbus {
-		if action.Modbus[i].Delay > 0 {
+	steps, ok := action.Plan.([]Step)
+	if !ok {
+		return fmt.Errorf("modbus %s: %s: an action of another protocol (%T)", target, action.Name, action.Plan)
+	}
+	reqs := make([]request, len(steps))
+	for i := range steps {
+		if steps[i].Delay > 0 {
 			continue
 		}
 		var err error
-		if reqs[i], err = writeRequest(&action.Modbus[i]); err != nil {
+		if reqs[i], err = writeRequest(&steps[i]); err != nil {
 			return fmt.Errorf("modbus %s: %s step %d: %w", target, action.Name, i, err)
 		}
 	}
-	for i := range action.Modbus {
-		step := &action.Modbus[i]
+	for i := range steps {
+		step := &steps[i]
 		if step.Delay > 0 {
 			if err := adapters.Sleep(ctx, step.Delay); err != nil {
 				return fmt.Errorf("modbus %s: %s step %d: %w", target, action.Name, i, err)

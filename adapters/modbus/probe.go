@@ -75,7 +75,7 @@ func (p prober) probeUnit(ctx context.Context, tr transactor, unit byte, target 
 		}
 	}
 	if fallback {
-		_, err := readTable(ctx, tr, unit, models.TableHolding, 0, 1, p.set.probeTimeout, 0)
+		_, err := readTable(ctx, tr, unit, TableHolding, 0, 1, p.set.probeTimeout, 0)
 		var ex *ExceptionError
 		switch {
 		case err == nil:

@@ -22,8 +22,8 @@ const ProtocolRTU = "modbus-rtu"
 // package doc); its Open starts the port's owner, which opens the port in the
 // background and keeps reopening it while it is missing.
 func NewRTU() adapters.Adapter {
-	return adapters.DefineClaiming(ProtocolRTU, ModelProtocol, parseRTUSettings, openRTU,
-		func(s *rtuSettings) []string { return []string{s.port.Link()} })
+	return adapter{adapters.DefineClaiming(ProtocolRTU, ModelProtocol, parseRTUSettings, openRTU,
+		func(s *rtuSettings) []string { return []string{s.port.Link()} })}
 }
 
 var (

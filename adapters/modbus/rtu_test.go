@@ -31,9 +31,9 @@ func TestRTUPollAndExecute(t *testing.T) {
 			}
 		}
 	}
-	err := bus.Execute(ctx, l.target(2), &models.Action{Name: "set", Modbus: []models.ModbusAction{
-		{Function: 6, Table: models.TableHolding, Address: 1, Words: []uint16{777}},
-		{Function: 5, Table: models.TableCoil, Address: 0, Coils: []bool{true}},
+	err := bus.Execute(ctx, l.target(2), &models.Action{Name: "set", Plan: []Step{
+		{Function: 6, Table: TableHolding, Address: 1, Words: []uint16{777}},
+		{Function: 5, Table: TableCoil, Address: 0, Coils: []bool{true}},
 	}})
 	if err != nil {
 		t.Fatalf("execute: %v", err)
@@ -48,8 +48,8 @@ func TestRTUPollAndExecute(t *testing.T) {
 		t.Error("the write reached unit 1 too")
 	}
 	// Exceptions are typed as on TCP.
-	_, err = bus.Poll(ctx, l.target(1), &models.PollGroup{Modbus: []models.ModbusRead{{Table: models.TableHolding, Start: 50, Count: 1,
-		Fields: []models.ModbusField{uintField(0, models.TableHolding, 50)}}}}, nil)
+	_, err = bus.Poll(ctx, l.target(1), &models.PollGroup{Plan: []Read{{Table: TableHolding, Start: 50, Count: 1,
+		Fields: []Field{uintField(0, TableHolding, 50)}}}}, nil)
 	var ex *ExceptionError
 	if !errors.As(err, &ex) || ex.Code != ExceptionIllegalDataAddress {
 		t.Fatalf("want exception 2, got %v", err)
@@ -179,8 +179,8 @@ func TestRTUConcurrentUnitsShareTheLine(t *testing.T) {
 		}
 		wg.Go(func() {
 			for i := range writes {
-				err := bus.Execute(ctx, c.Target, &models.Action{Name: "set", Modbus: []models.ModbusAction{
-					{Function: 16, Table: models.TableHolding, Address: regs - 1, Words: []uint16{uint16(base*100 + i)}}}})
+				err := bus.Execute(ctx, c.Target, &models.Action{Name: "set", Plan: []Step{
+					{Function: 16, Table: TableHolding, Address: regs - 1, Words: []uint16{uint16(base*100 + i)}}}})
 				if err != nil {
 					errs <- err
 				}
@@ -393,8 +393,8 @@ func TestRTUOperationsOvertakePolls(t *testing.T) {
 	}
 	waitFor(t, "a poll on the wire", func() bool { return l.emu.Heard(1) >= 1 })
 	time.Sleep(50 * time.Millisecond) // the other polls queue behind it
-	if err := bus.Execute(ctx, l.target(1), &models.Action{Name: "set", Modbus: []models.ModbusAction{
-		{Function: 6, Table: models.TableHolding, Address: 0, Words: []uint16{9}}}}); err != nil {
+	if err := bus.Execute(ctx, l.target(1), &models.Action{Name: "set", Plan: []Step{
+		{Function: 6, Table: TableHolding, Address: 0, Words: []uint16{9}}}}); err != nil {
 		t.Fatal(err)
 	}
 	finish("operation")

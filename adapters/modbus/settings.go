@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
-	"github.com/fieldgate/fieldgate/models"
 )
 
 // Settings defaults and limits.
@@ -111,7 +110,7 @@ type rangeSpec struct {
 
 type probeSpec struct {
 	name    string
-	table   models.Table
+	table   Table
 	address uint16
 	count   uint16
 	request string // "holding:0:2"
@@ -372,20 +371,6 @@ func parseDuration(s string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-func parseTable(s string) (models.Table, bool) {
-	switch s {
-	case "coil":
-		return models.TableCoil, true
-	case "discrete":
-		return models.TableDiscrete, true
-	case "input":
-		return models.TableInput, true
-	case "holding":
-		return models.TableHolding, true
-	}
-	return 0, false
-}
-
 func parseProbe(path string, raw json.RawMessage) (probeSpec, error) {
 	var (
 		name, table    string
@@ -404,7 +389,7 @@ func parseProbe(path string, raw json.RawMessage) (probeSpec, error) {
 	if strings.TrimSpace(name) == "" {
 		errs = append(errs, fmt.Errorf("%sname: must not be empty", path))
 	}
-	t, ok := parseTable(table)
+	t, ok := ParseTable(table)
 	if !ok {
 		errs = append(errs, fmt.Errorf("%stable: must be coil, discrete, input or holding, got %q", path, table))
 	}
@@ -416,7 +401,7 @@ func parseProbe(path string, raw json.RawMessage) (probeSpec, error) {
 		}
 	}
 	limit := maxReadRegisters
-	if t == models.TableCoil || t == models.TableDiscrete {
+	if t == TableCoil || t == TableDiscrete {
 		limit = maxReadBits
 	}
 	if count < 1 || count > limit {
@@ -431,15 +416,15 @@ func parseProbe(path string, raw json.RawMessage) (probeSpec, error) {
 		request: fmt.Sprintf("%s:%d:%d", table, address, count)}, nil
 }
 
-func tableName(t models.Table) string {
+func tableName(t Table) string {
 	switch t {
-	case models.TableCoil:
+	case TableCoil:
 		return "coil"
-	case models.TableDiscrete:
+	case TableDiscrete:
 		return "discrete"
-	case models.TableInput:
+	case TableInput:
 		return "input"
-	case models.TableHolding:
+	case TableHolding:
 		return "holding"
 	}
 	return "table" + strconv.Itoa(int(t))

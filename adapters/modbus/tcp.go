@@ -2,10 +2,13 @@ package modbus
 
 import (
 	"context"
+	_ "embed"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +27,35 @@ const ModelProtocol = "modbus"
 // settings strictly (see the package doc); its Open returns the bus without
 // making a connection until a request needs one.
 func NewTCP() adapters.Adapter {
-	return adapters.DefineClaiming(Protocol, ModelProtocol, parseSettings, openTCP, (*settings).links)
+	return adapter{adapters.DefineClaiming(Protocol, ModelProtocol, parseSettings, openTCP, (*settings).links)}
 }
+
+// adapter is a Modbus adapter (TCP or RTU): DefineClaiming's, and the binder
+// of the "modbus" models both run.
+type adapter struct{ adapters.Adapter }
+
+// Links names the physical links a bus's settings claim.
+func (a adapter) Links(settings json.RawMessage) ([]string, error) {
+	return a.Adapter.(adapters.LinkClaimer).Links(settings)
+}
+
+// Bind decodes, checks and compiles the Modbus parts of a model (see binder).
+func (adapter) Bind(d *models.Document, c *models.Compiled) (models.Binding, error) {
+	return binder{}.Bind(d, c)
+}
+
+// BindingSchema is the Modbus part of the model JSON Schema
+// (binding.schema.json).
+func (adapter) BindingSchema() []byte { return slices.Clone(bindingSchema) }
+
+//go:embed binding.schema.json
+var bindingSchema []byte
+
+var (
+	_ adapters.LinkClaimer = adapter{}
+	_ adapters.SchemaPart  = adapter{}
+	_ models.Binder        = adapter{}
+)
 
 // links names the endpoints a bus lists (canonical host:port); the hosts of
 // its scan ranges are not claimed.

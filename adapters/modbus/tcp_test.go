@@ -24,13 +24,13 @@ func TestPollDecodesAllTables(t *testing.T) {
 		Discretes: map[uint16]bool{5: true},
 	})
 	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
-	group := &models.PollGroup{Modbus: []models.ModbusRead{
-		{Table: models.TableCoil, Start: 0, Count: 9, Fields: []models.ModbusField{
-			boolField(0, models.TableCoil, 1), boolField(1, models.TableCoil, 8), boolField(2, models.TableCoil, 2)}},
-		{Table: models.TableDiscrete, Start: 5, Count: 1, Fields: []models.ModbusField{boolField(3, models.TableDiscrete, 5)}},
-		{Table: models.TableInput, Start: 0, Count: 1, Fields: []models.ModbusField{uintField(4, models.TableInput, 0)}},
-		{Table: models.TableHolding, Start: 10, Count: 2, Fields: []models.ModbusField{
-			uintField(5, models.TableHolding, 10), uintField(6, models.TableHolding, 11)}},
+	group := &models.PollGroup{Plan: []Read{
+		{Table: TableCoil, Start: 0, Count: 9, Fields: []Field{
+			boolField(0, TableCoil, 1), boolField(1, TableCoil, 8), boolField(2, TableCoil, 2)}},
+		{Table: TableDiscrete, Start: 5, Count: 1, Fields: []Field{boolField(3, TableDiscrete, 5)}},
+		{Table: TableInput, Start: 0, Count: 1, Fields: []Field{uintField(4, TableInput, 0)}},
+		{Table: TableHolding, Start: 10, Count: 2, Fields: []Field{
+			uintField(5, TableHolding, 10), uintField(6, TableHolding, 11)}},
 	}}
 	out, err := bus.Poll(context.Background(), Target(srv.Addr(), 1), group, nil)
 	if err != nil {
@@ -58,8 +58,8 @@ func TestPollDecodesAllTables(t *testing.T) {
 func TestExceptionIsTyped(t *testing.T) {
 	srv := startEmu(t, modbusemu.UnitSpec{ID: 1, Holding: map[uint16]uint16{0: 1}})
 	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
-	group := &models.PollGroup{Modbus: []models.ModbusRead{{Table: models.TableHolding, Start: 100, Count: 1,
-		Fields: []models.ModbusField{uintField(0, models.TableHolding, 100)}}}}
+	group := &models.PollGroup{Plan: []Read{{Table: TableHolding, Start: 100, Count: 1,
+		Fields: []Field{uintField(0, TableHolding, 100)}}}}
 	_, err := bus.Poll(context.Background(), Target(srv.Addr(), 1), group, nil)
 	var ex *ExceptionError
 	if !errors.As(err, &ex) || ex.Code != ExceptionIllegalDataAddress || ex.Function != 3 {
@@ -70,7 +70,7 @@ func TestExceptionIsTyped(t *testing.T) {
 	}
 	// A write to an undeclared register is refused the same way.
 	err = bus.Execute(context.Background(), Target(srv.Addr(), 1), &models.Action{Name: "set",
-		Modbus: []models.ModbusAction{{Function: 6, Table: models.TableHolding, Address: 999, Words: []uint16{1}}}})
+		Plan: []Step{{Function: 6, Table: TableHolding, Address: 999, Words: []uint16{1}}}})
 	if !errors.As(err, &ex) || ex.Code != ExceptionIllegalDataAddress || ex.Function != 6 {
 		t.Fatalf("want exception 2 to function 6, got %v", err)
 	}
@@ -82,12 +82,12 @@ func TestExecuteWritesRegistersAndCoils(t *testing.T) {
 		Coils:   map[uint16]bool{0: false, 1: false, 2: false, 3: true},
 	})
 	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
-	action := &models.Action{Name: "setup", Modbus: []models.ModbusAction{
-		{Function: 6, Table: models.TableHolding, Address: 0, Words: []uint16{0xBEEF}},
+	action := &models.Action{Name: "setup", Plan: []Step{
+		{Function: 6, Table: TableHolding, Address: 0, Words: []uint16{0xBEEF}},
 		{Delay: 20 * time.Millisecond},
-		{Function: 16, Table: models.TableHolding, Address: 1, Words: []uint16{1, 2, 3}},
-		{Function: 5, Table: models.TableCoil, Address: 0, Coils: []bool{true}},
-		{Function: 15, Table: models.TableCoil, Address: 1, Coils: []bool{true, false, false}},
+		{Function: 16, Table: TableHolding, Address: 1, Words: []uint16{1, 2, 3}},
+		{Function: 5, Table: TableCoil, Address: 0, Coils: []bool{true}},
+		{Function: 15, Table: TableCoil, Address: 1, Coils: []bool{true, false, false}},
 	}}
 	if err := bus.Execute(context.Background(), Target(srv.Addr(), 3), action); err != nil {
 		t.Fatalf("execute: %v", err)
@@ -111,15 +111,15 @@ func TestExecuteWritesRegistersAndCoils(t *testing.T) {
 func TestExecuteRefusesBadStepsBeforeWriting(t *testing.T) {
 	srv := startEmu(t, modbusemu.UnitSpec{ID: 1, Holding: map[uint16]uint16{0: 7}})
 	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
-	for _, step := range []models.ModbusAction{
-		{Function: 6, Table: models.TableCoil, Address: 0, Words: []uint16{1}},
-		{Function: 22, Table: models.TableHolding, Address: 0, Words: []uint16{1}},
-		{Function: 6, Table: models.TableHolding, Address: 0, Words: []uint16{1, 2}},
-		{Function: 16, Table: models.TableHolding, Address: 65535, Words: []uint16{1, 2}},
-		{Function: 5, Table: models.TableCoil, Address: 0},
+	for _, step := range []Step{
+		{Function: 6, Table: TableCoil, Address: 0, Words: []uint16{1}},
+		{Function: 22, Table: TableHolding, Address: 0, Words: []uint16{1}},
+		{Function: 6, Table: TableHolding, Address: 0, Words: []uint16{1, 2}},
+		{Function: 16, Table: TableHolding, Address: 65535, Words: []uint16{1, 2}},
+		{Function: 5, Table: TableCoil, Address: 0},
 	} {
-		action := &models.Action{Name: "x", Modbus: []models.ModbusAction{
-			{Function: 6, Table: models.TableHolding, Address: 0, Words: []uint16{9}}, step}}
+		action := &models.Action{Name: "x", Plan: []Step{
+			{Function: 6, Table: TableHolding, Address: 0, Words: []uint16{9}}, step}}
 		if err := bus.Execute(context.Background(), Target(srv.Addr(), 1), action); err == nil {
 			t.Errorf("step %+v accepted", step)
 		}
@@ -340,7 +340,7 @@ func TestOperationsOvertakePolls(t *testing.T) {
 	}
 	waitFor(t, "the polls to queue", func() bool { return l.owner.Queued() >= polls-1 })
 	err = bus.Execute(context.Background(), target, &models.Action{Name: "set",
-		Modbus: []models.ModbusAction{{Function: 6, Table: models.TableHolding, Address: 1, Words: []uint16{77}}}})
+		Plan: []Step{{Function: 6, Table: TableHolding, Address: 1, Words: []uint16{77}}}})
 	if err != nil {
 		t.Fatalf("execute: %v", err)
 	}
@@ -438,11 +438,11 @@ func BenchmarkPollTCP(b *testing.B) {
 	})
 	bus := openBus(b, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
 	group := holdingGroup(8)
-	group.Modbus = append(group.Modbus,
-		models.ModbusRead{Table: models.TableInput, Start: 0, Count: 2, Fields: []models.ModbusField{
-			uintField(8, models.TableInput, 0), uintField(9, models.TableInput, 1)}},
-		models.ModbusRead{Table: models.TableCoil, Start: 0, Count: 2, Fields: []models.ModbusField{
-			boolField(10, models.TableCoil, 0), boolField(11, models.TableCoil, 1)}})
+	group.Plan = append(group.Plan.([]Read),
+		Read{Table: TableInput, Start: 0, Count: 2, Fields: []Field{
+			uintField(8, TableInput, 0), uintField(9, TableInput, 1)}},
+		Read{Table: TableCoil, Start: 0, Count: 2, Fields: []Field{
+			boolField(10, TableCoil, 0), boolField(11, TableCoil, 1)}})
 	target := Target(srv.Addr(), 1)
 	out := make([]models.Reading, 0, 16)
 	ctx := context.Background()

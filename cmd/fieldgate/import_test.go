@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/adapters/builtin"
 )
 
 func TestModelImportEdgex(t *testing.T) {
@@ -18,7 +18,7 @@ func TestModelImportEdgex(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, errOut.String())
 	}
-	m, err := models.CompileSource(out.Bytes())
+	m, err := builtin.Builtin().Compile(out.Bytes())
 	if err != nil {
 		t.Fatalf("output does not compile: %v\n%s", err, out.String())
 	}
@@ -79,7 +79,7 @@ func TestModelImportWot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("import: %v\n%s", err, errOut.String())
 	}
-	m, err := models.CompileSource(out.Bytes())
+	m, err := builtin.Builtin().Compile(out.Bytes())
 	if err != nil {
 		t.Fatalf("output does not compile: %v\n%s", err, out.String())
 	}

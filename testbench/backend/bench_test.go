@@ -34,7 +34,7 @@ func BenchmarkTelemetryIngest(b *testing.B) {
 
 func benchIngest(b *testing.B, perBatch int, gz bool) {
 	const valuesPer = 20
-	srv, err := Open(Config{DBPath: filepath.Join(b.TempDir(), "bench.db")}, slog.New(slog.DiscardHandler))
+	srv, err := Open(Config{Binders: testBinders(), DBPath: filepath.Join(b.TempDir(), "bench.db")}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func FuzzTelemetryBody(f *testing.F) {
 	f.Add([]byte(`{"samples":[{"seq":1,"localId":"modbus-tcp/127.0.0.1:5020/1","time":"2024-01-02T03:04:05Z","quality":"good","values":{"temperature":21.5,"running":true}}]}`))
 	f.Add([]byte(`{"events":[{"seq":2,"localId":"a","event":"online","detail":"x"}]}`))
 	f.Add([]byte(`{}`))
-	srv, err := Open(Config{DBPath: filepath.Join(f.TempDir(), "fuzz.db")}, slog.New(slog.DiscardHandler))
+	srv, err := Open(Config{Binders: testBinders(), DBPath: filepath.Join(f.TempDir(), "fuzz.db")}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}

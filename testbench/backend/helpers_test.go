@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/models"
 )
@@ -39,7 +40,7 @@ type bench struct {
 // served by a real HTTP server on loopback.
 func newBench(t *testing.T, edit func(*Config)) *bench {
 	t.Helper()
-	cfg := Config{DBPath: filepath.Join(t.TempDir(), "backend.db"), ModelsDir: "testdata/models", Rules: testRules()}
+	cfg := Config{Binders: testBinders(), DBPath: filepath.Join(t.TempDir(), "backend.db"), ModelsDir: "testdata/models", Rules: testRules()}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -182,3 +183,6 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// testBinders are the binders the tests' reference backend checks models with.
+func testBinders() []models.Binder { return []models.Binder{modbus.ModelBinder()} }

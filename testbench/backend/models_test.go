@@ -74,18 +74,18 @@ func TestOpenRefusesBadModelFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(Config{DBPath: filepath.Join(t.TempDir(), "db"), ModelsDir: dir}, nil)
+	_, err := Open(Config{Binders: testBinders(), DBPath: filepath.Join(t.TempDir(), "db"), ModelsDir: dir}, nil)
 	if err == nil || !strings.Contains(err.Error(), "bad.json") || !strings.Contains(err.Error(), "properties[0].modbus.address") {
 		t.Fatalf("got %v, want an error naming the file and the field", err)
 	}
 	// The database was closed again: it can be opened.
-	s, err := Open(Config{DBPath: filepath.Join(t.TempDir(), "db")}, nil)
+	s, err := Open(Config{Binders: testBinders(), DBPath: filepath.Join(t.TempDir(), "db")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_ = s.Close()
 
-	_, err = Open(Config{DBPath: filepath.Join(t.TempDir(), "db"), Rules: []Rule{{Name: "r", Match: map[string]string{"identity.product": "/[/"}, Model: "m"}}}, nil)
+	_, err = Open(Config{Binders: testBinders(), DBPath: filepath.Join(t.TempDir(), "db"), Rules: []Rule{{Name: "r", Match: map[string]string{"identity.product": "/[/"}, Model: "m"}}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "rules[0].match[identity.product]") || !strings.Contains(err.Error(), "rules[0]: needs model and version") {
 		t.Fatalf("bad rules: %v", err)
 	}

@@ -67,7 +67,7 @@ func TestGeneratedFilesLoad(t *testing.T) {
 			if be.Backend == nil || be.Backend.Listen != l.BackendAddr || len(be.Backend.Rules) != 1 || len(be.ModbusTCP) != 0 {
 				t.Fatalf("backend bench: %+v", be.Backend)
 			}
-			srv, err := backend.Open(backend.Config{DBPath: filepath.Join(dir, "check.db"), ModelsDir: be.Backend.Models, Rules: be.Backend.Rules}, slog.New(slog.DiscardHandler))
+			srv, err := backend.Open(backend.Config{DBPath: filepath.Join(dir, "check.db"), ModelsDir: be.Backend.Models, Rules: be.Backend.Rules, Binders: builtin.Builtin().Binders()}, slog.New(slog.DiscardHandler))
 			if w.Report == fleet.ReportChange {
 				// The report settings are another branch's work: until the
 				// model format has them, the backend refuses the model, and

@@ -7,7 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 )
 
 // tables maps primaryTable (upper case) to a fieldgate table. device-modbus
@@ -67,8 +67,8 @@ func (im *importer) attributes(r resource) (attrs, bool) {
 			switch {
 			case f == nil:
 				im.Fail(p, "must be a number of registers, got %s", describe(v))
-			case *f != math.Trunc(*f) || *f < 1 || *f > models.MaxStringLength:
-				im.Fail(p, "must be 1..%d registers, got %s", models.MaxStringLength, scalarText(v))
+			case *f != math.Trunc(*f) || *f < 1 || *f > modbus.MaxStringLength:
+				im.Fail(p, "must be 1..%d registers, got %s", modbus.MaxStringLength, scalarText(v))
 			default:
 				a.strLength = int(*f)
 			}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -45,7 +46,7 @@ func TestRegisterBitsDecodeAsEdgeX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := models.Compile(doc)
+	m, err := models.Compile(doc, modbus.ModelBinder())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestRegisterBitsDecodeAsEdgeX(t *testing.T) {
 			regs[i] = uint16(rng.Uint32())
 		}
 		for i, c := range cases {
-			f := m.Properties[i].Modbus
+			f := fieldOf(t, m, i)
 			b := make([]byte, 2*int(f.Codec.Registers))
 			for k := range int(f.Codec.Registers) {
 				binary.BigEndian.PutUint16(b[2*k:], regs[int(f.Address)+k])
@@ -68,4 +69,20 @@ func TestRegisterBitsDecodeAsEdgeX(t *testing.T) {
 			}
 		}
 	}
+}
+
+// fieldOf is how compiled model m reads property prop.
+func fieldOf(t *testing.T, m *models.Compiled, prop int) modbus.Field {
+	t.Helper()
+	for _, g := range m.Groups {
+		for _, r := range g.Plan.([]modbus.Read) {
+			for _, f := range r.Fields {
+				if f.Property == prop {
+					return f
+				}
+			}
+		}
+	}
+	t.Fatalf("property %d is not read", prop)
+	return modbus.Field{}
 }

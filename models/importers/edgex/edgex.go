@@ -6,6 +6,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/models/importers/internal/report"
 )
@@ -50,7 +51,7 @@ func FromProfile(data []byte, id, version string) (*models.Document, []string, e
 	if err := edgex1(root.Content[0]); err != nil {
 		return nil, nil, err
 	}
-	im := importer{doc: &models.Document{ID: id, Version: version, Protocol: "modbus"}}
+	im := importer{doc: &models.Document{ID: id, Version: version, Protocol: modbus.ModelProtocol}}
 	im.profile(root.Content[0])
 	if err := im.Err(); err != nil {
 		return nil, nil, err
@@ -58,7 +59,7 @@ func FromProfile(data []byte, id, version string) (*models.Document, []string, e
 	if len(im.doc.Properties) == 0 {
 		return nil, nil, errors.New("deviceResources: no resource could be imported")
 	}
-	if err := im.doc.Validate(); err != nil {
+	if err := im.doc.Validate(modbus.ModelBinder()); err != nil {
 		return nil, nil, fmt.Errorf("imported model: %w", err)
 	}
 	return im.doc, im.Warnings(), nil

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -22,6 +23,16 @@ func readSample(t testing.TB) []byte {
 
 func fptr(f float64) *float64 { return &f }
 
+// mb is a property's Modbus binding as the importer wrote it (nil when it has
+// none or it does not decode).
+func mb(p models.Property) *modbus.PropertyBinding {
+	var b modbus.PropertyBinding
+	if p.Binding.Key != modbus.ModelProtocol || models.DecodeBinding(p.Binding, "modbus", &b) != nil {
+		return nil
+	}
+	return &b
+}
+
 func eqf(a, b *float64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
 
 func TestSampleProfile(t *testing.T) {
@@ -29,7 +40,7 @@ func TestSampleProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := models.Compile(doc); err != nil {
+	if _, err := models.Compile(doc, modbus.ModelBinder()); err != nil {
 		t.Fatalf("compile: %v", err)
 	}
 	if doc.Manufacturer != "Cool Automation" || doc.Product != "CoolMasterNet" || doc.Protocol != "modbus" || !strings.HasPrefix(doc.Description, "CoolMasterNet is") {
@@ -55,7 +66,7 @@ func TestSampleProfile(t *testing.T) {
 	}
 	for i, w := range wants {
 		p := doc.Properties[i]
-		b := p.Modbus
+		b := mb(p)
 		if p.Name != w.name || p.Type != w.typ || p.Access != w.access || b == nil ||
 			b.Table != w.table || b.DataType != w.dataType || b.Address != w.address || b.Bit != w.bit ||
 			!eqf(b.Scale, w.scale) || !eqf(p.Min, w.min) || !eqf(p.Max, w.max) || b.Order != "" || b.Offset != 0 {
@@ -100,78 +111,78 @@ func TestMappings(t *testing.T) {
 	}{
 		{"word swap", res(`primaryTable: "HOLDING_REGISTERS", startingAddress: 4, isWordSwap: true`, `valueType: Float32, readWrite: R`),
 			func(p models.Property) bool {
-				return p.Modbus.Order == "CDAB" && p.Modbus.DataType == "float32" && p.Type == "float"
+				return mb(p).Order == "CDAB" && mb(p).DataType == "float32" && p.Type == "float"
 			}, ""},
 		{"byte swap", res(`primaryTable: "input_registers", startingAddress: "4", isByteSwap: "true"`, `valueType: Uint32, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Order == "BADC" && p.Modbus.Table == "input" }, ""},
+			func(p models.Property) bool { return mb(p).Order == "BADC" && mb(p).Table == "input" }, ""},
 		{"both swaps", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 4, isByteSwap: true, isWordSwap: true`, `valueType: Int32, readWrite: RW`),
-			func(p models.Property) bool { return p.Modbus.Order == "DCBA" && p.Access == "rw" }, ""},
+			func(p models.Property) bool { return mb(p).Order == "DCBA" && p.Access == "rw" }, ""},
 		{"swap ignored for 64 bit", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 4, isWordSwap: true`, `valueType: Int64, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Order == "" && p.Modbus.DataType == "int64" }, "applies them to 32-bit types only"},
+			func(p models.Property) bool { return mb(p).Order == "" && mb(p).DataType == "int64" }, "applies them to 32-bit types only"},
 		{"string", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 20, stringRegisterSize: 8`, `valueType: String, readWrite: R`),
 			func(p models.Property) bool {
-				return p.Type == "string" && p.Modbus.Length == 8 && p.Modbus.DataType == "string"
+				return p.Type == "string" && mb(p).Length == 8 && mb(p).DataType == "string"
 			}, ""},
 		{"scale offset units v2 strings", res(`primaryTable: INPUT_REGISTERS, startingAddress: 0, rawType: UINT16`, `valueType: Float64, readWrite: R, scale: "0.5", offset: "-40", units: "degC", minimum: "", maximum: "100"`),
 			func(p models.Property) bool {
-				return *p.Modbus.Scale == 0.5 && p.Modbus.Offset == -40 && p.Unit == "degC" && p.Min == nil && *p.Max == 100 && p.Modbus.DataType == "uint16"
+				return *mb(p).Scale == 0.5 && mb(p).Offset == -40 && p.Unit == "degC" && p.Min == nil && *p.Max == 100 && mb(p).DataType == "uint16"
 			}, ""},
 		{"int with fractional scale", res(`primaryTable: INPUT_REGISTERS, startingAddress: 0`, `valueType: Int16, readWrite: R, scale: 0.1`),
 			func(p models.Property) bool { return p.Type == "float" }, "imported as type float"},
 		{"discrete", res(`primaryTable: DISCRETES_INPUT, startingAddress: 65535`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Table == "discrete" && p.Modbus.Address == 65535 }, ""},
+			func(p models.Property) bool { return mb(p).Table == "discrete" && mb(p).Address == 65535 }, ""},
 		{"write only coil", res(`primaryTable: COILS, startingAddress: 3`, `valueType: Bool, readWrite: W`),
 			func(p models.Property) bool { return p.Access == "w" }, ""},
 		{"bool register rw becomes read-only", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 3`, `valueType: Bool, readWrite: RW`),
 			func(p models.Property) bool {
-				return p.Access == "r" && p.Modbus.DataType == "bit" && p.Modbus.Bit == 0 && p.Modbus.Address == 3
+				return p.Access == "r" && mb(p).DataType == "bit" && mb(p).Bit == 0 && mb(p).Address == 3
 			}, "writes not carried over"},
 		// device-modbus v4.0.1 and later: a Bool in a register without a bit
 		// reads bit 0 (the least significant), not bit 8 (the lowest of the
 		// high byte, as before).
 		{"bool in register reads bit 0", res(`primaryTable: INPUT_REGISTERS, startingAddress: 3`, `valueType: Bool, readWrite: R`),
 			func(p models.Property) bool {
-				return p.Modbus.Table == "input" && p.Modbus.DataType == "bit" && p.Modbus.Bit == 0 && p.Modbus.Address == 3
+				return mb(p).Table == "input" && mb(p).DataType == "bit" && mb(p).Bit == 0 && mb(p).Address == 3
 			}, ""},
 		{"register.bit number", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 10.10`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 10 && p.Modbus.Bit == 10 }, ""},
+			func(p models.Property) bool { return mb(p).Address == 10 && mb(p).Bit == 10 }, ""},
 		{"register.bit string", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "10.1"`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 10 && p.Modbus.Bit == 1 }, ""},
+			func(p models.Property) bool { return mb(p).Address == 10 && mb(p).Bit == 1 }, ""},
 		{"register.bit number with one decimal", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 10.1`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 10 && p.Modbus.Bit == 10 },
+			func(p models.Property) bool { return mb(p).Address == 10 && mb(p).Bit == 10 },
 			`startingAddress 10.1 (r): EdgeX device-modbus prints a number with two decimals, 10.10, so this is bit 10; quote it ("10.1") for bit 1 as written`},
 		{"register bit 15", res(`primaryTable: INPUT_REGISTERS, startingAddress: "0.15"`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 0 && p.Modbus.Bit == 15 }, ""},
+			func(p models.Property) bool { return mb(p).Address == 0 && mb(p).Bit == 15 }, ""},
 		{"bool rawType Int32 high word", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "4.20", rawType: Int32`, `valueType: Bool, readWrite: R`),
 			func(p models.Property) bool {
-				return p.Modbus.Address == 4 && p.Modbus.Bit == 4 && p.Modbus.DataType == "bit"
+				return mb(p).Address == 4 && mb(p).Bit == 4 && mb(p).DataType == "bit"
 			}, ""},
 		{"bool rawType Int32 low word", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "4.3", rawType: INT32`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 5 && p.Modbus.Bit == 3 }, ""},
+			func(p models.Property) bool { return mb(p).Address == 5 && mb(p).Bit == 3 }, ""},
 		{"bool rawType Uint16", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "4.3", rawType: Uint16`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 4 && p.Modbus.Bit == 3 }, ""},
+			func(p models.Property) bool { return mb(p).Address == 4 && mb(p).Bit == 3 }, ""},
 		{"bit ignored for a number", res(`primaryTable: HOLDING_REGISTERS, startingAddress: "7.3"`, `valueType: Int16, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 7 && p.Modbus.DataType == "int16" },
+			func(p models.Property) bool { return mb(p).Address == 7 && mb(p).DataType == "int16" },
 			"startingAddress 7.3 (r): bit 3 not carried over: EdgeX device-modbus uses the bit only for valueType Bool"},
 		{"coil with bit 0", res(`primaryTable: COILS, startingAddress: 3.0`, `valueType: Bool, readWrite: RW`),
 			func(p models.Property) bool {
-				return p.Modbus.Address == 3 && p.Modbus.DataType == "bool" && p.Access == "rw"
+				return mb(p).Address == 3 && mb(p).DataType == "bool" && p.Access == "rw"
 			}, ""},
 		{"hex address string", res(`primaryTable: COILS, startingAddress: "0x10"`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Address == 16 }, `startingAddress "0x10" (r): read as address 16`},
+			func(p models.Property) bool { return mb(p).Address == 16 }, `startingAddress "0x10" (r): read as address 16`},
 		{"discrete inputs spelling", res(`primaryTable: DISCRETE_INPUTS, startingAddress: 2`, `valueType: Bool, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.Table == "discrete" && p.Modbus.Address == 2 }, ""},
+			func(p models.Property) bool { return mb(p).Table == "discrete" && mb(p).Address == 2 }, ""},
 		{"rw input register read-only", res(`primaryTable: INPUT_REGISTERS, startingAddress: 1`, `valueType: Int16, readWrite: RW`),
-			func(p models.Property) bool { return p.Access == "r" && p.Modbus.Table == "input" },
+			func(p models.Property) bool { return p.Access == "r" && mb(p).Table == "input" },
 			"deviceResources[0] (r): readWrite RW in table INPUT_REGISTERS: EdgeX device-modbus loads it but refuses writes (the table is read-only); imported read-only"},
 		{"rw discrete input read-only", res(`primaryTable: DISCRETES_INPUT, startingAddress: 1`, `valueType: Bool, readWrite: RW`),
-			func(p models.Property) bool { return p.Access == "r" && p.Modbus.Table == "discrete" }, "imported read-only"},
+			func(p models.Property) bool { return p.Access == "r" && mb(p).Table == "discrete" }, "imported read-only"},
 		{"float64 from rawType Int32", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 4, rawType: Int32, isWordSwap: true`, `valueType: Float64, readWrite: R, scale: 0.01`),
 			func(p models.Property) bool {
-				return p.Type == "float" && p.Modbus.DataType == "int32" && p.Modbus.Order == "CDAB" && *p.Modbus.Scale == 0.01
+				return p.Type == "float" && mb(p).DataType == "int32" && mb(p).Order == "CDAB" && *mb(p).Scale == 0.01
 			}, ""},
 		{"int rawType decodes the valueType", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 4, rawType: Uint16`, `valueType: Int16, readWrite: R`),
-			func(p models.Property) bool { return p.Modbus.DataType == "int16" },
+			func(p models.Property) bool { return mb(p).DataType == "int16" },
 			"attributes.rawType uint16 (r): not carried over: EdgeX device-modbus decodes valueType int16"},
 		{"mask ignored", res(`primaryTable: HOLDING_REGISTERS, startingAddress: 3`, `valueType: Uint16, readWrite: R, mask: "0x0F"`),
 			func(p models.Property) bool { return p.Type == "int" }, "properties.mask: not carried over (r)"},
@@ -182,11 +193,11 @@ func TestMappings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := models.Compile(doc); err != nil {
+			if _, err := models.Compile(doc, modbus.ModelBinder()); err != nil {
 				t.Fatalf("compile: %v", err)
 			}
 			if !c.check(doc.Properties[0]) {
-				t.Errorf("property %+v binding %+v", doc.Properties[0], doc.Properties[0].Modbus)
+				t.Errorf("property %+v binding %+v", doc.Properties[0], mb(doc.Properties[0]))
 			}
 			all := strings.Join(warnings, "\n")
 			if c.warn != "" && !strings.Contains(all, c.warn) || c.warn == "" && all != "" {
@@ -323,7 +334,7 @@ func FuzzFromProfile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := models.Compile(doc); err != nil {
+		if _, err := models.Compile(doc, modbus.ModelBinder()); err != nil {
 			t.Fatalf("imported document does not compile: %v", err)
 		}
 	})

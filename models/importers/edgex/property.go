@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -110,10 +111,9 @@ func (im *importer) property(r resource) (models.Property, bool) {
 		return prop, false
 	}
 	prop.Type = types[0]
-	b := &models.ModbusBinding{Table: a.table, Address: a.addr.address, DataType: types[1]}
-	prop.Modbus = b
+	b := &modbus.PropertyBinding{Table: a.table, Address: a.addr.address, DataType: types[1]}
 	bits := a.table == "coil" || a.table == "discrete"
-	if !im.rawType(r, a, &prop) {
+	if !im.rawType(r, a, &prop, b) {
 		return prop, false
 	}
 	switch {
@@ -125,7 +125,7 @@ func (im *importer) property(r resource) (models.Property, bool) {
 			a.addr.bit, a.tableRaw, a.addr.text)
 		return prop, false
 	case prop.Type == "bool" && !bits:
-		if !im.registerBit(r, a, &prop) {
+		if !im.registerBit(r, a, &prop, b) {
 			return prop, false
 		}
 	case a.addr.bit != 0:
@@ -161,13 +161,18 @@ func (im *importer) property(r resource) (models.Property, bool) {
 			im.Warn("", "%s (%s): isByteSwap/isWordSwap not carried over: EdgeX device-modbus applies them to 32-bit types only, dataType is %s", r.path, r.name, b.DataType)
 		}
 	}
-	im.scaling(r, &prop, rp, pp)
+	im.scaling(r, &prop, b, rp, pp)
+	raw, err := modbus.Raw(*b)
+	if err != nil {
+		im.Fail(pp, "%v", err)
+		return prop, false
+	}
+	prop.Binding = raw
 	return prop, true
 }
 
 // scaling carries scale, offset, minimum and maximum over where they mean something.
-func (im *importer) scaling(r resource, prop *models.Property, rp resourceProps, pp string) {
-	b := prop.Modbus
+func (im *importer) scaling(r resource, prop *models.Property, b *modbus.PropertyBinding, rp resourceProps, pp string) {
 	numeric := prop.Type == "int" || prop.Type == "float"
 	if rp.scale != nil && *rp.scale == 0 {
 		im.Fail(join(pp, "scale"), "must not be 0")
@@ -221,12 +226,11 @@ func registers(dataType string) int {
 // and TransformDataBytesToResult, see startingAddress): it reads the
 // registers the rawType spans and decodes the valueType from them, converting
 // from the rawType only into Float32/Float64 (from Int32 only into Float64).
-func (im *importer) rawType(r resource, a attrs, prop *models.Property) bool {
+func (im *importer) rawType(r resource, a attrs, prop *models.Property, b *modbus.PropertyBinding) bool {
 	if a.rawType == "" {
 		return true
 	}
 	path := join(r.path, "attributes.rawType")
-	b := prop.Modbus
 	switch {
 	case a.table == "coil" || a.table == "discrete":
 		im.Fail(path, "only for register tables, not %s", a.tableRaw)
@@ -259,8 +263,7 @@ func (im *importer) rawType(r resource, a attrs, prop *models.Property) bool {
 // bit of the first byte, bit 8 of the register.) fieldgate writes no single
 // register bits (device-modbus has no read-modify-write of a bit either): a
 // writable one is imported read-only.
-func (im *importer) registerBit(r resource, a attrs, prop *models.Property) bool {
-	b := prop.Modbus
+func (im *importer) registerBit(r resource, a attrs, prop *models.Property, b *modbus.PropertyBinding) bool {
 	span := 16
 	if a.rawType == "int32" {
 		span = 32

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -350,8 +351,8 @@ var registersOf = map[string]int{
 // modbusBinding turns a location and the schema's type into a binding; kind
 // is the model type (the schema's, or the one modv:type implies when the TD
 // gives none). ok is false after an error or a skip warning.
-func (im *importer) modbusBinding(loc modbusLoc, s schema) (b *models.ModbusBinding, kind string, ok bool) {
-	b = &models.ModbusBinding{Table: loc.table, Address: loc.address}
+func (im *importer) modbusBinding(loc modbusLoc, s schema) (b *modbus.PropertyBinding, kind string, ok bool) {
+	b = &modbus.PropertyBinding{Table: loc.table, Address: loc.address}
 	kind = s.kind
 	if s.typ != "" && kind == "" {
 		im.Warn(s.path, "type %q cannot be read from Modbus (scalar types only); skipped", s.typ)
@@ -414,8 +415,8 @@ func (im *importer) modbusBinding(loc modbusLoc, s schema) (b *models.ModbusBind
 		}
 		im.Warn(loc.f.path, "modv:type absent: read as %s (from type %s, quantity %d)", b.DataType, s.typ, max(q, 1))
 	}
-	if b.DataType == "string" && b.Length > models.MaxStringLength {
-		im.Fail(loc.qPath, "a string spans at most %d registers, got %d", models.MaxStringLength, b.Length)
+	if b.DataType == "string" && b.Length > modbus.MaxStringLength {
+		im.Fail(loc.qPath, "a string spans at most %d registers, got %d", modbus.MaxStringLength, b.Length)
 		return nil, "", false
 	}
 	if n, sized := registersOf[b.DataType]; sized && q != 0 && q != n {
@@ -459,7 +460,7 @@ func inferDataType(kind string, q int, minimum *float64) string {
 
 // modbusProperty binds a property to its read and write forms.
 func (im *importer) modbusProperty(p *models.Property, s schema, read, write *form) bool {
-	var rb, wb *models.ModbusBinding
+	var rb, wb *modbus.PropertyBinding
 	var rloc, wloc modbusLoc
 	kind := ""
 	if read != nil {
@@ -508,7 +509,16 @@ func (im *importer) modbusProperty(p *models.Property, s schema, read, write *fo
 	if write != nil && wloc.function != 0 && wloc.function != autoFunction(b) {
 		im.Warn(join(write.path, "modv:function"), "%d not carried over: fieldgate writes a property with function 5 for a coil, 6 for one register, 16 for more", wloc.function)
 	}
-	p.Type, p.Modbus = kind, b
+	raw, err := modbus.Raw(*b)
+	if err != nil {
+		f := read
+		if f == nil {
+			f = write
+		}
+		im.Fail(f.path, "%v", err)
+		return false
+	}
+	p.Type, p.Binding = kind, raw
 	p.Access = access(read != nil, write != nil)
 	if read != nil && rloc.poll > 0 {
 		if rloc.poll < 100*time.Millisecond || rloc.poll > 24*time.Hour {
@@ -521,7 +531,7 @@ func (im *importer) modbusProperty(p *models.Property, s schema, read, write *fo
 }
 
 // autoFunction is the function fieldgate writes a property binding with.
-func autoFunction(b *models.ModbusBinding) int {
+func autoFunction(b *modbus.PropertyBinding) int {
 	switch {
 	case b.Table == "coil":
 		return 5
@@ -566,9 +576,14 @@ func (im *importer) modbusOperation(o *models.Operation, in *schema, f *form) bo
 	if loc.poll > 0 {
 		im.ignore("modv:pollingTime", f.path)
 	}
-	o.Modbus = &models.ModbusOperation{Steps: []models.ModbusStep{{Write: &models.ModbusWrite{
-		ModbusBinding: *b, Input: o.Inputs[0].Name, Function: loc.function,
-	}}}}
+	raw, err := modbus.Raw(modbus.OperationBinding{Steps: []modbus.StepBinding{{Write: &modbus.WriteBinding{
+		PropertyBinding: *b, Input: o.Inputs[0].Name, Function: loc.function,
+	}}}})
+	if err != nil {
+		im.Fail(f.path, "%v", err)
+		return false
+	}
+	o.Binding = raw
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/models/importers/internal/report"
 )
@@ -54,7 +55,7 @@ func FromTD(data []byte, id, version string) (*models.Document, []string, error)
 		}
 		return nil, nil, errors.New(msg)
 	}
-	if err := im.doc.Validate(); err != nil {
+	if err := im.doc.Validate(modbus.ModelBinder()); err != nil {
 		return nil, nil, fmt.Errorf("imported model: %w", err)
 	}
 	return im.doc, im.warningList(), nil

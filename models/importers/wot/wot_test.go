@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -33,29 +34,46 @@ func importCompiled(t *testing.T, data []byte) (*models.Document, *models.Compil
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := models.Compile(doc)
+	c, err := models.Compile(doc, modbus.ModelBinder())
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
 	return doc, c, strings.Join(warnings, "\n")
 }
 
+// mb is a property's Modbus binding as the importer wrote it (nil when it has
+// none or it does not decode).
+func mb(p models.Property) *modbus.PropertyBinding {
+	var b modbus.PropertyBinding
+	if p.Binding.Key != modbus.ModelProtocol || models.DecodeBinding(p.Binding, "modbus", &b) != nil {
+		return nil
+	}
+	return &b
+}
+
+// steps is the Modbus plan of an action.
+func steps(a *models.Action) []modbus.Step {
+	s, _ := a.Plan.([]modbus.Step)
+	return s
+}
+
 // plan renders what each poll group reads: "10s: holding 100+1 ...".
 func plan(c *models.Compiled) string {
 	var groups []string
 	for _, g := range c.Groups {
-		var reads []string
-		for _, r := range g.Modbus {
-			reads = append(reads, fmt.Sprintf("%s %d+%d", r.Table, r.Start, r.Count))
+		var parts []string
+		reads, _ := g.Plan.([]modbus.Read)
+		for _, r := range reads {
+			parts = append(parts, fmt.Sprintf("%s %d+%d", r.Table, r.Start, r.Count))
 		}
 		for _, r := range g.Coap {
-			reads = append(reads, fmt.Sprintf("%s %s", r.Path, r.Format))
+			parts = append(parts, fmt.Sprintf("%s %s", r.Path, r.Format))
 		}
 		obs := ""
 		if g.Observe {
 			obs = " observe"
 		}
-		groups = append(groups, fmt.Sprintf("%s%s: %s", g.Interval, obs, strings.Join(reads, ", ")))
+		groups = append(groups, fmt.Sprintf("%s%s: %s", g.Interval, obs, strings.Join(parts, ", ")))
 	}
 	return strings.Join(groups, "; ")
 }
@@ -93,7 +111,7 @@ func TestModbusTD(t *testing.T) {
 	}
 	for i, w := range wants {
 		p := doc.Properties[i]
-		b := p.Modbus
+		b := mb(p)
 		got := want{p.Name, p.Type, p.Access, b.Table, b.DataType, b.Order, b.Address, b.Length}
 		if got != w {
 			t.Errorf("properties[%d] = %+v, want %+v", i, got, w)
@@ -121,8 +139,8 @@ func TestModbusTD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := a.Modbus; len(m) != 1 || m[0].Function != 16 || m[0].Table != models.TableHolding || m[0].Address != 50 || !slices.Equal(m[0].Words, []uint16{30}) || a.Idempotent {
-		t.Errorf("boost %+v %+v", a, a.Modbus)
+	if m := steps(a); len(m) != 1 || m[0].Function != 16 || m[0].Table != modbus.TableHolding || m[0].Address != 50 || !slices.Equal(m[0].Words, []uint16{30}) || a.Idempotent {
+		t.Errorf("boost %+v %+v", a, steps(a))
 	}
 	if _, err := c.Check("boost", []byte(`{"minutes": 121}`)); err == nil || !strings.Contains(err.Error(), "out-of-range") {
 		t.Errorf("boost 121: %v", err)
@@ -131,8 +149,8 @@ func TestModbusTD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := a.Modbus; len(m) != 1 || m[0].Function != 5 || m[0].Table != models.TableCoil || m[0].Address != 300 || !slices.Equal(m[0].Coils, []bool{true}) || !a.Idempotent {
-		t.Errorf("resetAlarms %+v %+v", a, a.Modbus)
+	if m := steps(a); len(m) != 1 || m[0].Function != 5 || m[0].Table != modbus.TableCoil || m[0].Address != 300 || !slices.Equal(m[0].Coils, []bool{true}) || !a.Idempotent {
+		t.Errorf("resetAlarms %+v %+v", a, steps(a))
 	}
 	if _, err := c.Check("resetAlarms", []byte(`{"value": false}`)); err == nil || !strings.Contains(err.Error(), "not-in-enum") {
 		t.Errorf("resetAlarms false: %v", err)
@@ -141,8 +159,8 @@ func TestModbusTD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := a.Modbus; len(m) != 1 || m[0].Function != 6 || m[0].Address != 100 || !slices.Equal(m[0].Words, []uint16{45}) {
-		t.Errorf("write setpoint %+v", a.Modbus)
+	if m := steps(a); len(m) != 1 || m[0].Function != 6 || m[0].Address != 100 || !slices.Equal(m[0].Words, []uint16{45}) {
+		t.Errorf("write setpoint %+v", steps(a))
 	}
 	if _, err := c.Check(models.WriteOperation, []byte(`{"flowTemperature": 45}`)); err == nil {
 		t.Error("a readOnly property was written")
@@ -209,30 +227,30 @@ func TestMappings(t *testing.T) {
 	}{
 		{"href address and quantity, 1-based", prop(`"type": "number", "readOnly": true`, `{"href": "modbus+tcp://h:502/1/40001?quantity=2", "modv:entity": "InputRegister"}`),
 			func(d *models.Document) bool {
-				b := d.Properties[0].Modbus
+				b := mb(d.Properties[0])
 				return b.Table == "input" && b.Address == 40000 && b.DataType == "float32"
 			}, "read as float32 (from type number, quantity 2)"},
 		{"context prefix and function code", prop(`"type": "integer", "minimum": -5`, `{"href": "modbus+tcp://h/1", "m:function": 3, "m:address": 0, "m:zeroBasedAddressing": true, "m:type": "xsd:integer", "m:quantity": 4}`),
 			func(d *models.Document) bool {
 				p := d.Properties[0]
-				return p.Modbus.Table == "holding" && p.Modbus.DataType == "int64" && p.Access == "r"
+				return mb(p).Table == "holding" && mb(p).DataType == "int64" && p.Access == "r"
 			}, ""},
 		{"function names without plural", prop(`"type": "integer", "readOnly": true`, `{"href": "modbus+tcp://h/1/8", "modbus:function": "readInputRegister", "modbus:type": "xs:unsignedShort"}`),
 			func(d *models.Document) bool {
-				return d.Properties[0].Modbus.Table == "input" && d.Properties[0].Modbus.Address == 7
+				return mb(d.Properties[0]).Table == "input" && mb(d.Properties[0]).Address == 7
 			}, ""},
 		{"byte and word order", prop(`"type": "number"`, `{"href": "modbus+tcp://h/1/1", "modv:entity": "HoldingRegister", "modv:type": "xsd:double", "modv:mostSignificantByte": false, "modv:mostSignificantWord": false}`),
 			func(d *models.Document) bool {
-				return d.Properties[0].Modbus.Order == "DCBA" && d.Properties[0].Modbus.DataType == "float64"
+				return mb(d.Properties[0]).Order == "DCBA" && mb(d.Properties[0]).DataType == "float64"
 			}, ""},
 		{"byte order only", prop(`"type": "integer"`, `{"href": "modbus+tcp://h/1/1", "modv:entity": "HoldingRegister", "modv:type": "xsd:int", "modv:mostSignificantByte": false}`),
-			func(d *models.Document) bool { return d.Properties[0].Modbus.Order == "BADC" }, ""},
+			func(d *models.Document) bool { return mb(d.Properties[0]).Order == "BADC" }, ""},
 		{"type from modv:type when the schema has none", prop(`"readOnly": true`, `{"href": "modbus+tcp://h/1/1", "modv:entity": "InputRegister", "modv:type": "xsd:float"}`),
 			func(d *models.Document) bool { return d.Properties[0].Type == "float" }, ""},
 		{"input register written: read-only", prop(`"type": "integer"`, `{"href": "modbus+tcp://h/1/1", "modv:entity": "InputRegister", "modv:type": "xsd:short"}`),
 			func(d *models.Document) bool { return d.Properties[0].Access == "r" }, "input cannot be written (only coils and holding registers can); imported read-only"},
 		{"entity wins over function", prop(`"type": "boolean"`, `{"href": "modbus+tcp://h/1/1", "modv:entity": "Coil", "modv:function": "readHoldingRegisters"}`),
-			func(d *models.Document) bool { return d.Properties[0].Modbus.Table == "coil" }, `"readHoldingRegisters" ignored: modv:entity "Coil" takes precedence`},
+			func(d *models.Document) bool { return mb(d.Properties[0]).Table == "coil" }, `"readHoldingRegisters" ignored: modv:entity "Coil" takes precedence`},
 		{"write function other than fieldgate's", prop(`"type": "integer"`, `{"href": "modbus+tcp://h/1/1", "modv:function": "writeMultipleHoldingRegisters", "modv:type": "xsd:short", "op": ["readproperty", "writeproperty"]}`),
 			func(d *models.Document) bool { return d.Properties[0].Access == "w" }, "16 not carried over"},
 		{"read function: read-only", prop(`"type": "integer"`, `{"href": "modbus+tcp://h/1/1", "modv:function": "readHoldingRegisters", "modv:type": "xsd:short"}`),
@@ -243,7 +261,7 @@ func TestMappings(t *testing.T) {
 			{"href": "modbus+tcp://h/1/3", "op": "readproperty", "modv:entity": "DiscreteInput"},
 			{"href": "modbus+tcp://h/1/9", "op": "writeproperty", "modv:entity": "Coil"}]}}`),
 			func(d *models.Document) bool {
-				return d.Properties[0].Access == "r" && d.Properties[0].Modbus.Table == "discrete"
+				return d.Properties[0].Access == "r" && mb(d.Properties[0]).Table == "discrete"
 			}, "a model property has one binding"},
 		{"polling time out of range", prop(`"type": "boolean"`, `{"href": "modbus+tcp://h/1/3", "modv:entity": "Coil", "modv:pollingTime": 10}`),
 			func(d *models.Document) bool { return d.Properties[0].Interval == 0 }, "10ms not carried over"},
@@ -258,7 +276,7 @@ func TestMappings(t *testing.T) {
 				return b.Format == "cbor" && b.Write.Path == "/w" && b.Write.Format == "text"
 			}, ""},
 		{"http and modbus forms: modbus used", prop(`"type": "boolean"`, `{"href": "https://h/p"}, {"href": "modbus+tcp://h/1/3", "modv:entity": "Coil"}`),
-			func(d *models.Document) bool { return d.Properties[0].Modbus.Address == 2 }, `forms[0].href: unsupported scheme "https"`},
+			func(d *models.Document) bool { return mb(d.Properties[0]).Address == 2 }, `forms[0].href: unsupported scheme "https"`},
 		{"first protocol wins", td(`"properties": {"a": {"type": "boolean", "forms": [{"href": "modbus+tcp://h/1/3", "modv:entity": "Coil"}]},
 			"b": {"type": "boolean", "forms": [{"href": "coap://h/b"}]}}`),
 			func(d *models.Document) bool { return len(d.Properties) == 1 }, "properties.b.forms[0]: coap form skipped: the model's protocol is modbus (set by properties.a.forms[0])"},
@@ -276,7 +294,7 @@ func TestMappings(t *testing.T) {
 		{"thing model: unit placeholder, tm:extends", `{"@context": ["https://www.w3.org/2022/wot/td/v1.1"], "@type": "tm:ThingModel", "title": "M",
 			"links": [{"rel": "tm:extends", "href": "./base.tm.jsonld"}],
 			"properties": {"p": {"type": "boolean", "forms": [{"href": "modbus+tcp://{{HOST}}:{{PORT}}/{{UNIT}}/3", "modv:entity": "Coil", "modv:zeroBasedAddressing": true}]}}}`,
-			func(d *models.Document) bool { return d.Properties[0].Modbus.Address == 3 }, `links[0]: tm:extends "./base.tm.jsonld" not resolved`},
+			func(d *models.Document) bool { return mb(d.Properties[0]).Address == 3 }, `links[0]: tm:extends "./base.tm.jsonld" not resolved`},
 		{"output and unknown terms", td(`"foo": 1, "actions": {"ping": {"output": {"type": "string"}, "forms": [{"href": "coap://h/ping", "response": {"contentType": "text/plain"}}]}}`),
 			func(d *models.Document) bool { return true }, "output: not carried over (actions.ping)"},
 	}
@@ -410,7 +428,7 @@ func FuzzImport(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := models.Compile(doc); err != nil {
+		if _, err := models.Compile(doc, modbus.ModelBinder()); err != nil {
 			t.Fatalf("imported document does not compile: %v", err)
 		}
 	})

@@ -1,38 +1,57 @@
-package models
+package modbus
 
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fieldgate/fieldgate/models"
 )
 
-func compileDemo(t testing.TB, name string) *Compiled {
+const demoDir = "../../testbench/demo/models"
+
+func compileDemo(t testing.TB, name string) *models.Compiled {
 	t.Helper()
 	return compileFile(t, filepath.Join(demoDir, name))
 }
 
-func compileFile(t testing.TB, path string) *Compiled {
+func compileFile(t testing.TB, path string) *models.Compiled {
 	t.Helper()
-	d, err := DecodeFile(path)
+	d, err := models.DecodeFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Compile(d)
+	c, err := models.Compile(d, binder{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-func groupsString(c *Compiled) string {
+// compileSource compiles a model document with the Modbus binder.
+func compileSource(src []byte) (*models.Compiled, error) {
+	return models.CompileSource(src, binder{})
+}
+
+// reads is the read plan of a poll group.
+func reads(g models.PollGroup) []Read { return g.Plan.([]Read) }
+
+// steps is the plan of an action.
+func steps(a *models.Action) []Step { return a.Plan.([]Step) }
+
+// fieldOf is how a compiled property is read.
+func fieldOf(c *models.Compiled, prop int) *Field { return c.Binding().(*binding).fields[prop] }
+
+func groupsString(c *models.Compiled) string {
 	var parts []string
 	for _, g := range c.Groups {
-		parts = append(parts, g.Interval.String()+": "+planString(g.Modbus))
+		parts = append(parts, g.Interval.String()+": "+planString(reads(g)))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -50,12 +69,12 @@ func TestCompileDemoModels(t *testing.T) {
 		t.Fatalf("Property(setpoint) = %d, %v", i, ok)
 	}
 	sp := acme.Properties[i]
-	if sp.Kind != KindFloat || !sp.Writable || !sp.Readable || !sp.Telemetry || *sp.Min != 5 || *sp.Max != 30 || sp.Unit != "°C" {
+	if sp.Kind != models.KindFloat || !sp.Writable || !sp.Readable || !sp.Telemetry || *sp.Min != 5 || *sp.Max != 30 || sp.Unit != "°C" {
 		t.Fatalf("setpoint %+v", sp)
 	}
-	if sp.Modbus == nil || sp.Modbus.Property != 3 || sp.Modbus.Table != TableHolding || sp.Modbus.Address != 10 ||
-		sp.Modbus.Codec != (Codec{Type: DataInt16, Registers: 1, Scale: 0.1, Kind: KindFloat}) {
-		t.Fatalf("setpoint binding %+v", sp.Modbus)
+	if f := fieldOf(acme, i); f == nil || f.Property != 3 || f.Table != TableHolding || f.Address != 10 ||
+		f.Codec != (models.Codec{Type: models.DataInt16, Registers: 1, Scale: 0.1, Kind: models.KindFloat}) {
+		t.Fatalf("setpoint binding %+v", f)
 	}
 	if _, ok := acme.Property("nope"); ok {
 		t.Fatal("Property(nope) found")
@@ -65,7 +84,7 @@ func TestCompileDemoModels(t *testing.T) {
 	}
 
 	volt := compileDemo(t, "voltix-pm3.json")
-	if volt.Timeout != DefaultTimeout {
+	if volt.Timeout != models.DefaultTimeout {
 		t.Fatalf("voltix timeout %v", volt.Timeout)
 	}
 	if got, want := groupsString(volt), "2s: coil 0+1[5] input 0+10[0 1 2 3] input 12+1[4] holding 0+1[6]"; got != want {
@@ -84,22 +103,22 @@ func TestDemoPlanDecodesEmulatorRegisters(t *testing.T) {
 		TableInput:    {hexBytes(t, "00D7 01C8 0002 0001")},                // 21.5 °C, 45.6 %, uptime 65538 (CDAB)
 		TableHolding:  {hexBytes(t, "00D2 0001 0008"), []byte("TH100-42")}, // setpoint 21.0, mode 1, overtemp bit 3; serial
 	}
-	var out []Reading
-	for _, r := range acme.Groups[0].Modbus {
+	var out []models.Reading
+	for _, r := range reads(acme.Groups[0]) {
 		out = r.Decode(replies[r.Table][0], at, out)
 		replies[r.Table] = replies[r.Table][1:]
 	}
-	got := map[string]Value{}
+	got := map[string]models.Value{}
 	for _, rd := range out {
-		if rd.Quality != QualityGood || !rd.Time.Equal(at) {
+		if rd.Quality != models.QualityGood || !rd.Time.Equal(at) {
 			t.Fatalf("reading %+v", rd)
 		}
 		got[acme.Properties[rd.Property].Name] = rd.Value
 	}
-	want := map[string]Value{
-		"temperature": FloatValue(21.5), "humidity": FloatValue(45.6), "uptime": IntValue(65538),
-		"setpoint": FloatValue(21), "heating": BoolValue(true), "alarm": BoolValue(false), "mode": IntValue(1),
-		"serial": StringValue("TH100-42"), "fault_overtemp": BoolValue(true),
+	want := map[string]models.Value{
+		"temperature": models.FloatValue(21.5), "humidity": models.FloatValue(45.6), "uptime": models.IntValue(65538),
+		"setpoint": models.FloatValue(21), "heating": models.BoolValue(true), "alarm": models.BoolValue(false), "mode": models.IntValue(1),
+		"serial": models.StringValue("TH100-42"), "fault_overtemp": models.BoolValue(true),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("readings\n got: %v\nwant: %v", got, want)
@@ -110,15 +129,15 @@ func TestDemoPlanDecodesEmulatorRegisters(t *testing.T) {
 	// 123456 Wh, power 346 W (DCBA); input 10..11 are unreadable, so frequency
 	// is a read of its own.
 	input := hexBytes(t, "4366 8000  0000 3FC0  0000 0000 0001 E240  5A01 0000")
-	out = volt.Groups[0].Modbus[1].Decode(input, at, out[:0])
-	out = volt.Groups[0].Modbus[2].Decode(hexBytes(t, "1389"), at, out)
-	got = map[string]Value{}
+	out = reads(volt.Groups[0])[1].Decode(input, at, out[:0])
+	out = reads(volt.Groups[0])[2].Decode(hexBytes(t, "1389"), at, out)
+	got = map[string]models.Value{}
 	for _, rd := range out {
 		got[volt.Properties[rd.Property].Name] = rd.Value
 	}
-	want = map[string]Value{
-		"voltage": FloatValue(230.5), "current": FloatValue(1.5), "energy": FloatValue(123.456),
-		"power": FloatValue(346), "frequency": FloatValue(50.01),
+	want = map[string]models.Value{
+		"voltage": models.FloatValue(230.5), "current": models.FloatValue(1.5), "energy": models.FloatValue(123.456),
+		"power": models.FloatValue(346), "frequency": models.FloatValue(50.01),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("voltix readings\n got: %v\nwant: %v", got, want)
@@ -126,7 +145,7 @@ func TestDemoPlanDecodesEmulatorRegisters(t *testing.T) {
 }
 
 func TestCompileGroupsAndDefaults(t *testing.T) {
-	c, err := CompileSource([]byte(`
+	c, err := compileSource([]byte(`
 id: groups
 version: "2"
 protocol: modbus
@@ -146,12 +165,12 @@ properties:
 	if got, want := groupsString(c), "1s: input 0+1[5] holding 2+1[1]; 10s: holding 0+9[0 4]"; got != want {
 		t.Fatalf("groups\n got: %s\nwant: %s", got, want)
 	}
-	if c.Timeout != DefaultTimeout {
+	if c.Timeout != models.DefaultTimeout {
 		t.Fatalf("timeout %v", c.Timeout)
 	}
 	p := c.Properties
-	if p[0].Modbus.Codec.Order != OrderDCBA || p[3].Modbus.Codec.Order != OrderABCD {
-		t.Fatalf("orders %v %v", p[0].Modbus.Codec.Order, p[3].Modbus.Codec.Order)
+	if fieldOf(c, 0).Codec.Order != models.OrderDCBA || fieldOf(c, 3).Codec.Order != models.OrderABCD {
+		t.Fatalf("orders %v %v", fieldOf(c, 0).Codec.Order, fieldOf(c, 3).Codec.Order)
 	}
 	if p[2].Telemetry || !p[2].Readable || p[3].Readable || p[3].Telemetry || !p[3].Writable {
 		t.Fatalf("flags %+v %+v", p[2], p[3])
@@ -159,11 +178,11 @@ properties:
 }
 
 func TestCompileErrorsNameTheModel(t *testing.T) {
-	_, err := CompileSource([]byte(`{"id":"m","version":"3","protocol":"modbus","properties":[{"name":"x","type":"int"}]}`))
+	_, err := compileSource([]byte(`{"id":"m","version":"3","protocol":"modbus","properties":[{"name":"x","type":"int"}]}`))
 	if err == nil || err.Error() != "model m@3: properties[0].modbus: a modbus model needs a modbus binding for every property" {
 		t.Fatalf("CompileSource: %v", err)
 	}
-	if _, err := CompileSource([]byte(`{"id":1}`)); err == nil || err.Error() != "id: expected string, got 1" {
+	if _, err := compileSource([]byte(`{"id":1}`)); err == nil || err.Error() != "id: expected string, got 1" {
 		t.Fatalf("CompileSource: %v", err)
 	}
 }
@@ -175,10 +194,9 @@ func TestCompileSourceRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fixtures = append(fixtures, "testdata/serial-example.json", "testdata/coap-example.json")
 	for _, name := range append([]string{filepath.Join(demoDir, "acme-th100.json"), filepath.Join(demoDir, "voltix-pm3.json")}, fixtures...) {
 		c := compileFile(t, name)
-		again, err := CompileSource(c.Source)
+		again, err := compileSource(c.Source)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", name, err, c.Source)
 		}
@@ -191,7 +209,7 @@ func TestCompileSourceRoundTrip(t *testing.T) {
 	}
 }
 
-// TestCompiledConcurrentUse exercises a Compiled from many goroutines (run with -race).
+// TestCompiledConcurrentUse exercises a models.Compiled from many goroutines (run with -race).
 func TestCompiledConcurrentUse(t *testing.T) {
 	c := compileDemo(t, "acme-th100.json")
 	reply := make([]byte, 8)
@@ -200,7 +218,7 @@ func TestCompiledConcurrentUse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var out []Reading
+			var out []models.Reading
 			for i := range 50 {
 				if _, err := c.Check("boost", json.RawMessage(`{"minutes": 5}`)); err != nil {
 					t.Error(err)
@@ -211,31 +229,31 @@ func TestCompiledConcurrentUse(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				a.Modbus[0].Words[0] = uint16(g*100 + i) // an action is the caller's own
+				steps(a)[0].Words[0] = uint16(g*100 + i) // an action is the caller's own
 				if _, ok := c.Property("mode"); !ok {
 					t.Error("mode not found")
 				}
-				out = c.Groups[0].Modbus[2].Decode(reply, time.Time{}, out[:0])
+				out = reads(c.Groups[0])[2].Decode(reply, time.Time{}, out[:0])
 			}
 		}()
 	}
 	wg.Wait()
 	a, err := c.Check("reboot", nil)
-	if err != nil || a.Modbus[0].Words[0] != 0xA5A5 {
+	if err != nil || steps(a)[0].Words[0] != 0xA5A5 {
 		t.Fatalf("reboot after callers changed their actions: %+v %v", a, err)
 	}
 }
 
 // More telemetry properties at one interval than one sample may carry are
-// polled as several groups of at most MaxGroupProperties, in document order.
+// polled as several groups of at most models.MaxGroupProperties, in document order.
 func TestCompileSplitsGroupsAtTheSampleLimit(t *testing.T) {
 	var sb strings.Builder
 	sb.WriteString("id: big\nversion: \"1\"\nprotocol: modbus\nproperties:\n")
-	const n = 2*MaxGroupProperties + 500
+	const n = 2*models.MaxGroupProperties + 500
 	for i := range n {
 		fmt.Fprintf(&sb, "  - {name: r%d, type: int, modbus: {table: holding, address: %d, dataType: uint16}}\n", i, i)
 	}
-	c, err := CompileSource([]byte(sb.String()))
+	c, err := compileSource([]byte(sb.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +261,7 @@ func TestCompileSplitsGroupsAtTheSampleLimit(t *testing.T) {
 	next := 0
 	for _, g := range c.Groups {
 		count := 0
-		for _, r := range g.Modbus {
+		for _, r := range reads(g) {
 			for _, f := range r.Fields {
 				if f.Property != next {
 					t.Fatalf("group order: property %d where %d was due", f.Property, next)
@@ -254,7 +272,41 @@ func TestCompileSplitsGroupsAtTheSampleLimit(t *testing.T) {
 		}
 		sizes = append(sizes, count)
 	}
-	if fmt.Sprint(sizes) != fmt.Sprint([]int{MaxGroupProperties, MaxGroupProperties, 500}) {
+	if fmt.Sprint(sizes) != fmt.Sprint([]int{models.MaxGroupProperties, models.MaxGroupProperties, 500}) {
 		t.Fatalf("group sizes %v, want 1000 1000 500", sizes)
+	}
+}
+
+// TestCompileReportUnset: a model that says nothing about reporting sends every
+// polled value, as before report settings existed.
+func TestCompileReportUnset(t *testing.T) {
+	for _, name := range []string{"acme-th100.json", "voltix-pm3.json"} {
+		c := compileDemo(t, name)
+		for _, p := range c.Properties {
+			if p.Report != (models.ReportPolicy{}) {
+				t.Errorf("%s: %s: Report = %+v", name, p.Name, p.Report)
+			}
+		}
+	}
+}
+
+// TestReadmeReportExample: the report example in the README's model document
+// section compiles to what its text says.
+func TestReadmeReportExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```json\n  {\"name\": \"temperature\"")
+	if !ok {
+		t.Fatal("README has no report example")
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	c, err := compileSource([]byte(modbusDoc("", `{"name": "temperature"`+block, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Properties[0].Report, (models.ReportPolicy{OnChange: true, Deadband: 0.2, Heartbeat: 5 * time.Minute}); got != want {
+		t.Fatalf("Report = %+v, want %+v", got, want)
 	}
 }

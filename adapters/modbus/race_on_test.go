@@ -1,6 +1,6 @@
 //go:build race
 
-package models
+package modbus
 
 // raceEnabled: the race detector adds allocations of its own, so allocation
 // counts are only checked without it.

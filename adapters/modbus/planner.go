@@ -1,31 +1,23 @@
-package models
+package modbus
 
-import (
-	"slices"
-)
+import "slices"
 
-// Modbus request limits (Modbus Application Protocol v1.1b3, functions 1-4).
-const (
-	MaxReadRegisters = 125
-	MaxReadBits      = 2000
-)
-
-// PlanModbus coalesces fields into the fewest read requests: per table (coil,
+// planReads coalesces fields into the fewest read requests: per table (coil,
 // discrete, input, holding, in that order), by address, a request grows while it
-// stays within MaxReadRegisters registers (MaxReadBits bits for coil and discrete
+// stays within maxReadRegisters registers (maxReadBits bits for coil and discrete
 // tables), the unused addresses it bridges between two fields are at most maxGap,
 // and none of those addresses is unreadable. Fields keep their absolute address;
 // overlapping fields (a status word and its bits) share a request. The output is
 // deterministic: the same fields in any order give the same plan.
 //
-// A field that itself covers an unreadable address is read anyway: Validate
+// A field that itself covers an unreadable address is read anyway: Bind
 // rejects such models.
-func PlanModbus(fields []ModbusField, maxGap int, unreadable []ModbusRange) []ModbusRead {
+func planReads(fields []Field, maxGap int, unreadable []span) []Read {
 	if maxGap < 0 {
 		maxGap = 0
 	}
 	sorted := slices.Clone(fields)
-	slices.SortStableFunc(sorted, func(a, b ModbusField) int {
+	slices.SortStableFunc(sorted, func(a, b Field) int {
 		if a.Table != b.Table {
 			return int(a.Table) - int(b.Table)
 		}
@@ -34,12 +26,12 @@ func PlanModbus(fields []ModbusField, maxGap int, unreadable []ModbusRange) []Mo
 		}
 		return a.Property - b.Property
 	})
-	var reads []ModbusRead
+	var reads []Read
 	for i := 0; i < len(sorted); {
 		table := sorted[i].Table
-		limit := MaxReadRegisters
+		limit := maxReadRegisters
 		if table.IsBits() {
-			limit = MaxReadBits
+			limit = maxReadBits
 		}
 		start := int(sorted[i].Address)
 		end := start + fieldWidth(sorted[i]) - 1 // inclusive
@@ -57,9 +49,9 @@ func PlanModbus(fields []ModbusField, maxGap int, unreadable []ModbusRange) []Mo
 			end = fEnd
 		}
 		if end > 0xFFFF {
-			end = 0xFFFF // only a field Validate would have refused reaches past the table
+			end = 0xFFFF // only a field Bind would have refused reaches past the table
 		}
-		reads = append(reads, ModbusRead{
+		reads = append(reads, Read{
 			Table:  table,
 			Start:  uint16(start),
 			Count:  uint16(end - start + 1),
@@ -71,24 +63,29 @@ func PlanModbus(fields []ModbusField, maxGap int, unreadable []ModbusRange) []Mo
 }
 
 // fieldWidth is how many addresses a field occupies in its table.
-func fieldWidth(f ModbusField) int {
+func fieldWidth(f Field) int {
 	if f.Table.IsBits() {
 		return 1
 	}
-	if n := f.Codec.registers(); n > 0 {
+	if n := f.Codec.Words(); n > 0 {
 		return n
 	}
 	return 1
 }
 
+// span is Count addresses from Start in one table: an unreadable range.
+type span struct {
+	table        Table
+	start, count int
+}
+
 // coversUnreadable reports whether any address in [from, to] of table is unreadable.
-func coversUnreadable(table Table, from, to int, unreadable []ModbusRange) bool {
+func coversUnreadable(table Table, from, to int, unreadable []span) bool {
 	for _, u := range unreadable {
-		t, ok := ParseTable(u.Table)
-		if !ok || t != table || u.Count <= 0 {
+		if u.table != table || u.count <= 0 {
 			continue
 		}
-		if u.Start <= to && u.Start+u.Count-1 >= from {
+		if u.start <= to && u.start+u.count-1 >= from {
 			return true
 		}
 	}

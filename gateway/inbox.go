@@ -98,6 +98,10 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 	}
 	switch item.Kind {
 	case backendclient.KindOperation:
+		g.ops.awaitInstance(ctx, *item.Operation)
+		if ctx.Err() != nil {
+			return // not handled: the cursor stays, the item comes again
+		}
 		g.ops.accept(*item.Operation)
 	case backendclient.KindAssignment:
 		a := item.Assignment

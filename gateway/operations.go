@@ -368,10 +368,9 @@ func (o *operations) reportLoop(ctx context.Context) {
 				o.markExecutingSent(rec.ID)
 				continue
 			}
-			// Re-read: the record may have moved on while we reported.
-			if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
-				cur.Reported = true
-				_ = o.g.store.PutOp(cur)
+			// Only if the record has not moved on while we reported.
+			if _, err := o.g.store.MarkOpReported(rec.ID, rec.Status); err != nil {
+				o.g.log.Error("operation journal", "op", rec.ID, "err", err)
 			}
 			o.forgetExecutingSent(rec.ID) // final: EXECUTING will not be sent again
 		}

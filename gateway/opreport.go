@@ -68,12 +68,10 @@ func (o *operations) reportRefused(rec store.OpRecord, err error) bool {
 	} else {
 		o.g.log.Warn("operation status refused by the backend; not sent again", "op", rec.ID, "status", rec.Status, "err", err)
 	}
-	if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
-		// (A status that moved on meanwhile is still owed its own report.)
-		cur.Reported = true
-		if perr := o.g.store.PutOp(cur); perr != nil {
-			o.g.log.Error("operation journal", "op", rec.ID, "err", perr)
-		}
+	// A status that moved on meanwhile (the operation finished while its
+	// EXECUTING was refused) is still owed its own report, and kept.
+	if _, merr := o.g.store.MarkOpReported(rec.ID, rec.Status); merr != nil {
+		o.g.log.Error("operation journal", "op", rec.ID, "err", merr)
 	}
 	return true
 }

@@ -115,7 +115,9 @@ func decodeJSON(r io.Reader, v any) *Error { return decodeJSONAt("body", r, v) }
 func decodeJSONAt(path string, r io.Reader, v any) *Error { return decodeJSONWith(path, r, v, true) }
 
 // decodeJSONLoose is decodeJSONAt that ignores unknown fields (gateway API).
-func decodeJSONLoose(path string, r io.Reader, v any) *Error { return decodeJSONWith(path, r, v, false) }
+func decodeJSONLoose(path string, r io.Reader, v any) *Error {
+	return decodeJSONWith(path, r, v, false)
+}
 
 func decodeJSONWith(path string, r io.Reader, v any, strict bool) *Error {
 	dec := json.NewDecoder(r)

@@ -28,16 +28,14 @@ func inboxProxy(t *testing.T, be *refBackend, director func(q url.Values), modif
 	if err != nil {
 		t.Fatal(err)
 	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	base := rp.Director
-	rp.Director = func(r *http.Request) {
-		base(r)
-		if strings.HasSuffix(r.URL.Path, "/inbox") && director != nil {
-			q := r.URL.Query()
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		if strings.HasSuffix(pr.Out.URL.Path, "/inbox") && director != nil {
+			q := pr.Out.URL.Query()
 			director(q)
-			r.URL.RawQuery = q.Encode()
+			pr.Out.URL.RawQuery = q.Encode()
 		}
-	}
+	}}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if !strings.HasSuffix(resp.Request.URL.Path, "/inbox") || resp.StatusCode != 200 || modify == nil {
 			return nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,8 +112,10 @@ func TestConformReferenceBackendPassesAll(t *testing.T) {
 
 // strictBackend is the reference backend as a backend written to the
 // contract before 1.1 would be: it refuses request bodies with fields it does
-// not know (400), and inbox waits over 60 s (400). It has no rules: the kit
-// assigns the thermostat through the test-control API.
+// not know (400), and inbox waits over 60 s (400); and it sends every inbox
+// assignment with revision 1, as one that does not count its changes would.
+// It has no rules: the kit assigns the thermostat through the test-control
+// API.
 func strictBackend(next http.Handler) http.Handler {
 	types := map[string]func() any{
 		"hello":     func() any { return new(backendclient.Hello) },
@@ -132,6 +135,22 @@ func strictBackend(next http.Handler) http.Handler {
 				refuse(w, "wait: must be 0..60")
 				return
 			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			var page backendclient.InboxPage
+			if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &page) == nil {
+				for _, it := range page.Items {
+					if it.Assignment != nil {
+						it.Assignment.Instance.Revision = 1
+					}
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(page)
+				return
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
 		}
 		kind := ""
 		switch {
@@ -166,7 +185,7 @@ func strictBackend(next http.Handler) http.Handler {
 func TestConformBrokenBackendFailsItsClauses(t *testing.T) {
 	bin := buildFieldgate(t)
 	url := serveReference(t, "", false, strictBackend)
-	wantFail := map[string]bool{"evolution": true, "inbox.wait-clamp": true}
+	wantFail := map[string]bool{"evolution": true, "inbox.wait-clamp": true, "gateway.reassign": true}
 	results := runKit(t, url, "", bin)
 	for id, r := range results {
 		switch {

@@ -87,6 +87,7 @@ func Clauses() []Clause {
 		{ID: "model.fetch", Title: "the assigned model version is served, and If-None-Match gets 304 or the same document", Gateway: true, run: clauseModelFetch},
 		{ID: "gateway.telemetry", Title: "a real gateway's telemetry is acknowledged (200), none refused", Gateway: true, run: clauseGatewayTelemetry},
 		{ID: "gateway.operation", Title: "a queued write reaches the device and ends SUCCEEDED with output; EXECUTING at most once, never after the result", Gateway: true, Control: true, run: clauseGatewayOperation},
+		{ID: "gateway.reassign", Title: "a re-assignment goes through the inbox with a greater revision, and the gateway runs it", Gateway: true, Control: true, run: clauseGatewayReassign},
 		{ID: "gateway.operation-refused", Title: "a write the model refuses ends FAILED out-of-range, without EXECUTING", Gateway: true, Control: true, run: clauseGatewayOperationRefused},
 	}
 }
@@ -153,17 +154,24 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 		log.Info("no test-control API; the clauses that need it are skipped", "url", k.control.base)
 		k.control = nil
 	}
+	var results []Result
 	if k.dir == "" {
 		d, err := os.MkdirTemp("", "fieldgate-conform-")
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(d)
+		// Kept when a clause failed: the gateway's log is evidence.
+		defer func() {
+			if Failed(results) == 0 {
+				_ = os.RemoveAll(d)
+			} else if opts.Out != nil {
+				fmt.Fprintf(opts.Out, "work directory kept (the gateway's config, state and log): %s\n", d)
+			}
+		}()
 		k.dir = d
 	}
 	defer k.stopGateway()
 
-	var results []Result
 	for _, c := range Clauses() {
 		if len(opts.Only) > 0 && !slices.Contains(opts.Only, c.ID) {
 			continue

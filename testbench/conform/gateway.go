@@ -517,3 +517,37 @@ func clauseGatewayOperationRefused(ctx context.Context, k *kit) (string, error) 
 	}
 	return strings.Join(op.statuses(), " → "), errors.Join(errs...)
 }
+
+func clauseGatewayReassign(ctx context.Context, k *kit) (string, error) {
+	g, err := k.gateway(ctx)
+	if err != nil {
+		return "", err
+	}
+	d, err := g.device(ctx)
+	if err != nil {
+		return "", err
+	}
+	id, version, ok := strings.Cut(d.Model, "@")
+	if !ok || d.DeviceID == "" {
+		return "", skip("the thermostat is not running a model with a device id (see gateway.assigned)")
+	}
+	a, err := k.control.call(ctx, http.MethodPost, "/admin/devices/"+url.PathEscape(d.DeviceID)+"/assignment",
+		map[string]any{"model": id, "version": version, "pollIntervalMs": 1500})
+	if err != nil {
+		return "", err
+	}
+	if err := want("test-control assignment", a, http.StatusOK); err != nil {
+		return "", err
+	}
+	var now device
+	err = g.waitFor(ctx, 30*time.Second, "the new revision running", func() error {
+		if now, err = g.device(ctx); err != nil {
+			return err
+		}
+		if now.Model == d.Model && now.Revision > d.Revision {
+			return nil
+		}
+		return fmt.Errorf("runs %s revision %d (was revision %d)", now.Model, now.Revision, d.Revision)
+	})
+	return fmt.Sprintf("revision %d → %d", d.Revision, now.Revision), err
+}

@@ -82,6 +82,9 @@ type Client struct {
 	modelMu sync.Mutex
 	models  map[string]cachedModel // by "id@version"
 
+	apiMu      sync.Mutex
+	backendAPI string // the API revision of the last hello answer
+
 	// gzip is on while the last hello answer listed gzip in acceptEncoding and
 	// no telemetry request has been answered 415 since.
 	gzip atomic.Bool

@@ -475,12 +475,20 @@ func TestInboxValidation(t *testing.T) {
 		t.Errorf("bad operation item: %+v %v", page, err)
 	}
 
+	// Repeats (seq <= after: a backend that ignores after) are dropped, not refused.
+	body.Store(`{"items":[{"seq":5,"kind":"unassignment","unassignment":{"localId":"a"}},{"seq":10,"kind":"unassignment","unassignment":{"localId":"b"}},` +
+		`{"seq":11,"kind":"unassignment","unassignment":{"localId":"c"}}],"cursor":11}`)
+	if page, err := c.Inbox(testCtx(t), 10, 0); err != nil || len(page.Items) != 1 || page.Items[0].Seq != 11 || page.Cursor != 11 {
+		t.Errorf("page with repeats: %+v %v, want only seq 11", page, err)
+	}
+
 	cases := []struct {
 		body string
 		want []string
 	}{
 		{`{"items":[{"seq":"x","kind":"operation"}],"cursor":11}`, []string{"items[0]", "seq"}},
-		{`{"items":[{"seq":5,"kind":"unassignment","unassignment":{"localId":"l"}}],"cursor":5}`, []string{"items[0].seq: must be > 10", "got 5"}},
+		{`{"items":[{"seq":12,"kind":"unassignment","unassignment":{"localId":"l"}},{"seq":12,"kind":"unassignment","unassignment":{"localId":"l"}}],"cursor":12}`, []string{"items[1].seq: must be > 12 (the item before)", "got 12"}},
+		{`{"items":[{"seq":9,"kind":"unassignment","unassignment":{"localId":"l"}},{"seq":5,"kind":"unassignment","unassignment":{"localId":"l"}}],"cursor":9}`, []string{"items[1].seq: must be > 9"}},
 		{`{"items":[{"seq":11,"kind":"unassignment","unassignment":{"localId":"l"}}],"cursor":3}`, []string{"cursor: must be >= the last item's seq 11, got 3"}},
 		{`{"items":[{"seq":11,"kind":"unassignment","unassignment":{"localId":"l"}}`, []string{"GET /api/v1/gateways/gw-1/inbox", "decode response", "unexpected end of JSON input"}},
 		{`{"items":[]}{"x":1}`, []string{"decode response"}},

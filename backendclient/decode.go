@@ -22,7 +22,8 @@ func decodeRegistration(body []byte) (*RegistrationResult, error) {
 // decodeInbox decodes and checks an inbox page fetched with cursor after.
 //
 // The page as a whole must be sound (its frame, every item's seq readable and
-// in order, the cursor): otherwise it is an error and the cursor does not move.
+// strictly ascending, the cursor): otherwise it is an error and the cursor
+// does not move. Items with seq <= after are repeats and are dropped.
 // An item that is unusable in itself — not even JSON, say a NaN in its input —
 // is delivered with Err set, with what could be read of it (seq, kind, an
 // operation's id, localId and name), so that the gateway steps past it.
@@ -55,6 +56,19 @@ func decodeInbox(body []byte, after int64) (*InboxPage, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	// Seqs strictly ascending over the whole page; an item at or before the
+	// cursor is a repeat (a backend that ignores after, a page sent twice) and
+	// is dropped, so that it neither runs again nor stalls the inbox.
+	kept := p.Items[:0]
+	for i := range p.Items {
+		if i > 0 && p.Items[i].Seq <= p.Items[i-1].Seq {
+			return nil, fmt.Errorf("items[%d].seq: must be > %d (the item before), got %d", i, p.Items[i-1].Seq, p.Items[i].Seq)
+		}
+		if p.Items[i].Seq > after {
+			kept = append(kept, p.Items[i])
+		}
+	}
+	p.Items = kept
 	if err := p.Validate(after); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,9 @@ func (c *Client) gatewayPath() string {
 // answer's acceptEncoding decides whether telemetry is sent gzip-compressed
 // from now on.
 func (c *Client) Hello(ctx context.Context, h Hello) error {
+	if h.APIVersion == "" {
+		h.APIVersion = APIVersion
+	}
 	k := call{method: http.MethodPut, path: c.gatewayPath(), body: h}
 	status, _, body, err := c.do(ctx, k)
 	if err != nil {
@@ -27,14 +30,40 @@ func (c *Client) Hello(ctx context.Context, h Hello) error {
 	}
 	if status == http.StatusNoContent {
 		c.gzip.Store(false)
+		c.setBackendAPIVersion("")
 		return nil
 	}
 	var ack HelloAck
 	if err := decodeJSON(k.endpoint(), body, &ack); err != nil {
 		return err
 	}
+	c.setBackendAPIVersion(ack.APIVersion)
 	c.gzip.Store(slices.ContainsFunc(ack.AcceptEncoding, func(e string) bool { return strings.EqualFold(e, "gzip") }))
 	return nil
+}
+
+// BackendAPIVersion is the API revision the backend named in its last hello
+// answer ("1.0" when it named none), or "" before the first answer.
+func (c *Client) BackendAPIVersion() string {
+	c.apiMu.Lock()
+	defer c.apiMu.Unlock()
+	return c.backendAPI
+}
+
+func (c *Client) setBackendAPIVersion(v string) {
+	if v == "" {
+		v = "1.0"
+	}
+	v = strings.ToValidUTF8(v, "?")
+	if len(v) > 32 {
+		v = v[:32]
+	}
+	if major, _, _ := strings.Cut(v, "."); major != "1" {
+		c.log.Warn("the backend names an API revision of another major version; calls may fail", "backendAPI", v, "gatewayAPI", APIVersion)
+	}
+	c.apiMu.Lock()
+	defer c.apiMu.Unlock()
+	c.backendAPI = v
 }
 
 // Register proxy-registers the device localID (PUT

@@ -7,11 +7,21 @@ import (
 	"github.com/fieldgate/fieldgate/models"
 )
 
+// APIVersion is the revision of backend API v1 this client speaks, sent in
+// every hello ("MAJOR.MINOR"). The major is the /api/v1 in the path; a minor
+// revision only adds optional fields and values, which the other side ignores
+// when it does not know them (the evolution rule in openapi.yaml). A backend
+// says which revision it implements in its hello answer; none means "1.0".
+const APIVersion = "1.1"
+
 // Hello is the body of PUT /api/v1/gateways/{gw}: what this gateway is and runs.
 type Hello struct {
-	Version  string    `json:"version"`
-	Adapters []string  `json:"adapters"`
-	Buses    []BusInfo `json:"buses"`
+	// APIVersion is the API revision the gateway speaks (Client.Hello fills
+	// in APIVersion when empty).
+	APIVersion string    `json:"apiVersion,omitempty"`
+	Version    string    `json:"version"`
+	Adapters   []string  `json:"adapters"`
+	Buses      []BusInfo `json:"buses"`
 }
 
 // BusInfo names one configured bus.
@@ -197,8 +207,11 @@ const MaxIDLen = 256
 
 // HelloAck is the answer to a hello.
 type HelloAck struct {
-	Gateway string    `json:"gateway"`
-	Time    time.Time `json:"time"`
+	// APIVersion is the API revision the backend implements ("MAJOR.MINOR";
+	// absent: "1.0").
+	APIVersion string    `json:"apiVersion,omitempty"`
+	Gateway    string    `json:"gateway"`
+	Time       time.Time `json:"time"`
 	// AcceptEncoding lists the Content-Encodings the backend takes for
 	// telemetry bodies ("gzip"); empty: plain JSON only.
 	AcceptEncoding []string `json:"acceptEncoding,omitempty"`

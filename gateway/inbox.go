@@ -6,6 +6,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
 )
 
@@ -21,6 +22,7 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 	wait := time.Duration(g.cfg.Backend.InboxWait)
 	bo := newBackoff(time.Second, time.Minute)
 	for {
+		asked := time.Now()
 		page, err := g.backend.Inbox(ctx, cursor, wait)
 		if ctx.Err() != nil {
 			return
@@ -34,6 +36,15 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 		g.link.ok(callInbox)
 		bo.reset()
 		catchUp.page(len(page.Items))
+		if len(page.Items) == 0 && page.Cursor <= cursor && time.Since(asked) < emptyPageFloor {
+			// Nothing new, answered at once: a backend that does not wait
+			// (or sent only repeats) is asked again at this pace, not in a
+			// busy loop.
+			if adapters.Sleep(ctx, emptyPageFloor-time.Since(asked)) != nil {
+				return
+			}
+			continue
+		}
 		for _, item := range page.Items {
 			if item.Seq <= cursor {
 				continue
@@ -47,8 +58,20 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 				g.log.Error("store inbox cursor", "err", err)
 			}
 		}
+		if page.Cursor > cursor {
+			// The backend says nothing up to its cursor is for this gateway
+			// (items it pruned or withdrew): ask after it from now on.
+			cursor = page.Cursor
+			if err := g.store.SetCursor(cursor); err != nil {
+				g.log.Error("store inbox cursor", "err", err)
+			}
+		}
 	}
 }
+
+// emptyPageFloor is the least time between two inbox requests that brought
+// nothing new.
+const emptyPageFloor = time.Second
 
 // catchUpLimit bounds the inbox catch-up after a state reset.
 const catchUpLimit = time.Minute
@@ -98,6 +121,10 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 	}
 	switch item.Kind {
 	case backendclient.KindOperation:
+		g.ops.awaitInstance(ctx, *item.Operation)
+		if ctx.Err() != nil {
+			return // not handled: the cursor stays, the item comes again
+		}
 		g.ops.accept(*item.Operation)
 	case backendclient.KindAssignment:
 		a := item.Assignment

@@ -164,6 +164,46 @@ func (o *operations) admit(op backendclient.Operation, caller string, rerun bool
 	return ch
 }
 
+// instanceGrace bounds how long an inbox operation waits for its device's
+// instance to start (see awaitInstance).
+const instanceGrace = 10 * time.Second
+
+// awaitInstance covers the moment between the backend assigning a device (in
+// its answer to a registration) and the instance running here (its model
+// fetched and compiled): an operation the backend sends in that moment waits
+// for the instance instead of failing not-assigned. It waits while the device
+// is known, idle and has a registration due within instanceGrace (due now: in
+// flight), at most instanceGrace and never past the operation's expiry; then
+// the operation is admitted as usual (not-assigned if still idle). The inbox
+// waits with it, so the cursor stays before the operation until it is handled.
+func (o *operations) awaitInstance(ctx context.Context, op backendclient.Operation) {
+	d, ok := o.g.devices.lookup(op.LocalID)
+	if !ok {
+		return
+	}
+	registering := func() bool {
+		rec := d.record()
+		return d.current() == nil && !rec.NextRegister.IsZero() && time.Until(rec.NextRegister) < instanceGrace
+	}
+	if !registering() {
+		return
+	}
+	deadline := time.Now().Add(instanceGrace)
+	if !op.Expires.IsZero() && op.Expires.Before(deadline) {
+		deadline = op.Expires
+	}
+	o.g.log.Info("operation for a device whose instance is being started; waiting for it", "op", op.ID, "device", op.LocalID)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for registering() && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 func (o *operations) setCatchingUp(on bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -308,14 +348,12 @@ func (o *operations) reportLoop(ctx context.Context) {
 				}
 				if backendclient.IsRefused(err) {
 					// The backend answered and will never take this report (an
-					// operation it does not know, say): stop sending it, and let
+					// operation it does not know, say): stop sending it (a
+					// final result goes upstream as an event instead), and let
 					// the reports behind it through.
 					o.g.link.ok(callOpStatus)
-					o.g.log.Warn("operation status refused by the backend; not sent again", "op", rec.ID, "status", rec.Status, "err", err)
-					if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
-						// (A status that moved on meanwhile is still owed its own report.)
-						cur.Reported = true
-						_ = o.g.store.PutOp(cur)
+					if !o.reportRefused(rec, err) {
+						continue
 					}
 					if rec.Status != backendclient.OpExecuting {
 						o.forgetExecutingSent(rec.ID)
@@ -330,10 +368,9 @@ func (o *operations) reportLoop(ctx context.Context) {
 				o.markExecutingSent(rec.ID)
 				continue
 			}
-			// Re-read: the record may have moved on while we reported.
-			if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
-				cur.Reported = true
-				_ = o.g.store.PutOp(cur)
+			// Only if the record has not moved on while we reported.
+			if _, err := o.g.store.MarkOpReported(rec.ID, rec.Status); err != nil {
+				o.g.log.Error("operation journal", "op", rec.ID, "err", err)
 			}
 			o.forgetExecutingSent(rec.ID) // final: EXECUTING will not be sent again
 		}

@@ -3,6 +3,7 @@
 //	testbench run [--bench FILE]            serve a bench (without --bench: the embedded demo bench)
 //	testbench demo [--fieldgate PATH]       the demo: the demo bench plus the gateway, narrated
 //	testbench fleet [flags]                 the fleet benchmark: one line of figures per workload
+//	testbench conform --backend URL [flags] the backend API v1 conformance kit: PASS/FAIL per clause
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/testbench"
+	"github.com/fieldgate/fieldgate/testbench/conform"
 	"github.com/fieldgate/fieldgate/testbench/fleet"
 )
 
@@ -51,7 +53,12 @@ const usage = `usage:
         --rtt 100ms --workloads fleet,fleet-rtt,single100,single1000,onchange
         --fieldgate PATH --dir state/fleet --warmup 2m]
         the fleet benchmark: emulated devices, the reference backend and the gateway as
-        separate processes on loopback; one line of figures per workload`
+        separate processes on loopback; one line of figures per workload
+  testbench conform --backend URL [--token FILE] [--control URL|none] [--fieldgate PATH]
+        [--only ID,ID] [--dir DIR] [-v] [--list]
+        the backend API v1 conformance kit: checks a backend clause by clause (wire
+        clauses, then a real fieldgate with an emulated thermostat against it) and
+        prints PASS/FAIL/SKIP per clause with the evidence; exit status 1 when one fails`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -64,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "fleet":
 		return cmdFleet(ctx, args[1:], stdout, stderr)
+	case "conform":
+		return cmdConform(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -162,4 +171,69 @@ func cmdFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	return fleet.Run(ctx, fleet.Options{Fieldgate: bin, Testbench: self, Dir: *dir, Workloads: workloads, Warmup: *warmup,
 		Out: stdout, Log: slog.New(slog.NewTextHandler(stderr, nil))})
+}
+
+func cmdConform(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("conform", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	backendURL := fs.String("backend", "", "the backend's base URL (required), e.g. https://backend.example:8443")
+	token := fs.String("token", "", "file holding the bearer token the backend expects (empty: none)")
+	control := fs.String("control", "", `base URL of the optional test-control API (the reference backend's /admin calls); empty: the backend URL; "none": not there`)
+	fieldgate := fs.String("fieldgate", "", "the fieldgate binary for the gateway clauses (default: next to this one, then $PATH; none found: those clauses are skipped)")
+	only := fs.String("only", "", "comma-separated clause ids to run (default: all)")
+	dir := fs.String("dir", "", "work directory for the gateway's config, state and log (default: a temporary one, removed)")
+	verbose := fs.Bool("v", false, "log what the kit does")
+	list := fs.Bool("list", false, "list the clauses and exit")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("conform: unexpected argument %q", fs.Arg(0))}
+	}
+	if *list {
+		for _, c := range conform.Clauses() {
+			needs := ""
+			if c.Gateway {
+				needs += " [gateway]"
+			}
+			if c.Control {
+				needs += " [test-control]"
+			}
+			fmt.Fprintf(stdout, "%-26s %s%s\n", c.ID, c.Title, needs)
+		}
+		return nil
+	}
+	if *backendURL == "" {
+		return usageError{"conform: --backend: required"}
+	}
+	bin := *fieldgate
+	if bin == "" {
+		if found, err := testbench.FindFieldgate(""); err == nil {
+			bin = found
+		} else {
+			fmt.Fprintln(stdout, "note: no fieldgate binary found (--fieldgate): the gateway clauses are skipped")
+		}
+	}
+	var ids []string
+	if *only != "" {
+		ids = strings.Split(*only, ",")
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	results, err := conform.Run(ctx, conform.Options{Backend: *backendURL, TokenFile: *token, Control: *control, Fieldgate: bin,
+		Dir: *dir, Only: ids, Out: stdout, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))})
+	if err != nil {
+		return usageError{"conform: " + err.Error()}
+	}
+	counts := map[string]int{}
+	for _, r := range results {
+		counts[r.Verdict]++
+	}
+	fmt.Fprintf(stdout, "%d clauses: %d passed, %d failed, %d skipped\n", len(results), counts[conform.Pass], counts[conform.Fail], counts[conform.Skip])
+	if n := conform.Failed(results); n > 0 {
+		return fmt.Errorf("conform: %d clause(s) failed", n)
+	}
+	return nil
 }

@@ -70,38 +70,64 @@ func (s *Store) PutOp(r OpRecord) error {
 	if r.ID == "" {
 		return errors.New("put operation: empty id")
 	}
+	return s.db.Update(func(tx *bolt.Tx) error { return s.putOp(tx, r) })
+}
+
+// MarkOpReported marks the record id Reported when it still has status; it
+// reports whether it did. One transaction: a status stored meanwhile (the
+// operation finished while its EXECUTING was being reported) is never
+// overwritten by the older record.
+func (s *Store) MarkOpReported(id, status string) (bool, error) {
+	var done bool
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketOps).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		var r OpRecord
+		if err := decodeJSON(bucketOps, id, v, &r); err != nil {
+			return err
+		}
+		if r.Status != status || r.Reported {
+			return nil
+		}
+		r.Reported, done = true, true
+		return s.putOp(tx, r)
+	})
+	return done, err
+}
+
+func (s *Store) putOp(tx *bolt.Tx, r OpRecord) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("%s[%q]: encode: %w", bucketOps, r.ID, err)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		j, err := loadJournal(tx)
-		if err != nil {
+	j, err := loadJournal(tx)
+	if err != nil {
+		return err
+	}
+	k := []byte(r.ID)
+	if old := j.ops.Get(k); old != nil {
+		j.forget(len(k) + len(old))
+	}
+	if err := j.ops.Put(k, v); err != nil {
+		return err
+	}
+	j.count, j.bytes = j.count+1, j.bytes+int64(len(k)+len(v))
+	if r.Reported {
+		err = j.pending.Delete(k)
+	} else {
+		err = j.pending.Put(k, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if j.count > uint64(s.journal.records) || j.bytes > s.journal.bytes {
+		if err := j.shrink(s.journal.records*9/10, s.journal.bytes*9/10); err != nil {
 			return err
 		}
-		k := []byte(r.ID)
-		if old := j.ops.Get(k); old != nil {
-			j.forget(len(k) + len(old))
-		}
-		if err := j.ops.Put(k, v); err != nil {
-			return err
-		}
-		j.count, j.bytes = j.count+1, j.bytes+int64(len(k)+len(v))
-		if r.Reported {
-			err = j.pending.Delete(k)
-		} else {
-			err = j.pending.Put(k, nil)
-		}
-		if err != nil {
-			return err
-		}
-		if j.count > uint64(s.journal.records) || j.bytes > s.journal.bytes {
-			if err := j.shrink(s.journal.records*9/10, s.journal.bytes*9/10); err != nil {
-				return err
-			}
-		}
-		return j.save()
-	})
+	}
+	return j.save()
 }
 
 // JournalSize is the operation journal's records and their bytes.

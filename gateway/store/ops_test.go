@@ -120,3 +120,33 @@ func TestUnreportedOpsIndex(t *testing.T) {
 		t.Errorf("after reindexing: %d records counted, want 5", n)
 	}
 }
+
+// MarkOpReported marks a record only while it still has the status that was
+// reported: a final status stored after an EXECUTING report began stays owed.
+func TestMarkOpReported(t *testing.T) {
+	s, _ := openTemp(t, Options{NoSync: true})
+	now := time.Now().UTC()
+	if err := s.PutOp(OpRecord{ID: "op", Status: backendclient.OpExecuting, Updated: now}); err != nil {
+		t.Fatal(err)
+	}
+	// The operation finishes while its EXECUTING is on the way.
+	if err := s.PutOp(OpRecord{ID: "op", Status: backendclient.OpSucceeded, Output: []byte(`{"steps":1}`), Updated: now}); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := s.MarkOpReported("op", backendclient.OpExecuting); err != nil || done {
+		t.Fatalf("EXECUTING marked over SUCCEEDED: %v %v", done, err)
+	}
+	r, _, _ := s.Op("op")
+	if r.Status != backendclient.OpSucceeded || r.Reported || string(r.Output) != `{"steps":1}` {
+		t.Fatalf("record after a stale mark: %+v", r)
+	}
+	if done, err := s.MarkOpReported("op", backendclient.OpSucceeded); err != nil || !done {
+		t.Fatalf("SUCCEEDED not marked: %v %v", done, err)
+	}
+	if recs, _ := s.UnreportedOps(); len(recs) != 0 {
+		t.Errorf("still owed: %+v", recs)
+	}
+	if done, _ := s.MarkOpReported("nope", backendclient.OpSucceeded); done {
+		t.Error("an unknown id was marked")
+	}
+}

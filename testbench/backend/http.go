@@ -94,9 +94,17 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, e.Status(), backendclient.ErrorEnvelope{Error: backendclient.ErrorBody{Code: e.Code, Message: e.Message}})
 }
 
-// readBody limits r's body to MaxBodyBytes and decodes it strictly into v.
+// readBody limits r's body to MaxBodyBytes and decodes it strictly into v:
+// for the admin API, where an unknown field is a person's typo.
 func readBody(w http.ResponseWriter, r *http.Request, v any) *Error {
 	return decodeJSON(http.MaxBytesReader(w, r.Body, MaxBodyBytes), v)
+}
+
+// readAPIBody is readBody for the gateway API (/api/v1): fields it does not
+// know are ignored, as the evolution rule says, so that a gateway of a later
+// API revision (which may add optional fields) is still understood.
+func readAPIBody(w http.ResponseWriter, r *http.Request, v any) *Error {
+	return decodeJSONLoose("body", http.MaxBytesReader(w, r.Body, MaxBodyBytes), v)
 }
 
 // decodeJSON decodes exactly one JSON value into v, refusing unknown fields and
@@ -104,9 +112,18 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) *Error {
 func decodeJSON(r io.Reader, v any) *Error { return decodeJSONAt("body", r, v) }
 
 // decodeJSONAt is decodeJSON for the value at path (for messages: "items[3]").
-func decodeJSONAt(path string, r io.Reader, v any) *Error {
+func decodeJSONAt(path string, r io.Reader, v any) *Error { return decodeJSONWith(path, r, v, true) }
+
+// decodeJSONLoose is decodeJSONAt that ignores unknown fields (gateway API).
+func decodeJSONLoose(path string, r io.Reader, v any) *Error {
+	return decodeJSONWith(path, r, v, false)
+}
+
+func decodeJSONWith(path string, r io.Reader, v any, strict bool) *Error {
 	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return bodyError(path, err)
 	}
@@ -151,7 +168,7 @@ func bodyError(path string, err error) *Error {
 
 func (s *Server) handleHello(w http.ResponseWriter, r *http.Request) {
 	var h backendclient.Hello
-	if e := readBody(w, r, &h); e != nil {
+	if e := readAPIBody(w, r, &h); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -165,7 +182,7 @@ func (s *Server) handleHello(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var reg backendclient.Registration
-	if e := readBody(w, r, &reg); e != nil {
+	if e := readAPIBody(w, r, &reg); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -241,7 +258,7 @@ func queryInt(v string, def int64) (int64, error) {
 
 func (s *Server) handleReportOperation(w http.ResponseWriter, r *http.Request) {
 	var st backendclient.OperationStatus
-	if e := readBody(w, r, &st); e != nil {
+	if e := readAPIBody(w, r, &st); e != nil {
 		writeError(w, e)
 		return
 	}

@@ -41,7 +41,7 @@ func (s *Server) Hello(gw string, h backendclient.Hello) (backendclient.HelloAck
 	}
 	now := time.Now().UTC()
 	err := s.update(func(tx *bolt.Tx) error { return touchGateway(tx, gw, &h, now) })
-	return backendclient.HelloAck{Gateway: gw, Time: now, AcceptEncoding: []string{"gzip"}}, err
+	return backendclient.HelloAck{APIVersion: backendclient.APIVersion, Gateway: gw, Time: now, AcceptEncoding: []string{"gzip"}}, err
 }
 
 // Readings returns readings (the values of stored samples, one by one) newest

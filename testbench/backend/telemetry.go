@@ -74,16 +74,15 @@ func gzipError(err error) *Error {
 	return &Error{Code: CodeBadRequest, Message: "body: gzip: " + err.Error(), Err: err}
 }
 
-// decodeTelemetry decodes and checks a telemetry body: strict JSON (unknown
-// fields refused), at most MaxTelemetryItems samples and events (413), every
-// one valid. Every problem is reported (up to 20), each with its path, e.g.
+// decodeTelemetry decodes and checks a telemetry body: JSON (unknown
+// fields ignored: the evolution rule), at most MaxTelemetryItems samples and
+// events (413), every one valid. Every problem is reported (up to 20), each with its path, e.g.
 // "samples[3].values.temperature: ...".
 func decodeTelemetry(data []byte) (backendclient.TelemetryBatch, *Error) {
 	var batch backendclient.TelemetryBatch
 	// The usual case in one pass; a body that fails is decoded again piece by
 	// piece so that the error names the sample or event.
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&batch); err != nil || trailing(dec) {
 		return backendclient.TelemetryBatch{}, explainTelemetry(data)
 	}
@@ -108,7 +107,7 @@ func explainTelemetry(data []byte) *Error {
 		Samples []json.RawMessage `json:"samples"`
 		Events  []json.RawMessage `json:"events"`
 	}
-	if e := decodeJSON(bytes.NewReader(data), &raw); e != nil {
+	if e := decodeJSONLoose("body", bytes.NewReader(data), &raw); e != nil {
 		return e
 	}
 	if n := len(raw.Samples) + len(raw.Events); n > MaxTelemetryItems {
@@ -128,7 +127,7 @@ func explainTelemetry(data []byte) *Error {
 				return errorf(CodeBadRequest, errors.Join(append(errs, errors.New("more problems not shown"))...))
 			}
 			path := fmt.Sprintf("%s[%d]", list.name, i)
-			if e := decodeJSONAt(path, bytes.NewReader(m), list.into()); e != nil {
+			if e := decodeJSONLoose(path, bytes.NewReader(m), list.into()); e != nil {
 				// SampleValues names the property: "samples[3]: values.temperature: x"
 				// reads better as "samples[3].values.temperature: x".
 				errs = append(errs, errors.New(strings.Replace(e.Message, path+": values.", path+".values.", 1)))
@@ -138,7 +137,7 @@ func explainTelemetry(data []byte) *Error {
 	if len(errs) == 0 {
 		// The pieces decode but the whole did not: say what the decoder said.
 		var batch backendclient.TelemetryBatch
-		if e := decodeJSON(bytes.NewReader(data), &batch); e != nil {
+		if e := decodeJSONLoose("body", bytes.NewReader(data), &batch); e != nil {
 			return e
 		}
 		return newError(CodeBadRequest, "body: not a telemetry batch")

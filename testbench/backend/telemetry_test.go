@@ -147,10 +147,7 @@ func TestTelemetryBadBatches(t *testing.T) {
 		{`{"samples":[{"seq":2,"localId":"` + long + `","quality":"good","values":{"t":1}}]}`, "samples[0].localId: at most 256 bytes"},
 		{`{"samples":[{"seq":2,"localId":"a","quality":"good","values":{"` + long + `":1}}]}`, "samples[0].values: property names must be 1..256 bytes"},
 		{`{"events":[{"seq":1,"localId":"a","event":"x"},{"seq":"1"}]}`, `events[1].seq: must be uint64, got JSON string`},
-		{`{"events":[{"seq":1,"localId":"a","event":"x","colour":1}]}`, `events[0]: unknown field "colour"`},
 		{`{"events":[{"seq":1,"localId":"a"}]}`, "events[0].event: must not be empty"},
-		{`{"samples":[],"extra":1}`, `"extra"`},
-		{`{"items":[]}`, `unknown field "items"`},
 		{`[`, "body"},
 		{`{} {}`, "body: unexpected data after the JSON value"},
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/models"
 )
@@ -45,7 +46,7 @@ func TestContractExamples(t *testing.T) {
 		}
 		switch {
 		case name == "ModelDocument":
-			if _, err := models.CompileSource(raw); err != nil {
+			if _, err := models.CompileSource(raw, modbus.ModelBinder()); err != nil {
 				t.Errorf("%s: the model document does not compile: %v", where, err)
 			}
 		case wire[name] != nil:

@@ -233,7 +233,7 @@ func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (_ *Ru
 	if err := os.MkdirAll(filepath.Dir(spec.DB), 0o750); err != nil {
 		return nil, err
 	}
-	srv, err := backend.Open(backend.Config{DBPath: spec.DB, Token: spec.Token, ModelsDir: spec.Models, Rules: spec.Rules, Binders: modelBinders()}, log.With("component", "backend"))
+	srv, err := backend.Open(backend.Config{DBPath: spec.DB, Token: spec.Token, ModelsDir: spec.Models, Rules: spec.Rules, Binders: ModelBinders()}, log.With("component", "backend"))
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}

@@ -5,9 +5,9 @@ import (
 	"github.com/fieldgate/fieldgate/models"
 )
 
-// modelBinders are the binders of the model protocols whose bindings live in
+// ModelBinders are the binders of the model protocols whose bindings live in
 // their adapters: the reference backend checks the models it serves with them.
-func modelBinders() []models.Binder {
+func ModelBinders() []models.Binder {
 	return []models.Binder{
 		modbus.ModelBinder(),
 	}

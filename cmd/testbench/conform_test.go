@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/testbench"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 	"github.com/fieldgate/fieldgate/testbench/conform"
 )
@@ -53,7 +54,7 @@ func serveReference(t *testing.T, token string, withRules bool, wrap func(http.H
 			t.Fatal(err)
 		}
 	}
-	srv, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "backend.db"), Token: token,
+	srv, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "backend.db"), Token: token, Binders: testbench.ModelBinders(),
 		ModelsDir: "../../testbench/demo/models", Rules: rs}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/modbus"
+	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 )
 
@@ -17,7 +19,7 @@ import (
 // backend: they pass, the gateway clauses are skipped saying why, and so are
 // the test-control clauses when the control API is switched off.
 func TestWireClausesAgainstReferenceBackend(t *testing.T) {
-	srv, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "b.db")}, slog.New(slog.DiscardHandler))
+	srv, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "b.db"), Binders: []models.Binder{modbus.ModelBinder()}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,8 @@ func run(ctx context.Context, opts Options, reconfigs <-chan reconfig) (err erro
 	up.unknown = g.registerAgain
 	g.uplink = up
 	g.models = newModelCache(st, bc, g.adapters.Compile)
-	g.ops = newOperations(g)
+	g.ops = newOperations(opsDeps{store: g.store, devices: g.devices, backend: g.backend, link: g.link, obs: g.obs, log: g.log,
+		gatewayID: g.cfg.Gateway.ID, appendEvent: g.appendEvent, life: g.life})
 
 	// Stage 4: buses. A reload replaces some of them; whichever are open at
 	// the end are closed once nothing polls any more.

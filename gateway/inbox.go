@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
 )
 
 // inboxLoop long-polls the backend's inbox and handles each item in order; the
@@ -83,8 +85,10 @@ const catchUpLimit = time.Minute
 // that never falls quiet (new work every few seconds) ends the catch-up after
 // catchUpLimit of pages all the same.
 type catchUp struct {
-	g    *Gateway
-	from time.Time // first page
+	ops   *operations
+	store *store.Store
+	log   *slog.Logger
+	from  time.Time // first page
 }
 
 func (g *Gateway) startCatchUp() *catchUp {
@@ -93,12 +97,12 @@ func (g *Gateway) startCatchUp() *catchUp {
 		g.log.Error("inbox catch-up flag unreadable; treating the inbox as caught up", "err", err)
 	}
 	g.ops.setCatchingUp(on)
-	return &catchUp{g: g}
+	return &catchUp{ops: g.ops, store: g.store, log: g.log}
 }
 
 // page notes a page of n items, before they are handled.
 func (c *catchUp) page(n int) {
-	if !c.g.ops.isCatchingUp() {
+	if !c.ops.isCatchingUp() {
 		return
 	}
 	if c.from.IsZero() {
@@ -107,11 +111,11 @@ func (c *catchUp) page(n int) {
 	if n > 0 && time.Since(c.from) <= catchUpLimit {
 		return
 	}
-	c.g.ops.setCatchingUp(false)
-	if err := c.g.store.InboxCaughtUp(); err != nil {
-		c.g.log.Error("store inbox catch-up", "err", err)
+	c.ops.setCatchingUp(false)
+	if err := c.store.InboxCaughtUp(); err != nil {
+		c.log.Error("store inbox catch-up", "err", err)
 	}
-	c.g.log.Info("inbox read to its end after the state reset; operations run normally again")
+	c.log.Info("inbox read to its end after the state reset; operations run normally again")
 }
 
 func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxItem) {

@@ -113,9 +113,10 @@ func (g *Gateway) startLocalAPI(addr, token string) (stop func(), bound string, 
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", long(pprof.Trace))
 	}
-	// Requests run under a context that ends when the API stops, so a long one
-	// (a scan) stops using buses and state before Run returns.
-	base, cancel := context.WithCancel(context.Background())
+	// Requests run under a context that ends when the API stops (or the
+	// gateway does), so a long one (a scan) stops using buses and state before
+	// Run returns.
+	base, cancel := context.WithCancel(g.life)
 	mux.HandleFunc("POST /api/v1/discover", func(w http.ResponseWriter, r *http.Request) { g.apiDiscover(base, w, r) })
 	registerPage(mux)
 	srv := &http.Server{

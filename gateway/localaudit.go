@@ -37,21 +37,21 @@ func (o *operations) reportLocal(rec store.OpRecord) {
 	}
 	detail, err := json.Marshal(det)
 	if err != nil {
-		o.g.log.Error("local operation audit event", "op", rec.ID, "err", err)
+		o.log.Error("local operation audit event", "op", rec.ID, "err", err)
 		return
 	}
 	deviceID := ""
-	if d, ok := o.g.devices.lookup(rec.LocalID); ok {
+	if d, ok := o.devices.lookup(rec.LocalID); ok {
 		deviceID = d.deviceID()
 	}
-	if err := o.g.appendEvent(newEvent(rec.LocalID, deviceID, eventLocalOperation, string(detail))); err != nil {
-		o.g.log.Error("outbox append failed; local operation audit event not queued, tried again", "op", rec.ID, "err", err)
+	if err := o.appendEvent(newEvent(rec.LocalID, deviceID, eventLocalOperation, string(detail))); err != nil {
+		o.log.Error("outbox append failed; local operation audit event not queued, tried again", "op", rec.ID, "err", err)
 		return
 	}
-	if cur, ok, _ := o.g.store.Op(rec.ID); ok && cur.Status == rec.Status {
+	if cur, ok, _ := o.store.Op(rec.ID); ok && cur.Status == rec.Status {
 		cur.Reported = true
-		if err := o.g.store.PutOp(cur); err != nil {
-			o.g.log.Error("operation journal", "op", rec.ID, "err", err)
+		if err := o.store.PutOp(cur); err != nil {
+			o.log.Error("operation journal", "op", rec.ID, "err", err)
 		}
 	}
 }

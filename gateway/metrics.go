@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/store"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -15,7 +17,7 @@ import (
 // read from the gateway's state at scrape time; the hot path only bumps the
 // per-device counters it keeps anyway.
 type metrics struct {
-	g *Gateway
+	src metricsSource
 
 	devices, health, polls, pollErrors, readings       *prometheus.Desc
 	outboxPending, outboxBytes, outboxDropped, lastSeq *prometheus.Desc
@@ -24,17 +26,28 @@ type metrics struct {
 	lastUpload, lastScan                               *prometheus.Desc
 }
 
+// metricsSource is what a scrape reads: the gateway's parts, not the gateway.
+type metricsSource struct {
+	devices *registry
+	store   *store.Store
+	link    *linkState
+	links   *links
+	models  *modelCache
+	buses   *busSet
+	obs     *instruments
+}
+
 // deviceStatuses are every registration status a device can have: each is a
 // series of fieldgate_devices, at zero when no device has it.
 var deviceStatuses = []string{statusNew, backendclient.StatusPending, backendclient.StatusAssigned,
 	backendclient.StatusRejected, statusUnassigned}
 
-func newMetrics(g *Gateway) *metrics {
+func newMetrics(src metricsSource) *metrics {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("fieldgate_"+name, help, labels, nil)
 	}
 	return &metrics{
-		g:             g,
+		src:           src,
 		devices:       d("devices", "Known devices by registration status.", "status"),
 		health:        d("device_online", "1 when the device's last poll succeeded.", "device", "bus", "model"),
 		polls:         d("device_polls_total", "Successful polls (and observe notifications) per device.", "device"),
@@ -60,7 +73,7 @@ func newMetrics(g *Gateway) *metrics {
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(m, ch) }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	g := m.g
+	g := &m.src
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -136,14 +149,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 // process-wide default registry), with the Go runtime and process collectors.
 func (g *Gateway) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newMetrics(g))
+	reg.MustRegister(newMetrics(metricsSource{devices: g.devices, store: g.store, link: g.link, links: g.links,
+		models: g.models, buses: g.buses, obs: g.obs}))
 	if g.obs != nil {
 		g.obs.register(reg)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{g}})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{g.log}})
 }
 
-type slogPrinter struct{ g *Gateway }
+type slogPrinter struct{ log *slog.Logger }
 
-func (p slogPrinter) Println(v ...any) { p.g.log.Warn("metrics", "err", v) }
+func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics", "err", v) }

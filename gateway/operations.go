@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/gateway/telemetry"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -34,7 +36,17 @@ const journalRetention = 48 * time.Hour
 // journal EXECUTING before the wire is touched, execute through the bus owner
 // (ahead of polls), journal the result, report it until the backend acknowledges.
 type operations struct {
-	g    *Gateway
+	// What the path uses of the gateway, and nothing else.
+	store       *store.Store
+	devices     *registry
+	backend     *backendclient.Client
+	link        *linkState
+	obs         *instruments
+	log         *slog.Logger
+	gatewayID   string
+	appendEvent func(telemetry.Record) error // a device event into the outbox
+	life        context.Context              // the gateway's
+
 	wake chan struct{}
 
 	mu      sync.Mutex
@@ -48,8 +60,23 @@ type operations struct {
 	wg         sync.WaitGroup // executions in flight
 }
 
-func newOperations(g *Gateway) *operations {
-	return &operations{g: g, wake: make(chan struct{}, 1), running: map[string]chan struct{}{}, sentExe: map[string]bool{}}
+// opsDeps are what the operation path is given to work with.
+type opsDeps struct {
+	store       *store.Store
+	devices     *registry
+	backend     *backendclient.Client
+	link        *linkState
+	obs         *instruments
+	log         *slog.Logger
+	gatewayID   string
+	appendEvent func(telemetry.Record) error
+	life        context.Context
+}
+
+func newOperations(d opsDeps) *operations {
+	return &operations{store: d.store, devices: d.devices, backend: d.backend, link: d.link, obs: d.obs, log: d.log,
+		gatewayID: d.gatewayID, appendEvent: d.appendEvent, life: d.life,
+		wake: make(chan struct{}, 1), running: map[string]chan struct{}{}, sentExe: map[string]bool{}}
 }
 
 // accept takes an operation from the inbox. It returns at once; done is
@@ -69,7 +96,6 @@ func (o *operations) acceptLocal(op backendclient.Operation, caller string) (don
 // record staying in the journal throughout, so that a crash at any instant
 // leaves it EXECUTING (to be run again) or final.
 func (o *operations) admit(op backendclient.Operation, caller string, rerun bool) (done <-chan struct{}) {
-	g := o.g
 	local := caller != ""
 	o.mu.Lock()
 	if ch, ok := o.running[op.ID]; ok {
@@ -91,10 +117,10 @@ func (o *operations) admit(op backendclient.Operation, caller string, rerun bool
 
 	if rerun {
 		// Known EXECUTING: run again below.
-	} else if rec, ok, err := g.store.Op(op.ID); err != nil {
+	} else if rec, ok, err := o.store.Op(op.ID); err != nil {
 		// The journal cannot say whether this id already ran: it is not run
 		// (never twice), and reported FAILED.
-		g.log.Error("operation journal unreadable; operation not run", "op", op.ID, "err", err)
+		o.log.Error("operation journal unreadable; operation not run", "op", op.ID, "err", err)
 		o.fail(store.OpRecord{ID: op.ID, LocalID: op.LocalID, Name: op.Name, Input: op.Input, Expires: op.Expires,
 			Local: local, Caller: caller, Updated: time.Now().UTC()}, codeJournal, "operation journal unreadable: "+err.Error())
 		return ch
@@ -102,7 +128,7 @@ func (o *operations) admit(op backendclient.Operation, caller string, rerun bool
 		// Seen before: never executed again. Its recorded result is re-reported.
 		if rec.Status == backendclient.OpSucceeded || rec.Status == backendclient.OpFailed {
 			rec.Reported = rec.Local
-			_ = g.store.PutOp(rec)
+			_ = o.store.PutOp(rec)
 			o.kick()
 		}
 		o.finish(op.ID)
@@ -111,7 +137,7 @@ func (o *operations) admit(op backendclient.Operation, caller string, rerun bool
 
 	rec := store.OpRecord{ID: op.ID, LocalID: op.LocalID, Name: op.Name, Input: op.Input,
 		Expires: op.Expires, Local: local, Caller: caller, Updated: time.Now().UTC()}
-	d, ok := g.devices.lookup(op.LocalID)
+	d, ok := o.devices.lookup(op.LocalID)
 	var run *instanceRun
 	if ok {
 		run = d.current()
@@ -147,9 +173,9 @@ func (o *operations) admit(op backendclient.Operation, caller string, rerun bool
 	}
 	rec.Status = backendclient.OpExecuting
 	rec.Reported = local // a local operation's EXECUTING is not the backend's business either
-	if err := g.store.PutOp(rec); err != nil {
+	if err := o.store.PutOp(rec); err != nil {
 		// Without EXECUTING on disk the wire is not touched.
-		g.log.Error("operation journal", "op", op.ID, "err", err)
+		o.log.Error("operation journal", "op", op.ID, "err", err)
 		o.finish(op.ID)
 		return ch
 	}
@@ -177,7 +203,7 @@ const instanceGrace = 10 * time.Second
 // the operation is admitted as usual (not-assigned if still idle). The inbox
 // waits with it, so the cursor stays before the operation until it is handled.
 func (o *operations) awaitInstance(ctx context.Context, op backendclient.Operation) {
-	d, ok := o.g.devices.lookup(op.LocalID)
+	d, ok := o.devices.lookup(op.LocalID)
 	if !ok {
 		return
 	}
@@ -192,7 +218,7 @@ func (o *operations) awaitInstance(ctx context.Context, op backendclient.Operati
 	if !op.Expires.IsZero() && op.Expires.Before(deadline) {
 		deadline = op.Expires
 	}
-	o.g.log.Info("operation for a device whose instance is being started; waiting for it", "op", op.ID, "device", op.LocalID)
+	o.log.Info("operation for a device whose instance is being started; waiting for it", "op", op.ID, "device", op.LocalID)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for registering() && time.Now().Before(deadline) {
@@ -231,7 +257,10 @@ func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *model
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// The gateway's lifetime without its cancellation: an operation on the
+	// wire is finished (within its timeout), not cut half way by a shutdown,
+	// which waits for it (close).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.life), timeout)
 	defer cancel()
 	err := run.dev.Execute(ctx, action)
 	if err != nil {
@@ -245,7 +274,7 @@ func (o *operations) execute(rec store.OpRecord, run *instanceRun, action *model
 	rec.Status = backendclient.OpSucceeded
 	rec.Output = json.RawMessage(`{"steps":` + strconv.Itoa(action.Steps) + `}`)
 	o.complete(rec)
-	o.g.log.Info("operation succeeded", "op", rec.ID, "device", rec.LocalID, "name", rec.Name)
+	o.log.Info("operation succeeded", "op", rec.ID, "device", rec.LocalID, "name", rec.Name)
 }
 
 func (o *operations) fail(rec store.OpRecord, code, msg string) {
@@ -253,7 +282,7 @@ func (o *operations) fail(rec store.OpRecord, code, msg string) {
 	msg = clip(msg, backendclient.MaxTextBytes)
 	rec.Status, rec.ErrCode, rec.ErrMessage = backendclient.OpFailed, code, msg
 	o.complete(rec)
-	o.g.log.Info("operation failed", "op", rec.ID, "device", rec.LocalID, "name", rec.Name, "code", code, "reason", msg)
+	o.log.Info("operation failed", "op", rec.ID, "device", rec.LocalID, "name", rec.Name, "code", code, "reason", msg)
 }
 
 func (o *operations) complete(rec store.OpRecord) {
@@ -265,10 +294,10 @@ func (o *operations) complete(rec store.OpRecord) {
 		rec.Input = nil
 	}
 	rec.Updated = time.Now().UTC()
-	if err := o.g.store.PutOp(rec); err != nil {
-		o.g.log.Error("operation journal", "op", rec.ID, "err", err)
+	if err := o.store.PutOp(rec); err != nil {
+		o.log.Error("operation journal", "op", rec.ID, "err", err)
 	}
-	o.g.obs.operationDone(rec.Status)
+	o.obs.operationDone(rec.Status)
 	o.finish(rec.ID)
 	o.kick()
 }
@@ -292,11 +321,11 @@ func (o *operations) kick() {
 // recover handles what a crash left EXECUTING: an idempotent operation runs
 // again; any other is FAILED "interrupted by restart" and never re-run.
 func (o *operations) recover(_ context.Context) error {
-	recs, err := o.g.store.Ops()
+	recs, err := o.store.Ops()
 	if errors.Is(err, store.ErrCorrupt) {
 		// Unreadable records are pruned; a redelivered id among them is never
 		// run (see accept). The daemon does not crash-loop over them.
-		o.g.log.Error("operation journal records unreadable", "err", err)
+		o.log.Error("operation journal records unreadable", "err", err)
 	} else if err != nil {
 		return err
 	}
@@ -323,9 +352,9 @@ func (o *operations) reportLoop(ctx context.Context) {
 	prune := time.Now()
 	for {
 		var failed error
-		recs, err := o.g.store.UnreportedOps()
+		recs, err := o.store.UnreportedOps()
 		if err != nil {
-			o.g.log.Error("operation journal", "err", err)
+			o.log.Error("operation journal", "err", err)
 		}
 		for _, rec := range recs {
 			if rec.Reported || ctx.Err() != nil {
@@ -338,11 +367,11 @@ func (o *operations) reportLoop(ctx context.Context) {
 				o.reportLocal(rec)
 				continue
 			}
-			st := backendclient.OperationStatus{Gateway: o.g.cfg.Gateway.ID, Status: rec.Status, Output: rec.Output, Time: rec.Updated}
+			st := backendclient.OperationStatus{Gateway: o.gatewayID, Status: rec.Status, Output: rec.Output, Time: rec.Updated}
 			if rec.Status == backendclient.OpFailed {
 				st.Error = &backendclient.ErrorBody{Code: rec.ErrCode, Message: rec.ErrMessage}
 			}
-			if err := o.g.backend.ReportOperation(ctx, rec.ID, st); err != nil {
+			if err := o.backend.ReportOperation(ctx, rec.ID, st); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -351,7 +380,7 @@ func (o *operations) reportLoop(ctx context.Context) {
 					// operation it does not know, say): stop sending it (a
 					// final result goes upstream as an event instead), and let
 					// the reports behind it through.
-					o.g.link.ok(callOpStatus)
+					o.link.ok(callOpStatus)
 					if !o.reportRefused(rec, err) {
 						continue
 					}
@@ -363,25 +392,25 @@ func (o *operations) reportLoop(ctx context.Context) {
 				failed = err
 				break
 			}
-			o.g.link.ok(callOpStatus)
+			o.link.ok(callOpStatus)
 			if rec.Status == backendclient.OpExecuting {
 				o.markExecutingSent(rec.ID)
 				continue
 			}
 			// Only if the record has not moved on while we reported.
-			if _, err := o.g.store.MarkOpReported(rec.ID, rec.Status); err != nil {
-				o.g.log.Error("operation journal", "op", rec.ID, "err", err)
+			if _, err := o.store.MarkOpReported(rec.ID, rec.Status); err != nil {
+				o.log.Error("operation journal", "op", rec.ID, "err", err)
 			}
 			o.forgetExecutingSent(rec.ID) // final: EXECUTING will not be sent again
 		}
 		if time.Since(prune) > time.Hour {
 			prune = time.Now()
-			if err := o.g.store.PruneOps(time.Now().Add(-journalRetention)); err != nil {
-				o.g.log.Warn("prune operation journal", "err", err)
+			if err := o.store.PruneOps(time.Now().Add(-journalRetention)); err != nil {
+				o.log.Warn("prune operation journal", "err", err)
 			}
 		}
 		if failed != nil {
-			if !o.g.link.retrySleep(ctx, callOpStatus, bo, failed, o.wake) {
+			if !o.link.retrySleep(ctx, callOpStatus, bo, failed, o.wake) {
 				return
 			}
 			continue

@@ -49,29 +49,29 @@ func (o *operations) reportRefused(rec store.OpRecord, err error) bool {
 		}
 		detail, jerr := json.Marshal(det)
 		if jerr != nil {
-			o.g.log.Error("operation-report-refused event", "op", rec.ID, "err", jerr)
+			o.log.Error("operation-report-refused event", "op", rec.ID, "err", jerr)
 			return false
 		}
 		deviceID := ""
-		if d, ok := o.g.devices.lookup(rec.LocalID); ok {
+		if d, ok := o.devices.lookup(rec.LocalID); ok {
 			deviceID = d.deviceID()
 		}
 		localID := rec.LocalID
 		if localID == "" {
-			localID = o.g.gatewayLocalID()
+			localID = gatewayLocalIDOf(o.gatewayID)
 		}
-		if aerr := o.g.appendEvent(newEvent(localID, deviceID, eventOperationReportRefused, string(detail))); aerr != nil {
-			o.g.log.Error("outbox append failed; refused operation result kept and tried again", "op", rec.ID, "err", aerr)
+		if aerr := o.appendEvent(newEvent(localID, deviceID, eventOperationReportRefused, string(detail))); aerr != nil {
+			o.log.Error("outbox append failed; refused operation result kept and tried again", "op", rec.ID, "err", aerr)
 			return false
 		}
-		o.g.log.Warn("operation result refused by the backend; sent in telemetry as "+eventOperationReportRefused, "op", rec.ID, "status", rec.Status, "err", err)
+		o.log.Warn("operation result refused by the backend; sent in telemetry as "+eventOperationReportRefused, "op", rec.ID, "status", rec.Status, "err", err)
 	} else {
-		o.g.log.Warn("operation status refused by the backend; not sent again", "op", rec.ID, "status", rec.Status, "err", err)
+		o.log.Warn("operation status refused by the backend; not sent again", "op", rec.ID, "status", rec.Status, "err", err)
 	}
 	// A status that moved on meanwhile (the operation finished while its
 	// EXECUTING was refused) is still owed its own report, and kept.
-	if _, merr := o.g.store.MarkOpReported(rec.ID, rec.Status); merr != nil {
-		o.g.log.Error("operation journal", "op", rec.ID, "err", merr)
+	if _, merr := o.store.MarkOpReported(rec.ID, rec.Status); merr != nil {
+		o.log.Error("operation journal", "op", rec.ID, "err", merr)
 	}
 	return true
 }

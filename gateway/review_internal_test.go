@@ -82,7 +82,8 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 	}
 	g.backend = bc
 	g.models = newModelCache(st, bc, g.adapters.Compile)
-	g.ops = newOperations(g)
+	g.ops = newOperations(opsDeps{store: g.store, devices: g.devices, backend: g.backend, link: g.link, obs: g.obs, log: g.log,
+		gatewayID: g.cfg.Gateway.ID, appendEvent: g.appendEvent, life: g.life})
 	settings, _ := json.Marshal(map[string]any{"endpoints": []string{endpoint}, "units": "1", "timeout": "300ms"})
 	bus, err := g.adapters["modbus-tcp"].Open(context.Background(), adapters.BusSpec{Name: "tcp", Settings: settings, Logger: log, OnLink: g.onLink("tcp")})
 	if err != nil {

@@ -22,7 +22,10 @@ const (
 )
 
 // gatewayLocalID is the local id of the gateway's own events.
-func (g *Gateway) gatewayLocalID() string { return "gateway/" + g.cfg.Gateway.ID }
+func (g *Gateway) gatewayLocalID() string { return gatewayLocalIDOf(g.cfg.Gateway.ID) }
+
+// gatewayLocalIDOf is the local id the gateway id's own events carry.
+func gatewayLocalIDOf(id string) string { return "gateway/" + id }
 
 // UplinkWindow is how many batches' worth of records one round of the uplink
 // loop hands the uplink: it may send them as several batches in flight at

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/builtin"
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 	"github.com/fieldgate/fieldgate/testbench/coapemu"
@@ -78,7 +79,7 @@ func TestE2ECoap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be, err := backend.Open(backend.Config{DBPath: filepath.Join(dir, "backend.db"), ModelsDir: modelsDir, Rules: rules}, slog.New(slog.DiscardHandler))
+	be, err := backend.Open(backend.Config{DBPath: filepath.Join(dir, "backend.db"), ModelsDir: modelsDir, Rules: rules, Binders: builtin.Builtin().Binders()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func (b *refBackend) serve(ln net.Listener) {
 	for i := range rs {
 		rs[i].PollIntervalMs = b.pollMs
 	}
-	srv, err := backend.Open(backend.Config{DBPath: b.db, ModelsDir: filepath.Join(demoDir, "models"), Rules: rs}, slog.New(slog.DiscardHandler))
+	srv, err := backend.Open(backend.Config{DBPath: b.db, ModelsDir: filepath.Join(demoDir, "models"), Rules: rs, Binders: builtin.Builtin().Binders()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

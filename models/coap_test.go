@@ -21,13 +21,12 @@ func TestCoapValidate(t *testing.T) {
 	runValidateCases(t, []validateCase{
 		{"valid", coapDoc(`"coap":{"security":"psk"}`, okCoapProp, `{"name":"go","coap":{"method":"DELETE","path":"/go"}}`), nil},
 		{"device", coapDoc(`"coap":{"security":"tls"}`, okCoapProp, ""), []string{`coap.security: must be one of none, psk, got "tls"`}},
-		{"device block of another protocol", serialDoc(`"coap":{}`, okSerialProp, ""), []string{`coap: only allowed for protocol coap, got "serial"`}},
+		{"device block of another protocol", modbusDoc(`"coap":{}`, okProp, ""), []string{`coap: only allowed for protocol coap, got "modbus"`}},
 		{"missing and foreign bindings",
-			coapDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","coap":{"path":"/b"},"serial":{"request":"B?","response":"(?P<value>.*)"}}`,
+			coapDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","coap":{"path":"/b"}}`,
 				`{"name":"o"}`),
 			[]string{
 				"properties[0].coap: a coap model needs a coap binding for every property",
-				`properties[1].serial: only allowed for protocol serial, got "coap"`,
 				"operations[0].coap: a coap model needs a coap binding for every operation",
 			}},
 		{"paths",
@@ -98,12 +97,9 @@ func TestCoapValidate(t *testing.T) {
 
 func TestCoapCompile(t *testing.T) {
 	c := compileFile(t, "testdata/coap-example.json")
-	if c.Serial != nil {
-		t.Fatalf("Serial = %+v for a coap model", c.Serial)
-	}
 	var got []string
 	for _, g := range c.Groups {
-		if g.Modbus != nil || g.Serial != nil {
+		if g.Modbus != nil {
 			t.Fatalf("group %v holds more than coap reads: %+v", g.Interval, g)
 		}
 		for _, r := range g.Coap {

@@ -55,9 +55,6 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 		props:      make(map[string]int, len(d.Properties)),
 		writes:     make([]propertyWrite, len(d.Properties)),
 	}
-	if d.Protocol == "serial" {
-		compileSerialDevice(c, d.Serial)
-	}
 	modelInterval := durationOr(d.Defaults.PollInterval, DefaultPollInterval)
 	reads := make([]propertyRead, len(d.Properties))
 	for i := range d.Properties {
@@ -72,14 +69,6 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 		r := &reads[i]
 		r.interval = durationOr(p.Interval, modelInterval)
 		switch {
-		case d.Protocol == "serial" && p.Serial != nil:
-			if cp.Readable {
-				sr := compileSerialRead(i, p.Serial, cp.Kind, c.Timeout, c.Serial)
-				r.serial = &sr
-			}
-			if cp.Writable {
-				c.writes[i].serial = compileSerialWrite(p.Serial, cp.Kind, c.Timeout)
-			}
 		case d.Protocol == "coap" && p.Coap != nil:
 			cr := compileCoapRead(i, p.Coap, cp.Kind)
 			r.coap, r.observe = &cr, cr.Observe
@@ -97,8 +86,6 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 		o := &d.Operations[i]
 		c.ops[i] = compileOperation(o, d.Defaults.Order)
 		switch {
-		case d.Protocol == "serial" && o.Serial != nil:
-			c.ops[i].serial = compileSerialSteps(o, c.Timeout)
 		case d.Protocol == "coap" && o.Coap != nil:
 			c.ops[i].coap = compileCoapOperation(o)
 		}
@@ -107,11 +94,10 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 	return c, nil
 }
 
-// propertyWrite is how Check writes a property of a serial or CoAP model
-// (Modbus writes go through CompiledProperty.Modbus).
+// propertyWrite is how Check writes a property of a CoAP model (Modbus
+// writes go through CompiledProperty.Modbus).
 type propertyWrite struct {
-	serial *serialCommand
-	coap   *coapRequest
+	coap *coapRequest
 }
 
 // propertyRead is a property's poll interval and its compiled read, before
@@ -119,7 +105,6 @@ type propertyWrite struct {
 type propertyRead struct {
 	interval time.Duration
 	observe  bool
-	serial   *SerialRead
 	coap     *CoapRead
 }
 
@@ -298,9 +283,6 @@ func pollGroup(interval time.Duration, observe bool, members []int, props []Comp
 			f := *props[i].Modbus
 			f.Property = i
 			fields = append(fields, f)
-		}
-		if r.serial != nil {
-			g.Serial = append(g.Serial, *r.serial)
 		}
 		if r.coap != nil {
 			g.Coap = append(g.Coap, *r.coap)

@@ -65,21 +65,14 @@ func compileBound(d *Document, b Binder) (*Compiled, error) {
 func (c *Compiled) Binding() Binding { return c.binding }
 
 // legacyCost counts the requests of a group of a protocol compiled by models
-// and the longest one poll may take: a timeout per request and one more, a
-// serial command's own longer timeout, and the line's gap between commands.
+// and the longest one poll may take: a timeout per request and one more.
 func legacyCost(c *Compiled, g *PollGroup) {
-	g.Requests = len(g.Modbus) + len(g.Serial) + len(g.Coap)
+	g.Requests = len(g.Modbus) + len(g.Coap)
 	t := c.Timeout
 	if t <= 0 {
 		t = time.Second
 	}
 	g.Budget = time.Duration(len(g.Modbus)+len(g.Coap)+1) * t
-	for _, r := range g.Serial {
-		g.Budget += max(r.Timeout, t)
-	}
-	if c.Serial != nil {
-		g.Budget += time.Duration(len(g.Serial)) * c.Serial.MinGap
-	}
 }
 
 // boundWrite resolves a checked property write through the binding.

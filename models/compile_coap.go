@@ -44,7 +44,7 @@ type coapRequest struct {
 	method  string
 	path    string
 	format  ContentFormat
-	payload template
+	payload Template
 }
 
 // decodePointer splits a validated RFC 6901 pointer into its tokens
@@ -110,7 +110,7 @@ func compileCoapRequest(r CoapRequest, names []string, kinds []Kind) coapRequest
 	if method == "" {
 		method = "PUT"
 	}
-	t, _ := parseTemplate(r.Payload, names, kinds, format == FormatText) // validated
+	t, _ := ParseTemplate(r.Payload, names, kinds, format == FormatText) // validated
 	return coapRequest{method: method, path: r.Path, format: format, payload: t}
 }
 
@@ -126,20 +126,20 @@ func (r *coapRequest) action(args []Value, argNames []string, timeout time.Durat
 }
 
 func (r *coapRequest) render(args []Value) ([]byte, error) {
-	if len(r.payload.parts) == 0 {
+	if r.payload.Empty() {
 		return nil, nil // no payload
 	}
 	switch r.format {
 	case FormatJSON:
-		out := r.payload.renderJSON(args)
+		out := r.payload.RenderJSON(args)
 		if !json.Valid(out) {
 			return nil, errors.New("rendered payload is not valid JSON")
 		}
 		return out, nil
 	case FormatCBOR:
-		return jsonToCBOR(r.payload.renderJSON(args))
+		return jsonToCBOR(r.payload.RenderJSON(args))
 	}
-	return r.payload.renderText(args), nil
+	return r.payload.RenderText(args), nil
 }
 
 // jsonToCBOR converts one JSON document to the equivalent CBOR: objects become
@@ -226,4 +226,11 @@ func secureCoap(c *Compiled, d *Document) {
 			c.ops[i].coap.secure = true
 		}
 	}
+}
+
+func scaleOr1(s *float64) float64 {
+	if s == nil {
+		return 1
+	}
+	return *s
 }

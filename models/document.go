@@ -14,10 +14,9 @@ type Document struct {
 	Manufacturer string        `json:"manufacturer,omitempty"`
 	Product      string        `json:"product,omitempty"`
 	Description  string        `json:"description,omitempty"`
-	Protocol     string        `json:"protocol"` // "modbus", "serial", "coap"
+	Protocol     string        `json:"protocol"` // "modbus", "coap", or an adapter's
 	Defaults     Defaults      `json:"defaults,omitempty"`
 	Modbus       *ModbusDevice `json:"modbus,omitempty"`
-	Serial       *SerialDevice `json:"serial,omitempty"`
 	Coap         *CoapDevice   `json:"coap,omitempty"`
 	Properties   []Property    `json:"properties"`
 	Operations   []Operation   `json:"operations,omitempty"`
@@ -97,7 +96,6 @@ type Property struct {
 	Report      *ReportSettings `json:"report,omitempty"`
 	Description string          `json:"description,omitempty"`
 	Modbus      *ModbusBinding  `json:"modbus,omitempty"`
-	Serial      *SerialBinding  `json:"serial,omitempty"`
 	Coap        *CoapBinding    `json:"coap,omitempty"`
 	// Binding is where the property lives on the wire, under the protocol's key.
 	Binding RawBinding `json:"-"`
@@ -124,7 +122,6 @@ type Operation struct {
 	Idempotent  bool             `json:"idempotent,omitempty"`
 	Timeout     Duration         `json:"timeout,omitempty"` // whole operation, default 5s
 	Modbus      *ModbusOperation `json:"modbus,omitempty"`
-	Serial      *SerialOperation `json:"serial,omitempty"`
 	Coap        *CoapOperation   `json:"coap,omitempty"`
 	// Binding is how the operation runs on the wire, under the protocol's key.
 	Binding RawBinding `json:"-"`

@@ -16,9 +16,8 @@ type compiledOperation struct {
 	idempotent bool
 	timeout    time.Duration
 	inputs     []compiledInput
-	steps      []compiledStep  // modbus
-	serial     []serialCommand // serial
-	coap       *coapRequest    // coap
+	steps      []compiledStep // modbus
+	coap       *coapRequest   // coap
 }
 
 type compiledInput struct {
@@ -154,7 +153,7 @@ func (c *Compiled) Check(name string, input json.RawMessage) (*Action, error) {
 		return nil, err
 	}
 	if a.Plan == nil {
-		a.Steps = len(a.Modbus) + len(a.Serial) + len(a.Coap)
+		a.Steps = len(a.Modbus) + len(a.Coap)
 	}
 	return a, nil
 }
@@ -230,7 +229,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 	type write struct {
 		prop   int
 		modbus *ModbusAction
-		serial *SerialAction
 		coap   *CoapAction
 	}
 	writes := make([]write, 0, len(members))
@@ -261,12 +259,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 				return nil, opError("out-of-range", "%s: %v", p.Name, err)
 			}
 			w.modbus = &act
-		case pw.serial != nil:
-			act, oerr := pw.serial.action(c.framing, []Value{v}, []string{p.Name})
-			if oerr != nil {
-				return nil, oerr
-			}
-			w.serial = &act
 		case pw.coap != nil:
 			act, oerr := pw.coap.action([]Value{v}, []string{p.Name}, DefaultOperationTimeout)
 			if oerr != nil {
@@ -287,8 +279,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		switch {
 		case w.modbus != nil:
 			a.Modbus = append(a.Modbus, *w.modbus)
-		case w.serial != nil:
-			a.Serial = append(a.Serial, *w.serial)
 		default:
 			a.Coap = append(a.Coap, *w.coap)
 		}
@@ -345,8 +335,6 @@ func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*
 	switch {
 	case c.binding != nil:
 		return c.boundOperation(index, values)
-	case o.serial != nil:
-		return o.serialAction(c.framing, values)
 	case o.coap != nil:
 		return o.coapAction(values)
 	}
@@ -378,19 +366,6 @@ func (o *compiledOperation) inputNames() []string {
 		names[i] = o.inputs[i].name
 	}
 	return names
-}
-
-func (o *compiledOperation) serialAction(f *serialFraming, values []Value) (*Action, error) {
-	a := &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Serial: make([]SerialAction, 0, len(o.serial))}
-	names := o.inputNames()
-	for i := range o.serial {
-		act, oerr := o.serial[i].action(f, values, names)
-		if oerr != nil {
-			return nil, oerr
-		}
-		a.Serial = append(a.Serial, act)
-	}
-	return a, nil
 }
 
 func (o *compiledOperation) coapAction(values []Value) (*Action, error) {

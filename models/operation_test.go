@@ -1,7 +1,6 @@
 package models
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,13 +132,11 @@ func TestCheckOnlyWritesDeclaredRegisters(t *testing.T) {
 	}
 }
 
-// FuzzCheck: no operation input panics Check (of a Modbus, a serial and a CoAP
-// model), and whatever it accepts stays within the model: Modbus writes only
-// to writable tables, serial commands hold no control character but their
-// terminator, json payloads are valid JSON.
+// FuzzCheck: no operation input panics Check (of a Modbus and a CoAP model),
+// and whatever it accepts stays within the model: Modbus writes only to
+// writable tables, json payloads are valid JSON.
 func FuzzCheck(f *testing.F) {
 	acme := compileDemo(f, "acme-th100.json")
-	serial := compileFile(f, "testdata/serial-example.json")
 	coap := compileFile(f, "testdata/coap-example.json")
 	f.Add("write", []byte(`{"setpoint": 21.5, "mode": 1}`))
 	f.Add("boost", []byte(`{"minutes": 30}`))
@@ -150,7 +147,7 @@ func FuzzCheck(f *testing.F) {
 	f.Add("blink", []byte(`{"colour": "red", "times": 2}`))
 	f.Add("display", []byte(`{"text": "x\u0000"}`))
 	f.Fuzz(func(t *testing.T, op string, input []byte) {
-		for _, c := range []*Compiled{acme, serial, coap} {
+		for _, c := range []*Compiled{acme, coap} {
 			a, err := c.Check(op, input)
 			if err != nil {
 				var oe *OperationError
@@ -162,12 +159,6 @@ func FuzzCheck(f *testing.F) {
 			for _, m := range a.Modbus {
 				if m.Table != TableCoil && m.Table != TableHolding {
 					t.Fatalf("action writes table %s", m.Table)
-				}
-			}
-			for _, s := range a.Serial {
-				body, ok := bytes.CutSuffix(s.Command, c.Serial.Terminator)
-				if s.Delay == 0 && (!ok || bytes.ContainsFunc(body, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ';' })) {
-					t.Fatalf("command %q escapes its line", s.Command)
 				}
 			}
 			for _, r := range a.Coap {

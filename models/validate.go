@@ -73,9 +73,6 @@ func (v *validator) document() {
 	if d.Modbus != nil {
 		v.modbusDevice()
 	}
-	if d.Serial != nil {
-		v.serialDevice()
-	}
 	if d.Coap != nil {
 		v.coapDevice()
 	}
@@ -261,11 +258,7 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 		}
 	}
 	v.bindingPresence(path, "modbus", p.Modbus != nil, "property")
-	v.bindingPresence(path, "serial", p.Serial != nil, "property")
 	v.bindingPresence(path, "coap", p.Coap != nil, "property")
-	if p.Serial != nil {
-		v.serialProperty(path+".serial", p.Serial, kind, readable, writable)
-	}
 	if p.Coap != nil {
 		v.coapProperty(path+".coap", p.Coap, kind, writable)
 	}
@@ -407,11 +400,7 @@ func (v *validator) operation(path string, o *Operation, names map[string]int, i
 		}
 	}
 	v.bindingPresence(path, "modbus", o.Modbus != nil, "operation")
-	v.bindingPresence(path, "serial", o.Serial != nil, "operation")
 	v.bindingPresence(path, "coap", o.Coap != nil, "operation")
-	if o.Serial != nil {
-		v.serialOperation(path, o)
-	}
 	if o.Coap != nil {
 		v.coapOperation(path+".coap", o)
 	}

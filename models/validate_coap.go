@@ -2,6 +2,7 @@ package models
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 )
 
@@ -104,7 +105,7 @@ func (v *validator) coapOperation(path string, o *Operation) {
 // coapRequest checks method, format and payload template of a request (its
 // path is checked by the caller). A json or cbor payload, rendered with a
 // sample value for each placeholder, must be valid JSON.
-func (v *validator) coapRequest(path string, r CoapRequest, names []string, kinds []Kind) (template, bool) {
+func (v *validator) coapRequest(path string, r CoapRequest, names []string, kinds []Kind) (Template, bool) {
 	switch r.Method {
 	case "", "PUT", "POST":
 	case "DELETE":
@@ -116,9 +117,9 @@ func (v *validator) coapRequest(path string, r CoapRequest, names []string, kind
 	}
 	format, ok := v.coapFormat(path+".format", r.Format)
 	if !ok {
-		return template{}, false
+		return Template{}, false
 	}
-	t, err := parseTemplate(r.Payload, names, kinds, format == FormatText)
+	t, err := ParseTemplate(r.Payload, names, kinds, format == FormatText)
 	if err != nil {
 		v.fail(path+".payload", "%v, got %q", err, r.Payload)
 		return t, false
@@ -128,9 +129,9 @@ func (v *validator) coapRequest(path string, r CoapRequest, names []string, kind
 	}
 	sample := make([]Value, len(kinds))
 	for i, k := range kinds {
-		sample[i] = representative(k)
+		sample[i] = SampleValue(k)
 	}
-	out := t.renderJSON(sample)
+	out := t.RenderJSON(sample)
 	if !json.Valid(out) {
 		v.fail(path+".payload", "must be valid JSON with each placeholder standing for a whole JSON value (not inside quotes), got %q (rendered with sample values: %s)", r.Payload, out)
 		return t, false
@@ -142,4 +143,58 @@ func (v *validator) coapRequest(path string, r CoapRequest, names []string, kind
 		}
 	}
 	return t, true
+}
+
+// bindingPresence checks one protocol's binding of a property or operation:
+// required for a model of that protocol, refused for a model of another.
+func (v *validator) bindingPresence(path, proto string, present bool, what string) {
+	switch {
+	case present && v.protocolKnown() && v.doc.Protocol != proto:
+		v.fail(path+"."+proto, "only allowed for protocol %s, got %q", proto, v.doc.Protocol)
+	case !present && v.doc.Protocol == proto:
+		v.fail(path+"."+proto, "a %s model needs a %s binding for every %s", proto, proto, what)
+	}
+}
+
+// scaleOffset checks the scale and offset of a CoAP binding.
+func (v *validator) scaleOffset(path string, kind Kind, scale *float64, offset float64) {
+	numeric := kind == KindInt || kind == KindFloat || kind == KindInvalid
+	if scale != nil {
+		switch {
+		case !numeric:
+			v.fail(path+".scale", "only for int and float properties, not %s", kind)
+		case *scale == 0 || math.IsNaN(*scale) || math.IsInf(*scale, 0):
+			v.fail(path+".scale", "must be a finite, non-zero number, got %v", *scale)
+		}
+	}
+	if offset != 0 {
+		switch {
+		case !numeric:
+			v.fail(path+".offset", "only for int and float properties, not %s", kind)
+		case math.IsNaN(offset) || math.IsInf(offset, 0):
+			v.fail(path+".offset", "must be a finite number, got %v", offset)
+		}
+	}
+}
+
+// inputSignature lists an operation's input names and kinds, the placeholders
+// its templates may use.
+func inputSignature(o *Operation) ([]string, []Kind) {
+	names := make([]string, len(o.Inputs))
+	kinds := make([]Kind, len(o.Inputs))
+	for i, in := range o.Inputs {
+		names[i] = in.Name
+		kinds[i], _ = ParseKind(in.Type)
+	}
+	return names, kinds
+}
+
+// templateInputs checks that every input a template uses always has a value.
+func (v *validator) templateInputs(path string, t Template, o *Operation) {
+	for _, arg := range t.Args() {
+		if in := &o.Inputs[arg]; in.Optional && in.Default == nil {
+			v.fail(path, "input %q is optional without a default, so {%s} could have no value", in.Name, in.Name)
+			return
+		}
+	}
 }

@@ -186,4 +186,4 @@ func knownList(known []string) string { return strings.Join(known, ", ") }
 
 // legacyProtocols are the protocols models still compiles itself; every other
 // protocol needs a Binder.
-var legacyProtocols = []string{"coap", "modbus"}
+var legacyProtocols = []string{"modbus"}

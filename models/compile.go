@@ -53,7 +53,6 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 		Timeout:    durationOr(d.Defaults.Timeout, DefaultTimeout),
 		Properties: make([]CompiledProperty, len(d.Properties)),
 		props:      make(map[string]int, len(d.Properties)),
-		writes:     make([]propertyWrite, len(d.Properties)),
 	}
 	modelInterval := durationOr(d.Defaults.PollInterval, DefaultPollInterval)
 	reads := make([]propertyRead, len(d.Properties))
@@ -66,16 +65,7 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 		}
 		c.Properties[i] = cp
 		c.props[p.Name] = i
-		r := &reads[i]
-		r.interval = durationOr(p.Interval, modelInterval)
-		switch {
-		case d.Protocol == "coap" && p.Coap != nil:
-			cr := compileCoapRead(i, p.Coap, cp.Kind)
-			r.coap, r.observe = &cr, cr.Observe
-			if cp.Writable {
-				c.writes[i].coap = compileCoapWrite(p.Coap, cp.Kind)
-			}
-		}
+		reads[i].interval = durationOr(p.Interval, modelInterval)
 	}
 	c.Groups = pollGroups(c.Properties, reads, d.Modbus)
 	for i := range c.Groups {
@@ -83,29 +73,14 @@ func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 	}
 	c.ops = make([]compiledOperation, len(d.Operations))
 	for i := range d.Operations {
-		o := &d.Operations[i]
-		c.ops[i] = compileOperation(o, d.Defaults.Order)
-		switch {
-		case d.Protocol == "coap" && o.Coap != nil:
-			c.ops[i].coap = compileCoapOperation(o)
-		}
+		c.ops[i] = compileOperation(&d.Operations[i], d.Defaults.Order)
 	}
-	secureCoap(c, d)
 	return c, nil
 }
 
-// propertyWrite is how Check writes a property of a CoAP model (Modbus
-// writes go through CompiledProperty.Modbus).
-type propertyWrite struct {
-	coap *coapRequest
-}
-
-// propertyRead is a property's poll interval and its compiled read, before
-// grouping.
+// propertyRead is a property's poll interval, before grouping.
 type propertyRead struct {
 	interval time.Duration
-	observe  bool
-	coap     *CoapRead
 }
 
 // Property returns the index of the named property in c.Properties.
@@ -216,7 +191,7 @@ func pollGroups(props []CompiledProperty, reads []propertyRead, dev *ModbusDevic
 		maxGap = dev.MaxGap
 		unreadable = dev.Unreadable
 	}
-	members := groupMembers(props, func(i int) time.Duration { return reads[i].interval }, func(i int) bool { return reads[i].observe })
+	members := groupMembers(props, func(i int) time.Duration { return reads[i].interval }, func(int) bool { return false })
 	groups := make([]PollGroup, 0, len(members))
 	for _, m := range members {
 		groups = append(groups, pollGroup(m.interval, m.observe, m.props, props, reads, maxGap, unreadable))
@@ -278,14 +253,10 @@ func pollGroup(interval time.Duration, observe bool, members []int, props []Comp
 	g := PollGroup{Interval: interval, Observe: observe, Properties: slices.Clone(members)}
 	var fields []ModbusField
 	for _, i := range members {
-		r := &reads[i]
 		if props[i].Modbus != nil {
 			f := *props[i].Modbus
 			f.Property = i
 			fields = append(fields, f)
-		}
-		if r.coap != nil {
-			g.Coap = append(g.Coap, *r.coap)
 		}
 	}
 	if len(fields) > 0 {

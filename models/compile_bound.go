@@ -67,12 +67,12 @@ func (c *Compiled) Binding() Binding { return c.binding }
 // legacyCost counts the requests of a group of a protocol compiled by models
 // and the longest one poll may take: a timeout per request and one more.
 func legacyCost(c *Compiled, g *PollGroup) {
-	g.Requests = len(g.Modbus) + len(g.Coap)
+	g.Requests = len(g.Modbus)
 	t := c.Timeout
 	if t <= 0 {
 		t = time.Second
 	}
-	g.Budget = time.Duration(len(g.Modbus)+len(g.Coap)+1) * t
+	g.Budget = time.Duration(len(g.Modbus)+1) * t
 }
 
 // boundWrite resolves a checked property write through the binding.

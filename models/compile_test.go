@@ -175,7 +175,6 @@ func TestCompileSourceRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fixtures = append(fixtures, "testdata/coap-example.json")
 	for _, name := range append([]string{filepath.Join(demoDir, "acme-th100.json"), filepath.Join(demoDir, "voltix-pm3.json")}, fixtures...) {
 		c := compileFile(t, name)
 		again, err := CompileSource(c.Source)

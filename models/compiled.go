@@ -22,9 +22,8 @@ type Compiled struct {
 	// the protocols compiled here).
 	binding Binding
 
-	ops    []compiledOperation // in document order; see Check
-	props  map[string]int      // property name → index; see Property
-	writes []propertyWrite     // per property: how Check writes it (coap)
+	ops   []compiledOperation // in document order; see Check
+	props map[string]int      // property name → index; see Property
 }
 
 // Ref is the model's "id@version".
@@ -67,10 +66,9 @@ type ReportPolicy struct {
 type PollGroup struct {
 	Interval time.Duration
 	Modbus   []ModbusRead // coalesced, in table then address order
-	Coap     []CoapRead   // one request per property, in property order
-	// Observe marks a group of observable CoAP resources: the gateway hands it
-	// to an adapters.Observer (which falls back to polling at Interval when the
-	// device refuses) instead of polling it.
+	// Observe marks a group of properties the device pushes (a Binding's
+	// Observed): the gateway hands it to an adapters.Observer (which falls back
+	// to polling at Interval when the device refuses) instead of polling it.
 	Observe bool
 	// Properties are the indexes of the group's properties, ascending.
 	Properties []int
@@ -157,7 +155,6 @@ type Action struct {
 	Idempotent bool
 	Timeout    time.Duration
 	Modbus     []ModbusAction
-	Coap       []CoapAction
 	// Plan is the protocol's resolved steps (a Binding's), for its adapter.
 	Plan any
 	// Steps is how many wire steps the action takes ({"steps":N} in its result).

@@ -6,12 +6,10 @@
 // by Compiled.Check — the allow-list of what may reach the wire), and the value
 // codecs (byte and word order, scale and offset, bits, strings) and text templates
 // (Template: placeholders with printf verbs, rendered as text, as JSON values or as
-// a line command whose arguments can never end or chain it). Two protocols are
-// still compiled here: modbus, and coap (resources in text, JSON or CBOR; json
-// payloads are rendered so an input is always one JSON value, cbor ones converted
-// from that JSON); any other protocol's binding is compiled by its adapter (a
-// Binder). model.schema.json is the JSON Schema of the neutral document; a test
-// keeps it in step with the Go types.
+// a line command whose arguments can never end or chain it). The modbus binding
+// is still compiled here; any other protocol's binding is compiled by its adapter
+// (a Binder). model.schema.json is the JSON Schema of the neutral document; a
+// test keeps it in step with the Go types.
 //
 // It also holds the few value types every other package exchanges: Value, Reading
 // and Fingerprint. It imports no other package of the project, never does I/O

@@ -14,10 +14,9 @@ type Document struct {
 	Manufacturer string        `json:"manufacturer,omitempty"`
 	Product      string        `json:"product,omitempty"`
 	Description  string        `json:"description,omitempty"`
-	Protocol     string        `json:"protocol"` // "modbus", "coap", or an adapter's
+	Protocol     string        `json:"protocol"` // "modbus", or an adapter's
 	Defaults     Defaults      `json:"defaults,omitempty"`
 	Modbus       *ModbusDevice `json:"modbus,omitempty"`
-	Coap         *CoapDevice   `json:"coap,omitempty"`
 	Properties   []Property    `json:"properties"`
 	Operations   []Operation   `json:"operations,omitempty"`
 	// Binding is the device-wide protocol part, under the protocol's key.
@@ -96,7 +95,6 @@ type Property struct {
 	Report      *ReportSettings `json:"report,omitempty"`
 	Description string          `json:"description,omitempty"`
 	Modbus      *ModbusBinding  `json:"modbus,omitempty"`
-	Coap        *CoapBinding    `json:"coap,omitempty"`
 	// Binding is where the property lives on the wire, under the protocol's key.
 	Binding RawBinding `json:"-"`
 }
@@ -122,7 +120,6 @@ type Operation struct {
 	Idempotent  bool             `json:"idempotent,omitempty"`
 	Timeout     Duration         `json:"timeout,omitempty"` // whole operation, default 5s
 	Modbus      *ModbusOperation `json:"modbus,omitempty"`
-	Coap        *CoapOperation   `json:"coap,omitempty"`
 	// Binding is how the operation runs on the wire, under the protocol's key.
 	Binding RawBinding `json:"-"`
 }

@@ -17,7 +17,6 @@ type compiledOperation struct {
 	timeout    time.Duration
 	inputs     []compiledInput
 	steps      []compiledStep // modbus
-	coap       *coapRequest   // coap
 }
 
 type compiledInput struct {
@@ -153,7 +152,7 @@ func (c *Compiled) Check(name string, input json.RawMessage) (*Action, error) {
 		return nil, err
 	}
 	if a.Plan == nil {
-		a.Steps = len(a.Modbus) + len(a.Coap)
+		a.Steps = len(a.Modbus)
 	}
 	return a, nil
 }
@@ -229,7 +228,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 	type write struct {
 		prop   int
 		modbus *ModbusAction
-		coap   *CoapAction
 	}
 	writes := make([]write, 0, len(members))
 	var bound []PropertyWrite
@@ -251,7 +249,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 			continue
 		}
 		w := write{prop: i}
-		pw := &c.writes[i]
 		switch {
 		case p.Modbus != nil:
 			act, err := writeAction(p.Modbus.Codec, p.Modbus.Table, p.Modbus.Address, 0, v)
@@ -259,12 +256,6 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 				return nil, opError("out-of-range", "%s: %v", p.Name, err)
 			}
 			w.modbus = &act
-		case pw.coap != nil:
-			act, oerr := pw.coap.action([]Value{v}, []string{p.Name}, DefaultOperationTimeout)
-			if oerr != nil {
-				return nil, oerr
-			}
-			w.coap = &act
 		default:
 			return nil, opError("read-only", "%s: no protocol binding to write through", p.Name)
 		}
@@ -276,12 +267,7 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 	slices.SortFunc(writes, func(a, b write) int { return a.prop - b.prop })
 	a := &Action{Name: WriteOperation, Idempotent: true, Timeout: DefaultOperationTimeout}
 	for _, w := range writes {
-		switch {
-		case w.modbus != nil:
-			a.Modbus = append(a.Modbus, *w.modbus)
-		default:
-			a.Coap = append(a.Coap, *w.coap)
-		}
+		a.Modbus = append(a.Modbus, *w.modbus)
 	}
 	return a, nil
 }
@@ -335,8 +321,6 @@ func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*
 	switch {
 	case c.binding != nil:
 		return c.boundOperation(index, values)
-	case o.coap != nil:
-		return o.coapAction(values)
 	}
 	a := &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Modbus: make([]ModbusAction, 0, len(o.steps))}
 	for _, s := range o.steps {
@@ -358,20 +342,4 @@ func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*
 		a.Modbus = append(a.Modbus, act)
 	}
 	return a, nil
-}
-
-func (o *compiledOperation) inputNames() []string {
-	names := make([]string, len(o.inputs))
-	for i := range o.inputs {
-		names[i] = o.inputs[i].name
-	}
-	return names
-}
-
-func (o *compiledOperation) coapAction(values []Value) (*Action, error) {
-	act, oerr := o.coap.action(values, o.inputNames(), o.timeout)
-	if oerr != nil {
-		return nil, oerr
-	}
-	return &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Coap: []CoapAction{act}}, nil
 }

@@ -42,10 +42,6 @@ func TestSchemaListsEveryField(t *testing.T) {
 		"modbusOperation": reflect.TypeFor[ModbusOperation](),
 		"modbusStep":      reflect.TypeFor[ModbusStep](),
 		"modbusWrite":     reflect.TypeFor[ModbusWrite](),
-		"coapDevice":      reflect.TypeFor[CoapDevice](),
-		"coapBinding":     reflect.TypeFor[CoapBinding](),
-		"coapRequest":     reflect.TypeFor[CoapRequest](),
-		"coapOperation":   reflect.TypeFor[CoapOperation](),
 	}
 	for def, typ := range types {
 		obj := s

@@ -73,9 +73,6 @@ func (v *validator) document() {
 	if d.Modbus != nil {
 		v.modbusDevice()
 	}
-	if d.Coap != nil {
-		v.coapDevice()
-	}
 	if len(d.Properties) == 0 && len(d.Operations) == 0 {
 		v.fail("properties", "a model must declare at least one property or operation")
 	}
@@ -258,12 +255,19 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 		}
 	}
 	v.bindingPresence(path, "modbus", p.Modbus != nil, "property")
-	v.bindingPresence(path, "coap", p.Coap != nil, "property")
-	if p.Coap != nil {
-		v.coapProperty(path+".coap", p.Coap, kind, writable)
-	}
 	if p.Modbus != nil {
 		v.modbusProperty(path, p, kind, readable, writable)
+	}
+}
+
+// bindingPresence checks one protocol's binding of a property or operation:
+// required for a model of that protocol, refused for a model of another.
+func (v *validator) bindingPresence(path, proto string, present bool, what string) {
+	switch {
+	case present && v.protocolKnown() && v.doc.Protocol != proto:
+		v.fail(path+"."+proto, "only allowed for protocol %s, got %q", proto, v.doc.Protocol)
+	case !present && v.doc.Protocol == proto:
+		v.fail(path+"."+proto, "a %s model needs a %s binding for every %s", proto, proto, what)
 	}
 }
 
@@ -400,10 +404,6 @@ func (v *validator) operation(path string, o *Operation, names map[string]int, i
 		}
 	}
 	v.bindingPresence(path, "modbus", o.Modbus != nil, "operation")
-	v.bindingPresence(path, "coap", o.Coap != nil, "operation")
-	if o.Coap != nil {
-		v.coapOperation(path+".coap", o)
-	}
 	if o.Modbus == nil {
 		return
 	}

@@ -34,13 +34,13 @@ func TestValidate(t *testing.T) {
 			[]string{
 				"id: must not be empty",
 				`version: may only hold letters, digits, '.', '_' and '-', got "1 0"`,
-				`protocol: unknown protocol "bacnet" (known: coap, modbus)`,
+				`protocol: unknown protocol "bacnet" (known: modbus)`,
 			}},
 		{"no protocol",
 			`{"id":"a/b","version":"1","properties":[]}`,
 			[]string{
 				`id: may only hold letters, digits, '.', '_' and '-', got "a/b"`,
-				"protocol: must not be empty (known: coap, modbus)",
+				"protocol: must not be empty (known: modbus)",
 				"properties: a model must declare at least one property or operation",
 			}},
 		{"defaults and device",

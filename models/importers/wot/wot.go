@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/coap"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/models/importers/internal/report"
 )
@@ -54,7 +55,13 @@ func FromTD(data []byte, id, version string) (*models.Document, []string, error)
 		}
 		return nil, nil, errors.New(msg)
 	}
-	if err := im.doc.Validate(); err != nil {
+	// The whole model is checked as the gateway will compile it, bindings
+	// included (by the binders of the protocols a TD may bind).
+	binders := []models.Binder{coap.New().(models.Binder)}
+	if err := im.doc.Validate(binders...); err != nil {
+		return nil, nil, fmt.Errorf("imported model: %w", err)
+	}
+	if _, err := models.Compile(im.doc, binders...); err != nil {
 		return nil, nil, fmt.Errorf("imported model: %w", err)
 	}
 	return im.doc, im.warningList(), nil
@@ -192,7 +199,7 @@ func (im *importer) thing(root object) {
 	}
 	im.doc.Protocol = im.protocol
 	if im.security == "psk" {
-		im.doc.Coap = &models.CoapDevice{Security: "psk"}
+		im.doc.Binding = coapBinding(&coap.Device{Security: "psk"})
 	}
 	if im.timeout > 0 {
 		im.doc.Defaults.Timeout = models.Duration(im.timeout)

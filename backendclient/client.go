@@ -163,6 +163,10 @@ func New(cfg Config, log *slog.Logger) (*Client, error) {
 	}
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// The answers are small JSON (an ack, an inbox page, a model fetched
+	// once): asking for them gzipped would add its header to every request,
+	// telemetry included, for next to nothing.
+	tr.DisableCompression = true
 	if cfg.TLS != nil {
 		tr.TLSClientConfig = cfg.TLS.Clone()
 	}

@@ -40,7 +40,13 @@ type Options struct {
 
 // Gateway is one running daemon. It is created and owned by Run.
 type Gateway struct {
-	cfg      *config.Config
+	// cfg is the config the gateway started with, without its buses: a reload
+	// changes those in place (see buses), anything else restarts the gateway.
+	cfg *config.Config
+	// life is Run's ctx: whatever the gateway starts, at start or on a reload,
+	// runs under a context derived from it.
+	life     context.Context
+	files    [32]byte // what the gateway-wide settings' files held at start (see gatewayFiles)
 	log      *slog.Logger
 	version  string
 	fallback string // Options.ConfigFallback
@@ -48,7 +54,7 @@ type Gateway struct {
 	store    *store.Store
 	backend  *backendclient.Client
 	uplink   telemetry.Uplink
-	buses    map[string]adapters.Bus
+	buses    *busSet
 	models   *modelCache
 	devices  *registry
 	ops      *operations
@@ -65,6 +71,7 @@ type Gateway struct {
 	rescans    *rescans
 	uplinkWake chan struct{}
 	regWake    chan struct{}
+	helloWake  chan struct{} // the bus list changed: say hello again
 	loops      sync.WaitGroup
 	linkWG     sync.WaitGroup // linkEvents goroutines
 }
@@ -72,24 +79,39 @@ type Gateway struct {
 // Run runs the gateway until ctx is cancelled. A cancelled ctx is a clean stop
 // and returns nil; any start-up failure rolls back what was started and returns
 // the error.
-func Run(ctx context.Context, opts Options) (err error) {
+func Run(ctx context.Context, opts Options) error { return run(ctx, opts, nil) }
+
+// reconfig asks a running gateway to take a new config in place; result is
+// told nil (applied), a restartNeeded (it cannot be applied in place) or why
+// it was refused (the gateway runs on as it was).
+type reconfig struct {
+	cfg    *config.Config
+	result chan<- error // buffered: run never waits on it
+}
+
+// run is Run, taking new configs from reconfigs once it is up (nil: never).
+func run(ctx context.Context, opts Options, reconfigs <-chan reconfig) (err error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg := opts.Config
+	started := *cfg
+	started.Buses = nil
 	g := &Gateway{
-		cfg:        cfg,
+		cfg:        &started,
+		life:       ctx,
 		log:        log,
 		version:    opts.Version,
 		fallback:   opts.ConfigFallback,
 		adapters:   opts.Adapters,
-		buses:      map[string]adapters.Bus{},
+		buses:      newBusSet(cfg.Buses),
 		devices:    newRegistry(),
 		links:      newLinks(),
 		rescans:    newRescans(),
 		uplinkWake: make(chan struct{}, 1),
 		regWake:    make(chan struct{}, 1),
+		helloWake:  make(chan struct{}, 1),
 		obs:        newInstruments(opts.Version, opts.Commit),
 	}
 	g.link = newLinkState(log)
@@ -114,6 +136,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return fmt.Errorf("local API: %w", err)
 		}
 	}
+	// Before the backend client reads its TLS files: a file changed in
+	// between makes the next reload restart, never the other way round.
+	g.files = gatewayFiles(cfg, apiToken)
 	st, err := store.Open(filepath.Join(cfg.Gateway.StateDir, "state.db"), store.Options{
 		Timeout:         5 * time.Second,
 		NoSync:          false,
@@ -162,28 +187,18 @@ func Run(ctx context.Context, opts Options) (err error) {
 	g.models = newModelCache(st, bc, g.adapters.Compile)
 	g.ops = newOperations(g)
 
-	// Stage 4: buses.
+	// Stage 4: buses. A reload replaces some of them; whichever are open at
+	// the end are closed once nothing polls any more.
+	stops = append(stops, func() { g.buses.closeAll(log) })
 	for _, b := range cfg.Buses {
 		if b.Disabled {
 			continue
 		}
-		a, ok := g.adapters[b.Protocol]
-		if !ok {
-			return fmt.Errorf("bus %q: no adapter for protocol %q", b.Name, b.Protocol)
-		}
-		bus, err := a.Open(ctx, adapters.BusSpec{
-			Name: b.Name, Settings: b.Settings, Logger: log.With("bus", b.Name), OnLink: g.onLink(b.Name),
-		})
+		o, err := g.openBus(ctx, b)
 		if err != nil {
-			return fmt.Errorf("bus %q: %w", b.Name, err)
+			return err
 		}
-		g.buses[b.Name] = bus
-		name := b.Name
-		stops = append(stops, func() {
-			if err := bus.Close(); err != nil {
-				log.Error("close bus", "bus", name, "err", err)
-			}
-		})
+		g.buses.put(o)
 	}
 
 	// Stages 5 and 6 start pollers, operations and loops; whatever of them has
@@ -223,11 +238,17 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if opts.Ready != nil {
 		opts.Ready(apiAddr)
 	}
-	log.Info("gateway started", "id", cfg.Gateway.ID, "backend", cfg.Backend.URL, "api", apiAddr, "buses", len(g.buses))
+	log.Info("gateway started", "id", cfg.Gateway.ID, "backend", cfg.Backend.URL, "api", apiAddr, "buses", g.buses.count())
 	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		log.Debug("sd_notify", "err", err)
 	}
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case rc := <-reconfigs:
+			rc.result <- g.reconfigure(ctx, rc.cfg)
+		}
+	}
 	log.Info("gateway stopping")
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	return nil
@@ -259,19 +280,22 @@ func (g *Gateway) goLoop(f func()) {
 	}()
 }
 
-// helloLoop tells the backend who we are, at start and again after every
-// reconnect (a failed call followed by a successful one).
+// helloLoop tells the backend who we are, at start, again after every
+// reconnect (a failed call followed by a successful one) and when a reload
+// changed the bus list.
 func (g *Gateway) helloLoop(ctx context.Context) {
 	hello := backendclient.Hello{Version: g.version}
 	for name := range g.adapters {
 		hello.Adapters = append(hello.Adapters, name)
 	}
 	sort.Strings(hello.Adapters)
-	for _, b := range g.cfg.Buses {
-		hello.Buses = append(hello.Buses, backendclient.BusInfo{Name: b.Name, Protocol: b.Protocol})
-	}
 	bo := newBackoff(time.Second, time.Minute)
 	for {
+		select { // this hello carries the bus list as it is now
+		case <-g.helloWake:
+		default:
+		}
+		hello.Buses = g.buses.helloBuses()
 		err := g.backend.Hello(ctx, hello)
 		if ctx.Err() != nil {
 			return
@@ -286,6 +310,7 @@ func (g *Gateway) helloLoop(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-g.link.lost():
+			case <-g.helloWake:
 			}
 			bo.reset()
 			continue

@@ -14,7 +14,8 @@ import (
 
 // instruments are the metrics the gateway counts as things happen; the rest
 // are read from its state at scrape time (see metrics). They live as long as
-// one Gateway: a reload starts them again from zero, as a restart would.
+// one Gateway: a reload that restarts it starts them again from zero, as a
+// restart would (one applied in place keeps them).
 type instruments struct {
 	buildInfo  prometheus.Collector
 	operations *prometheus.CounterVec   // status

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
@@ -116,13 +115,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.linkDowns, float64(l.Downs), l.Bus, l.Link)
 	}
 	counter(m.modelFetches, float64(g.models.fetchCount()))
-	names := make([]string, 0, len(g.buses))
-	for name := range g.buses {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		wc, ok := g.buses[name].(adapters.WireCounter)
+	for _, name := range g.buses.names() {
+		wc, ok := g.buses.get(name).(adapters.WireCounter)
 		if !ok {
 			continue
 		}

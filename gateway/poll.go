@@ -24,11 +24,11 @@ const failuresOffline = 3
 // group), replacing whatever ran before. The model is already compiled.
 func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.Instance) error {
 	rec := d.record()
-	bus, ok := g.buses[rec.Bus]
-	if !ok {
+	bus := g.buses.get(rec.Bus)
+	if bus == nil {
 		return errUnknownBus(rec.Bus)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(g.life)
 	run := &instanceRun{model: model, instance: inst, bus: bus, target: rec.Target, cancel: cancel,
 		wake: make(chan struct{}, len(model.Groups)), last: make([]lastValue, len(model.Properties))}
 	// Counted before it is visible: a swap that replaces run at once (a

@@ -35,7 +35,7 @@ func (g *Gateway) restore(ctx context.Context) error {
 		if rec.Status != backendclient.StatusAssigned || rec.Instance == nil {
 			continue
 		}
-		if _, ok := g.buses[rec.Bus]; !ok {
+		if g.buses.get(rec.Bus) == nil {
 			g.log.Warn("device on a bus no longer configured; idle", "device", rec.LocalID, "bus", rec.Bus)
 			continue
 		}
@@ -113,7 +113,7 @@ func (g *Gateway) waitDiscovery(ctx context.Context, at time.Time) bool {
 
 // discover runs one scan of every discovering bus and notes what answered.
 func (g *Gateway) discover(ctx context.Context) {
-	for name := range g.buses {
+	for _, name := range g.buses.names() {
 		if g.discoverBus(ctx, name) {
 			return
 		}
@@ -126,7 +126,7 @@ func (g *Gateway) discover(ctx context.Context) {
 // incomplete scan is logged (a warning when its reason is new) and retried
 // (see rescans). It reports whether ctx ended.
 func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool) {
-	disc, ok := g.buses[name].(adapters.Discoverer)
+	disc, ok := g.discoverer(name)
 	if !ok {
 		return false
 	}
@@ -138,6 +138,9 @@ func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool)
 	g.scanMu.Unlock()
 	if ctx.Err() != nil {
 		return true
+	}
+	if !g.stillOpen(name, disc) {
+		return false
 	}
 	if g.rescans.scanned(name, err, time.Duration(g.cfg.Discovery.Interval)) {
 		g.log.Warn("discovery incomplete; scanning the bus again with backoff and when its link comes up", "bus", name, "err", err)
@@ -339,7 +342,7 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 // assign builds the instance (model fetched once, compiled once), then swaps it
 // in. On any failure the running instance stays as it was.
 func (g *Gateway) assign(ctx context.Context, d *device, rec store.Device, inst backendclient.Instance) error {
-	if _, ok := g.buses[rec.Bus]; !ok {
+	if g.buses.get(rec.Bus) == nil {
 		return errUnknownBus(rec.Bus)
 	}
 	if run := d.current(); run != nil && run.instance.Model == inst.Model && run.instance.Version == inst.Version &&
@@ -371,14 +374,7 @@ func (g *Gateway) assign(ctx context.Context, d *device, rec store.Device, inst 
 	return nil
 }
 
-func (g *Gateway) busProtocol(bus string) string {
-	for _, b := range g.cfg.Buses {
-		if b.Name == bus {
-			return b.Protocol
-		}
-	}
-	return ""
-}
+func (g *Gateway) busProtocol(bus string) string { return g.buses.protocol(bus) }
 
 // modelProtocol is the protocol of the models a bus runs, as its adapter says.
 func (g *Gateway) modelProtocol(bus string) string {

@@ -70,7 +70,8 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 	}
 	cfg := &config.Config{}
 	cfg.Gateway.ID = "gw-internal"
-	g := &Gateway{cfg: cfg, log: log, adapters: builtin.Builtin(), store: st, buses: map[string]adapters.Bus{},
+	g := &Gateway{cfg: cfg, log: log, adapters: builtin.Builtin(), store: st, life: t.Context(),
+		buses:   newBusSet([]config.Bus{{Name: "tcp", Protocol: "modbus-tcp"}}),
 		devices: newRegistry(), links: newLinks(), uplinkWake: make(chan struct{}, 1), regWake: make(chan struct{}, 1),
 		obs: newInstruments("test", "")}
 	g.link = newLinkState(log)
@@ -87,7 +88,7 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.buses["tcp"] = bus
+	g.buses.put(&openBus{cfg: config.Bus{Name: "tcp", Protocol: "modbus-tcp"}, bus: bus})
 	src, err := os.ReadFile("../testbench/demo/models/acme-th100.json")
 	if err != nil {
 		t.Fatal(err)
@@ -464,7 +465,6 @@ func TestUnusedModelVersionsPruned(t *testing.T) {
 	emu := startEmulator(t)
 	ig := newInternalGateway(t, emu.Addr(), backend.URL, nil)
 	ig.models.keepRecent = 0
-	ig.cfg.Buses = []config.Bus{{Name: "tcp", Protocol: "modbus-tcp"}}
 	d := ig.device(t)
 	for i := 1; i <= 20; i++ {
 		rec := d.record()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -41,7 +42,7 @@ func (b *countingBus) Close() error                                          { r
 func TestScheduledAndAPIScansTakeTurns(t *testing.T) {
 	ig := newInternalGateway(t, "127.0.0.1:1", "http://127.0.0.1:1", nil)
 	bus := &countingBus{}
-	ig.buses = map[string]adapters.Bus{"slow": bus}
+	ig.buses.put(&openBus{cfg: config.Bus{Name: "slow"}, bus: bus})
 	ig.rescans = newRescans()
 	ctx := context.Background()
 	var wg sync.WaitGroup

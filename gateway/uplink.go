@@ -133,12 +133,37 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-g.uplinkWake:
-			if adapters.Sleep(ctx, flush) != nil {
+			if adapters.Sleep(ctx, flush) != nil || !g.lingerSparse(ctx, flush) {
 				return
 			}
 		case <-time.After(5 * flush):
 		}
 	}
+}
+
+// A batch of fewer than sparseItems records (report by exception on a quiet
+// site, say) costs more in its request line and headers than in its content:
+// it waits for company, up to sparseLinger flush intervals from the first
+// record's wake-up. A busy site fills batches within one flush interval and
+// never lingers.
+const (
+	sparseItems  = 8
+	sparseLinger = 10
+)
+
+// lingerSparse waits, one flush interval at a time, while fewer than
+// sparseItems records wait, for at most sparseLinger-1 more intervals. It
+// returns false when ctx ends.
+func (g *Gateway) lingerSparse(ctx context.Context, flush time.Duration) bool {
+	for range sparseLinger - 1 {
+		if n, _, err := g.store.Pending(); err != nil || n >= sparseItems {
+			return true
+		}
+		if adapters.Sleep(ctx, flush) != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // batchSize is the most records one telemetry batch carries.

@@ -139,7 +139,7 @@ func TestImportRulePatterns(t *testing.T) {
 // identifier or string holds a built-in adapter's protocol name. A protocol
 // lives in its adapter; models keeps its bindings raw, the gateway gets the
 // adapter table from its caller.
-var neutralPackages = []string{"../gateway"}
+var neutralPackages = []string{"../gateway", "../models"}
 
 // TestNeutralPackagesNameNoProtocol walks the neutral packages' non-test Go
 // files and fails on every identifier or string literal that holds the name
@@ -161,6 +161,9 @@ func TestNeutralPackagesNameNoProtocol(t *testing.T) {
 	files := 0
 	for _, root := range neutralPackages {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && d.Name() == "importers" {
+				return filepath.SkipDir // importers write the bindings of the protocols they import
+			}
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 				return err
 			}

@@ -166,9 +166,8 @@ func (o Operation) MarshalJSON() ([]byte, error) {
 }
 
 // binderFor finds the binder serving protocol; known lists every protocol
-// there is a way to compile (built into models, or a binder's).
+// there is a binder for.
 func binderFor(protocol string, binders []Binder) (b Binder, known []string) {
-	known = slices.Clone(legacyProtocols)
 	for _, x := range binders {
 		if x == nil {
 			continue
@@ -183,7 +182,3 @@ func binderFor(protocol string, binders []Binder) (b Binder, known []string) {
 }
 
 func knownList(known []string) string { return strings.Join(known, ", ") }
-
-// legacyProtocols are the protocols models still compiles itself; every other
-// protocol needs a Binder.
-var legacyProtocols = []string{"coap", "serial"}

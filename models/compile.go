@@ -2,7 +2,6 @@ package models
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,92 +33,17 @@ func CompileSource(src []byte, binders ...Binder) (*Compiled, error) {
 func Compile(d *Document, binders ...Binder) (*Compiled, error) {
 	b, known := binderFor(d.Protocol, binders)
 	neutral := d.validate(b, known)
-	if b != nil {
-		c, err := compileBound(d, b, neutral)
-		if err != nil {
-			return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, err)
+	if b == nil {
+		if len(neutral) == 0 { // validate names an unknown protocol: never reached
+			neutral = append(neutral, &FieldError{Path: "protocol", Message: fmt.Sprintf("no binder for protocol %q", d.Protocol)})
 		}
-		return c, nil
+		return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, errors.Join(neutral...))
 	}
-	if err := errors.Join(neutral...); err != nil {
+	c, err := compileBound(d, b, neutral)
+	if err != nil {
 		return nil, fmt.Errorf("model %s@%s: %w", d.ID, d.Version, err)
 	}
-	src, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("model %s@%s: canonical form: %w", d.ID, d.Version, err)
-	}
-	c := &Compiled{
-		ID:         d.ID,
-		Version:    d.Version,
-		Protocol:   d.Protocol,
-		Source:     src,
-		Timeout:    durationOr(d.Defaults.Timeout, DefaultTimeout),
-		Properties: make([]CompiledProperty, len(d.Properties)),
-		props:      make(map[string]int, len(d.Properties)),
-		writes:     make([]propertyWrite, len(d.Properties)),
-	}
-	if d.Protocol == "serial" {
-		compileSerialDevice(c, d.Serial)
-	}
-	modelInterval := durationOr(d.Defaults.PollInterval, DefaultPollInterval)
-	reads := make([]propertyRead, len(d.Properties))
-	for i := range d.Properties {
-		p := &d.Properties[i]
-		cp := compileProperty(p, d.Defaults.Order)
-		cp.Report = compileReport(d.Defaults.Report, p.Report, cp.Kind, cp.Telemetry)
-		c.Properties[i] = cp
-		c.props[p.Name] = i
-		r := &reads[i]
-		r.interval = durationOr(p.Interval, modelInterval)
-		switch {
-		case d.Protocol == "serial" && p.Serial != nil:
-			if cp.Readable {
-				sr := compileSerialRead(i, p.Serial, cp.Kind, c.Timeout, c.Serial)
-				r.serial = &sr
-			}
-			if cp.Writable {
-				c.writes[i].serial = compileSerialWrite(p.Serial, cp.Kind, c.Timeout)
-			}
-		case d.Protocol == "coap" && p.Coap != nil:
-			cr := compileCoapRead(i, p.Coap, cp.Kind)
-			r.coap, r.observe = &cr, cr.Observe
-			if cp.Writable {
-				c.writes[i].coap = compileCoapWrite(p.Coap, cp.Kind)
-			}
-		}
-	}
-	c.Groups = pollGroups(c.Properties, reads)
-	for i := range c.Groups {
-		legacyCost(c, &c.Groups[i])
-	}
-	c.ops = make([]compiledOperation, len(d.Operations))
-	for i := range d.Operations {
-		o := &d.Operations[i]
-		c.ops[i] = compileOperation(o, d.Defaults.Order)
-		switch {
-		case d.Protocol == "serial" && o.Serial != nil:
-			c.ops[i].serial = compileSerialSteps(o, c.Timeout)
-		case d.Protocol == "coap" && o.Coap != nil:
-			c.ops[i].coap = compileCoapOperation(o)
-		}
-	}
-	secureCoap(c, d)
 	return c, nil
-}
-
-// propertyWrite is how Check writes a property of a serial or CoAP model.
-type propertyWrite struct {
-	serial *serialCommand
-	coap   *coapRequest
-}
-
-// propertyRead is a property's poll interval and its compiled read, before
-// grouping.
-type propertyRead struct {
-	interval time.Duration
-	observe  bool
-	serial   *SerialRead
-	coap     *CoapRead
 }
 
 // Property returns the index of the named property in c.Properties.
@@ -187,17 +111,6 @@ func normalizeEnum(kind Kind, enum []Value) []Value {
 // several groups, in document order.
 const MaxGroupProperties = 1000
 
-// pollGroups groups the telemetry properties by interval (see groupMembers)
-// and plans their reads.
-func pollGroups(props []CompiledProperty, reads []propertyRead) []PollGroup {
-	members := groupMembers(props, func(i int) time.Duration { return reads[i].interval }, func(i int) bool { return reads[i].observe })
-	groups := make([]PollGroup, 0, len(members))
-	for _, m := range members {
-		groups = append(groups, pollGroup(m.interval, m.observe, m.props, reads))
-	}
-	return groups
-}
-
 // memberGroup is one poll group's properties before their reads are planned.
 type memberGroup struct {
 	interval time.Duration
@@ -245,19 +158,4 @@ func groupMembers(props []CompiledProperty, interval func(int) time.Duration, ob
 		}
 	}
 	return groups
-}
-
-// pollGroup collects the serial and CoAP reads of the properties members.
-func pollGroup(interval time.Duration, observe bool, members []int, reads []propertyRead) PollGroup {
-	g := PollGroup{Interval: interval, Observe: observe, Properties: slices.Clone(members)}
-	for _, i := range members {
-		r := &reads[i]
-		if r.serial != nil {
-			g.Serial = append(g.Serial, *r.serial)
-		}
-		if r.coap != nil {
-			g.Coap = append(g.Coap, *r.coap)
-		}
-	}
-	return g
 }

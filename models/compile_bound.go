@@ -130,24 +130,6 @@ func inDocumentOrder(errs []error) []error {
 // compiled by models itself).
 func (c *Compiled) Binding() Binding { return c.binding }
 
-// legacyCost counts the requests of a group of a protocol compiled by models
-// and the longest one poll may take: a timeout per request and one more, a
-// serial command's own longer timeout, and the line's gap between commands.
-func legacyCost(c *Compiled, g *PollGroup) {
-	g.Requests = len(g.Serial) + len(g.Coap)
-	t := c.Timeout
-	if t <= 0 {
-		t = time.Second
-	}
-	g.Budget = time.Duration(len(g.Coap)+1) * t
-	for _, r := range g.Serial {
-		g.Budget += max(r.Timeout, t)
-	}
-	if c.Serial != nil {
-		g.Budget += time.Duration(len(g.Serial)) * c.Serial.MinGap
-	}
-}
-
 // boundWrite resolves a checked property write through the binding.
 func (c *Compiled) boundWrite(writes []PropertyWrite) (*Action, error) {
 	slices.SortFunc(writes, func(a, b PropertyWrite) int { return a.Property - b.Property })

@@ -11,10 +11,8 @@ type Compiled struct {
 	Protocol string
 	// Source is the canonical JSON of the document this was compiled from; the
 	// gateway caches it and recompiles it after a restart.
-	Source  []byte
-	Timeout time.Duration // per transaction
-	// Serial is the line framing of a "serial" model (nil otherwise).
-	Serial     *SerialLine
+	Source     []byte
+	Timeout    time.Duration // per transaction
 	Properties []CompiledProperty
 	// Groups are the poll groups: properties that share a poll interval, with
 	// their coalesced protocol requests.
@@ -24,10 +22,8 @@ type Compiled struct {
 	// the protocols compiled here).
 	binding Binding
 
-	ops     []compiledOperation // in document order; see Check
-	props   map[string]int      // property name → index; see Property
-	writes  []propertyWrite     // per property: how Check writes it (serial, coap)
-	framing *serialFraming      // serial models: what Check renders commands with
+	ops   []compiledOperation // in document order; see Check
+	props map[string]int      // property name → index; see Property
 }
 
 // Ref is the model's "id@version".
@@ -68,12 +64,7 @@ type ReportPolicy struct {
 // PollGroup is what one poll of a device at one interval reads.
 type PollGroup struct {
 	Interval time.Duration
-	Serial   []SerialRead // one command per property, in property order
-	Coap     []CoapRead   // one request per property, in property order
-	// Observe marks a group of observable CoAP resources: the gateway hands it
-	// to an adapters.Observer (which falls back to polling at Interval when the
-	// device refuses) instead of polling it.
-	Observe bool
+	Observe  bool
 	// Properties are the indexes of the group's properties, ascending.
 	Properties []int
 	// Plan is the protocol's plan of one poll (a Binding's), for its adapter.
@@ -132,8 +123,6 @@ type Action struct {
 	Name       string
 	Idempotent bool
 	Timeout    time.Duration
-	Serial     []SerialAction
-	Coap       []CoapAction
 	// Plan is the protocol's resolved steps (a Binding's), for its adapter.
 	Plan any
 	// Steps is how many wire steps the action takes ({"steps":N} in its result).

@@ -171,13 +171,6 @@ func TestDecodeFileErrorNamesFile(t *testing.T) {
 // canonical Source compiles again to the same Source.
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(stubDoc(`"defaults":{"report":{"mode":"change"}}`, `{"name":"a","type":"int","stub":{"x":1}}`, `{"name":"o","inputs":[{"name":"i","type":"int"}],"stub":[]}`)))
-	for _, p := range []string{"testdata/serial-example.json", "testdata/coap-example.json"} {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Decode(data)
 		if err != nil {

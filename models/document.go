@@ -9,17 +9,15 @@ import (
 // Document is a model as the backend's model database stores and serves it
 // (JSON, or YAML with the same field names). It is immutable per ID@Version.
 type Document struct {
-	ID           string        `json:"id"`
-	Version      string        `json:"version"`
-	Manufacturer string        `json:"manufacturer,omitempty"`
-	Product      string        `json:"product,omitempty"`
-	Description  string        `json:"description,omitempty"`
-	Protocol     string        `json:"protocol"` // "modbus", "serial", "coap"
-	Defaults     Defaults      `json:"defaults,omitempty"`
-	Serial       *SerialDevice `json:"serial,omitempty"`
-	Coap         *CoapDevice   `json:"coap,omitempty"`
-	Properties   []Property    `json:"properties"`
-	Operations   []Operation   `json:"operations,omitempty"`
+	ID           string      `json:"id"`
+	Version      string      `json:"version"`
+	Manufacturer string      `json:"manufacturer,omitempty"`
+	Product      string      `json:"product,omitempty"`
+	Description  string      `json:"description,omitempty"`
+	Protocol     string      `json:"protocol"` // "modbus", or an adapter's
+	Defaults     Defaults    `json:"defaults,omitempty"`
+	Properties   []Property  `json:"properties"`
+	Operations   []Operation `json:"operations,omitempty"`
 	// Binding is the device-wide protocol part, under the protocol's key.
 	Binding RawBinding `json:"-"`
 }
@@ -78,21 +76,17 @@ type Property struct {
 	// field by field (see ReportSettings).
 	Report      *ReportSettings `json:"report,omitempty"`
 	Description string          `json:"description,omitempty"`
-	Serial      *SerialBinding  `json:"serial,omitempty"`
-	Coap        *CoapBinding    `json:"coap,omitempty"`
 	// Binding is where the property lives on the wire, under the protocol's key.
 	Binding RawBinding `json:"-"`
 }
 
 // Operation is a named action the backend may ask for, beyond writing a property.
 type Operation struct {
-	Name        string           `json:"name"`
-	Description string           `json:"description,omitempty"`
-	Inputs      []Input          `json:"inputs,omitempty"`
-	Idempotent  bool             `json:"idempotent,omitempty"`
-	Timeout     Duration         `json:"timeout,omitempty"` // whole operation, default 5s
-	Serial      *SerialOperation `json:"serial,omitempty"`
-	Coap        *CoapOperation   `json:"coap,omitempty"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Inputs      []Input  `json:"inputs,omitempty"`
+	Idempotent  bool     `json:"idempotent,omitempty"`
+	Timeout     Duration `json:"timeout,omitempty"` // whole operation, default 5s
 	// Binding is how the operation runs on the wire, under the protocol's key.
 	Binding RawBinding `json:"-"`
 }

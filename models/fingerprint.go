@@ -41,11 +41,13 @@ type Probe struct {
 
 // Field returns the fingerprint field named by a dotted path:
 // "protocol", "transport", "address", "hint", "identity.<key>", "usb.<key>",
-// "probe.<request>" (the answer to that request), and for CoAP devices
-// "coap.paths" (the link targets, sorted, space-separated), "coap.links" (the
-// canonical link-format text, see FormatLinks) and "coap.<attr>" (the sorted
-// distinct values of that link attribute over all links, space-separated:
-// "coap.rt", "coap.if", "coap.ct", "coap.title", "coap.obs").
+// "probe.<request>" (the answer to that request), and for devices that list
+// their resources as web links, under the fingerprint's own protocol (CoAP:
+// "coap.paths", ...): "<protocol>.paths" (the link targets, sorted,
+// space-separated), "<protocol>.links" (the canonical link-format text, see
+// FormatLinks) and "<protocol>.<attr>" (the sorted distinct values of that
+// link attribute over all links, space-separated: "coap.rt", "coap.if",
+// "coap.ct", "coap.title", "coap.obs").
 func (f Fingerprint) Field(path string) (string, bool) {
 	switch path {
 	case "protocol":
@@ -74,13 +76,14 @@ func (f Fingerprint) Field(path string) (string, bool) {
 				return p.Answer, true
 			}
 		}
-	case "coap":
-		return f.coapField(key)
+	case f.Protocol:
+		return f.linkField(key)
 	}
 	return "", false
 }
 
-func (f Fingerprint) coapField(key string) (string, bool) {
+// linkField is "<protocol>.<key>" of a fingerprint with links.
+func (f Fingerprint) linkField(key string) (string, bool) {
 	if len(f.Links) == 0 {
 		return "", false
 	}

@@ -16,8 +16,6 @@ type compiledOperation struct {
 	idempotent bool
 	timeout    time.Duration
 	inputs     []compiledInput
-	serial     []serialCommand // serial
-	coap       *coapRequest    // coap
 }
 
 type compiledInput struct {
@@ -83,9 +81,6 @@ func (c *Compiled) Check(name string, input json.RawMessage) (*Action, error) {
 	}
 	if err != nil {
 		return nil, err
-	}
-	if a.Plan == nil {
-		a.Steps = len(a.Serial) + len(a.Coap)
 	}
 	return a, nil
 }
@@ -158,13 +153,7 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 	if len(members) == 0 {
 		return nil, opError("invalid-input", "write needs an object of property → value with at least one property")
 	}
-	type write struct {
-		prop   int
-		serial *SerialAction
-		coap   *CoapAction
-	}
-	writes := make([]write, 0, len(members))
-	var bound []PropertyWrite
+	writes := make([]PropertyWrite, 0, len(members))
 	for _, m := range members {
 		i, ok := c.props[m.key]
 		if !ok {
@@ -178,44 +167,12 @@ func (c *Compiled) checkWrite(members jsonObject) (*Action, error) {
 		if oerr != nil {
 			return nil, oerr
 		}
-		if c.binding != nil {
-			bound = append(bound, PropertyWrite{Property: i, Value: v})
-			continue
-		}
-		w := write{prop: i}
-		pw := &c.writes[i]
-		switch {
-		case pw.serial != nil:
-			act, oerr := pw.serial.action(c.framing, []Value{v}, []string{p.Name})
-			if oerr != nil {
-				return nil, oerr
-			}
-			w.serial = &act
-		case pw.coap != nil:
-			act, oerr := pw.coap.action([]Value{v}, []string{p.Name}, DefaultOperationTimeout)
-			if oerr != nil {
-				return nil, oerr
-			}
-			w.coap = &act
-		default:
-			return nil, opError("read-only", "%s: no protocol binding to write through", p.Name)
-		}
-		writes = append(writes, w)
+		writes = append(writes, PropertyWrite{Property: i, Value: v})
 	}
-	if c.binding != nil {
-		return c.boundWrite(bound)
+	if c.binding == nil {
+		return nil, opError("read-only", "model %s has no protocol binding to write through", c.Ref())
 	}
-	slices.SortFunc(writes, func(a, b write) int { return a.prop - b.prop })
-	a := &Action{Name: WriteOperation, Idempotent: true, Timeout: DefaultOperationTimeout}
-	for _, w := range writes {
-		switch {
-		case w.serial != nil:
-			a.Serial = append(a.Serial, *w.serial)
-		default:
-			a.Coap = append(a.Coap, *w.coap)
-		}
-	}
-	return a, nil
+	return c.boundWrite(writes)
 }
 
 func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*Action, error) {
@@ -243,42 +200,8 @@ func (o *compiledOperation) check(c *Compiled, index int, members jsonObject) (*
 			return nil, opError("missing-input", "%s: required by operation %s", in.name, o.name)
 		}
 	}
-	switch {
-	case c.binding != nil:
-		return c.boundOperation(index, values)
-	case o.serial != nil:
-		return o.serialAction(c.framing, values)
-	case o.coap != nil:
-		return o.coapAction(values)
+	if c.binding == nil {
+		return nil, opError("invalid-input", "operation %s: no protocol binding to run it through", o.name)
 	}
-	return nil, opError("invalid-input", "operation %s: no protocol binding to run it through", o.name)
-}
-
-func (o *compiledOperation) inputNames() []string {
-	names := make([]string, len(o.inputs))
-	for i := range o.inputs {
-		names[i] = o.inputs[i].name
-	}
-	return names
-}
-
-func (o *compiledOperation) serialAction(f *serialFraming, values []Value) (*Action, error) {
-	a := &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Serial: make([]SerialAction, 0, len(o.serial))}
-	names := o.inputNames()
-	for i := range o.serial {
-		act, oerr := o.serial[i].action(f, values, names)
-		if oerr != nil {
-			return nil, oerr
-		}
-		a.Serial = append(a.Serial, act)
-	}
-	return a, nil
-}
-
-func (o *compiledOperation) coapAction(values []Value) (*Action, error) {
-	act, oerr := o.coap.action(values, o.inputNames(), o.timeout)
-	if oerr != nil {
-		return nil, oerr
-	}
-	return &Action{Name: o.name, Idempotent: o.idempotent, Timeout: o.timeout, Coap: []CoapAction{act}}, nil
+	return c.boundOperation(index, values)
 }

@@ -2,7 +2,6 @@ package models
 
 import (
 	"fmt"
-	"testing"
 )
 
 // stub is a Binder for models' own tests, which check the protocol-neutral
@@ -55,18 +54,3 @@ func (stubBinding) Operation(_ int, inputs []Value) (ActionPlan, error) {
 
 // stubDoc wraps properties and operations (JSON array bodies) in a stub model.
 func stubDoc(extra, props, ops string) string { return protocolDoc("stub", extra, props, ops) }
-
-// compileFile decodes and compiles a model file (a stub model, or one of a
-// protocol models compiles itself).
-func compileFile(t testing.TB, path string) *Compiled {
-	t.Helper()
-	d, err := DecodeFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := Compile(d, stub{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}

@@ -13,14 +13,15 @@ import (
 // so JSON payload templates such as {"target": {setpoint}} need no escaping.
 // Templates are parsed once at compile time; rendering only formats values.
 
-// template is a parsed template: literal parts and placeholders in order.
-type template struct {
+// Template is a parsed template: literal parts and placeholders in order. It
+// is immutable and safe for concurrent use.
+type Template struct {
 	parts []templatePart
 }
 
 type templatePart struct {
 	lit  string // literal text when arg < 0
-	arg  int    // index of the placeholder's name in the names given to parseTemplate
+	arg  int    // index of the placeholder's name in the names given to ParseTemplate
 	kind Kind   // the argument's kind
 	verb string // printf verb such as "%.1f"; "" formats the value plainly
 }
@@ -31,11 +32,11 @@ const (
 	maxVerbPrecision = 32
 )
 
-// parseTemplate parses s against the placeholders it may use: names[i] of kind
-// kinds[i]. verbs says whether printf verbs are allowed. The error names the
-// offending placeholder.
-func parseTemplate(s string, names []string, kinds []Kind, verbs bool) (template, error) {
-	var t template
+// ParseTemplate parses s against the placeholders it may use: names[i] of kind
+// kinds[i]. verbs says whether printf verbs are allowed (they are not where
+// each value is written as JSON). The error names the offending placeholder.
+func ParseTemplate(s string, names []string, kinds []Kind, verbs bool) (Template, error) {
+	var t Template
 	lit := 0 // start of the pending literal
 	for i := 0; i < len(s); {
 		name, verb, end, ok := placeholderAt(s, i)
@@ -74,6 +75,21 @@ func parseTemplate(s string, names []string, kinds []Kind, verbs bool) (template
 	}
 	return t, nil
 }
+
+// Args lists, in order, the index (into the names given to ParseTemplate) of
+// each placeholder the template holds.
+func (t Template) Args() []int {
+	var args []int
+	for _, p := range t.parts {
+		if p.arg >= 0 {
+			args = append(args, p.arg)
+		}
+	}
+	return args
+}
+
+// Empty reports whether the template renders nothing.
+func (t Template) Empty() bool { return len(t.parts) == 0 }
 
 func placeholderList(names []string) string {
 	out := make([]string, len(names))
@@ -206,9 +222,10 @@ func formatJSON(v Value) string {
 	return string(b)
 }
 
-// lineRules are the bytes a serial argument may never contain: control
-// characters, the bytes of the terminators and the declared separators.
-type lineRules struct {
+// LineRules are the bytes an argument of a line-oriented text command may never
+// contain: control characters, the bytes of the terminators and the declared
+// separators.
+type LineRules struct {
 	forbidden [256]uint8 // 0: allowed, else one of the forbid* reasons
 }
 
@@ -218,8 +235,10 @@ const (
 	forbidSeparator
 )
 
-func newLineRules(term, replyTerm, separators string) *lineRules {
-	r := &lineRules{}
+// NewLineRules builds the rules of a line protocol whose command and reply
+// end in term and replyTerm and whose device chains commands with separators.
+func NewLineRules(term, replyTerm, separators string) *LineRules {
+	r := &LineRules{}
 	for b := range 0x20 {
 		r.forbidden[b] = forbidControl
 	}
@@ -235,8 +254,8 @@ func newLineRules(term, replyTerm, separators string) *lineRules {
 	return r
 }
 
-// injectionError says which argument of a serial command held a byte that could
-// end or chain the command; Check turns it into an "invalid-input" refusal.
+// injectionError says which argument of a text command held a byte that could
+// end or chain the command.
 type injectionError struct {
 	arg    string
 	b      byte
@@ -252,10 +271,10 @@ func (e *injectionError) Error() string {
 	return fmt.Sprintf("%s: contains %q (%s), which may never appear in a command argument", e.arg, string([]byte{e.b}), what)
 }
 
-// renderLine renders a serial command template: each argument is formatted as
-// text and refused when it holds a forbidden byte; nothing is rendered then.
-// argNames name the arguments in errors. The terminator is appended.
-func (t template) renderLine(args []Value, argNames []string, rules *lineRules, term []byte) ([]byte, *injectionError) {
+// RenderLine renders a command template of a line protocol: each argument is
+// formatted as text and refused when it holds a byte rules forbid; nothing is
+// rendered then. argNames name the arguments in errors. term is appended.
+func (t Template) RenderLine(args []Value, argNames []string, rules *LineRules, term []byte) ([]byte, error) {
 	var out []byte
 	for _, p := range t.parts {
 		if p.arg < 0 {
@@ -273,18 +292,18 @@ func (t template) renderLine(args []Value, argNames []string, rules *lineRules, 
 	return append(out, term...), nil
 }
 
-// renderText renders a template with each argument formatted as text.
-func (t template) renderText(args []Value) []byte {
+// RenderText renders a template with each argument formatted as text.
+func (t Template) RenderText(args []Value) []byte {
 	return t.render(args, formatText)
 }
 
-// renderJSON renders a template with each argument replaced by its JSON
+// RenderJSON renders a template with each argument replaced by its JSON
 // encoding: a string argument is always one quoted, escaped JSON string.
-func (t template) renderJSON(args []Value) []byte {
+func (t Template) RenderJSON(args []Value) []byte {
 	return t.render(args, func(v Value, _ string) string { return formatJSON(v) })
 }
 
-func (t template) render(args []Value, format func(Value, string) string) []byte {
+func (t Template) render(args []Value, format func(Value, string) string) []byte {
 	var out []byte
 	for _, p := range t.parts {
 		if p.arg < 0 {
@@ -296,9 +315,9 @@ func (t template) render(args []Value, format func(Value, string) string) []byte
 	return out
 }
 
-// representative returns a value of kind k for rendering a template at
+// SampleValue returns a value of kind k, for rendering a template at
 // validation time.
-func representative(k Kind) Value {
+func SampleValue(k Kind) Value {
 	switch k {
 	case KindBool:
 		return BoolValue(true)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -14,20 +15,20 @@ func TestParseTemplateLiteralBraces(t *testing.T) {
 		`{ a} {a } {} {{a}} {a`:  `{ a} {a } {} {7} {a`,
 		`A{a:%03d}B{b:%s}`:       `A007Bq`,
 	} {
-		tp, err := parseTemplate(tmpl, names, kinds, true)
+		tp, err := ParseTemplate(tmpl, names, kinds, true)
 		if err != nil {
-			t.Fatalf("parseTemplate(%q): %v", tmpl, err)
+			t.Fatalf("ParseTemplate(%q): %v", tmpl, err)
 		}
 		args := []Value{IntValue(7), StringValue("q")}
-		got := string(tp.renderText(args))
+		got := string(tp.RenderText(args))
 		if tmpl[0] == '{' && tmpl[1] == '"' {
-			got = string(tp.renderJSON(args))
+			got = string(tp.RenderJSON(args))
 		}
 		if got != want {
 			t.Errorf("render(%q) = %q, want %q", tmpl, got, want)
 		}
 	}
-	if _, err := parseTemplate("X {a:%d", names, kinds, true); err != nil {
+	if _, err := ParseTemplate("X {a:%d", names, kinds, true); err != nil {
 		t.Fatalf("an unterminated verb is literal text: %v", err)
 	}
 }
@@ -47,14 +48,14 @@ func FuzzRenderTemplate(f *testing.F) {
 			return
 		}
 		names, kinds := []string{"value", "s"}, []Kind{KindFloat, KindString}
-		tp, err := parseTemplate(tmpl, names, kinds, true)
+		tp, err := ParseTemplate(tmpl, names, kinds, true)
 		if err != nil {
 			return
 		}
 		args := []Value{FloatValue(x), StringValue(s)}
-		rules := newLineRules("\r\n", "\n", ";")
-		out, ierr := tp.renderLine(args, names, rules, []byte("\r\n"))
-		if ierr == nil {
+		rules := NewLineRules("\r\n", "\n", ";")
+		out, err := tp.RenderLine(args, names, rules, []byte("\r\n"))
+		if err == nil {
 			body := out[:len(out)-2]
 			for b := range 256 {
 				if rules.forbidden[b] != 0 && bytes.Count(body, []byte{byte(b)}) > bytes.Count([]byte(tmpl), []byte{byte(b)}) {
@@ -64,15 +65,56 @@ func FuzzRenderTemplate(f *testing.F) {
 		} else if out != nil {
 			t.Fatalf("refused but rendered %q", out)
 		}
-		_ = tp.renderText(args)
-		jt, err := parseTemplate(tmpl, names, kinds, false)
+		_ = tp.RenderText(args)
+		jt, err := ParseTemplate(tmpl, names, kinds, false)
 		if err != nil {
 			return
 		}
-		if json.Valid(jt.renderJSON([]Value{representative(KindFloat), representative(KindString)})) {
-			if got := jt.renderJSON(args); !json.Valid(got) {
+		if json.Valid(jt.RenderJSON([]Value{SampleValue(KindFloat), SampleValue(KindString)})) {
+			if got := jt.RenderJSON(args); !json.Valid(got) {
 				t.Fatalf("json template %q renders invalid JSON %q", tmpl, got)
 			}
 		}
 	})
+}
+
+func TestFormatText(t *testing.T) {
+	cases := []struct {
+		v    Value
+		verb string
+		want string
+	}{
+		{FloatValue(21.5), "", "21.5"},
+		{FloatValue(1e21), "", "1000000000000000000000"},
+		{FloatValue(21.25), "%.1f", "21.2"},
+		{FloatValue(-3), "%+06.1f", "-003.0"},
+		{FloatValue(0.5), "%e", "5.000000e-01"},
+		{IntValue(-7), "", "-7"},
+		{IntValue(255), "%x", "ff"},
+		{IntValue(255), "%04X", "00FF"},
+		{IntValue(3), "%.2f", "3.00"},
+		{IntValue(42), "%5d", "   42"},
+		{BoolValue(true), "", "true"},
+		{BoolValue(true), "%d", "1"},
+		{BoolValue(false), "%d", "0"},
+		{BoolValue(false), "%t", "false"},
+		{StringValue("ab"), "%-4s|", "ab  |"},
+		{StringValue("ab"), "%x", "6162"},
+		{StringValue("abc"), "%.2s", "ab"},
+	}
+	for _, tc := range cases {
+		verb := tc.verb
+		suffix := ""
+		if strings.HasSuffix(verb, "|") {
+			verb, suffix = strings.TrimSuffix(verb, "|"), "|"
+		}
+		if verb != "" {
+			if msg := checkVerb(verb, tc.v.Kind); msg != "" {
+				t.Fatalf("checkVerb(%q, %s): %s", verb, tc.v.Kind, msg)
+			}
+		}
+		if got := formatText(tc.v, verb) + suffix; got != tc.want {
+			t.Errorf("formatText(%s, %q) = %q, want %q", tc.v, verb, got, tc.want)
+		}
+	}
 }

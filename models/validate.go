@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"time"
 )
@@ -36,8 +35,8 @@ func (d *Document) Validate(binders ...Binder) error {
 	return err
 }
 
-// validate checks the neutral part of d (and the bindings of the protocols
-// models compiles itself); b is the binder of its protocol, if any.
+// validate checks the neutral part of d; b is the binder of its protocol, if
+// any (without one, the protocol is unknown).
 func (d *Document) validate(b Binder, known []string) []error {
 	v := validator{doc: d, bound: b != nil, known: known}
 	v.document()
@@ -56,18 +55,12 @@ func (v *validator) fail(path, format string, args ...any) {
 	v.errs = append(v.errs, &FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
-// protocolKnown: bindings of other protocols are only worth a complaint when the
-// model's own protocol is one we know (else that is the one problem to report).
-func (v *validator) protocolKnown() bool {
-	return v.bound || slices.Contains(legacyProtocols, v.doc.Protocol)
-}
-
 func (v *validator) document() {
 	d := v.doc
 	v.safeName("id", d.ID, 128)
 	v.safeName("version", d.Version, 64)
 	switch {
-	case v.protocolKnown():
+	case v.bound:
 	case d.Protocol == "":
 		v.fail("protocol", "must not be empty (known: %s)", knownList(v.known))
 	default:
@@ -78,12 +71,6 @@ func (v *validator) document() {
 	v.order("defaults.order", d.Defaults.Order)
 	if r := d.Defaults.Report; r != nil {
 		v.report("defaults.report", r, KindInvalid, nil)
-	}
-	if d.Serial != nil {
-		v.serialDevice()
-	}
-	if d.Coap != nil {
-		v.coapDevice()
 	}
 	if len(d.Properties) == 0 && len(d.Operations) == 0 {
 		v.fail("properties", "a model must declare at least one property or operation")
@@ -209,13 +196,11 @@ func (v *validator) limits(path string, kind Kind, lo, hi *float64, enum []Value
 func (v *validator) property(path string, p *Property, names map[string]int, index int) {
 	v.uniqueName(path+".name", p.Name, names, index, "properties")
 	kind := v.kind(path+".type", p.Type)
-	readable, writable := true, false
+	readable := true
 	switch p.Access {
-	case "", "r":
+	case "", "r", "rw":
 	case "w":
-		readable, writable = false, true
-	case "rw":
-		writable = true
+		readable = false
 	default:
 		v.fail(path+".access", "must be one of r, w, rw, got %q", p.Access)
 	}
@@ -242,14 +227,6 @@ func (v *validator) property(path string, p *Property, names map[string]int, ind
 			v.report(path+".report", p.Report, kind, &merged)
 		}
 	}
-	v.bindingPresence(path, "serial", p.Serial != nil, "property")
-	v.bindingPresence(path, "coap", p.Coap != nil, "property")
-	if p.Serial != nil {
-		v.serialProperty(path+".serial", p.Serial, kind, readable, writable)
-	}
-	if p.Coap != nil {
-		v.coapProperty(path+".coap", p.Coap, kind, writable)
-	}
 }
 
 func (v *validator) operation(path string, o *Operation, names map[string]int, index int) {
@@ -271,14 +248,6 @@ func (v *validator) operation(path string, o *Operation, names map[string]int, i
 				v.fail(ip+".default", "%s", msg)
 			}
 		}
-	}
-	v.bindingPresence(path, "serial", o.Serial != nil, "operation")
-	v.bindingPresence(path, "coap", o.Coap != nil, "operation")
-	if o.Serial != nil {
-		v.serialOperation(path, o)
-	}
-	if o.Coap != nil {
-		v.coapOperation(path+".coap", o)
 	}
 }
 

@@ -18,6 +18,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/coap"
+	"github.com/fieldgate/fieldgate/adapters/modbus"
+	"github.com/fieldgate/fieldgate/adapters/serial"
+	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/testbench/backend"
 	"github.com/fieldgate/fieldgate/testbench/coapemu"
 	"github.com/fieldgate/fieldgate/testbench/modbusemu"
@@ -186,6 +191,16 @@ type Options struct {
 	// SerialDir is where the stable links of emulated serial lines go (like
 	// /dev/serial/by-id); default ./state/bench/tty.
 	SerialDir string
+	// Binders check the protocol parts of the backend's models; nil: those of
+	// the protocols the testbench emulates (ModelBinders).
+	Binders []models.Binder
+}
+
+// ModelBinders are the model binders of the adapters of the protocols the
+// testbench emulates: what its reference backend checks models with unless
+// told otherwise.
+func ModelBinders() []models.Binder {
+	return adapters.NewTable(modbus.NewTCP(), modbus.NewRTU(), serial.NewText(), coap.New()).Binders()
 }
 
 // DefaultSerialDir is where a bench puts the links of its emulated serial lines.
@@ -233,7 +248,11 @@ func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (_ *Ru
 	if err := os.MkdirAll(filepath.Dir(spec.DB), 0o750); err != nil {
 		return nil, err
 	}
-	srv, err := backend.Open(backend.Config{DBPath: spec.DB, Token: spec.Token, ModelsDir: spec.Models, Rules: spec.Rules, Binders: ModelBinders()}, log.With("component", "backend"))
+	binders := opts.Binders
+	if binders == nil {
+		binders = ModelBinders()
+	}
+	srv, err := backend.Open(backend.Config{DBPath: spec.DB, Token: spec.Token, ModelsDir: spec.Models, Rules: spec.Rules, Binders: binders}, log.With("component", "backend"))
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}

@@ -30,11 +30,13 @@ const ModelProtocol = "coap"
 // New returns the CoAP adapter. Its Check decodes and validates the settings
 // strictly (see the package doc); its Open reads the pre-shared key file when
 // one is named and returns the bus. Nothing is sent until a request needs it.
+// It binds "coap" models (see Bind).
 func New() adapters.Adapter {
 	return adapter{Adapter: adapters.Define(Protocol, ModelProtocol, parseSettings, open)}
 }
 
-// adapter is the CoAP adapter: Define's, and a Preflight that reads the key file.
+// adapter is the CoAP adapter: Define's, a Preflight that reads the key file,
+// and the binder of CoAP models.
 type adapter struct{ adapters.Adapter }
 
 // Preflight checks the settings and reads the pre-shared key file as Open does.
@@ -51,6 +53,8 @@ func (adapter) Preflight(settings json.RawMessage) error {
 
 var (
 	_ adapters.Preflighter = adapter{}
+	_ models.Binder        = adapter{}
+	_ adapters.SchemaPart  = adapter{}
 	_ adapters.Bus         = (*bus)(nil)
 	_ adapters.Discoverer  = (*bus)(nil)
 	_ adapters.Observer    = (*bus)(nil)
@@ -133,7 +137,7 @@ func (b *bus) endpointFor(target string) (*endpoint, error) {
 // sent in the clear to a device whose model asks for DTLS.
 var errNeedsDTLS = errors.New(`the model requires DTLS (coap.security "psk"): configure the host as coaps://host:port with a pskFile`)
 
-func requireDTLS(e *endpoint, target string, reads []models.CoapRead) error {
+func requireDTLS(e *endpoint, target string, reads []Read) error {
 	for i := range reads {
 		if reads[i].Secure && !e.addr.secure {
 			return fmt.Errorf("coap %s: %s: %w", target, reads[i].Path, errNeedsDTLS)
@@ -149,12 +153,16 @@ func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, 
 	if err != nil {
 		return out, err
 	}
-	if err := requireDTLS(e, target, group.Coap); err != nil {
+	reads, err := groupReads(target, group)
+	if err != nil {
+		return out, err
+	}
+	if err := requireDTLS(e, target, reads); err != nil {
 		return out, err
 	}
 	given := len(out)
-	for i := range group.Coap {
-		r := &group.Coap[i]
+	for i := range reads {
+		r := &reads[i]
 		body, err := b.get(ctx, e, r.Path)
 		if err != nil {
 			return out[:given], fmt.Errorf("coap %s: GET %s: %w", target, r.Path, err)
@@ -166,6 +174,15 @@ func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, 
 		out = append(out, models.Reading{Property: r.Property, Value: v, Time: time.Now()})
 	}
 	return out, nil
+}
+
+// groupReads is the plan of a poll group of a CoAP model.
+func groupReads(target string, group *models.PollGroup) ([]Read, error) {
+	reads, ok := group.Plan.([]Read)
+	if !ok {
+		return nil, fmt.Errorf("coap %s: a poll group of another protocol (%T)", target, group.Plan)
+	}
+	return reads, nil
 }
 
 // get performs one GET through the endpoint's owner and returns the body of
@@ -212,13 +229,17 @@ func (b *bus) Execute(ctx context.Context, target string, action *models.Action)
 	if err != nil {
 		return err
 	}
-	for i := range action.Coap {
-		if action.Coap[i].Secure && !e.addr.secure {
+	steps, ok := action.Plan.([]Action)
+	if !ok {
+		return fmt.Errorf("coap %s: %s: an action of another protocol (%T)", target, action.Name, action.Plan)
+	}
+	for i := range steps {
+		if steps[i].Secure && !e.addr.secure {
 			return fmt.Errorf("coap %s: %s: %w", target, action.Name, errNeedsDTLS)
 		}
 	}
-	for i := range action.Coap {
-		a := &action.Coap[i]
+	for i := range steps {
+		a := &steps[i]
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if a.Timeout > 0 {
 			rctx, cancel = context.WithTimeout(ctx, a.Timeout)
@@ -235,12 +256,12 @@ func (b *bus) Execute(ctx context.Context, target string, action *models.Action)
 	return nil
 }
 
-func send(ctx context.Context, c *client.Conn, a *models.CoapAction) error {
+func send(ctx context.Context, c *client.Conn, a *Action) error {
 	var (
 		resp *pool.Message
 		err  error
 	)
-	mt := message.MediaType(a.Format.CoapCode())
+	mt := message.MediaType(a.Format.Number())
 	switch a.Method {
 	case "POST":
 		resp, err = c.Post(ctx, a.Path, mt, bytes.NewReader(a.Payload))

@@ -109,10 +109,10 @@ func TestDiscoverUnicast(t *testing.T) {
 }
 
 func reads() *models.PollGroup {
-	return &models.PollGroup{Interval: 200 * time.Millisecond, Coap: []models.CoapRead{
-		{Property: 0, Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat},
-		{Property: 1, Path: "/sensors/climate", Format: models.FormatJSON, Pointer: []string{"rh", "value"}, Scale: 1, Kind: models.KindFloat},
-		{Property: 2, Path: "/sensors/baro", Format: models.FormatCBOR, Pointer: []string{"p/a"}, Scale: 10, Kind: models.KindInt},
+	return &models.PollGroup{Interval: 200 * time.Millisecond, Plan: []coap.Read{
+		{Property: 0, Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat},
+		{Property: 1, Path: "/sensors/climate", Format: coap.FormatJSON, Pointer: []string{"rh", "value"}, Scale: 1, Kind: models.KindFloat},
+		{Property: 2, Path: "/sensors/baro", Format: coap.FormatCBOR, Pointer: []string{"p/a"}, Scale: 10, Kind: models.KindInt},
 	}}
 }
 
@@ -133,15 +133,15 @@ func TestPoll(t *testing.T) {
 	if d.Gets("/sensors/baro") != 1 {
 		t.Errorf("baro GETs %d", d.Gets("/sensors/baro"))
 	}
-	bad := &models.PollGroup{Coap: []models.CoapRead{{Path: "/garbled", Format: models.FormatJSON, Scale: 1, Kind: models.KindInt}}}
+	bad := &models.PollGroup{Plan: []coap.Read{{Path: "/garbled", Format: coap.FormatJSON, Scale: 1, Kind: models.KindInt}}}
 	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) {
 		t.Errorf("malformed payload: %v, want ErrBadReply", err)
 	}
-	bad.Coap[0].Path = "/broken"
+	bad.Plan.([]coap.Read)[0].Path = "/broken"
 	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) || !strings.Contains(err.Error(), "4.04 Not Found: no such thing") {
 		t.Errorf("4.04: %v", err)
 	}
-	bad.Coap[0].Path = "/silent"
+	bad.Plan.([]coap.Read)[0].Path = "/silent"
 	start := time.Now()
 	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrTimeout) {
 		t.Errorf("silent: %v, want ErrTimeout", err)
@@ -156,25 +156,25 @@ func TestExecute(t *testing.T) {
 	d := startDevice(t, benchYAML, 0)
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
 	ctx := context.Background()
-	act := &models.Action{Name: "write", Coap: []models.CoapAction{{Method: "PUT", Path: "/config/setpoint", Format: models.FormatJSON, Payload: []byte(`{"target": 22.5}`)}}}
+	act := &models.Action{Name: "write", Plan: []coap.Action{{Method: "PUT", Path: "/config/setpoint", Format: coap.FormatJSON, Payload: []byte(`{"target": 22.5}`)}}}
 	if err := b.Execute(ctx, d.Addr(), act); err != nil {
 		t.Fatal(err)
 	}
 	if v := d.Value("/config/setpoint"); fmt.Sprint(v) != "map[target:22.5]" {
 		t.Errorf("setpoint %v", v)
 	}
-	act.Coap[0].Path = "/broken"
+	act.Plan.([]coap.Action)[0].Path = "/broken"
 	err := b.Execute(ctx, d.Addr(), act)
 	var se *coap.StatusError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "coap 4.04 Not Found: no such thing") {
 		t.Errorf("4.04: %v", err)
 	}
-	act.Coap[0] = models.CoapAction{Method: "PUT", Path: "/sensors/climate", Payload: []byte("1")}
+	act.Plan.([]coap.Action)[0] = coap.Action{Method: "PUT", Path: "/sensors/climate", Payload: []byte("1")}
 	if err := b.Execute(ctx, d.Addr(), act); !errors.As(err, &se) || se.Code != 0x85 {
 		t.Errorf("read-only: %v", err)
 	}
 	// reboot resets the setpoint
-	act.Coap[0] = models.CoapAction{Method: "POST", Path: "/reboot"}
+	act.Plan.([]coap.Action)[0] = coap.Action{Method: "POST", Path: "/reboot"}
 	if err := b.Execute(ctx, d.Addr(), act); err != nil {
 		t.Fatal(err)
 	}
@@ -222,9 +222,9 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 func TestObserve(t *testing.T) {
 	d := startDevice(t, benchYAML, 0)
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
-	group := &models.PollGroup{Interval: 200 * time.Millisecond, Observe: true, Coap: []models.CoapRead{
-		{Property: 0, Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat, Observe: true},
-		{Property: 1, Path: "/stubborn", Format: models.FormatText, Scale: 1, Kind: models.KindInt, Observe: true},
+	group := &models.PollGroup{Interval: 200 * time.Millisecond, Observe: true, Plan: []coap.Read{
+		{Property: 0, Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat, Observe: true},
+		{Property: 1, Path: "/stubborn", Format: coap.FormatText, Scale: 1, Kind: models.KindInt, Observe: true},
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var c collector
@@ -276,7 +276,7 @@ func TestDTLS(t *testing.T) {
 	if fp := cands[0].Fingerprint; fp.Transport != "dtls" || cands[0].Target != target || cands[0].LocalID != "coap/"+d.Addr() {
 		t.Errorf("candidate %+v", cands[0])
 	}
-	g := &models.PollGroup{Coap: []models.CoapRead{{Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat}}}
+	g := &models.PollGroup{Plan: []coap.Read{{Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat}}}
 	out, err := b.Poll(ctx, target, g, nil)
 	if err != nil || len(out) != 1 || out[0].Value != models.FloatValue(21.5) {
 		t.Fatalf("poll over DTLS: %v %+v", err, out)
@@ -290,11 +290,11 @@ func TestDTLS(t *testing.T) {
     - {path: /sensors/temp, value: 21.5, rt: [temperature-c]}
 `, 0)
 	pb := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, plain.Addr()))
-	sg := &models.PollGroup{Coap: []models.CoapRead{{Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat, Secure: true}}}
+	sg := &models.PollGroup{Plan: []coap.Read{{Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat, Secure: true}}}
 	if _, err := pb.Poll(ctx, plain.Addr(), sg, nil); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
 		t.Errorf("secure read over plain UDP: %v", err)
 	}
-	act := &models.Action{Name: "reboot", Coap: []models.CoapAction{{Method: "POST", Path: "/reboot", Format: models.FormatText, Secure: true}}}
+	act := &models.Action{Name: "reboot", Plan: []coap.Action{{Method: "POST", Path: "/reboot", Format: coap.FormatText, Secure: true}}}
 	if err := pb.Execute(ctx, plain.Addr(), act); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
 		t.Errorf("secure action over plain UDP: %v", err)
 	}
@@ -326,7 +326,7 @@ func TestBlockwiseLargePayloads(t *testing.T) {
 `, pad), 0)
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "2s"}`, d.Addr()))
 	ctx := context.Background()
-	g := &models.PollGroup{Coap: []models.CoapRead{{Path: "/big", Format: models.FormatJSON, Pointer: []string{"v", "value"}, Scale: 1, Kind: models.KindFloat}}}
+	g := &models.PollGroup{Plan: []coap.Read{{Path: "/big", Format: coap.FormatJSON, Pointer: []string{"v", "value"}, Scale: 1, Kind: models.KindFloat}}}
 	out, err := b.Poll(ctx, d.Addr(), g, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +335,7 @@ func TestBlockwiseLargePayloads(t *testing.T) {
 		t.Fatalf("reading behind 4 KB of padding: %+v", out)
 	}
 	payload := []byte(fmt.Sprintf(`{"note": %q, "target": 19}`, pad))
-	act := &models.Action{Name: "write", Coap: []models.CoapAction{{Method: "PUT", Path: "/bigcfg", Format: models.FormatJSON, Payload: payload}}}
+	act := &models.Action{Name: "write", Plan: []coap.Action{{Method: "PUT", Path: "/bigcfg", Format: coap.FormatJSON, Payload: payload}}}
 	if err := b.Execute(ctx, d.Addr(), act); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,13 @@
 // standard exponential retransmission; block-wise transfer is enabled. A
 // non-2.xx answer to an operation is a *StatusError ("coap 4.04 Not Found: ...").
 //
+// It owns the "coap" part of model documents (bind.go, binding.go,
+// binding.schema.json): security, each property's resource, format, pointer
+// and observe flag, each operation's request template. Bind decodes and checks
+// them and compiles the plans its buses run: a []Read per poll or observe
+// group (Observed marks the observable resources), a []Action per checked
+// operation, payloads rendered as text, JSON or CBOR.
+//
 // No observation outlives its Observe call, whatever instant ctx ends: a
 // registration still in flight is deregistered by the endpoint's owner
 // (register.go), and a notification matching no live observation is

@@ -67,7 +67,7 @@ func TestDecodePayload(t *testing.T) {
 	dec, _ := cbor.DecOptions{}.DecMode()
 	cb, _ := cbor.Marshal(map[string]any{"a": []any{1, 2.5, "x", true}})
 	cases := []struct {
-		format  models.ContentFormat
+		format  coap.ContentFormat
 		pointer []string
 		kind    models.Kind
 		scale   float64
@@ -75,22 +75,22 @@ func TestDecodePayload(t *testing.T) {
 		want    models.Value
 		err     string
 	}{
-		{models.FormatText, nil, models.KindFloat, 1, []byte(" 21.5\n"), models.FloatValue(21.5), ""},
-		{models.FormatText, nil, models.KindInt, 10, []byte("4"), models.IntValue(40), ""},
-		{models.FormatText, nil, models.KindBool, 1, []byte("on"), models.BoolValue(true), ""},
-		{models.FormatText, nil, models.KindString, 1, []byte("hi"), models.StringValue("hi"), ""},
-		{models.FormatText, nil, models.KindInt, 1, []byte("warm"), models.Value{}, `text "warm" is not a int`},
-		{models.FormatJSON, []string{"rh", "value"}, models.KindFloat, 1, []byte(`{"rh":{"value":40.5}}`), models.FloatValue(40.5), ""},
-		{models.FormatJSON, []string{"a", "1"}, models.KindInt, 1, []byte(`{"a":[0, 7]}`), models.IntValue(7), ""},
-		{models.FormatJSON, []string{"b"}, models.KindInt, 1, []byte(`{"a":1}`), models.Value{}, `no member "b"`},
-		{models.FormatJSON, nil, models.KindInt, 1, []byte(`{"a":`), models.Value{}, "json payload"},
-		{models.FormatCBOR, []string{"a", "1"}, models.KindFloat, 2, cb, models.FloatValue(5), ""},
-		{models.FormatCBOR, []string{"a", "3"}, models.KindBool, 1, cb, models.BoolValue(true), ""},
-		{models.FormatCBOR, []string{"a", "2"}, models.KindFloat, 1, cb, models.Value{}, "not a float"},
-		{models.FormatCBOR, nil, models.KindInt, 1, []byte{0xbf}, models.Value{}, "cbor payload"},
+		{coap.FormatText, nil, models.KindFloat, 1, []byte(" 21.5\n"), models.FloatValue(21.5), ""},
+		{coap.FormatText, nil, models.KindInt, 10, []byte("4"), models.IntValue(40), ""},
+		{coap.FormatText, nil, models.KindBool, 1, []byte("on"), models.BoolValue(true), ""},
+		{coap.FormatText, nil, models.KindString, 1, []byte("hi"), models.StringValue("hi"), ""},
+		{coap.FormatText, nil, models.KindInt, 1, []byte("warm"), models.Value{}, `text "warm" is not a int`},
+		{coap.FormatJSON, []string{"rh", "value"}, models.KindFloat, 1, []byte(`{"rh":{"value":40.5}}`), models.FloatValue(40.5), ""},
+		{coap.FormatJSON, []string{"a", "1"}, models.KindInt, 1, []byte(`{"a":[0, 7]}`), models.IntValue(7), ""},
+		{coap.FormatJSON, []string{"b"}, models.KindInt, 1, []byte(`{"a":1}`), models.Value{}, `no member "b"`},
+		{coap.FormatJSON, nil, models.KindInt, 1, []byte(`{"a":`), models.Value{}, "json payload"},
+		{coap.FormatCBOR, []string{"a", "1"}, models.KindFloat, 2, cb, models.FloatValue(5), ""},
+		{coap.FormatCBOR, []string{"a", "3"}, models.KindBool, 1, cb, models.BoolValue(true), ""},
+		{coap.FormatCBOR, []string{"a", "2"}, models.KindFloat, 1, cb, models.Value{}, "not a float"},
+		{coap.FormatCBOR, nil, models.KindInt, 1, []byte{0xbf}, models.Value{}, "cbor payload"},
 	}
 	for i, c := range cases {
-		r := &models.CoapRead{Format: c.format, Pointer: c.pointer, Kind: c.kind, Scale: c.scale}
+		r := &coap.Read{Format: c.format, Pointer: c.pointer, Kind: c.kind, Scale: c.scale}
 		v, err := coap.DecodePayload(dec, r, c.payload)
 		switch {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
@@ -117,7 +117,7 @@ func FuzzDecodePayload(f *testing.F) {
 		if pointer != "" {
 			ptr = strings.Split(pointer, "/")
 		}
-		r := &models.CoapRead{Format: models.ContentFormat(format%3 + 1), Pointer: ptr, Kind: models.Kind(kind%4 + 1), Scale: 1}
+		r := &coap.Read{Format: coap.ContentFormat(format%3 + 1), Pointer: ptr, Kind: models.Kind(kind%4 + 1), Scale: 1}
 		v, err := coap.DecodePayload(dec, r, payload)
 		if err == nil && v.Kind != r.Kind {
 			t.Fatalf("decoded %v of kind %s, want %s", v, v.Kind, r.Kind)

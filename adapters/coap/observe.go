@@ -26,7 +26,7 @@ const (
 
 // observed is one resource of an observed group.
 type observed struct {
-	read *models.CoapRead
+	read *Read
 
 	obs      netclient.Observation // nil: not registered
 	retryAt  time.Time             // when a failed registration is tried again
@@ -62,7 +62,11 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 	if err != nil {
 		return err
 	}
-	if err := requireDTLS(e, target, group.Coap); err != nil {
+	reads, err := groupReads(target, group)
+	if err != nil {
+		return err
+	}
+	if err := requireDTLS(e, target, reads); err != nil {
 		return err
 	}
 	if fail == nil {
@@ -73,9 +77,9 @@ func (b *bus) Observe(ctx context.Context, target string, group *models.PollGrou
 		interval = defaultInterval
 	}
 	notes := make(chan note, noteQueueDepth)
-	res := make([]*observed, len(group.Coap))
-	for i := range group.Coap {
-		res[i] = &observed{read: &group.Coap[i]}
+	res := make([]*observed, len(reads))
+	for i := range reads {
+		res[i] = &observed{read: &reads[i]}
 	}
 	defer b.deregister(ctx, e, res)
 	tick := time.NewTicker(observeCheckEvery)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/adapters/coap"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -21,8 +22,8 @@ const cancelYAML = `
 `
 
 func observeGroup(path string) *models.PollGroup {
-	return &models.PollGroup{Interval: 10 * time.Second, Observe: true, Coap: []models.CoapRead{
-		{Path: path, Format: models.FormatText, Scale: 1, Kind: models.KindFloat, Observe: true},
+	return &models.PollGroup{Interval: 10 * time.Second, Observe: true, Plan: []coap.Read{
+		{Path: path, Format: coap.FormatText, Scale: 1, Kind: models.KindFloat, Observe: true},
 	}}
 }
 

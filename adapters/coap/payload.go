@@ -33,13 +33,13 @@ func newCBORDecoder() (cbor.DecMode, error) {
 // declares: the format picks the decoder, the pointer the member, then
 // numbers are scaled (value*Scale + Offset) and converted to r.Kind. A
 // payload that does not fit is an error (callers wrap adapters.ErrBadReply).
-func DecodePayload(dec cbor.DecMode, r *models.CoapRead, payload []byte) (models.Value, error) {
+func DecodePayload(dec cbor.DecMode, r *Read, payload []byte) (models.Value, error) {
 	if len(payload) > maxPayloadBytes {
 		return models.Value{}, fmt.Errorf("payload of %d bytes exceeds %d", len(payload), maxPayloadBytes)
 	}
 	var tree any
 	switch r.Format {
-	case models.FormatJSON:
+	case FormatJSON:
 		d := json.NewDecoder(bytes.NewReader(payload))
 		d.UseNumber()
 		if err := d.Decode(&tree); err != nil {
@@ -48,7 +48,7 @@ func DecodePayload(dec cbor.DecMode, r *models.CoapRead, payload []byte) (models
 		if d.More() {
 			return models.Value{}, fmt.Errorf("json payload: trailing data after the value")
 		}
-	case models.FormatCBOR:
+	case FormatCBOR:
 		if err := dec.Unmarshal(payload, &tree); err != nil {
 			return models.Value{}, fmt.Errorf("cbor payload: %w", err)
 		}
@@ -198,7 +198,7 @@ func describe(n any) string {
 }
 
 // scaled applies scale and offset to numbers and converts to r.Kind.
-func scaled(r *models.CoapRead, v raw) (models.Value, error) {
+func scaled(r *Read, v raw) (models.Value, error) {
 	if v.err != nil {
 		return models.Value{}, v.err
 	}

@@ -41,7 +41,7 @@ func TestDTLSDeviceRestart(t *testing.T) {
 	}
 	target := "coaps://" + relay.addr()
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "pskFile": %q, "pskIdentity": "gw-1", "timeout": "1s"}`, target, keyFile))
-	g := &models.PollGroup{Coap: []models.CoapRead{{Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat}}}
+	g := &models.PollGroup{Plan: []coap.Read{{Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat}}}
 	ctx := context.Background()
 	if _, err := b.Poll(ctx, target, g, nil); err != nil {
 		t.Fatalf("first poll: %v", err)
@@ -140,8 +140,8 @@ func (r *relay) switchTo(backend string) {
 func TestObserveEndsOnClose(t *testing.T) {
 	d := startDevice(t, benchYAML, 0)
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
-	group := &models.PollGroup{Interval: 200 * time.Millisecond, Observe: true, Coap: []models.CoapRead{
-		{Property: 0, Path: "/sensors/temp", Format: models.FormatText, Scale: 1, Kind: models.KindFloat, Observe: true},
+	group := &models.PollGroup{Interval: 200 * time.Millisecond, Observe: true, Plan: []coap.Read{
+		{Property: 0, Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat, Observe: true},
 	}}
 	var c collector
 	done := make(chan error, 1)
@@ -172,26 +172,26 @@ func TestDecodePayloadPointerEdges(t *testing.T) {
 	negKey := []byte{0xa2, 0x20, 0x06, 0x01, 0x07}                                     // {-1: 6, 1: 7}
 	nan := []byte{0xf9, 0x7e, 0x00}                                                    // half-float NaN
 	cases := []struct {
-		format  models.ContentFormat
+		format  coap.ContentFormat
 		pointer []string
 		kind    models.Kind
 		payload []byte
 		want    models.Value
 		err     string
 	}{
-		{models.FormatJSON, []string{"+1"}, models.KindInt, []byte(`[10, 20]`), models.Value{}, "no element"},
-		{models.FormatJSON, []string{"-0"}, models.KindInt, []byte(`[10, 20]`), models.Value{}, "no element"},
-		{models.FormatJSON, []string{" 1"}, models.KindInt, []byte(`[10, 20]`), models.Value{}, "no element"},
-		{models.FormatJSON, []string{"1"}, models.KindInt, []byte(`[10, 20]`), models.IntValue(20), ""},
-		{models.FormatCBOR, []string{"-1"}, models.KindInt, maxKey, models.Value{}, "no member"},
-		{models.FormatCBOR, []string{"-1"}, models.KindInt, negKey, models.IntValue(6), ""},
-		{models.FormatCBOR, []string{"1"}, models.KindInt, negKey, models.IntValue(7), ""},
-		{models.FormatCBOR, []string{"+1"}, models.KindInt, negKey, models.Value{}, "no member"},
-		{models.FormatCBOR, nil, models.KindBool, nan, models.Value{}, "not a bool"},
-		{models.FormatText, nil, models.KindBool, []byte("NaN"), models.Value{}, "not a bool"},
+		{coap.FormatJSON, []string{"+1"}, models.KindInt, []byte(`[10, 20]`), models.Value{}, "no element"},
+		{coap.FormatJSON, []string{"-0"}, models.KindInt, []byte(`[10, 20]`), models.Value{}, "no element"},
+		{coap.FormatJSON, []string{" 1"}, models.KindInt, []byte(`[10, 20]`), models.Value{}, "no element"},
+		{coap.FormatJSON, []string{"1"}, models.KindInt, []byte(`[10, 20]`), models.IntValue(20), ""},
+		{coap.FormatCBOR, []string{"-1"}, models.KindInt, maxKey, models.Value{}, "no member"},
+		{coap.FormatCBOR, []string{"-1"}, models.KindInt, negKey, models.IntValue(6), ""},
+		{coap.FormatCBOR, []string{"1"}, models.KindInt, negKey, models.IntValue(7), ""},
+		{coap.FormatCBOR, []string{"+1"}, models.KindInt, negKey, models.Value{}, "no member"},
+		{coap.FormatCBOR, nil, models.KindBool, nan, models.Value{}, "not a bool"},
+		{coap.FormatText, nil, models.KindBool, []byte("NaN"), models.Value{}, "not a bool"},
 	}
 	for i, c := range cases {
-		r := &models.CoapRead{Format: c.format, Pointer: c.pointer, Kind: c.kind, Scale: 1}
+		r := &coap.Read{Format: c.format, Pointer: c.pointer, Kind: c.kind, Scale: 1}
 		v, err := coap.DecodePayload(dec, r, c.payload)
 		switch {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
@@ -231,8 +231,8 @@ func TestParseIdentityStable(t *testing.T) {
 func TestObserveBackFromPolling(t *testing.T) {
 	d := startDevice(t, benchYAML, 0)
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
-	group := &models.PollGroup{Interval: 200 * time.Millisecond, Observe: true, Coap: []models.CoapRead{
-		{Property: 1, Path: "/stubborn", Format: models.FormatText, Scale: 1, Kind: models.KindInt, Observe: true},
+	group := &models.PollGroup{Interval: 200 * time.Millisecond, Observe: true, Plan: []coap.Read{
+		{Property: 1, Path: "/stubborn", Format: coap.FormatText, Scale: 1, Kind: models.KindInt, Observe: true},
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	var c collector

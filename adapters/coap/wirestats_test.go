@@ -51,7 +51,7 @@ func TestWireStatsFramesAndLink(t *testing.T) {
 	t.Cleanup(func() { _ = bb.Close() })
 	ctx := context.Background()
 	read := func(path string) *models.PollGroup {
-		return &models.PollGroup{Coap: []models.CoapRead{{Path: path, Format: models.FormatText, Scale: 1, Kind: models.KindFloat}}}
+		return &models.PollGroup{Plan: []coap.Read{{Path: path, Format: coap.FormatText, Scale: 1, Kind: models.KindFloat}}}
 	}
 	if _, err := bb.Poll(ctx, d.Addr(), read("/sensors/temp"), nil); err != nil {
 		t.Fatal(err)

@@ -160,7 +160,7 @@ func TestExecuteRefusesControlCharacters(t *testing.T) {
 	ctx := ctxT(t)
 	waitFor(t, "port up", func() error { _, err := b.transact(ctx, false, []byte("VER\r\n"), true, time.Second, nil); return err })
 	before := dev.Counters().Received
-	act := &models.Action{Name: "forged", Serial: []models.SerialAction{
+	act := &models.Action{Name: "forged", Plan: []Action{
 		{Command: []byte("SP 1\r\n"), Timeout: time.Second},
 		{Command: []byte("SP 21\r\nREBOOT\r\n"), Timeout: time.Second},
 	}}
@@ -203,9 +203,9 @@ func TestFaultsThenRecovery(t *testing.T) {
 		{textemu.Faults{Truncate: true}, adapters.ErrTimeout, `incomplete reply "T=2" without the terminator "\r\n"`, 3},
 		{textemu.Faults{Late: 800 * time.Millisecond}, adapters.ErrTimeout, "device did not answer", 8},
 	}
-	temp := &models.PollGroup{Serial: []models.SerialRead{c.Groups[0].Serial[0]}}
-	if c.Properties[temp.Serial[0].Property].Name != "temperature" {
-		t.Fatalf("first read is %s", c.Properties[temp.Serial[0].Property].Name)
+	temp := &models.PollGroup{Plan: groupReads(c.Groups[0])[:1]}
+	if c.Properties[groupReads(*temp)[0].Property].Name != "temperature" {
+		t.Fatalf("first read is %s", c.Properties[groupReads(*temp)[0].Property].Name)
 	}
 	for _, tc := range cases {
 		dev.SetFaults(tc.fault)
@@ -275,7 +275,7 @@ func TestMinGapKept(t *testing.T) {
 	start := time.Now()
 	const n = 5
 	for range n {
-		if _, err := b.Poll(ctx, b.portID, &models.PollGroup{Serial: c.Groups[0].Serial[:1]}, nil); err != nil {
+		if _, err := b.Poll(ctx, b.portID, &models.PollGroup{Plan: groupReads(c.Groups[0])[:1]}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -293,7 +293,7 @@ func BenchmarkPollTransaction(b *testing.B) {
 	bs := openBus(b, dev, "", nil)
 	c := tx9Model(b)
 	ctx := ctxT(b)
-	group := &models.PollGroup{Serial: c.Groups[0].Serial[:1]}
+	group := &models.PollGroup{Plan: groupReads(c.Groups[0])[:1]}
 	waitFor(b, "port up", func() error { _, err := bs.Poll(ctx, bs.portID, group, nil); return err })
 	b.ResetTimer()
 	for b.Loop() {
@@ -321,7 +321,7 @@ func TestModelFramingWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	src = bytes.Replace(src, []byte(`"serial": {"terminator": "\r\n"}`), []byte(`"serial": {"terminator": "\r\n", "replyTerminator": "\r"}`), 1)
-	c, err := models.CompileSource(src)
+	c, err := models.CompileSource(src, NewText().(models.Binder))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,13 @@
 //	 "probeTimeout": "500ms", "minGap": "0s",
 //	 "hint": "lab bench"}                       // copied into fingerprints
 //
+// It owns the "serial" part of model documents (bind.go, binding.go,
+// binding.schema.json): the device's line conventions, each property's
+// request template and reply pattern, each operation's commands. Bind decodes
+// and checks them and compiles the plans its buses run: a []Read per poll
+// group, a []Action per checked operation, commands rendered so that no
+// argument can end or chain them.
+//
 // The target is the port id (serialport.Identity.PortID) and the local id
 // "serial/<port-id>".
 //

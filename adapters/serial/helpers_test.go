@@ -89,12 +89,15 @@ func tx9Model(t testing.TB) *models.Compiled {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := models.CompileSource(src)
+	c, err := models.CompileSource(src, NewText().(models.Binder))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
+
+// groupReads is the plan of a poll group of a serial model.
+func groupReads(g models.PollGroup) []Read { return g.Plan.([]Read) }
 
 // pollAll polls every group of c and returns the readings by property name.
 func pollAll(ctx context.Context, b *bus, c *models.Compiled) (map[string]models.Reading, error) {

@@ -23,7 +23,7 @@ const maxReply = 1024
 // a value that does not parse, is an error wrapping adapters.ErrBadReply that
 // quotes the reply. A value the device sent but that cannot be trusted (a NaN
 // or infinite number, a text that is not UTF-8) is a reading of QualityBad.
-func ParseReply(r *models.SerialRead, reply []byte, now time.Time) (models.Reading, error) {
+func ParseReply(r *Read, reply []byte, now time.Time) (models.Reading, error) {
 	rd := models.Reading{Property: r.Property, Time: now}
 	if r.Pattern == nil {
 		return rd, fmt.Errorf("%w: read has no response pattern", adapters.ErrBadReply)
@@ -49,7 +49,7 @@ func ParseReply(r *models.SerialRead, reply []byte, now time.Time) (models.Readi
 
 // parseValue parses the text of a value group to r.Kind; good is false for a
 // value that parsed but cannot be trusted.
-func parseValue(r *models.SerialRead, raw []byte) (v models.Value, good bool, err error) {
+func parseValue(r *Read, raw []byte) (v models.Value, good bool, err error) {
 	text := string(bytes.TrimSpace(raw))
 	switch r.Kind {
 	case models.KindString:

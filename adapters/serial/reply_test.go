@@ -13,16 +13,16 @@ import (
 	"github.com/fieldgate/fieldgate/models"
 )
 
-func read(pattern string, kind models.Kind, scale, offset float64) *models.SerialRead {
+func read(pattern string, kind models.Kind, scale, offset float64) *Read {
 	re := regexp.MustCompile(pattern)
-	return &models.SerialRead{Property: 3, Pattern: re, Group: re.SubexpIndex("value"), Kind: kind, Scale: scale, Offset: offset, Timeout: time.Second}
+	return &Read{Property: 3, Pattern: re, Group: re.SubexpIndex("value"), Kind: kind, Scale: scale, Offset: offset, Timeout: time.Second}
 }
 
 func TestParseReply(t *testing.T) {
 	num := `^T=(?P<value>\S+)$`
 	cases := []struct {
 		name  string
-		r     *models.SerialRead
+		r     *Read
 		reply string
 		want  models.Value
 		bad   bool // QualityBad
@@ -68,7 +68,7 @@ func TestParseReplyErrors(t *testing.T) {
 	num := `^T=(?P<value>\S*)$`
 	cases := []struct {
 		name  string
-		r     *models.SerialRead
+		r     *Read
 		reply string
 		want  string
 	}{
@@ -79,7 +79,7 @@ func TestParseReplyErrors(t *testing.T) {
 		{"go syntax", read(num, models.KindFloat, 1, 0), "T=1_000", `must be a decimal number`},
 		{"bad bool", read(num, models.KindBool, 1, 0), "T=2", `value "2": must be 1/0, true/false, on/off or yes/no`},
 		{"optional group absent", read(`^(T=(?P<value>\d+)|OK)$`, models.KindInt, 1, 0), "OK", `matched ^(T=(?P<value>\d+)|OK)$ without a value`},
-		{"no pattern", &models.SerialRead{Kind: models.KindInt}, "T=1", "read has no response pattern"},
+		{"no pattern", &Read{Kind: models.KindInt}, "T=1", "read has no response pattern"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,7 +103,7 @@ func FuzzParseReply(f *testing.F) {
 	f.Add([]byte("garbage\x00\r"), uint8(models.KindInt), 1.0, 0.0)
 	re := regexp.MustCompile(`^T=(?P<value>.*)$`)
 	f.Fuzz(func(t *testing.T, reply []byte, kind uint8, scale, offset float64) {
-		r := &models.SerialRead{Pattern: re, Group: 1, Kind: models.Kind(kind % 6), Scale: scale, Offset: offset}
+		r := &Read{Pattern: re, Group: 1, Kind: models.Kind(kind % 6), Scale: scale, Offset: offset}
 		rd, err := ParseReply(r, reply, time.Time{})
 		if err != nil {
 			if !errors.Is(err, adapters.ErrBadReply) {

@@ -22,13 +22,25 @@ const ModelProtocol = "serial"
 // NewText returns the text-protocol serial adapter. Its Check decodes and
 // validates the settings strictly (see the package doc); its Open starts the
 // port's owner, which opens the port in the background (and keeps reopening it
-// while it is missing).
+// while it is missing). It binds "serial" models (see Bind).
 func NewText() adapters.Adapter {
-	return adapters.DefineClaiming(Protocol, ModelProtocol, parseSettings, open,
-		func(s *settings) []string { return []string{s.port.Link()} })
+	return textAdapter{claimer: adapters.DefineClaiming(Protocol, ModelProtocol, parseSettings, open,
+		func(s *settings) []string { return []string{s.port.Link()} }).(claimer)}
 }
 
+// claimer is what DefineClaiming builds: an adapter that names its links.
+type claimer interface {
+	adapters.Adapter
+	adapters.LinkClaimer
+}
+
+// textAdapter is DefineClaiming's adapter and the binder of serial models.
+type textAdapter struct{ claimer }
+
 var (
+	_ adapters.LinkClaimer = textAdapter{}
+	_ models.Binder        = textAdapter{}
+	_ adapters.SchemaPart  = textAdapter{}
 	_ adapters.Bus         = (*bus)(nil)
 	_ adapters.Discoverer  = (*bus)(nil)
 	_ adapters.WireCounter = (*bus)(nil)
@@ -80,9 +92,13 @@ func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, 
 	if err := b.resolve(target); err != nil {
 		return out, err
 	}
+	reads, ok := group.Plan.([]Read)
+	if !ok {
+		return out, fmt.Errorf("serial %s: a poll group of another protocol (%T)", target, group.Plan)
+	}
 	given := len(out)
-	for i := range group.Serial {
-		r := &group.Serial[i]
+	for i := range reads {
+		r := &reads[i]
 		reply, err := b.transact(ctx, adapters.IsOnDemand(ctx), r.Request, true, r.Timeout, r.Line)
 		var rd models.Reading
 		if err == nil {
@@ -103,16 +119,20 @@ func (b *bus) Execute(ctx context.Context, target string, action *models.Action)
 	if err := b.resolve(target); err != nil {
 		return err
 	}
-	for i := range action.Serial { // nothing goes on the wire unless every command is sound
-		if action.Serial[i].Delay > 0 {
+	steps, ok := action.Plan.([]Action)
+	if !ok {
+		return fmt.Errorf("serial %s: %s: an action of another protocol (%T)", target, action.Name, action.Plan)
+	}
+	for i := range steps { // nothing goes on the wire unless every command is sound
+		if steps[i].Delay > 0 {
 			continue
 		}
-		if err := checkCommand(action.Serial[i].Command); err != nil {
+		if err := checkCommand(steps[i].Command); err != nil {
 			return fmt.Errorf("serial %s: %s step %d: %w", target, action.Name, i, err)
 		}
 	}
-	for i := range action.Serial {
-		step := &action.Serial[i]
+	for i := range steps {
+		step := &steps[i]
 		if step.Delay > 0 {
 			if err := adapters.Sleep(ctx, step.Delay); err != nil {
 				return fmt.Errorf("serial %s: %s step %d: %w", target, action.Name, i, err)
@@ -131,7 +151,7 @@ func (b *bus) Execute(ctx context.Context, target string, action *models.Action)
 }
 
 // checkCommand refuses a command with control characters before its
-// terminator (defence in depth: models.Check already refuses such arguments).
+// terminator (defence in depth: Bind's plans already refuse such arguments).
 func checkCommand(cmd []byte) error {
 	body := trimEnd(cmd)
 	if len(body) == 0 {
@@ -155,7 +175,7 @@ func trimEnd(cmd []byte) []byte {
 // expected, read it until the reply terminator (returned without it). The
 // model's framing (line) wins over the bus settings, which serve discovery
 // and models that leave it out.
-func (b *bus) transact(ctx context.Context, urgent bool, cmd []byte, wantReply bool, timeout time.Duration, line *models.SerialLine) ([]byte, error) {
+func (b *bus) transact(ctx context.Context, urgent bool, cmd []byte, wantReply bool, timeout time.Duration, line *Line) ([]byte, error) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}

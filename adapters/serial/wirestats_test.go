@@ -31,7 +31,7 @@ func TestWireStatsAndFrames(t *testing.T) {
 	b := bb.(*bus)
 	c := tx9Model(t)
 	ctx := ctxT(t)
-	temp := &models.PollGroup{Serial: []models.SerialRead{c.Groups[0].Serial[0]}}
+	temp := &models.PollGroup{Plan: groupReads(c.Groups[0])[:1]}
 	waitFor(t, "port up", func() error { _, err := b.Poll(ctx, b.portID, temp, nil); return err })
 	before := b.WireStats()
 	if before.Transactions == 0 || before.Timeouts != before.Transactions-1 {
@@ -50,7 +50,7 @@ func TestWireStatsAndFrames(t *testing.T) {
 		t.Errorf("wire stats %+v, want %+v", got, want)
 	}
 	out := logs.String()
-	for _, w := range []string{`msg="frame tx"`, "hex=" + hex.EncodeToString(temp.Serial[0].Request), `msg="frame rx"`, "hex=" + hex.EncodeToString([]byte("T=21.5"))} {
+	for _, w := range []string{`msg="frame tx"`, "hex=" + hex.EncodeToString(groupReads(*temp)[0].Request), `msg="frame rx"`, "hex=" + hex.EncodeToString([]byte("T=21.5"))} {
 		if !strings.Contains(out, w) {
 			t.Errorf("debug log lacks %q:\n%s", w, out)
 		}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fieldgate/fieldgate/adapters/coap"
 	"github.com/fieldgate/fieldgate/models"
 )
 
@@ -110,12 +111,12 @@ func (im *importer) coapProperty(p *models.Property, s schema, observable bool, 
 	if read == nil && write == nil {
 		return false
 	}
-	b := &models.CoapBinding{Path: r.path, Format: r.format, Observe: read != nil && (r.observe || observable)}
+	b := &coap.Property{Path: r.path, Format: r.format, Observe: read != nil && (r.observe || observable)}
 	if read == nil {
 		b.Path, b.Format = w.path, w.format
 	}
 	if write != nil {
-		b.Write = &models.CoapRequest{}
+		b.Write = &coap.Request{}
 		if w.method != "PUT" {
 			b.Write.Method = w.method
 		}
@@ -126,7 +127,7 @@ func (im *importer) coapProperty(p *models.Property, s schema, observable bool, 
 			b.Write.Format = w.format
 		}
 	}
-	p.Type, p.Coap, p.Access = s.kind, b, access(read != nil, write != nil)
+	p.Type, p.Binding, p.Access = s.kind, coapBinding(b), access(read != nil, write != nil)
 	return true
 }
 
@@ -138,7 +139,7 @@ func (im *importer) coapOperation(o *models.Operation, in *schema, f *form) bool
 	if !ok {
 		return false
 	}
-	req := models.CoapRequest{Method: r.method, Path: r.path, Format: r.format}
+	req := coap.Request{Method: r.method, Path: r.path, Format: r.format}
 	switch {
 	case len(o.Inputs) == 0:
 	case r.method == "DELETE":
@@ -166,6 +167,13 @@ func (im *importer) coapOperation(o *models.Operation, in *schema, f *form) bool
 		sb.WriteByte('}')
 		req.Payload = sb.String()
 	}
-	o.Coap = &models.CoapOperation{CoapRequest: req}
+	o.Binding = coapBinding(&coap.Operation{Request: req})
 	return true
+}
+
+// coapBinding is a CoAP binding (a coap.Device, Property or Operation) as a
+// document keeps it.
+func coapBinding(v any) models.RawBinding {
+	raw, _ := json.Marshal(v) // cannot fail: the importer sets strings and bools only
+	return models.RawBinding{Key: coap.ModelProtocol, Raw: raw}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/coap"
 	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 	"github.com/fieldgate/fieldgate/models/importers/internal/report"
@@ -55,7 +56,10 @@ func FromTD(data []byte, id, version string) (*models.Document, []string, error)
 		}
 		return nil, nil, errors.New(msg)
 	}
-	if err := im.doc.Validate(modbus.ModelBinder()); err != nil {
+	// The whole model is checked as the gateway will compile it, bindings
+	// included (by the binders of the protocols a TD may bind).
+	binders := []models.Binder{modbus.ModelBinder(), coap.New().(models.Binder)}
+	if err := im.doc.Validate(binders...); err != nil {
 		return nil, nil, fmt.Errorf("imported model: %w", err)
 	}
 	return im.doc, im.warningList(), nil
@@ -193,7 +197,7 @@ func (im *importer) thing(root object) {
 	}
 	im.doc.Protocol = im.protocol
 	if im.security == "psk" {
-		im.doc.Coap = &models.CoapDevice{Security: "psk"}
+		im.doc.Binding = coapBinding(&coap.Device{Security: "psk"})
 	}
 	if im.timeout > 0 {
 		im.doc.Defaults.Timeout = models.Duration(im.timeout)

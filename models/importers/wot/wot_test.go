@@ -1,6 +1,7 @@
 package wot
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/adapters/builtin"
+	"github.com/fieldgate/fieldgate/adapters/coap"
 	"github.com/fieldgate/fieldgate/adapters/modbus"
 	"github.com/fieldgate/fieldgate/models"
 )
@@ -34,7 +37,7 @@ func importCompiled(t *testing.T, data []byte) (*models.Document, *models.Compil
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := models.Compile(doc, modbus.ModelBinder())
+	c, err := models.Compile(doc, builtin.Builtin().Binders()...)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
@@ -57,6 +60,16 @@ func steps(a *models.Action) []modbus.Step {
 	return s
 }
 
+// coapPart decodes a CoAP binding the importer wrote (a coap.Device,
+// Property or Operation); its zero value when it wrote none.
+func coapPart[T any](b models.RawBinding) T {
+	var v T
+	if b.Present() {
+		_ = json.Unmarshal(b.Raw, &v) // a test failure shows as a zero value
+	}
+	return v
+}
+
 // plan renders what each poll group reads: "10s: holding 100+1 ...".
 func plan(c *models.Compiled) string {
 	var groups []string
@@ -66,7 +79,8 @@ func plan(c *models.Compiled) string {
 		for _, r := range reads {
 			parts = append(parts, fmt.Sprintf("%s %d+%d", r.Table, r.Start, r.Count))
 		}
-		for _, r := range g.Coap {
+		coapReads, _ := g.Plan.([]coap.Read)
+		for _, r := range coapReads {
 			parts = append(parts, fmt.Sprintf("%s %s", r.Path, r.Format))
 		}
 		obs := ""
@@ -169,7 +183,7 @@ func TestModbusTD(t *testing.T) {
 
 func TestCoapTD(t *testing.T) {
 	doc, c, warnings := importCompiled(t, readFile(t, coapSample))
-	if doc.Protocol != "coap" || doc.Coap != nil || doc.Product != "EnvSense 3 room sensor" {
+	if doc.Protocol != "coap" || doc.Binding.Present() || doc.Product != "EnvSense 3 room sensor" {
 		t.Errorf("header %+v", doc)
 	}
 	if got, want := plan(c), "10s: /sensors/hum cbor, /config/led json, /config/interval text; 10s observe: /sensors/temp text"; got != want {
@@ -186,23 +200,24 @@ func TestCoapTD(t *testing.T) {
 
 	for _, c2 := range []struct {
 		op, input, method, path, payload string
-		format                           models.ContentFormat
+		format                           coap.ContentFormat
 		idempotent                       bool
 	}{
-		{"calibrate", `{"reference": 21.5, "sensor": "temp"}`, "POST", "/actions/calibrate", `{"reference": 21.5, "sensor": "temp"}`, models.FormatJSON, true},
-		{"identify", `{"value": 5}`, "PUT", "/actions/identify", "5", models.FormatText, false},
-		{"reboot", ``, "POST", "/actions/reboot", "", models.FormatJSON, false},
-		{models.WriteOperation, `{"ledColor": "red"}`, "POST", "/config/led", `"red"`, models.FormatJSON, true},
-		{models.WriteOperation, `{"reportInterval": 60}`, "PUT", "/config/interval", "60", models.FormatText, true},
+		{"calibrate", `{"reference": 21.5, "sensor": "temp"}`, "POST", "/actions/calibrate", `{"reference": 21.5, "sensor": "temp"}`, coap.FormatJSON, true},
+		{"identify", `{"value": 5}`, "PUT", "/actions/identify", "5", coap.FormatText, false},
+		{"reboot", ``, "POST", "/actions/reboot", "", coap.FormatJSON, false},
+		{models.WriteOperation, `{"ledColor": "red"}`, "POST", "/config/led", `"red"`, coap.FormatJSON, true},
+		{models.WriteOperation, `{"reportInterval": 60}`, "PUT", "/config/interval", "60", coap.FormatText, true},
 	} {
 		a, err := c.Check(c2.op, []byte(c2.input))
 		if err != nil {
 			t.Errorf("%s %s: %v", c2.op, c2.input, err)
 			continue
 		}
-		if len(a.Coap) != 1 || a.Coap[0].Method != c2.method || a.Coap[0].Path != c2.path || string(a.Coap[0].Payload) != c2.payload ||
-			a.Coap[0].Format != c2.format || a.Idempotent != c2.idempotent {
-			t.Errorf("%s %s: %+v", c2.op, c2.input, a.Coap)
+		acts, _ := a.Plan.([]coap.Action)
+		if len(acts) != 1 || acts[0].Method != c2.method || acts[0].Path != c2.path || string(acts[0].Payload) != c2.payload ||
+			acts[0].Format != c2.format || a.Idempotent != c2.idempotent {
+			t.Errorf("%s %s: %+v", c2.op, c2.input, acts)
 		}
 	}
 	if _, err := c.Check("calibrate", []byte(`{"reference": 21.5, "sensor": "co2"}`)); err == nil {
@@ -267,13 +282,13 @@ func TestMappings(t *testing.T) {
 			func(d *models.Document) bool { return d.Properties[0].Interval == 0 }, "10ms not carried over"},
 		{"coap relative href, observe subprotocol, coaps", td(`"base": "coaps://dev/api/", "properties": {"t": {"type": "number", "readOnly": true, "forms": [{"href": "t", "subprotocol": "cov:observe"}]}}`),
 			func(d *models.Document) bool {
-				b := d.Properties[0].Coap
-				return b.Path == "/api/t" && b.Observe && b.Format == "json" && d.Coap.Security == "psk"
+				b := coapPart[coap.Property](d.Properties[0].Binding)
+				return b.Path == "/api/t" && b.Observe && b.Format == "json" && coapPart[coap.Device](d.Binding).Security == "psk"
 			}, ""},
 		{"coap content format number, write path", td(`"properties": {"t": {"type": "integer", "forms": [{"href": "coap://d/r", "op": "readproperty", "cov:contentFormat": 60}, {"href": "coap://d/w", "op": "writeproperty", "contentType": "text/plain"}]}}`),
 			func(d *models.Document) bool {
-				b := d.Properties[0].Coap
-				return b.Format == "cbor" && b.Write.Path == "/w" && b.Write.Format == "text"
+				b := coapPart[coap.Property](d.Properties[0].Binding)
+				return b.Format == "cbor" && b.Write != nil && b.Write.Path == "/w" && b.Write.Format == "text"
 			}, ""},
 		{"http and modbus forms: modbus used", prop(`"type": "boolean"`, `{"href": "https://h/p"}, {"href": "modbus+tcp://h/1/3", "modv:entity": "Coil"}`),
 			func(d *models.Document) bool { return mb(d.Properties[0]).Address == 2 }, `forms[0].href: unsupported scheme "https"`},
@@ -283,7 +298,7 @@ func TestMappings(t *testing.T) {
 		{"coap action with optional input", td(`"actions": {"go": {"input": {"type": "object", "properties": {"speed": {"type": "integer", "default": 3}, "dir": {"type": "string"}}}, "forms": [{"href": "coap://h/go"}]}}`),
 			func(d *models.Document) bool {
 				in := d.Operations[0].Inputs
-				return in[0].Optional && in[0].Default.Int == 3 && !in[1].Optional && d.Operations[0].Coap.Payload == `{"speed": {speed}, "dir": {dir}}`
+				return in[0].Optional && in[0].Default.Int == 3 && !in[1].Optional && coapPart[coap.Operation](d.Operations[0].Binding).Payload == `{"speed": {speed}, "dir": {dir}}`
 			}, "actions.go.input.properties.dir: not in required and without a default: imported as required"},
 		{"safe action is idempotent", td(`"actions": {"ping": {"safe": true, "forms": [{"href": "coap://h/ping"}]}}`),
 			func(d *models.Document) bool { return d.Operations[0].Idempotent }, ""},
@@ -428,7 +443,7 @@ func FuzzImport(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := models.Compile(doc, modbus.ModelBinder()); err != nil {
+		if _, err := models.Compile(doc, builtin.Builtin().Binders()...); err != nil {
 			t.Fatalf("imported document does not compile: %v", err)
 		}
 	})

@@ -1,33 +1,126 @@
-package models
+package coap
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/fieldgate/fieldgate/models"
 )
 
-// coapDoc wraps properties and operations (JSON array bodies) in a CoAP model.
-func coapDoc(extra, props, ops string) string { return protocolDoc("coap", extra, props, ops) }
+// coapDoc wraps properties and operations (JSON array bodies) in a CoAP
+// model; extra is more members of the document ("coap":{...}).
+func coapDoc(extra, props, ops string) string {
+	if extra != "" {
+		extra += ","
+	}
+	return `{"id":"t","version":"1","protocol":"coap",` + extra + `"properties":[` + props + `],"operations":[` + ops + `]}`
+}
+
+// compileCoap compiles a CoAP model document with this adapter as binder.
+func compileCoap(src []byte) (*models.Compiled, error) {
+	return models.CompileSource(src, New().(models.Binder))
+}
+
+func compileCoapFile(t testing.TB, path string) *models.Compiled {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compileCoap(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type validateCase struct {
+	name string
+	doc  string
+	want []string
+}
+
+// runValidateCases compiles each case's document and compares the problems
+// with want.
+func runValidateCases(t *testing.T, cases []validateCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := compileCoap([]byte(tc.doc))
+			var got []string
+			if err != nil {
+				got = strings.Split(strings.TrimPrefix(err.Error(), "model t@1: "), "\n")
+				var fe *models.FieldError
+				if !errors.As(err, &fe) || fe.Path == "" {
+					t.Fatalf("error is not a *models.FieldError with a path: %v", err)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("errors\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tc.want, "\n      "))
+			}
+		})
+	}
+}
+
+// checkCase is one Check call and the action (rendered) or error it gives.
+type checkCase = struct {
+	name  string
+	model *models.Compiled
+	op    string
+	input string
+	want  string // the rendered action, or the error
+}
+
+func runCheckCases(t *testing.T, cases []checkCase, render func(*models.Action) string) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var in json.RawMessage
+			if tc.input != "" {
+				in = json.RawMessage(tc.input)
+			}
+			a, err := tc.model.Check(tc.op, in)
+			var got string
+			if err != nil {
+				var oe *models.OperationError
+				if !errors.As(err, &oe) || !strings.HasPrefix(err.Error(), oe.Code+": ") || a != nil {
+					t.Fatalf("error %v is not a coded *models.OperationError, or came with an action", err)
+				}
+				got = err.Error()
+			} else {
+				got = render(a)
+			}
+			if got != tc.want {
+				t.Fatalf("Check(%s, %s)\n got: %s\nwant: %s", tc.op, tc.input, got, tc.want)
+			}
+		})
+	}
+}
+
+// actions is the plan of an action of a CoAP model.
+func actions(a *models.Action) []Action { return a.Plan.([]Action) }
 
 const okCoapProp = `{"name":"ok","type":"float","coap":{"path":"/t"}}`
 
-func TestCoapValidate(t *testing.T) {
+func TestBindValidates(t *testing.T) {
 	runValidateCases(t, []validateCase{
 		{"valid", coapDoc(`"coap":{"security":"psk"}`, okCoapProp, `{"name":"go","coap":{"method":"DELETE","path":"/go"}}`), nil},
 		{"device", coapDoc(`"coap":{"security":"tls"}`, okCoapProp, ""), []string{`coap.security: must be one of none, psk, got "tls"`}},
-		{"device block of another protocol", serialDoc(`"coap":{}`, okSerialProp, ""), []string{`coap: only allowed for protocol coap, got "serial"`}},
+		{"device of the wrong shape", coapDoc(`"coap":{"security":1,"dtls":true}`, okCoapProp, ""), []string{"coap.security: expected string, got 1", "coap.dtls: unknown field"}},
 		{"missing and foreign bindings",
-			coapDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","coap":{"path":"/b"},"serial":{"request":"B?","response":"(?P<value>.*)"}}`,
+			coapDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","coap":{"path":"/b"}}`,
 				`{"name":"o"}`),
 			[]string{
 				"properties[0].coap: a coap model needs a coap binding for every property",
-				`properties[1].serial: only allowed for protocol serial, got "coap"`,
 				"operations[0].coap: a coap model needs a coap binding for every operation",
 			}},
 		{"paths",
@@ -96,17 +189,11 @@ func TestCoapValidate(t *testing.T) {
 	})
 }
 
-func TestCoapCompile(t *testing.T) {
-	c := compileFile(t, "testdata/coap-example.json")
-	if c.Serial != nil {
-		t.Fatalf("Serial = %+v for a coap model", c.Serial)
-	}
+func TestBindCompilesReads(t *testing.T) {
+	c := compileCoapFile(t, "testdata/coap-example.json")
 	var got []string
 	for _, g := range c.Groups {
-		if g.Serial != nil {
-			t.Fatalf("group %v holds more than coap reads: %+v", g.Interval, g)
-		}
-		for _, r := range g.Coap {
+		for _, r := range planReads(t, g) {
 			if r.Observe != g.Observe {
 				t.Fatalf("read %+v in group observe=%v", r, g.Observe)
 			}
@@ -128,11 +215,11 @@ func TestCoapCompile(t *testing.T) {
 	}
 	// Polled and observed resources at one interval go into separate groups,
 	// polled first.
-	c2, err := CompileSource([]byte(coapDoc("", `{"name":"a","type":"int","coap":{"path":"/a","observe":true}},{"name":"b","type":"int","coap":{"path":"/b"}}`, "")))
+	c2, err := compileCoap([]byte(coapDoc("", `{"name":"a","type":"int","coap":{"path":"/a","observe":true}},{"name":"b","type":"int","coap":{"path":"/b"}}`, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c2.Groups) != 2 || c2.Groups[0].Observe || !c2.Groups[1].Observe || c2.Groups[0].Coap[0].Path != "/b" || c2.Groups[1].Interval != DefaultPollInterval {
+	if len(c2.Groups) != 2 || c2.Groups[0].Observe || !c2.Groups[1].Observe || planReads(t, c2.Groups[0])[0].Path != "/b" || c2.Groups[1].Interval != models.DefaultPollInterval {
 		t.Fatalf("groups %+v", c2.Groups)
 	}
 	if p := decodePointer("/a~01/~1~0/"); !reflect.DeepEqual(p, []string{"a~1", "/~", ""}) {
@@ -142,9 +229,9 @@ func TestCoapCompile(t *testing.T) {
 
 // coapActionString renders an action as `write(idempotent=true, 5s): PUT /x json {"v": 1} 5s`;
 // CBOR payloads are shown in CBOR diagnostic-like form via a JSON round trip.
-func coapActionString(a *Action) string {
+func coapActionString(a *models.Action) string {
 	var steps []string
-	for _, r := range a.Coap {
+	for _, r := range actions(a) {
 		payload := string(r.Payload)
 		if r.Format == FormatCBOR {
 			var v any
@@ -159,8 +246,8 @@ func coapActionString(a *Action) string {
 	return fmt.Sprintf("%s(idempotent=%v, %v): %s", a.Name, a.Idempotent, a.Timeout, strings.Join(steps, "; "))
 }
 
-func TestCoapCheck(t *testing.T) {
-	ex := compileFile(t, "testdata/coap-example.json")
+func TestBindChecksActions(t *testing.T) {
+	ex := compileCoapFile(t, "testdata/coap-example.json")
 	cases := []checkCase{
 		{"write json", ex, "write", `{"setpoint": 21.5}`, `write(idempotent=true, 5s): PUT /config/setpoint json {"target": 21.5, "unit": "Cel"} 5s`},
 		{"write json integral float", ex, "write", `{"setpoint": 21}`, `write(idempotent=true, 5s): PUT /config/setpoint json {"target": 21.0, "unit": "Cel"} 5s`},
@@ -187,7 +274,7 @@ func TestCoapCheck(t *testing.T) {
 // TestCoapJSONBreakout: whatever a string input holds, a json payload stays
 // valid JSON with the input as one string member.
 func TestCoapJSONBreakout(t *testing.T) {
-	c, err := CompileSource([]byte(coapDoc("", okCoapProp,
+	c, err := compileCoap([]byte(coapDoc("", okCoapProp,
 		`{"name":"say","inputs":[{"name":"s","type":"string"}],"coap":{"path":"/say","format":"json","payload":"{\"s\": {s}, \"n\": 1}"}}`)))
 	if err != nil {
 		t.Fatal(err)
@@ -199,15 +286,15 @@ func TestCoapJSONBreakout(t *testing.T) {
 			t.Fatalf("Check(%q): %v", s, err)
 		}
 		var got map[string]any
-		dec := json.NewDecoder(bytes.NewReader(a.Coap[0].Payload))
+		dec := json.NewDecoder(bytes.NewReader(actions(a)[0].Payload))
 		if err := dec.Decode(&got); err != nil {
-			t.Fatalf("payload %q is not JSON: %v", a.Coap[0].Payload, err)
+			t.Fatalf("payload %q is not JSON: %v", actions(a)[0].Payload, err)
 		}
 		if len(got) != 2 || got["s"] != s || got["n"] != 1.0 {
-			t.Fatalf("payload %q decodes to %v", a.Coap[0].Payload, got)
+			t.Fatalf("payload %q decodes to %v", actions(a)[0].Payload, got)
 		}
-		if a.Coap[0].Timeout != DefaultOperationTimeout || a.Timeout != 5*time.Second {
-			t.Fatalf("timeouts %v %v", a.Coap[0].Timeout, a.Timeout)
+		if actions(a)[0].Timeout != models.DefaultOperationTimeout || a.Timeout != 5*time.Second {
+			t.Fatalf("timeouts %v %v", actions(a)[0].Timeout, a.Timeout)
 		}
 	}
 }
@@ -219,19 +306,19 @@ func TestCoapSecureMarksEveryRequest(t *testing.T) {
 		`{"name":"sp","type":"float","access":"rw","coap":{"path":"/sp","write":{"payload":"{value}"}}}`
 	ops := `{"name":"reboot","coap":{"method":"POST","path":"/reboot"}}`
 	for _, sec := range []string{"none", "psk"} {
-		c, err := CompileSource([]byte(coapDoc(`"coap":{"security":"`+sec+`"}`, props, ops)))
+		c, err := compileCoap([]byte(coapDoc(`"coap":{"security":"`+sec+`"}`, props, ops)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := sec == "psk"
 		for _, g := range c.Groups {
-			for _, r := range g.Coap {
+			for _, r := range planReads(t, g) {
 				if r.Secure != want {
 					t.Errorf("%s: read %s Secure=%v", sec, r.Path, r.Secure)
 				}
 			}
 		}
-		for _, op := range []struct{ name, input string }{{"reboot", ``}, {WriteOperation, `{"sp":21}`}} {
+		for _, op := range []struct{ name, input string }{{"reboot", ``}, {models.WriteOperation, `{"sp":21}`}} {
 			var in json.RawMessage
 			if op.input != "" {
 				in = json.RawMessage(op.input)
@@ -240,11 +327,21 @@ func TestCoapSecureMarksEveryRequest(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %s: %v", sec, op.name, err)
 			}
-			for _, ca := range a.Coap {
+			for _, ca := range actions(a) {
 				if ca.Secure != want {
 					t.Errorf("%s: %s %s Secure=%v", sec, op.name, ca.Path, ca.Secure)
 				}
 			}
 		}
 	}
+}
+
+// planReads is the plan of a poll group of a CoAP model.
+func planReads(t testing.TB, g models.PollGroup) []Read {
+	t.Helper()
+	reads, err := groupReads("t", &g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reads
 }

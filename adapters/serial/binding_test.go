@@ -1,21 +1,53 @@
-package models
+package serial
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldgate/fieldgate/models"
 )
 
-// serialDoc wraps properties and operations (JSON array bodies) in a serial model.
-func serialDoc(extra, props, ops string) string { return protocolDoc("serial", extra, props, ops) }
+// serialDoc wraps properties and operations (JSON array bodies) in a serial
+// model; extra is more members of the document ("serial":{...}).
+func serialDoc(extra, props, ops string) string {
+	if extra != "" {
+		extra += ","
+	}
+	return `{"id":"t","version":"1","protocol":"serial",` + extra + `"properties":[` + props + `],"operations":[` + ops + `]}`
+}
 
 const okSerialProp = `{"name":"ok","type":"float","serial":{"request":"T?","response":"^T=(?P<value>.*)$"}}`
 
-func TestSerialValidate(t *testing.T) {
-	runValidateCases(t, []validateCase{
+// compileSerial compiles a serial model document with this adapter as binder.
+func compileSerial(src []byte) (*models.Compiled, error) {
+	return models.CompileSource(src, NewText().(models.Binder))
+}
+
+func compileSerialFile(t testing.TB, path string) *models.Compiled {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compileSerial(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestBindValidates(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		want []string
+	}{
 		{"valid", serialDoc(`"serial":{"terminator":"\r","separators":";,"}`, okSerialProp, `{"name":"go","serial":{"steps":[{"command":"GO"}]}}`), nil},
 		{"device",
 			serialDoc(`"serial":{"terminator":"123456789","minGap":"11s","separators":"a;"}`, okSerialProp, ""),
@@ -24,20 +56,17 @@ func TestSerialValidate(t *testing.T) {
 				"serial.minGap: must be at most 10s, got 11s",
 				`serial.separators: must be printable ASCII punctuation such as ";", got "a;"`,
 			}},
-		{"device block of another protocol",
-			stubDoc(`"serial":{}`, okProp, ""),
-			[]string{`serial: only allowed for protocol serial, got "stub"`}},
-		{"missing and foreign bindings",
-			serialDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","serial":{"request":"B?","response":"(?P<value>.*)"}}`,
-				`{"name":"o"},{"name":"p","coap":{"path":"/p"},"serial":{"steps":[{"command":"P"}]}}`),
+		{"device of the wrong shape",
+			serialDoc(`"serial":{"terminator":1,"colour":"red"}`, okSerialProp, ""),
+			[]string{"serial.terminator: expected string, got 1", "serial.colour: unknown field"}},
+		{"missing bindings",
+			serialDoc("", `{"name":"a","type":"int"},{"name":"b","type":"int","serial":{"request":"B?","response":"(?P<value>.*)","colour":1}}`,
+				`{"name":"o"},{"name":"p","serial":{"steps":[{"command":"P"}]}}`),
 			[]string{
 				"properties[0].serial: a serial model needs a serial binding for every property",
+				"properties[1].serial.colour: unknown field",
 				"operations[0].serial: a serial model needs a serial binding for every operation",
-				`operations[1].coap: only allowed for protocol coap, got "serial"`,
 			}},
-		{"serial binding in a stub model",
-			stubDoc("", `{"name":"x","type":"int","stub":{},"serial":{"request":"X?","response":"(?P<value>.*)"}}`, ""),
-			[]string{`properties[0].serial: only allowed for protocol serial, got "stub"`}},
 		{"read request and response",
 			serialDoc("", `{"name":"a","type":"int","serial":{"request":"","response":""}},`+
 				`{"name":"b","type":"int","serial":{"request":"B? {x}","response":"^B=(.*)$"}},`+
@@ -97,23 +126,39 @@ func TestSerialValidate(t *testing.T) {
 				"operations[0].serial.steps[6]: must hold exactly one of command or delay",
 				"operations[1].serial.steps: must hold 1..16 steps, got 0",
 			}},
-	})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := compileSerial([]byte(tc.doc))
+			var got []string
+			if err != nil {
+				got = strings.Split(strings.TrimPrefix(err.Error(), "model t@1: "), "\n")
+				var fe *models.FieldError
+				if !errors.As(err, &fe) || fe.Path == "" {
+					t.Fatalf("error is not a *models.FieldError with a path: %v", err)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("errors\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(tc.want, "\n      "))
+			}
+		})
+	}
 }
 
-func TestSerialCompile(t *testing.T) {
-	c := compileFile(t, "testdata/serial-example.json")
-	if c.Serial == nil || string(c.Serial.Terminator) != "\r\n" || string(c.Serial.ReplyTerminator) != "\r\n" || c.Serial.MinGap != 20*time.Millisecond {
-		t.Fatalf("Serial = %+v", c.Serial)
-	}
+func TestBindCompilesReads(t *testing.T) {
+	c := compileSerialFile(t, "testdata/serial-example.json")
 	if len(c.Groups) != 2 {
 		t.Fatalf("%d groups, want 2 (5s and 30s)", len(c.Groups))
 	}
 	var got []string
 	for _, g := range c.Groups {
-		if g.Coap != nil || g.Observe {
-			t.Fatalf("group %v holds more than serial reads: %+v", g.Interval, g)
+		if g.Observe {
+			t.Fatalf("group %v is observed: %+v", g.Interval, g)
 		}
-		for _, r := range g.Serial {
+		for _, r := range groupReads(g) {
+			if r.Line == nil || string(r.Line.Terminator) != "\r\n" || string(r.Line.ReplyTerminator) != "\r\n" || r.Line.MinGap != 20*time.Millisecond {
+				t.Fatalf("line = %+v", r.Line)
+			}
 			got = append(got, fmt.Sprintf("%v %s %q %s group=%d %v scale=%v %s",
 				g.Interval, c.Properties[r.Property].Name, r.Request, r.Pattern, r.Group, r.Timeout, r.Scale, r.Kind))
 		}
@@ -126,25 +171,32 @@ func TestSerialCompile(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("reads\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
 	}
-	if m := c.Groups[0].Serial[0].Pattern.FindSubmatch([]byte("T=21.5")); m == nil || string(m[c.Groups[0].Serial[0].Group]) != "21.5" {
+	// Two commands: the model's timeout, each command's own (at least the
+	// model's) and the line's gap before each.
+	if g := c.Groups[0]; g.Requests != 2 || g.Budget != 500*time.Millisecond+2*(500*time.Millisecond+20*time.Millisecond) {
+		t.Fatalf("group 0: %d requests, budget %v", g.Requests, g.Budget)
+	}
+	first := groupReads(c.Groups[0])[0]
+	if m := first.Pattern.FindSubmatch([]byte("T=21.5")); m == nil || string(m[first.Group]) != "21.5" {
 		t.Fatalf("pattern does not capture the value: %q", m)
 	}
 	// The value group need not be the first one.
-	c2, err := CompileSource([]byte(serialDoc(`"serial":{"terminator":"\r","replyTerminator":">"}`,
+	c2, err := compileSerial([]byte(serialDoc(`"serial":{"terminator":"\r","replyTerminator":">"}`,
 		`{"name":"v","type":"int","serial":{"request":"V?","response":"^(V|W)=(?P<value>[0-9]+)$","scale":0.5,"offset":1}}`, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c2.Groups[0].Serial[0]
-	if r.Group != 2 || string(r.Request) != "V?\r" || r.Scale != 0.5 || r.Offset != 1 || r.Timeout != DefaultTimeout || string(c2.Serial.ReplyTerminator) != ">" {
-		t.Fatalf("read %+v, line %+v", r, c2.Serial)
+	r := groupReads(c2.Groups[0])[0]
+	if r.Group != 2 || string(r.Request) != "V?\r" || r.Scale != 0.5 || r.Offset != 1 || r.Timeout != models.DefaultTimeout || string(r.Line.ReplyTerminator) != ">" {
+		t.Fatalf("read %+v, line %+v", r, r.Line)
 	}
 }
 
-// serialActionString renders an action as `calibrate(idempotent=true, 3s): "CAL +1.50\r\n" ack ^OK$ 1s; delay 100ms`.
-func serialActionString(a *Action) string {
+// actionString renders an action as `calibrate(idempotent=true, 3s): "CAL +1.50\r\n" ack ^OK$ 1s; delay 100ms`.
+func actionString(a *models.Action) string {
 	var steps []string
-	for _, s := range a.Serial {
+	plan, _ := a.Plan.([]Action)
+	for _, s := range plan {
 		if s.Delay > 0 {
 			steps = append(steps, "delay "+s.Delay.String())
 			continue
@@ -155,53 +207,15 @@ func serialActionString(a *Action) string {
 		}
 		steps = append(steps, fmt.Sprintf("%q %s %v", s.Command, ack, s.Timeout))
 	}
+	if a.Steps != len(plan) {
+		steps = append(steps, fmt.Sprintf("(Steps %d)", a.Steps))
+	}
 	return fmt.Sprintf("%s(idempotent=%v, %v): %s", a.Name, a.Idempotent, a.Timeout, strings.Join(steps, "; "))
 }
 
-// checkCase is one Check call and the action (rendered) or error it gives.
-type checkCase = struct {
-	name  string
-	model *Compiled
-	op    string
-	input string
-	want  string // the rendered action, or the error
-}
-
-func runCheckCases(t *testing.T, cases []checkCase, render func(*Action) string) {
-	t.Helper()
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := checkString(t, tc.model, tc.op, tc.input, render); got != tc.want {
-				t.Fatalf("Check(%s, %s)\n got: %s\nwant: %s", tc.op, tc.input, got, tc.want)
-			}
-		})
-	}
-}
-
-// checkString runs Check and renders its action with render, or its error.
-func checkString(t *testing.T, c *Compiled, op, input string, render func(*Action) string) string {
-	t.Helper()
-	var in json.RawMessage
-	if input != "" {
-		in = json.RawMessage(input)
-	}
-	a, err := c.Check(op, in)
-	if err != nil {
-		var oe *OperationError
-		if !errors.As(err, &oe) || !strings.HasPrefix(err.Error(), oe.Code+": ") {
-			t.Fatalf("error %v is not a coded *OperationError", err)
-		}
-		if a != nil {
-			t.Fatalf("Check returned an action with its error: %+v", a)
-		}
-		return err.Error()
-	}
-	return render(a)
-}
-
-func TestSerialCheck(t *testing.T) {
-	ex := compileFile(t, "testdata/serial-example.json")
-	hash, err := CompileSource([]byte(serialDoc(`"serial":{"terminator":"#","replyTerminator":"\n","separators":"&|"}`,
+func TestBindChecksActions(t *testing.T) {
+	ex := compileSerialFile(t, "testdata/serial-example.json")
+	hash, err := compileSerial([]byte(serialDoc(`"serial":{"terminator":"#","replyTerminator":"\n","separators":"&|"}`,
 		`{"name":"mode","type":"string","access":"w","serial":{"write":"MODE {value}"}},`+
 			`{"name":"on","type":"bool","access":"w","serial":{"write":"ON {value:%d}","timeout":"2s"}},`+
 			`{"name":"code","type":"int","access":"w","serial":{"write":"CODE {value:%04X}"}}`,
@@ -209,7 +223,13 @@ func TestSerialCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []checkCase{
+	cases := []struct {
+		name  string
+		model *models.Compiled
+		op    string
+		input string
+		want  string // the rendered action, or the error
+	}{
 		{"write setpoint", ex, "write", `{"setpoint": 21.5}`, `write(idempotent=true, 5s): "SP 21.5\r\n" ack ^OK$ 500ms`},
 		{"write rounds to verb", ex, "write", `{"setpoint": 21}`, `write(idempotent=true, 5s): "SP 21.0\r\n" ack ^OK$ 500ms`},
 		{"write two in property order", ex, "write", `{"label": "Hall 2", "setpoint": 5}`,
@@ -249,46 +269,68 @@ func TestSerialCheck(t *testing.T) {
 		{"read-only", ex, "write", `{"temperature": 20}`, "read-only: temperature: property is read-only"},
 		{"unknown input", ex, "reboot", `{"now": true}`, "invalid-input: now: operation reboot has no such input"},
 	}
-	runCheckCases(t, cases, serialActionString)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var in json.RawMessage
+			if tc.input != "" {
+				in = json.RawMessage(tc.input)
+			}
+			a, err := tc.model.Check(tc.op, in)
+			var got string
+			if err != nil {
+				var oe *models.OperationError
+				if !errors.As(err, &oe) || !strings.HasPrefix(err.Error(), oe.Code+": ") || a != nil {
+					t.Fatalf("error %v is not a coded *models.OperationError, or came with an action", err)
+				}
+				got = err.Error()
+			} else {
+				got = actionString(a)
+			}
+			if got != tc.want {
+				t.Fatalf("Check(%s, %s)\n got: %s\nwant: %s", tc.op, tc.input, got, tc.want)
+			}
+		})
+	}
 }
 
-func TestFormatText(t *testing.T) {
-	cases := []struct {
-		v    Value
-		verb string
-		want string
-	}{
-		{FloatValue(21.5), "", "21.5"},
-		{FloatValue(1e21), "", "1000000000000000000000"},
-		{FloatValue(21.25), "%.1f", "21.2"},
-		{FloatValue(-3), "%+06.1f", "-003.0"},
-		{FloatValue(0.5), "%e", "5.000000e-01"},
-		{IntValue(-7), "", "-7"},
-		{IntValue(255), "%x", "ff"},
-		{IntValue(255), "%04X", "00FF"},
-		{IntValue(3), "%.2f", "3.00"},
-		{IntValue(42), "%5d", "   42"},
-		{BoolValue(true), "", "true"},
-		{BoolValue(true), "%d", "1"},
-		{BoolValue(false), "%d", "0"},
-		{BoolValue(false), "%t", "false"},
-		{StringValue("ab"), "%-4s|", "ab  |"},
-		{StringValue("ab"), "%x", "6162"},
-		{StringValue("abc"), "%.2s", "ab"},
-	}
-	for _, tc := range cases {
-		verb := tc.verb
-		suffix := ""
-		if strings.HasSuffix(verb, "|") {
-			verb, suffix = strings.TrimSuffix(verb, "|"), "|"
+// TestBindSourceRoundTrip: compiling the canonical Source again gives the
+// same plans, which is what the gateway relies on after a restart.
+func TestBindSourceRoundTrip(t *testing.T) {
+	for _, p := range []string{"testdata/serial-example.json", "testdata/acme-tx9.json", "../../testbench/demo/models/acme-tx9.json"} {
+		c := compileSerialFile(t, p)
+		again, err := compileSerial(c.Source)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", p, err, c.Source)
 		}
-		if verb != "" {
-			if msg := checkVerb(verb, tc.v.Kind); msg != "" {
-				t.Fatalf("checkVerb(%q, %s): %s", verb, tc.v.Kind, msg)
+		if !reflect.DeepEqual(c.Groups, again.Groups) || !reflect.DeepEqual(c.Binding(), again.Binding()) {
+			t.Fatalf("%s: recompiled plan differs", p)
+		}
+	}
+}
+
+// FuzzCheckSerial: no operation input panics Check of a serial model, and a
+// command it accepts holds no control character or separator but its
+// terminator.
+func FuzzCheckSerial(f *testing.F) {
+	c := compileSerialFile(f, "testdata/serial-example.json")
+	f.Add("write", []byte(`{"setpoint": 21.5}`))
+	f.Add("calibrate", []byte(`{"offset": 1.5, "note": "a;b\r\n"}`))
+	f.Add("write", []byte(`{"label": "\"}, \"x\": {\"", "setpoint": 20}`))
+	f.Add("reboot", []byte(`null`))
+	f.Fuzz(func(t *testing.T, op string, input []byte) {
+		a, err := c.Check(op, input)
+		if err != nil {
+			var oe *models.OperationError
+			if !errors.As(err, &oe) || oe.Code == "" {
+				t.Fatalf("error %v is not a coded *models.OperationError", err)
+			}
+			return
+		}
+		for _, s := range a.Plan.([]Action) {
+			body, ok := strings.CutSuffix(string(s.Command), "\r\n")
+			if s.Delay == 0 && (!ok || strings.ContainsFunc(body, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ';' })) {
+				t.Fatalf("command %q escapes its line", s.Command)
 			}
 		}
-		if got := formatText(tc.v, verb) + suffix; got != tc.want {
-			t.Errorf("formatText(%s, %q) = %q, want %q", tc.v, verb, got, tc.want)
-		}
-	}
+	})
 }

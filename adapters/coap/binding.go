@@ -1,20 +1,24 @@
-package models
+package coap
 
-import "time"
+import (
+	"time"
 
-// CoAP model bindings (RFC 7252): properties are resources, operations are
-// requests with a payload built from typed inputs. Used when Document.Protocol
-// is "coap".
+	"github.com/fieldgate/fieldgate/models"
+)
 
-// CoapDevice holds the device-wide CoAP settings of a model.
-type CoapDevice struct {
+// The "coap" part of a model document: properties are resources, operations
+// are requests with a payload built from typed inputs.
+
+// Device holds the device-wide CoAP settings of a model (the document's
+// "coap" member).
+type Device struct {
 	// Security is "none" (default) or "psk": DTLS with a pre-shared key that the
 	// gateway reads from the file its bus config names.
 	Security string `json:"security,omitempty"`
 }
 
-// CoapBinding binds a property to a resource.
-type CoapBinding struct {
+// Property binds a property to a resource.
+type Property struct {
 	Path string `json:"path"` // "/sensors/temp"
 	// Format is the content format of the resource: "text" (text/plain, the
 	// default), "json" (application/json) or "cbor" (application/cbor).
@@ -31,26 +35,26 @@ type CoapBinding struct {
 	// method PUT (default) or POST on Write.Path (default Path) with Payload, a
 	// template over {value} (default "{value}") in Write.Format (default: the
 	// binding's Format).
-	Write *CoapRequest `json:"write,omitempty"`
+	Write *Request `json:"write,omitempty"`
 }
 
-// CoapOperation is one request; its payload template refers to the inputs.
-type CoapOperation struct {
-	CoapRequest
+// Operation is one request; its payload template refers to the inputs.
+type Operation struct {
+	Request
 }
 
-// CoapRequest is a request template. In a json (or cbor) payload template a
+// Request is a request template. In a json (or cbor) payload template a
 // placeholder is replaced by the JSON encoding of the value, so
 // `{"target": {setpoint}}` stays valid JSON whatever the input; a cbor payload
 // is written as JSON and sent as the equivalent CBOR.
-type CoapRequest struct {
+type Request struct {
 	Method  string `json:"method,omitempty"` // PUT (default), POST, DELETE
 	Path    string `json:"path,omitempty"`
 	Format  string `json:"format,omitempty"` // of the payload: text (default), json, cbor
 	Payload string `json:"payload,omitempty"`
 }
 
-// ContentFormat is a CoAP content format the models support.
+// ContentFormat is a content format a model may give a resource.
 type ContentFormat uint8
 
 const (
@@ -59,8 +63,34 @@ const (
 	FormatCBOR                          // application/cbor (60)
 )
 
-// CoapCode returns the CoAP Content-Format option number of f.
-func (f ContentFormat) CoapCode() uint16 {
+// ParseContentFormat maps a model format name ("text" or "", "json", "cbor")
+// to a ContentFormat.
+func ParseContentFormat(s string) (ContentFormat, bool) {
+	switch s {
+	case "", "text":
+		return FormatText, true
+	case "json":
+		return FormatJSON, true
+	case "cbor":
+		return FormatCBOR, true
+	}
+	return 0, false
+}
+
+func (f ContentFormat) String() string {
+	switch f {
+	case FormatText:
+		return "text"
+	case FormatJSON:
+		return "json"
+	case FormatCBOR:
+		return "cbor"
+	}
+	return "invalid"
+}
+
+// Number returns the CoAP Content-Format option number of f.
+func (f ContentFormat) Number() uint16 {
 	switch f {
 	case FormatJSON:
 		return 50
@@ -70,23 +100,27 @@ func (f ContentFormat) CoapCode() uint16 {
 	return 0
 }
 
-// CoapRead is one resource of a poll (or observe) group.
-type CoapRead struct {
-	Property int    // index into Compiled.Properties
+// The plans a compiled model hands this adapter's buses.
+
+// Read is one resource of a poll (or observe) group. A poll group's plan
+// (models.PollGroup.Plan) is a []Read, in property order.
+type Read struct {
+	Property int    // index into models.Compiled.Properties
 	Path     string // absolute resource path
 	Format   ContentFormat
 	Pointer  []string // decoded JSON pointer tokens; nil: the whole payload
 	Observe  bool
 	Scale    float64 // 1 when the model gives none
 	Offset   float64
-	Kind     Kind
+	Kind     models.Kind
 	// Secure: the model's security is "psk": the request must go over DTLS,
 	// never in the clear.
 	Secure bool
 }
 
-// CoapAction is one resolved request of a checked operation.
-type CoapAction struct {
+// Action is one resolved request of a checked operation or property write.
+// An action's plan (models.Action.Plan) is a []Action.
+type Action struct {
 	Method  string // "PUT", "POST" or "DELETE"
 	Path    string
 	Format  ContentFormat

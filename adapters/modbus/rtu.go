@@ -96,6 +96,30 @@ func (b *rtuBus) resolve(target string) (byte, error) {
 	return byte(unit), nil
 }
 
+// Attach resolves a target once (adapters.Attacher): a unit on the bus's port.
+func (b *rtuBus) Attach(target string) (adapters.Device, error) {
+	unit, err := b.resolve(target)
+	if err != nil {
+		return nil, err
+	}
+	return &rtuDevice{bus: b, target: target, unit: unit}, nil
+}
+
+// rtuDevice is a unit attached to a Modbus RTU bus.
+type rtuDevice struct {
+	bus    *rtuBus
+	target string
+	unit   byte
+}
+
+func (d *rtuDevice) Poll(ctx context.Context, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	return pollGroup(ctx, d.bus, d.unit, d.target, group, out, d.bus.set.timeout)
+}
+
+func (d *rtuDevice) Execute(ctx context.Context, action *models.Action) error {
+	return execute(ctx, d.bus, d.unit, d.target, action, d.bus.set.timeout)
+}
+
 // do runs one transaction on the port's owner (operations ahead of polls).
 // A unit that is backing off after a timeout is skipped off the wire when its
 // poll's turn comes, so polls queued behind its first timeout cost nothing.

@@ -137,14 +137,10 @@ func (b *tcpBus) resolve(target string) (*link, byte, error) {
 	t, ok := b.targets[target]
 	b.mu.Unlock()
 	if !ok {
-		ep, unit, err := parseTarget(target)
-		if err != nil {
+		var err error
+		if t, err = b.check(target); err != nil {
 			return nil, 0, err
 		}
-		if !b.set.configured[ep] && !b.inRange(ep) {
-			return nil, 0, fmt.Errorf("%w: endpoint of %q is not configured on bus %q", adapters.ErrUnknownTarget, target, b.name)
-		}
-		t = busTarget{endpoint: ep, unit: unit}
 		b.mu.Lock()
 		if len(b.targets) < maxResolvedTargets {
 			b.targets[target] = t
@@ -153,6 +149,53 @@ func (b *tcpBus) resolve(target string) (*link, byte, error) {
 	}
 	l, err := b.link(t.endpoint)
 	return l, t.unit, err
+}
+
+// check parses a target and checks that its endpoint belongs to this bus.
+func (b *tcpBus) check(target string) (busTarget, error) {
+	ep, unit, err := parseTarget(target)
+	if err != nil {
+		return busTarget{}, err
+	}
+	if !b.set.configured[ep] && !b.inRange(ep) {
+		return busTarget{}, fmt.Errorf("%w: endpoint of %q is not configured on bus %q", adapters.ErrUnknownTarget, target, b.name)
+	}
+	return busTarget{endpoint: ep, unit: unit}, nil
+}
+
+// Attach resolves a target once (adapters.Attacher): its endpoint, checked
+// against the bus's, and its unit. The device's polls look up the endpoint's
+// link (a map lookup: a link that failed is replaced by a new one) and parse
+// nothing.
+func (b *tcpBus) Attach(target string) (adapters.Device, error) {
+	t, err := b.check(target)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpDevice{bus: b, target: target, at: t}, nil
+}
+
+// tcpDevice is a unit attached to a Modbus TCP bus.
+type tcpDevice struct {
+	bus    *tcpBus
+	target string
+	at     busTarget
+}
+
+func (d *tcpDevice) Poll(ctx context.Context, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	l, err := d.bus.link(d.at.endpoint)
+	if err != nil {
+		return out, err
+	}
+	return pollGroup(ctx, l, d.at.unit, d.target, group, out, d.bus.set.timeout)
+}
+
+func (d *tcpDevice) Execute(ctx context.Context, action *models.Action) error {
+	l, err := d.bus.link(d.at.endpoint)
+	if err != nil {
+		return err
+	}
+	return execute(ctx, l, d.at.unit, d.target, action, d.bus.set.timeout)
 }
 
 func (b *tcpBus) inRange(ep string) bool {

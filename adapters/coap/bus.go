@@ -102,10 +102,44 @@ func LocalID(target string) string {
 	return Protocol + "/" + strings.TrimPrefix(target, secureScheme)
 }
 
-// endpointFor parses a target and returns its owner, starting it on first use.
-// A target is "host:port" (UDP) or "coaps://host:port" (DTLS with the bus's
-// pre-shared key).
+// Attach resolves a target once (adapters.Attacher): its endpoint is parsed,
+// checked and started; the device's polls find it by its target.
+func (b *bus) Attach(target string) (adapters.Device, error) {
+	if _, err := b.endpointFor(target); err != nil {
+		return nil, err
+	}
+	return coapDevice{bus: b, target: target}, nil
+}
+
+// coapDevice is a device attached to a CoAP bus.
+type coapDevice struct {
+	bus    *bus
+	target string
+}
+
+func (d coapDevice) Poll(ctx context.Context, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	return d.bus.Poll(ctx, d.target, group, out)
+}
+
+func (d coapDevice) Execute(ctx context.Context, action *models.Action) error {
+	return d.bus.Execute(ctx, d.target, action)
+}
+
+func (d coapDevice) Observe(ctx context.Context, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error {
+	return d.bus.Observe(ctx, d.target, group, emit, fail)
+}
+
+// endpointFor returns the owner of a target's endpoint: found by the target
+// once started, else parsed and started. A target is "host:port" (UDP) or
+// "coaps://host:port" (DTLS with the bus's pre-shared key).
 func (b *bus) endpointFor(target string) (*endpoint, error) {
+	b.mu.Lock()
+	e, ok := b.eps[target]
+	closed := b.closed
+	b.mu.Unlock()
+	if ok && !closed {
+		return e, nil
+	}
 	addr, err := parseEndpoint(target)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %q: %w", adapters.ErrUnknownTarget, target, err)
@@ -125,7 +159,7 @@ func (b *bus) endpointFor(target string) (*endpoint, error) {
 	if b.closed {
 		return nil, errClosed
 	}
-	e, ok := b.eps[target]
+	e, ok = b.eps[target]
 	if !ok {
 		e = newEndpoint(addr, b.log, b.set.timeout, psk, b.onLink, &b.wire)
 		b.eps[target] = e

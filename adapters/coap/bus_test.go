@@ -344,3 +344,26 @@ func TestBlockwiseLargePayloads(t *testing.T) {
 		t.Errorf("emulated resource after a %d-byte PUT holds %d bytes: %.80s…", len(payload), len(got), got)
 	}
 }
+
+// A device is attached once: a bad target fails then; an attached device
+// polls and is observable (adapters.DeviceObserver).
+func TestAttach(t *testing.T) {
+	d := startDevice(t, benchYAML, 0)
+	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
+	at := b.(adapters.Attacher)
+	for _, bad := range []string{"nonsense", "coaps://" + d.Addr()} {
+		if _, err := at.Attach(bad); !errors.Is(err, adapters.ErrUnknownTarget) {
+			t.Errorf("Attach(%q) = %v, want ErrUnknownTarget", bad, err)
+		}
+	}
+	dev, err := at.Attach(d.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dev.(adapters.DeviceObserver); !ok {
+		t.Error("an attached CoAP device is not observable")
+	}
+	if out, err := dev.Poll(context.Background(), reads(), nil); err != nil || len(out) != 3 {
+		t.Fatalf("poll: %+v, %v", out, err)
+	}
+}

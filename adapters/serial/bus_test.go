@@ -336,3 +336,23 @@ func TestModelFramingWins(t *testing.T) {
 		t.Errorf("CR LF framing on a CR device: %v, want a timeout", err)
 	}
 }
+
+// The device is attached once: a target naming another port fails then; the
+// attached device polls.
+func TestAttach(t *testing.T) {
+	dev := startDevice(t, tx9(t))
+	b := openBus(t, dev, "", nil)
+	if _, err := b.Attach("another-port"); !errors.Is(err, adapters.ErrUnknownTarget) {
+		t.Errorf("Attach(another-port) = %v, want ErrUnknownTarget", err)
+	}
+	d, err := b.Attach(b.portID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tx9Model(t)
+	ctx := ctxT(t)
+	waitFor(t, "a poll of the attached device", func() error {
+		_, err := d.Poll(ctx, &c.Groups[0], nil)
+		return err
+	})
+}

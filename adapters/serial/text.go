@@ -86,6 +86,29 @@ func (b *bus) resolve(target string) error {
 	return nil
 }
 
+// Attach resolves a target once (adapters.Attacher): the device on the bus's
+// port.
+func (b *bus) Attach(target string) (adapters.Device, error) {
+	if err := b.resolve(target); err != nil {
+		return nil, err
+	}
+	return device{bus: b, target: target}, nil
+}
+
+// device is the device attached to a text serial bus.
+type device struct {
+	bus    *bus
+	target string
+}
+
+func (d device) Poll(ctx context.Context, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	return d.bus.Poll(ctx, d.target, group, out)
+}
+
+func (d device) Execute(ctx context.Context, action *models.Action) error {
+	return d.bus.Execute(ctx, d.target, action)
+}
+
 // Poll sends each read's request and decodes its reply. On error it returns
 // out as it was given and the first failure.
 func (b *bus) Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {

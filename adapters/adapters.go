@@ -67,18 +67,28 @@ type BusSpec struct {
 	OnLink func(link string, up bool, err error)
 }
 
-// Bus is one configured bus. Every call goes through the owner goroutine of the
-// physical link the target lives on; operations (Execute) go ahead of queued polls.
-// Implementations must be safe for concurrent use.
+// Bus is one configured bus. A device is attached to it once, when its model
+// is assigned: Attach resolves the target (the Candidate.Target discovery
+// produced, or one built from config) — its address, its unit, the link it
+// lives on — so that a bad target is an error then, not at every poll, and a
+// poll parses nothing. Every transaction goes through the owner goroutine of
+// the physical link the device lives on. Implementations must be safe for
+// concurrent use.
 type Bus interface {
-	// Poll reads one poll group of a device and appends its readings to out.
-	// Target is the Candidate.Target discovery produced (or one built from config).
-	Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error)
-	// Execute performs a checked action on a device, ahead of queued polls.
-	Execute(ctx context.Context, target string, action *models.Action) error
+	// Attach resolves target; a target that names no device the bus can reach
+	// is an error wrapping ErrUnknownTarget.
+	Attach(target string) (Device, error)
 	// Close stops the bus's owners and releases their links; it waits at most one
 	// in-flight transaction timeout.
 	Close() error
+}
+
+// Device is one device attached to a bus.
+type Device interface {
+	// Poll reads one poll group of the device and appends its readings to out.
+	Poll(ctx context.Context, group *models.PollGroup, out []models.Reading) ([]models.Reading, error)
+	// Execute performs a checked action on the device, ahead of queued polls.
+	Execute(ctx context.Context, action *models.Action) error
 }
 
 // Discoverer is implemented by buses that can find devices by themselves.
@@ -88,10 +98,10 @@ type Discoverer interface {
 	Discover(ctx context.Context) ([]Candidate, error)
 }
 
-// Observer is implemented by buses whose devices can push their values as they
-// change (CoAP observe). The gateway hands it the groups marked Observe instead
-// of polling them.
-type Observer interface {
+// DeviceObserver is implemented by attached devices that can push their values
+// as they change (CoAP observe). The gateway hands it the groups marked Observe
+// instead of polling them.
+type DeviceObserver interface {
 	// Observe keeps the readings of group flowing to emit as they change, until
 	// ctx is done (then it returns ctx.Err()). It re-registers when
 	// notifications stop, and falls back to polling at group.Interval by itself
@@ -101,7 +111,7 @@ type Observer interface {
 	// poll; the next readings
 	// emitted mean the device answers again. emit and fail may be called from
 	// several goroutines and must not block for long.
-	Observe(ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error
+	Observe(ctx context.Context, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error
 }
 
 // Candidate is a discovered device.

@@ -223,13 +223,17 @@ type ringBus struct {
 	names []string
 }
 
-func (r *ringBus) device(target string) (*ringDevice, error) {
+// Attach resolves a target once: the device of that name on this bus.
+func (r *ringBus) Attach(target string) (adapters.Device, error) {
 	d, ok := r.a.devices[target]
 	if !ok || !slices.Contains(r.names, target) {
 		return nil, fmt.Errorf("ring %q: %w", target, adapters.ErrUnknownTarget)
 	}
-	return d, nil
+	return ringAttached{d}, nil
 }
+
+// ringAttached is a ring device attached to a bus.
+type ringAttached struct{ d *ringDevice }
 
 func (r *ringBus) Discover(context.Context) ([]adapters.Candidate, error) {
 	var out []adapters.Candidate
@@ -245,37 +249,29 @@ func (r *ringBus) Discover(context.Context) ([]adapters.Candidate, error) {
 	return out, nil
 }
 
-func (r *ringBus) Poll(_ context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
-	d, err := r.device(target)
-	if err != nil {
-		return out, err
-	}
+func (a ringAttached) Poll(_ context.Context, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
 	plan, ok := group.Plan.([]ringRead)
 	if !ok {
 		return out, fmt.Errorf("ring: a poll group of another protocol (%T)", group.Plan)
 	}
 	now := time.Now()
 	for _, rd := range plan {
-		v, ok := d.slot(rd.bank, rd.slot)
+		v, ok := a.d.slot(rd.bank, rd.slot)
 		if !ok {
-			return out, fmt.Errorf("ring %q slot %d: %w", target, rd.slot, adapters.ErrBadReply)
+			return out, fmt.Errorf("ring slot %d: %w", rd.slot, adapters.ErrBadReply)
 		}
 		out = append(out, models.Reading{Property: rd.prop, Value: models.FloatValue(v), Time: now, Quality: models.QualityGood})
 	}
 	return out, nil
 }
 
-func (r *ringBus) Execute(_ context.Context, target string, action *models.Action) error {
-	d, err := r.device(target)
-	if err != nil {
-		return err
-	}
+func (a ringAttached) Execute(_ context.Context, action *models.Action) error {
 	plan, ok := action.Plan.([]ringWrite)
 	if !ok {
 		return fmt.Errorf("ring: an action of another protocol (%T)", action.Plan)
 	}
 	for _, w := range plan {
-		d.set(w.bank, w.slot, w.value)
+		a.d.set(w.bank, w.slot, w.value)
 	}
 	return nil
 }

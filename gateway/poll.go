@@ -29,7 +29,7 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 	if bus == nil {
 		return errUnknownBus(rec.Bus)
 	}
-	dev, err := adapters.Attach(bus, rec.Target)
+	dev, err := bus.Attach(rec.Target)
 	if err != nil {
 		return fmt.Errorf("attach %s to bus %q: %w", rec.LocalID, rec.Bus, err)
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/gateway/config"
-	"github.com/fieldgate/fieldgate/models"
 )
 
 // countingBus is a test-only bus whose scan takes a while and counts how many
@@ -31,11 +31,11 @@ func (b *countingBus) Discover(ctx context.Context) ([]adapters.Candidate, error
 	return nil, adapters.Sleep(ctx, 100*time.Millisecond)
 }
 
-func (b *countingBus) Poll(context.Context, string, *models.PollGroup, []models.Reading) ([]models.Reading, error) {
-	return nil, nil
+// Attach: the scans are what is counted; no device is ever attached.
+func (b *countingBus) Attach(target string) (adapters.Device, error) {
+	return nil, fmt.Errorf("%w: %q", adapters.ErrUnknownTarget, target)
 }
-func (b *countingBus) Execute(context.Context, string, *models.Action) error { return nil }
-func (b *countingBus) Close() error                                          { return nil }
+func (b *countingBus) Close() error { return nil }
 
 // One scan at a time, whoever asks: the schedule's scans and the local API's
 // take turns on a bus, never scan it twice over at once.

@@ -52,13 +52,13 @@ func (adapter) Preflight(settings json.RawMessage) error {
 }
 
 var (
-	_ adapters.Preflighter = adapter{}
-	_ models.Binder        = adapter{}
-	_ adapters.SchemaPart  = adapter{}
-	_ adapters.Bus         = (*bus)(nil)
-	_ adapters.Discoverer  = (*bus)(nil)
-	_ adapters.Observer    = (*bus)(nil)
-	_ adapters.WireCounter = (*bus)(nil)
+	_ adapters.Preflighter    = adapter{}
+	_ models.Binder           = adapter{}
+	_ adapters.SchemaPart     = adapter{}
+	_ adapters.Bus            = (*bus)(nil)
+	_ adapters.Discoverer     = (*bus)(nil)
+	_ adapters.DeviceObserver = coapDevice{}
+	_ adapters.WireCounter    = (*bus)(nil)
 )
 
 // WireStats counts the exchanges with every endpoint of the bus.
@@ -102,7 +102,7 @@ func LocalID(target string) string {
 	return Protocol + "/" + strings.TrimPrefix(target, secureScheme)
 }
 
-// Attach resolves a target once (adapters.Attacher): its endpoint is parsed,
+// Attach resolves a target once (adapters.Bus): its endpoint is parsed,
 // checked and started; the device's polls find it by its target.
 func (b *bus) Attach(target string) (adapters.Device, error) {
 	if _, err := b.endpointFor(target); err != nil {

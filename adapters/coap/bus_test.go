@@ -63,6 +63,33 @@ func openBus(t *testing.T, settings string) adapters.Bus {
 
 type testWriter struct{ t *testing.T }
 
+// pollOn attaches target to b and polls group.
+func pollOn(b adapters.Bus, ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
+	d, err := b.Attach(target)
+	if err != nil {
+		return out, err
+	}
+	return d.Poll(ctx, group, out)
+}
+
+// execOn attaches target to b and executes action.
+func execOn(b adapters.Bus, ctx context.Context, target string, action *models.Action) error {
+	d, err := b.Attach(target)
+	if err != nil {
+		return err
+	}
+	return d.Execute(ctx, action)
+}
+
+// observeOn attaches target to b and observes group.
+func observeOn(b adapters.Bus, ctx context.Context, target string, group *models.PollGroup, emit func([]models.Reading), fail func(error)) error {
+	d, err := b.Attach(target)
+	if err != nil {
+		return err
+	}
+	return d.(adapters.DeviceObserver).Observe(ctx, group, emit, fail)
+}
+
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
@@ -120,7 +147,7 @@ func TestPoll(t *testing.T) {
 	d := startDevice(t, benchYAML, 0)
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
 	ctx := context.Background()
-	out, err := b.Poll(ctx, d.Addr(), reads(), nil)
+	out, err := pollOn(b, ctx, d.Addr(), reads(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,20 +161,20 @@ func TestPoll(t *testing.T) {
 		t.Errorf("baro GETs %d", d.Gets("/sensors/baro"))
 	}
 	bad := &models.PollGroup{Plan: []coap.Read{{Path: "/garbled", Format: coap.FormatJSON, Scale: 1, Kind: models.KindInt}}}
-	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) {
+	if _, err := pollOn(b, ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) {
 		t.Errorf("malformed payload: %v, want ErrBadReply", err)
 	}
 	bad.Plan.([]coap.Read)[0].Path = "/broken"
-	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) || !strings.Contains(err.Error(), "4.04 Not Found: no such thing") {
+	if _, err := pollOn(b, ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrBadReply) || !strings.Contains(err.Error(), "4.04 Not Found: no such thing") {
 		t.Errorf("4.04: %v", err)
 	}
 	bad.Plan.([]coap.Read)[0].Path = "/silent"
 	start := time.Now()
-	if _, err := b.Poll(ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrTimeout) {
+	if _, err := pollOn(b, ctx, d.Addr(), bad, nil); !errors.Is(err, adapters.ErrTimeout) {
 		t.Errorf("silent: %v, want ErrTimeout", err)
 	}
 	t.Logf("silent resource cost %v (timeout 1s)", time.Since(start))
-	if _, err := b.Poll(ctx, "nonsense", bad, nil); !errors.Is(err, adapters.ErrUnknownTarget) {
+	if _, err := pollOn(b, ctx, "nonsense", bad, nil); !errors.Is(err, adapters.ErrUnknownTarget) {
 		t.Errorf("bad target: %v", err)
 	}
 }
@@ -157,25 +184,25 @@ func TestExecute(t *testing.T) {
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
 	ctx := context.Background()
 	act := &models.Action{Name: "write", Plan: []coap.Action{{Method: "PUT", Path: "/config/setpoint", Format: coap.FormatJSON, Payload: []byte(`{"target": 22.5}`)}}}
-	if err := b.Execute(ctx, d.Addr(), act); err != nil {
+	if err := execOn(b, ctx, d.Addr(), act); err != nil {
 		t.Fatal(err)
 	}
 	if v := d.Value("/config/setpoint"); fmt.Sprint(v) != "map[target:22.5]" {
 		t.Errorf("setpoint %v", v)
 	}
 	act.Plan.([]coap.Action)[0].Path = "/broken"
-	err := b.Execute(ctx, d.Addr(), act)
+	err := execOn(b, ctx, d.Addr(), act)
 	var se *coap.StatusError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "coap 4.04 Not Found: no such thing") {
 		t.Errorf("4.04: %v", err)
 	}
 	act.Plan.([]coap.Action)[0] = coap.Action{Method: "PUT", Path: "/sensors/climate", Payload: []byte("1")}
-	if err := b.Execute(ctx, d.Addr(), act); !errors.As(err, &se) || se.Code != 0x85 {
+	if err := execOn(b, ctx, d.Addr(), act); !errors.As(err, &se) || se.Code != 0x85 {
 		t.Errorf("read-only: %v", err)
 	}
 	// reboot resets the setpoint
 	act.Plan.([]coap.Action)[0] = coap.Action{Method: "POST", Path: "/reboot"}
-	if err := b.Execute(ctx, d.Addr(), act); err != nil {
+	if err := execOn(b, ctx, d.Addr(), act); err != nil {
 		t.Fatal(err)
 	}
 	if v := d.Value("/config/setpoint"); fmt.Sprint(v) != "map[target:20]" {
@@ -229,7 +256,7 @@ func TestObserve(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var c collector
 	done := make(chan error, 1)
-	go func() { done <- b.(adapters.Observer).Observe(ctx, d.Addr(), group, c.emit, nil) }()
+	go func() { done <- observeOn(b, ctx, d.Addr(), group, c.emit, nil) }()
 
 	waitFor(t, 10*time.Second, "5 notifications of /sensors/temp", func() bool { return c.count(0) >= 5 })
 	if n := d.Gets("/sensors/temp"); n != 0 {
@@ -277,7 +304,7 @@ func TestDTLS(t *testing.T) {
 		t.Errorf("candidate %+v", cands[0])
 	}
 	g := &models.PollGroup{Plan: []coap.Read{{Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat}}}
-	out, err := b.Poll(ctx, target, g, nil)
+	out, err := pollOn(b, ctx, target, g, nil)
 	if err != nil || len(out) != 1 || out[0].Value != models.FloatValue(21.5) {
 		t.Fatalf("poll over DTLS: %v %+v", err, out)
 	}
@@ -291,11 +318,11 @@ func TestDTLS(t *testing.T) {
 `, 0)
 	pb := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, plain.Addr()))
 	sg := &models.PollGroup{Plan: []coap.Read{{Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat, Secure: true}}}
-	if _, err := pb.Poll(ctx, plain.Addr(), sg, nil); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
+	if _, err := pollOn(pb, ctx, plain.Addr(), sg, nil); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
 		t.Errorf("secure read over plain UDP: %v", err)
 	}
 	act := &models.Action{Name: "reboot", Plan: []coap.Action{{Method: "POST", Path: "/reboot", Format: coap.FormatText, Secure: true}}}
-	if err := pb.Execute(ctx, plain.Addr(), act); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
+	if err := execOn(pb, ctx, plain.Addr(), act); err == nil || !strings.Contains(err.Error(), "requires DTLS") {
 		t.Errorf("secure action over plain UDP: %v", err)
 	}
 	if n := plain.Gets("/sensors/temp"); n != 0 {
@@ -307,7 +334,7 @@ func TestDTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := openBus(t, fmt.Sprintf(`{"hosts": [%q], "pskFile": %q, "pskIdentity": "gw-1", "timeout": "1s"}`, target, keyFile))
-	if _, err := bad.Poll(ctx, target, g, nil); err == nil {
+	if _, err := pollOn(bad, ctx, target, g, nil); err == nil {
 		t.Fatal("poll with a wrong key succeeded")
 	}
 }
@@ -327,7 +354,7 @@ func TestBlockwiseLargePayloads(t *testing.T) {
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "2s"}`, d.Addr()))
 	ctx := context.Background()
 	g := &models.PollGroup{Plan: []coap.Read{{Path: "/big", Format: coap.FormatJSON, Pointer: []string{"v", "value"}, Scale: 1, Kind: models.KindFloat}}}
-	out, err := b.Poll(ctx, d.Addr(), g, nil)
+	out, err := pollOn(b, ctx, d.Addr(), g, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +363,7 @@ func TestBlockwiseLargePayloads(t *testing.T) {
 	}
 	payload := []byte(fmt.Sprintf(`{"note": %q, "target": 19}`, pad))
 	act := &models.Action{Name: "write", Plan: []coap.Action{{Method: "PUT", Path: "/bigcfg", Format: coap.FormatJSON, Payload: payload}}}
-	if err := b.Execute(ctx, d.Addr(), act); err != nil {
+	if err := execOn(b, ctx, d.Addr(), act); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(d.Value("/bigcfg"))
@@ -350,7 +377,7 @@ func TestBlockwiseLargePayloads(t *testing.T) {
 func TestAttach(t *testing.T) {
 	d := startDevice(t, benchYAML, 0)
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "timeout": "1s"}`, d.Addr()))
-	at := b.(adapters.Attacher)
+	at := b
 	for _, bad := range []string{"nonsense", "coaps://" + d.Addr()} {
 		if _, err := at.Attach(bad); !errors.Is(err, adapters.ErrUnknownTarget) {
 			t.Errorf("Attach(%q) = %v, want ErrUnknownTarget", bad, err)

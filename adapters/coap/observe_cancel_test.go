@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/adapters/coap"
 	"github.com/fieldgate/fieldgate/models"
 )
@@ -52,7 +51,7 @@ func TestObserveCancelLeavesNoObserver(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
-				done <- b.(adapters.Observer).Observe(ctx, d.Addr(), observeGroup(c.path), func([]models.Reading) {}, nil)
+				done <- observeOn(b, ctx, d.Addr(), observeGroup(c.path), func([]models.Reading) {}, nil)
 			}()
 			time.Sleep(time.Duration(try) * c.step)
 			cancel()
@@ -60,7 +59,7 @@ func TestObserveCancelLeavesNoObserver(t *testing.T) {
 			// A GET of the resource queues behind whatever the endpoint's
 			// owner still does for this try, and at the device behind the
 			// registration: once it is answered, the device has seen all.
-			if _, err := b.Poll(context.Background(), d.Addr(), observeGroup(c.path), nil); err != nil {
+			if _, err := pollOn(b, context.Background(), d.Addr(), observeGroup(c.path), nil); err != nil {
 				t.Fatal(err)
 			}
 			what := fmt.Sprintf("try %d: %s observers back to 0 after cancelling at %s", try, c.path, time.Duration(try)*c.step)
@@ -88,7 +87,7 @@ func TestObserveLostAnswerReset(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- b.(adapters.Observer).Observe(ctx, d.Addr(), observeGroup("/moving-late"), func([]models.Reading) {}, nil)
+		done <- observeOn(b, ctx, d.Addr(), observeGroup("/moving-late"), func([]models.Reading) {}, nil)
 	}()
 	waitFor(t, 10*time.Second, "the late registration reached the device", func() bool { return d.Registrations("/moving-late") >= 1 })
 	cancel()

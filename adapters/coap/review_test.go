@@ -43,13 +43,13 @@ func TestDTLSDeviceRestart(t *testing.T) {
 	b := openBus(t, fmt.Sprintf(`{"hosts": [%q], "pskFile": %q, "pskIdentity": "gw-1", "timeout": "1s"}`, target, keyFile))
 	g := &models.PollGroup{Plan: []coap.Read{{Path: "/sensors/temp", Format: coap.FormatText, Scale: 1, Kind: models.KindFloat}}}
 	ctx := context.Background()
-	if _, err := b.Poll(ctx, target, g, nil); err != nil {
+	if _, err := pollOn(b, ctx, target, g, nil); err != nil {
 		t.Fatalf("first poll: %v", err)
 	}
 	relay.switchTo(d2.Addr())
 	var last error
 	for range 4 {
-		if _, last = b.Poll(ctx, target, g, nil); last == nil {
+		if _, last = pollOn(b, ctx, target, g, nil); last == nil {
 			return
 		}
 		t.Logf("poll after power loss: %v", last)
@@ -145,7 +145,7 @@ func TestObserveEndsOnClose(t *testing.T) {
 	}}
 	var c collector
 	done := make(chan error, 1)
-	go func() { done <- b.(adapters.Observer).Observe(context.Background(), d.Addr(), group, c.emit, nil) }()
+	go func() { done <- observeOn(b, context.Background(), d.Addr(), group, c.emit, nil) }()
 	waitFor(t, 10*time.Second, "a notification", func() bool { return c.count(0) >= 1 })
 	_ = b.Close()
 	waitReturn(t, done, adapters.ErrLinkDown, "the bus was closed")
@@ -237,7 +237,7 @@ func TestObserveBackFromPolling(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var c collector
 	done := make(chan error, 1)
-	go func() { done <- b.(adapters.Observer).Observe(ctx, d.Addr(), group, c.emit, nil) }()
+	go func() { done <- observeOn(b, ctx, d.Addr(), group, c.emit, nil) }()
 	defer func() {
 		cancel()
 		<-done

@@ -53,13 +53,13 @@ func TestWireStatsFramesAndLink(t *testing.T) {
 	read := func(path string) *models.PollGroup {
 		return &models.PollGroup{Plan: []coap.Read{{Path: path, Format: coap.FormatText, Scale: 1, Kind: models.KindFloat}}}
 	}
-	if _, err := bb.Poll(ctx, d.Addr(), read("/sensors/temp"), nil); err != nil {
+	if _, err := pollOn(bb, ctx, d.Addr(), read("/sensors/temp"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bb.Poll(ctx, d.Addr(), read("/broken"), nil); !errors.Is(err, adapters.ErrBadReply) {
+	if _, err := pollOn(bb, ctx, d.Addr(), read("/broken"), nil); !errors.Is(err, adapters.ErrBadReply) {
 		t.Fatalf("/broken: %v", err)
 	}
-	if _, err := bb.Poll(ctx, d.Addr(), read("/silent"), nil); !errors.Is(err, adapters.ErrTimeout) {
+	if _, err := pollOn(bb, ctx, d.Addr(), read("/silent"), nil); !errors.Is(err, adapters.ErrTimeout) {
 		t.Fatalf("/silent: %v", err)
 	}
 	got := bb.(adapters.WireCounter).WireStats()
@@ -87,7 +87,7 @@ func TestWireStatsFramesAndLink(t *testing.T) {
 		if ev := links.list(); len(ev) == 2 {
 			break
 		}
-		_, _ = bb.Poll(ctx, d.Addr(), read("/sensors/temp"), nil)
+		_, _ = pollOn(bb, ctx, d.Addr(), read("/sensors/temp"), nil)
 	}
 	if ev := links.list(); len(ev) != 2 || ev[1] != d.Addr()+" up=false" {
 		t.Errorf("link events %v after the device went away, want [%s %s up=false]", ev, up, d.Addr())

@@ -96,7 +96,7 @@ func (b *rtuBus) resolve(target string) (byte, error) {
 	return byte(unit), nil
 }
 
-// Attach resolves a target once (adapters.Attacher): a unit on the bus's port.
+// Attach resolves a target once (adapters.Bus): a unit on the bus's port.
 func (b *rtuBus) Attach(target string) (adapters.Device, error) {
 	unit, err := b.resolve(target)
 	if err != nil {

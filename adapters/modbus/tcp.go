@@ -163,7 +163,7 @@ func (b *tcpBus) check(target string) (busTarget, error) {
 	return busTarget{endpoint: ep, unit: unit}, nil
 }
 
-// Attach resolves a target once (adapters.Attacher): its endpoint, checked
+// Attach resolves a target once (adapters.Bus): its endpoint, checked
 // against the bus's, and its unit. The device's polls look up the endpoint's
 // link (a map lookup: a link that failed is replaced by a new one) and parse
 // nothing.

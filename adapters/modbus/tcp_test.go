@@ -475,10 +475,11 @@ func TestTCPLinkState(t *testing.T) {
 			defer mu.Unlock()
 			events = append(events, fmt.Sprintf("%s up=%v", link, up))
 		}}
-	bus, err := NewTCP().Open(context.Background(), spec)
+	opened, err := NewTCP().Open(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	bus := opened.(*tcpBus)
 	defer bus.Close()
 	seen := func() string {
 		mu.Lock()

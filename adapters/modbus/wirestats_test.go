@@ -32,7 +32,10 @@ func faultyUnits() []modbusemu.UnitSpec {
 func pollEach(t *testing.T, bus adapters.Bus, target func(byte) string, want map[byte]func(error) bool, units ...byte) {
 	t.Helper()
 	for _, u := range units {
-		_, err := bus.Poll(context.Background(), target(u), holdingGroup(1), nil)
+		dev, err := bus.Attach(target(u))
+		if err == nil {
+			_, err = dev.Poll(context.Background(), holdingGroup(1), nil)
+		}
 		if !want[u](err) {
 			t.Fatalf("unit %d: unexpected outcome %v", u, err)
 		}

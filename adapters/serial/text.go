@@ -86,7 +86,7 @@ func (b *bus) resolve(target string) error {
 	return nil
 }
 
-// Attach resolves a target once (adapters.Attacher): the device on the bus's
+// Attach resolves a target once (adapters.Bus): the device on the bus's
 // port.
 func (b *bus) Attach(target string) (adapters.Device, error) {
 	if err := b.resolve(target); err != nil {

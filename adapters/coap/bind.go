@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,12 +40,12 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 	ch := &checker{}
 	var dev Device
 	if d.Binding.Present() {
-		ch.add(models.DecodeBinding(d.Binding, ModelProtocol, &dev))
+		ch.Add(models.DecodeBinding(d.Binding, ModelProtocol, &dev))
 	}
 	switch dev.Security {
 	case "", "none", "psk":
 	default:
-		ch.fail("coap.security", "must be one of none, psk, got %q", dev.Security)
+		ch.Fail("coap.security", "must be one of none, psk, got %q", dev.Security)
 	}
 	secure := dev.Security == "psk"
 	b := &binding{
@@ -60,12 +59,12 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 		path := fmt.Sprintf("properties[%d].%s", i, ModelProtocol)
 		b.names[i] = cp.Name
 		if !p.Binding.Present() {
-			ch.fail(path, "a coap model needs a coap binding for every property")
+			ch.Fail(path, "a coap model needs a coap binding for every property")
 			continue
 		}
 		var pb Property
 		if err := models.DecodeBinding(p.Binding, path, &pb); err != nil {
-			ch.add(err)
+			ch.Add(err)
 			continue
 		}
 		b.reads[i], b.writes[i] = ch.property(path, &pb, cp)
@@ -80,19 +79,19 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 		o := &d.Operations[i]
 		path := fmt.Sprintf("operations[%d].%s", i, ModelProtocol)
 		if !o.Binding.Present() {
-			ch.fail(path, "a coap model needs a coap binding for every operation")
+			ch.Fail(path, "a coap model needs a coap binding for every operation")
 			continue
 		}
 		var ob Operation
 		if err := models.DecodeBinding(o.Binding, path, &ob); err != nil {
-			ch.add(err)
+			ch.Add(err)
 			continue
 		}
 		ch.path(path+".path", ob.Path)
-		names, kinds := inputSignature(o)
+		names, kinds := models.InputSignature(o)
 		r, ok := ch.request(path, ob.Request, names, kinds)
 		if ok {
-			ch.templateInputs(path+".payload", r.payload, o)
+			ch.TemplateInputs(path+".payload", r.payload, o)
 		}
 		r.secure = secure
 		timeout := models.DefaultOperationTimeout
@@ -101,42 +100,32 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 		}
 		b.ops[i] = operation{req: r, inputs: names, timeout: timeout}
 	}
-	if len(ch.errs) > 0 {
-		return nil, errors.Join(ch.errs...)
+	if err := ch.Err(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
 
 // checker collects the problems of a model's CoAP parts.
-type checker struct{ errs []error }
-
-func (ch *checker) fail(path, format string, args ...any) {
-	ch.errs = append(ch.errs, models.FieldErrorf(path, format, args...))
-}
-
-func (ch *checker) add(err error) {
-	if err != nil {
-		ch.errs = append(ch.errs, err)
-	}
-}
+type checker struct{ models.Problems }
 
 // path checks an absolute resource path ("/sensors/temp").
 func (ch *checker) path(path, s string) {
 	switch {
 	case s == "":
-		ch.fail(path, "must not be empty")
+		ch.Fail(path, "must not be empty")
 	case s[0] != '/':
-		ch.fail(path, "must be an absolute path such as \"/sensors/temp\", got %q", s)
+		ch.Fail(path, "must be an absolute path such as \"/sensors/temp\", got %q", s)
 	case strings.ContainsAny(s, "?#"):
-		ch.fail(path, "must be a path only, without query or fragment, got %q", s)
+		ch.Fail(path, "must be a path only, without query or fragment, got %q", s)
 	case len(s) > maxPath:
-		ch.fail(path, "must be at most %d bytes, got %d", maxPath, len(s))
+		ch.Fail(path, "must be at most %d bytes, got %d", maxPath, len(s))
 	case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		ch.fail(path, "must not contain spaces or control characters, got %q", s)
+		ch.Fail(path, "must not contain spaces or control characters, got %q", s)
 	case s != "/":
 		for seg := range strings.SplitSeq(s[1:], "/") {
 			if seg == "" || seg == "." || seg == ".." {
-				ch.fail(path, "must not hold empty, \".\" or \"..\" segments, got %q", s)
+				ch.Fail(path, "must not hold empty, \".\" or \"..\" segments, got %q", s)
 				return
 			}
 		}
@@ -146,7 +135,7 @@ func (ch *checker) path(path, s string) {
 func (ch *checker) format(path, s string) (ContentFormat, bool) {
 	f, ok := ParseContentFormat(s)
 	if !ok {
-		ch.fail(path, "must be one of text, json, cbor, got %q", s)
+		ch.Fail(path, "must be one of text, json, cbor, got %q", s)
 	}
 	return f, ok
 }
@@ -156,13 +145,13 @@ func (ch *checker) pointer(path, p string, format ContentFormat) {
 	switch {
 	case p == "":
 	case format == FormatText:
-		ch.fail(path, "only for format json or cbor, got %q", p)
+		ch.Fail(path, "only for format json or cbor, got %q", p)
 	case p[0] != '/':
-		ch.fail(path, "must be a JSON pointer (RFC 6901) starting with \"/\", got %q", p)
+		ch.Fail(path, "must be a JSON pointer (RFC 6901) starting with \"/\", got %q", p)
 	default:
 		for i := 0; i < len(p); i++ {
 			if p[i] == '~' && (i+1 == len(p) || p[i+1] != '0' && p[i+1] != '1') {
-				ch.fail(path, "\"~\" must be followed by 0 or 1 (RFC 6901), got %q", p)
+				ch.Fail(path, "\"~\" must be followed by 0 or 1 (RFC 6901), got %q", p)
 				return
 			}
 		}
@@ -185,23 +174,23 @@ func decodePointer(p string) []string {
 // property checks and compiles a property's binding: its read, and its write
 // request (nil unless writable).
 func (ch *checker) property(path string, b *Property, cp *models.CompiledProperty) (*Read, *request) {
-	n := len(ch.errs)
+	n := ch.Len()
 	ch.path(path+".path", b.Path)
 	format, ok := ch.format(path+".format", b.Format)
 	if ok {
 		ch.pointer(path+".pointer", b.Pointer, format)
 	}
-	ch.scaleOffset(path, cp.Kind, b.Scale, b.Offset)
+	ch.ScaleOffset(path, cp.Kind, b.Scale, b.Offset)
 	var write *request
 	switch {
 	case !cp.Writable && b.Write != nil:
-		ch.fail(path+".write", "only for writable properties")
+		ch.Fail(path+".write", "only for writable properties")
 	case cp.Writable && b.Write == nil:
-		ch.fail(path+".write", "a writable property needs a write request (payload over {value})")
+		ch.Fail(path+".write", "a writable property needs a write request (payload over {value})")
 	case cp.Writable:
 		wp := path + ".write"
 		if b.Write.Method == "DELETE" {
-			ch.fail(wp+".method", "a property write is PUT or POST, got %q", b.Write.Method)
+			ch.Fail(wp+".method", "a property write is PUT or POST, got %q", b.Write.Method)
 		}
 		if b.Write.Path != "" {
 			ch.path(wp+".path", b.Write.Path)
@@ -209,7 +198,7 @@ func (ch *checker) property(path string, b *Property, cp *models.CompiledPropert
 		r, _ := ch.request(wp, writeRequest(b), []string{"value"}, []models.Kind{cp.Kind})
 		write = &r
 	}
-	if len(ch.errs) > n {
+	if ch.Len() > n {
 		return nil, nil
 	}
 	scale := 1.0
@@ -240,49 +229,6 @@ func writeRequest(b *Property) Request {
 	return r
 }
 
-// scaleOffset checks the scale and offset of a binding.
-func (ch *checker) scaleOffset(path string, kind models.Kind, scale *float64, offset float64) {
-	numeric := kind == models.KindInt || kind == models.KindFloat
-	if scale != nil {
-		switch {
-		case !numeric:
-			ch.fail(path+".scale", "only for int and float properties, not %s", kind)
-		case *scale == 0 || math.IsNaN(*scale) || math.IsInf(*scale, 0):
-			ch.fail(path+".scale", "must be a finite, non-zero number, got %v", *scale)
-		}
-	}
-	if offset != 0 {
-		switch {
-		case !numeric:
-			ch.fail(path+".offset", "only for int and float properties, not %s", kind)
-		case math.IsNaN(offset) || math.IsInf(offset, 0):
-			ch.fail(path+".offset", "must be a finite number, got %v", offset)
-		}
-	}
-}
-
-// inputSignature lists an operation's input names and kinds, the placeholders
-// its payload may use.
-func inputSignature(o *models.Operation) ([]string, []models.Kind) {
-	names := make([]string, len(o.Inputs))
-	kinds := make([]models.Kind, len(o.Inputs))
-	for i, in := range o.Inputs {
-		names[i] = in.Name
-		kinds[i], _ = models.ParseKind(in.Type)
-	}
-	return names, kinds
-}
-
-// templateInputs checks that every input a template uses always has a value.
-func (ch *checker) templateInputs(path string, t models.Template, o *models.Operation) {
-	for _, arg := range t.Args() {
-		if in := &o.Inputs[arg]; in.Optional && in.Default == nil {
-			ch.fail(path, "input %q is optional without a default, so {%s} could have no value", in.Name, in.Name)
-			return
-		}
-	}
-}
-
 // request checks and compiles method, format and payload template of a
 // request (its path is checked by the caller). A json or cbor payload,
 // rendered with a sample value for each placeholder, must be valid JSON.
@@ -295,10 +241,10 @@ func (ch *checker) request(path string, r Request, names []string, kinds []model
 	case "", "PUT", "POST":
 	case "DELETE":
 		if r.Payload != "" {
-			ch.fail(path+".payload", "a DELETE request carries no payload, got %q", r.Payload)
+			ch.Fail(path+".payload", "a DELETE request carries no payload, got %q", r.Payload)
 		}
 	default:
-		ch.fail(path+".method", "must be one of PUT, POST, DELETE, got %q", r.Method)
+		ch.Fail(path+".method", "must be one of PUT, POST, DELETE, got %q", r.Method)
 	}
 	format, ok := ch.format(path+".format", r.Format)
 	if !ok {
@@ -307,7 +253,7 @@ func (ch *checker) request(path string, r Request, names []string, kinds []model
 	out.format = format
 	t, err := models.ParseTemplate(r.Payload, names, kinds, format == FormatText)
 	if err != nil {
-		ch.fail(path+".payload", "%v, got %q", err, r.Payload)
+		ch.Fail(path+".payload", "%v, got %q", err, r.Payload)
 		return out, false
 	}
 	out.payload = t
@@ -320,12 +266,12 @@ func (ch *checker) request(path string, r Request, names []string, kinds []model
 	}
 	rendered := t.RenderJSON(sample)
 	if !json.Valid(rendered) {
-		ch.fail(path+".payload", "must be valid JSON with each placeholder standing for a whole JSON value (not inside quotes), got %q (rendered with sample values: %s)", r.Payload, rendered)
+		ch.Fail(path+".payload", "must be valid JSON with each placeholder standing for a whole JSON value (not inside quotes), got %q (rendered with sample values: %s)", r.Payload, rendered)
 		return out, false
 	}
 	if format == FormatCBOR {
 		if _, err := jsonToCBOR(rendered); err != nil {
-			ch.fail(path+".payload", "cannot be sent as CBOR: %v, got %q", err, r.Payload)
+			ch.Fail(path+".payload", "cannot be sent as CBOR: %v, got %q", err, r.Payload)
 			return out, false
 		}
 	}

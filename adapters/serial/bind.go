@@ -2,9 +2,7 @@ package serial
 
 import (
 	_ "embed"
-	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,7 +41,7 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 	ch := &checker{}
 	var dev Device
 	if d.Binding.Present() {
-		ch.add(models.DecodeBinding(d.Binding, ModelProtocol, &dev))
+		ch.Add(models.DecodeBinding(d.Binding, ModelProtocol, &dev))
 	}
 	ch.device(&dev)
 	term, reply := terminators(&dev)
@@ -62,12 +60,12 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 		path := fmt.Sprintf("properties[%d].%s", i, ModelProtocol)
 		b.names[i] = cp.Name
 		if !p.Binding.Present() {
-			ch.fail(path, "a serial model needs a serial binding for every property")
+			ch.Fail(path, "a serial model needs a serial binding for every property")
 			continue
 		}
 		var pb Property
 		if err := models.DecodeBinding(p.Binding, path, &pb); err != nil {
-			ch.add(err)
+			ch.Add(err)
 			continue
 		}
 		b.reads[i], b.writes[i] = ch.property(path, &pb, cp, b.line, c.Timeout)
@@ -76,18 +74,18 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 		o := &d.Operations[i]
 		path := fmt.Sprintf("operations[%d].%s", i, ModelProtocol)
 		if !o.Binding.Present() {
-			ch.fail(path, "a serial model needs a serial binding for every operation")
+			ch.Fail(path, "a serial model needs a serial binding for every operation")
 			continue
 		}
 		var ob Operation
 		if err := models.DecodeBinding(o.Binding, path, &ob); err != nil {
-			ch.add(err)
+			ch.Add(err)
 			continue
 		}
 		b.ops[i] = ch.operation(path+".steps", &ob, o, c.Timeout)
 	}
-	if len(ch.errs) > 0 {
-		return nil, errors.Join(ch.errs...)
+	if err := ch.Err(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -107,41 +105,31 @@ func terminators(d *Device) (term, reply string) {
 
 // checker collects the problems of a model's serial parts.
 type checker struct {
-	errs        []error
+	models.Problems
 	term, reply string // the model's terminators, once the device is checked
-}
-
-func (ch *checker) fail(path, format string, args ...any) {
-	ch.errs = append(ch.errs, models.FieldErrorf(path, format, args...))
-}
-
-func (ch *checker) add(err error) {
-	if err != nil {
-		ch.errs = append(ch.errs, err)
-	}
 }
 
 func (ch *checker) duration(path string, d models.Duration, lo, hi time.Duration) {
 	if d != 0 && (time.Duration(d) < lo || time.Duration(d) > hi) {
-		ch.fail(path, "must be %s..%s, got %s", lo, hi, time.Duration(d))
+		ch.Fail(path, "must be %s..%s, got %s", lo, hi, time.Duration(d))
 	}
 }
 
 func (ch *checker) device(s *Device) {
 	for _, f := range []struct{ name, val string }{{"terminator", s.Terminator}, {"replyTerminator", s.ReplyTerminator}} {
 		if len(f.val) > maxTerminatorLength {
-			ch.fail("serial."+f.name, "must be 1..%d bytes, got %q", maxTerminatorLength, f.val)
+			ch.Fail("serial."+f.name, "must be 1..%d bytes, got %q", maxTerminatorLength, f.val)
 		}
 	}
 	if time.Duration(s.MinGap) > models.MaxStepDelay {
-		ch.fail("serial.minGap", "must be at most %s, got %s", models.MaxStepDelay, time.Duration(s.MinGap))
+		ch.Fail("serial.minGap", "must be at most %s, got %s", models.MaxStepDelay, time.Duration(s.MinGap))
 	}
 	if len(s.Separators) > maxSeparators {
-		ch.fail("serial.separators", "must be at most %d characters, got %d", maxSeparators, len(s.Separators))
+		ch.Fail("serial.separators", "must be at most %d characters, got %d", maxSeparators, len(s.Separators))
 	}
 	for i := 0; i < len(s.Separators); i++ {
 		if c := s.Separators[i]; c <= ' ' || c >= 0x7f || isNameByte(c) {
-			ch.fail("serial.separators", "must be printable ASCII punctuation such as \";\", got %q", s.Separators)
+			ch.Fail("serial.separators", "must be printable ASCII punctuation such as \";\", got %q", s.Separators)
 			break
 		}
 	}
@@ -156,16 +144,16 @@ func isNameByte(c byte) bool {
 // terminator byte (the terminator is appended when the command is sent).
 func (ch *checker) template(path, s string, names []string, kinds []models.Kind) (models.Template, bool) {
 	if s == "" {
-		ch.fail(path, "must not be empty")
+		ch.Fail(path, "must not be empty")
 		return models.Template{}, false
 	}
 	t, err := models.ParseTemplate(s, names, kinds, true)
 	if err != nil {
-		ch.fail(path, "%v, got %q", err, s)
+		ch.Fail(path, "%v, got %q", err, s)
 		return t, false
 	}
 	if strings.ContainsAny(s, ch.term+ch.reply) {
-		ch.fail(path, "must not contain the line terminator (it is appended), got %q", s)
+		ch.Fail(path, "must not contain the line terminator (it is appended), got %q", s)
 		return t, false
 	}
 	return t, true
@@ -175,11 +163,11 @@ func (ch *checker) template(path, s string, names []string, kinds []models.Kind)
 func (ch *checker) regex(path, s string, needValue bool) *regexp.Regexp {
 	re, err := regexp.Compile(s)
 	if err != nil {
-		ch.fail(path, "not a valid RE2 regular expression (%v), got %q", err, s)
+		ch.Fail(path, "not a valid RE2 regular expression (%v), got %q", err, s)
 		return nil
 	}
 	if needValue && re.SubexpIndex("value") < 0 {
-		ch.fail(path, "must have a named group (?P<value>...) for the value, got %q", s)
+		ch.Fail(path, "must have a named group (?P<value>...) for the value, got %q", s)
 		return nil
 	}
 	return re
@@ -195,7 +183,7 @@ func (ch *checker) property(path string, b *Property, cp *models.CompiledPropert
 		_, ok := ch.template(path+".request", b.Request, nil, nil)
 		var re *regexp.Regexp
 		if b.Response == "" {
-			ch.fail(path+".response", "a readable property needs a response pattern with a group (?P<value>...)")
+			ch.Fail(path+".response", "a readable property needs a response pattern with a group (?P<value>...)")
 		} else {
 			re = ch.regex(path+".response", b.Response, true)
 		}
@@ -209,23 +197,23 @@ func (ch *checker) property(path string, b *Property, cp *models.CompiledPropert
 	} else {
 		for _, f := range []struct{ name, val string }{{"request", b.Request}, {"response", b.Response}} {
 			if f.val != "" {
-				ch.fail(path+"."+f.name, "only for readable properties, got %q", f.val)
+				ch.Fail(path+"."+f.name, "only for readable properties, got %q", f.val)
 			}
 		}
 	}
 	ch.duration(path+".timeout", b.Timeout, time.Millisecond, maxTimeout)
-	ch.scaleOffset(path, kind, b.Scale, b.Offset)
+	ch.ScaleOffset(path, kind, b.Scale, b.Offset)
 	if !cp.Writable {
 		for _, f := range []struct{ name, val string }{{"write", b.Write}, {"writeAck", b.WriteAck}} {
 			if f.val != "" {
-				ch.fail(path+"."+f.name, "only for writable properties, got %q", f.val)
+				ch.Fail(path+"."+f.name, "only for writable properties, got %q", f.val)
 			}
 		}
 		return read, nil
 	}
 	var write *command
 	if b.Write == "" {
-		ch.fail(path+".write", "a writable property needs a write command template over {value}")
+		ch.Fail(path+".write", "a writable property needs a write command template over {value}")
 	} else if t, ok := ch.template(path+".write", b.Write, []string{"value"}, []models.Kind{kind}); ok {
 		write = &command{command: t, timeout: timeout}
 	}
@@ -238,77 +226,34 @@ func (ch *checker) property(path string, b *Property, cp *models.CompiledPropert
 	return read, write
 }
 
-// scaleOffset checks the scale and offset of a binding.
-func (ch *checker) scaleOffset(path string, kind models.Kind, scale *float64, offset float64) {
-	numeric := kind == models.KindInt || kind == models.KindFloat
-	if scale != nil {
-		switch {
-		case !numeric:
-			ch.fail(path+".scale", "only for int and float properties, not %s", kind)
-		case *scale == 0 || math.IsNaN(*scale) || math.IsInf(*scale, 0):
-			ch.fail(path+".scale", "must be a finite, non-zero number, got %v", *scale)
-		}
-	}
-	if offset != 0 {
-		switch {
-		case !numeric:
-			ch.fail(path+".offset", "only for int and float properties, not %s", kind)
-		case math.IsNaN(offset) || math.IsInf(offset, 0):
-			ch.fail(path+".offset", "must be a finite number, got %v", offset)
-		}
-	}
-}
-
-// inputSignature lists an operation's input names and kinds, the placeholders
-// its templates may use.
-func inputSignature(o *models.Operation) ([]string, []models.Kind) {
-	names := make([]string, len(o.Inputs))
-	kinds := make([]models.Kind, len(o.Inputs))
-	for i, in := range o.Inputs {
-		names[i] = in.Name
-		kinds[i], _ = models.ParseKind(in.Type)
-	}
-	return names, kinds
-}
-
-// templateInputs checks that every input a template uses always has a value.
-func (ch *checker) templateInputs(path string, t models.Template, o *models.Operation) {
-	for _, arg := range t.Args() {
-		if in := &o.Inputs[arg]; in.Optional && in.Default == nil {
-			ch.fail(path, "input %q is optional without a default, so {%s} could have no value", in.Name, in.Name)
-			return
-		}
-	}
-}
-
 // operation checks and compiles an operation's steps (path names them:
 // "operations[1].serial.steps").
 func (ch *checker) operation(path string, ob *Operation, o *models.Operation, modelTimeout time.Duration) operation {
-	names, kinds := inputSignature(o)
+	names, kinds := models.InputSignature(o)
 	op := operation{inputs: names, steps: make([]command, len(ob.Steps))}
 	if len(ob.Steps) == 0 || len(ob.Steps) > models.MaxSteps {
-		ch.fail(path, "must hold 1..%d steps, got %d", models.MaxSteps, len(ob.Steps))
+		ch.Fail(path, "must hold 1..%d steps, got %d", models.MaxSteps, len(ob.Steps))
 	}
 	for k := range ob.Steps {
 		s := &ob.Steps[k]
 		p := fmt.Sprintf("%s[%d]", path, k)
 		if (s.Command == "") == (s.Delay == 0) {
-			ch.fail(p, "must hold exactly one of command or delay")
+			ch.Fail(p, "must hold exactly one of command or delay")
 			continue
 		}
 		if s.Command == "" {
 			if time.Duration(s.Delay) > models.MaxStepDelay {
-				ch.fail(p+".delay", "must be at most %s, got %s", models.MaxStepDelay, time.Duration(s.Delay))
+				ch.Fail(p+".delay", "must be at most %s, got %s", models.MaxStepDelay, time.Duration(s.Delay))
 			}
 			if s.Ack != "" || s.Timeout != 0 {
-				ch.fail(p, "a delay step takes no ack or timeout")
+				ch.Fail(p, "a delay step takes no ack or timeout")
 			}
 			op.steps[k] = command{delay: time.Duration(s.Delay)}
 			continue
 		}
 		t, ok := ch.template(p+".command", s.Command, names, kinds)
 		if ok {
-			ch.templateInputs(p+".command", t, o)
+			ch.TemplateInputs(p+".command", t, o)
 		}
 		var ack *regexp.Regexp
 		if s.Ack != "" {

@@ -58,6 +58,8 @@ func TestWebPageServed(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		// An SVG names its namespace with a URL; nothing is loaded from it.
+		src = []byte(strings.ReplaceAll(string(src), `xmlns="http://www.w3.org/2000/svg"`, ""))
 		if m := external.Find(src); m != nil {
 			t.Errorf("%s refers to something outside the page: %q", path, m)
 		}

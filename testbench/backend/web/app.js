@@ -165,9 +165,17 @@
       h("div", { class: "row between" }, h("h3", { class: "wrap" }, "Gateway ", h("code", null, id)), badge), facts, grid);
   }
 
+  // Vendor, product and revision first (what a person looks for), then the rest by name.
+  const IDENTITY_FIRST = ["vendor", "product", "revision"];
+  function identityOrder([a], [b]) {
+    const ia = IDENTITY_FIRST.indexOf(a), ib = IDENTITY_FIRST.indexOf(b);
+    if (ia >= 0 || ib >= 0) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
   function fingerprintSummary(fp) {
     const parts = [];
-    if (fp.identity) parts.push(Object.entries(fp.identity).sort().map(([k, v]) => k + "=" + v).join(", "));
+    if (fp.identity) parts.push(Object.entries(fp.identity).sort(identityOrder).map(([k, v]) => k + "=" + v).join(", "));
     if (fp.usb) parts.push("usb " + Object.entries(fp.usb).sort().map(([k, v]) => k + "=" + v).join(", "));
     if (fp.probes && fp.probes.length) parts.push(fp.probes.length + " probe answers");
     if (fp.links && fp.links.length) parts.push(fp.links.length + " links (" + fp.links.slice(0, 3).map((l) => l.target).join(" ") + (fp.links.length > 3 ? " …" : "") + ")");

@@ -411,6 +411,7 @@
     const d = panelDevice;
     r.dataset.status = "sending";
     r.replaceChildren(h("span", { class: "muted" }, "sending " + name + "…"));
+    r.scrollIntoView({ block: "nearest" }); // on a phone the forms push it out of sight
     let id;
     try {
       ({ id } = await api("POST", "/admin/operations", { deviceId: d.id, name, input }));

@@ -93,6 +93,7 @@
 
   async function refresh() {
     clearTimeout(refreshTimer);
+    if (document.hidden) return; // a tab in the background costs the backend nothing; shown again, it refreshes
     try {
       await load();
       render();
@@ -463,6 +464,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("refresh").addEventListener("click", refresh);
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
     $("panel-close").addEventListener("click", () => $("panel").close());
     $("write-prop").addEventListener("change", writeHint);
     $("assign-form").addEventListener("submit", (ev) => {

@@ -15,7 +15,7 @@ import (
 // of data (its hello, inbox poll, devices assigned, pending and rejected,
 // readings, an event), as a person on a bench would: it reads the gateway's
 // health and the devices with units and ages, assigns the pending device a
-// model, sends a write and an operation with an input from the page and sees
+// model, rejects another, sends a write and an operation with an input from the page and sees
 // them queued in the gateway's inbox, then follows the write to SUCCEEDED as
 // the gateway (played here through the gateway API) reports it. Screenshots
 // are kept (see artifactDir). Skipped when Chromium is not installed, unless
@@ -156,6 +156,24 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 	br.waitFor(30*time.Second, "the device shown assigned", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
 		return c.dataset.status === "assigned" && /acme-th100@1\.0\.0 \(rev 1\) by an admin/.test(c.textContent) && !c.querySelector("button.operate").disabled ? "" : c.textContent`, webPending)
 
+	// Reject the hostile device: a reason is asked for, then the gateway is told.
+	br.click(`article.device[data-local-id="` + webXSS + `"] button.assign`)
+	br.waitFor(10*time.Second, "the reject form", `return document.getElementById("panel").open && !document.getElementById("reject-form").hidden ? "" : "no reject form"`)
+	br.click("#reject-submit")
+	br.waitFor(10*time.Second, "a reason asked for", `const r = document.getElementById("assign-result");
+		return r.dataset.status === "invalid" && /give a reason/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`)
+	br.typeInto("#reject-reason", "unknown vendor")
+	br.click("#reject-submit")
+	br.waitFor(30*time.Second, "the rejection", `const r = document.getElementById("assign-result");
+		return r.dataset.status === "rejected" && /Rejected: unknown vendor/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`)
+	items = b.inbox(webGateway, 1, 0).Items
+	if len(items) != 1 || items[0].Kind != backendclient.KindUnassignment || items[0].Unassignment.LocalID != webXSS || items[0].Unassignment.Reason != "unknown vendor" {
+		t.Fatalf("inbox after rejecting from the page: %+v", items)
+	}
+	br.click("#panel-close")
+	br.waitFor(30*time.Second, "the device shown rejected", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
+		return c.dataset.status === "rejected" && c.querySelector(".reason").textContent === "unknown vendor" ? "" : c.textContent`, webXSS)
+
 	// A write: refused on the page beyond the model's limit, queued within it.
 	br.click(`article.device[data-local-id="` + webPending + `"] button.operate`)
 	br.waitFor(10*time.Second, "the write form", `const s = document.getElementById("write-prop");
@@ -179,7 +197,7 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 	if !ok || op.Name != "write" || op.DeviceID != pendingID || string(op.Input) != `{"setpoint":22.5}` || op.Status != backendclient.OpQueued {
 		t.Fatalf("operation %s after the write from the page: %+v", opID, op)
 	}
-	items = b.inbox(webGateway, 1, 0).Items
+	items = b.inbox(webGateway, 2, 0).Items
 	if len(items) != 1 || items[0].Kind != backendclient.KindOperation || items[0].Operation.ID != opID || string(items[0].Operation.Input) != `{"setpoint":22.5}` {
 		t.Fatalf("inbox after the write from the page: %+v", items)
 	}
@@ -209,7 +227,7 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 	br.waitFor(30*time.Second, "the operations table", `const rows = Array.from(document.querySelectorAll("#op-table tbody tr")).map(r => r.dataset.status + " " + r.textContent);
 		return rows.length === 2 && /^QUEUED .*boost\{"minutes":15\}/.test(rows[0]) && /^SUCCEEDED .*write\{"setpoint":22\.5\}SUCCEEDED/.test(rows[1]) ? "" : "rows: " + rows.join(" | ")`)
 	br.waitFor(30*time.Second, "the inbox cursor moved", `const g = document.querySelector('article.gateway[data-gateway="gw-bench"]').textContent;
-		return /cursor 1 of 3, 2 not taken yet/.test(g) ? "" : g`)
+		return /cursor 2 of 4, 2 not taken yet/.test(g) ? "" : g`)
 	noOverflow(t, br, width)
 	br.must(br.script(`document.getElementById("operations").scrollIntoView(); return ""`, nil), "scroll")
 	br.screenshot("operations-" + name)

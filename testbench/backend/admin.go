@@ -133,6 +133,31 @@ func (s *Server) handleAdminAddModel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, info)
 }
 
+// handleAdminModel serves one stored model document, as the gateway API does
+// but without its token: the web view reads units, limits and operations from it.
+func (s *Server) handleAdminModel(w http.ResponseWriter, r *http.Request) {
+	id, version := r.PathValue("id"), r.PathValue("version")
+	src, ok := s.Model(id, version)
+	if !ok {
+		writeError(w, newError(CodeNotFound, fmt.Sprintf("model %s@%s: no such model", id, version)))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(src)
+}
+
+// handleAdminLatest answers the newest reading of each property of a device
+// (its newest 1000 samples looked at), by property name.
+func (s *Server) handleAdminLatest(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rs, err := s.Latest(id)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rs)
+}
+
 func (s *Server) handleAdminRules(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Rules())
 }

@@ -1,7 +1,8 @@
 // Package backend is the testbench's reference backend: it serves the gateway-facing
-// backend API v1 (/api/v1/...), an admin API (/admin/...) and a small HTML view (/)
-// as specified in the project's API notes and backendclient/openapi.yaml, with the
-// wire types of package backendclient.
+// backend API v1 (/api/v1/...) as specified in docs/backend-api.md and
+// backendclient/openapi.yaml, with the wire types of package backendclient; an
+// admin API (/admin/...); and a web view (/: one static page, embedded, that
+// reads and acts through the admin API only).
 //
 // It owns the backend's whole state — model documents, assignment rules, the device
 // registry, per-gateway inboxes, operations with their lifecycle, telemetry with its

@@ -37,6 +37,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/api/v1/", s.requireToken(api))
 	mux.HandleFunc("GET /admin/devices", s.handleAdminDevices)
 	mux.HandleFunc("POST /admin/devices/{id}/assignment", s.handleAdminAssignment)
+	mux.HandleFunc("GET /admin/devices/{id}/latest", s.handleAdminLatest)
 	mux.HandleFunc("POST /admin/operations", s.handleAdminCreateOperation)
 	mux.HandleFunc("GET /admin/operations/{id}", s.handleAdminOperation)
 	mux.HandleFunc("GET /admin/operations", s.handleAdminOperations)
@@ -44,13 +45,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /admin/events", s.handleAdminEvents)
 	mux.HandleFunc("GET /admin/models", s.handleAdminModels)
 	mux.HandleFunc("POST /admin/models", s.handleAdminAddModel)
+	mux.HandleFunc("GET /admin/models/{id}/versions/{version}", s.handleAdminModel)
 	mux.HandleFunc("GET /admin/rules", s.handleAdminRules)
 	mux.HandleFunc("POST /admin/rules", s.handleAdminAddRule)
 	mux.HandleFunc("GET /admin/stats", s.handleAdminStats)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(CodeNotFound, fmt.Sprintf("%s %s: no such endpoint", r.Method, r.URL.EscapedPath())))
 	})
-	mux.HandleFunc("GET /{$}", s.handleIndex)
+	s.webRoutes(mux)
 	return mux
 }
 

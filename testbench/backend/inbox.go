@@ -16,6 +16,9 @@ const (
 	inboxPruneMax  = 100 // items examined for pruning per enqueue
 	// MaxInboxWait is the longest long-poll wait; longer requests are clamped.
 	MaxInboxWait = 60 * time.Second
+	// maxTrackedPolls bounds the gateways whose inbox polls are remembered
+	// (polls name the gateway in the URL: anyone may make up names).
+	maxTrackedPolls = 10000
 )
 
 // storedItem is an inbox item with the time it was enqueued (for retention).
@@ -84,6 +87,7 @@ func (s *Server) Inbox(gw string, after int64) ([]backendclient.InboxItem, error
 // went away) or the server closes; then it returns what there is, maybe nothing.
 func (s *Server) WaitInbox(ctx context.Context, gw string, after int64, wait time.Duration) (backendclient.InboxPage, error) {
 	wait = min(max(wait, 0), MaxInboxWait)
+	defer s.polled(gw, after)()
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	// Bounded by the timer: each pass either returns or waits for a wake, and
@@ -119,6 +123,38 @@ func page(items []backendclient.InboxItem, after int64) backendclient.InboxPage 
 		p.Cursor = items[n-1].Seq
 	}
 	return p
+}
+
+// polled notes a poll of gw's inbox from after and returns what notes its end.
+func (s *Server) polled(gw string, after int64) (done func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.polls[gw]
+	if !ok {
+		if len(s.polls) >= maxTrackedPolls {
+			return func() {}
+		}
+		p = &InboxState{}
+		s.polls[gw] = p
+	}
+	p.Cursor, p.PolledAt = after, time.Now().UTC()
+	p.Waiting++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		p.Waiting--
+	}
+}
+
+// inboxState returns a copy of what is known of gw's inbox polls.
+func (s *Server) inboxState(gw string) *InboxState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := InboxState{}
+	if p, ok := s.polls[gw]; ok {
+		st = *p
+	}
+	return &st
 }
 
 // waiter returns the channel that is closed when gw's inbox next grows.

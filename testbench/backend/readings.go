@@ -3,6 +3,8 @@ package backend
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -14,8 +16,8 @@ import (
 // that is rare, or absent, must not make a query read the whole database).
 const maxSamplesScanned = 20000
 
-// touchGateway records that gw was seen at now; hello, when not nil, replaces the
-// stored one.
+// touchGateway records that gw was seen at now: saying hello (which replaces
+// the stored one) when hello is not nil, else sending telemetry.
 func touchGateway(tx *bolt.Tx, gw string, hello *backendclient.Hello, now time.Time) error {
 	b := tx.Bucket([]byte(bkGateways))
 	var g GatewayRecord
@@ -27,7 +29,9 @@ func touchGateway(tx *bolt.Tx, gw string, hello *backendclient.Hello, now time.T
 		g = GatewayRecord{ID: gw, FirstSeen: now}
 	}
 	if hello != nil {
-		g.Hello = hello
+		g.Hello, g.HelloAt = hello, now
+	} else {
+		g.TelemetryAt = now
 	}
 	g.LastSeen = now
 	return putJSON(b, []byte(gw), g)
@@ -118,6 +122,22 @@ func (s *Server) Events(device string, limit int) []EventRecord {
 		s.log.Error("events", "device", device, "err", err)
 	}
 	return out
+}
+
+// Latest returns the newest reading of each property of device id, by
+// property name; an unknown device is not-found.
+func (s *Server) Latest(id string) ([]ReadingRecord, error) {
+	out := []ReadingRecord{}
+	err := s.view(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte(bkDevices)).Get([]byte(id)) == nil {
+			return newError(CodeNotFound, fmt.Sprintf("device %q: no such device", id))
+		}
+		rs, err := latestReadings(tx, id)
+		out = append(out, rs...)
+		return err
+	})
+	sort.Slice(out, func(a, b int) bool { return out[a].Property < out[b].Property })
+	return out, err
 }
 
 // latestReadings returns the newest reading of each property of device id,

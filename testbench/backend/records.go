@@ -105,12 +105,26 @@ type EventRecord struct {
 	Time     time.Time `json:"time"`
 }
 
-// GatewayRecord is what the backend knows of a gateway: its last hello.
+// GatewayRecord is what the backend knows of a gateway: its last hello, when
+// it said hello and sent telemetry last, and how far it has read its inbox.
 type GatewayRecord struct {
-	ID        string               `json:"id"`
-	Hello     *backendclient.Hello `json:"hello"`
-	FirstSeen time.Time            `json:"firstSeen"`
-	LastSeen  time.Time            `json:"lastSeen"`
+	ID          string               `json:"id"`
+	Hello       *backendclient.Hello `json:"hello"`
+	FirstSeen   time.Time            `json:"firstSeen"`
+	LastSeen    time.Time            `json:"lastSeen"`             // hello or telemetry
+	HelloAt     time.Time            `json:"helloAt,omitzero"`     // the last hello
+	TelemetryAt time.Time            `json:"telemetryAt,omitzero"` // the last telemetry batch
+	Inbox       *InboxState          `json:"inbox,omitempty"`      // filled in by Stats, not stored
+}
+
+// InboxState is how far a gateway has read its inbox. Last is stored; the
+// poll fields are kept in memory since the backend started (a poll is a read
+// and stays one), zero until the gateway polls.
+type InboxState struct {
+	Last     int64     `json:"last"`              // seq of the newest item queued for the gateway
+	Cursor   int64     `json:"cursor"`            // the after= of its latest poll: every item up to it is taken
+	PolledAt time.Time `json:"polledAt,omitzero"` // its latest poll began
+	Waiting  int       `json:"waiting"`           // long-polls of it open now
 }
 
 // ModelInfo lists one stored model.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"os"
@@ -43,10 +42,10 @@ type Server struct {
 	log        *slog.Logger
 	db         *bolt.DB
 	handler    http.Handler
-	index      *template.Template
 
 	mu     sync.Mutex
 	notify map[string]chan struct{} // per gateway; closed and removed when its inbox grows
+	polls  map[string]*InboxState   // per gateway: its latest inbox poll (at most maxTrackedPolls)
 	rules  []compiledRule           // ordered: highest priority first, then name
 
 	gunzips sync.Pool // *gzip.Reader, reused by telemetry requests
@@ -117,15 +116,12 @@ func Open(cfg Config, log *slog.Logger) (*Server, error) {
 		log:        log,
 		db:         db,
 		notify:     map[string]chan struct{}{},
+		polls:      map[string]*InboxState{},
 		done:       make(chan struct{}),
 	}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("backend: %w", err)
-	}
-	if s.index, err = template.New("index").Parse(indexTemplate); err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("backend: index template: %w", err)
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -357,10 +353,15 @@ func (s *Server) Stats() Stats {
 		st.Readings = st.Values
 		st.Events, _ = counter(tx, "events", 0)
 		st.Duplicates, _ = counter(tx, "duplicates", 0)
+		inbox := tx.Bucket([]byte(bkInbox))
 		return tx.Bucket([]byte(bkGateways)).ForEach(func(k, v []byte) error {
 			var g GatewayRecord
 			if err := json.Unmarshal(v, &g); err != nil {
 				return err
+			}
+			g.Inbox = &InboxState{}
+			if b := inbox.Bucket(k); b != nil {
+				g.Inbox.Last = int64(b.Sequence())
 			}
 			st.Gateways = append(st.Gateways, g)
 			return nil
@@ -368,6 +369,14 @@ func (s *Server) Stats() Stats {
 	})
 	if err != nil {
 		s.log.Error("stats", "err", err)
+	}
+	// Outside the transaction: s.mu is never taken while one is open (mergeRules
+	// opens one holding it).
+	for i := range st.Gateways {
+		g := &st.Gateways[i]
+		last := g.Inbox.Last
+		g.Inbox = s.inboxState(g.ID)
+		g.Inbox.Last = last
 	}
 	sort.Slice(st.Gateways, func(i, j int) bool { return st.Gateways[i].ID < st.Gateways[j].ID })
 	return st

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/models"
+	"github.com/fieldgate/fieldgate/testbench/webdriver"
 )
 
 // TestWebPage opens the web view in a headless Chromium, at a desktop's and
@@ -18,17 +19,17 @@ import (
 // model, rejects another, sends a write and an operation with an input from the page and sees
 // them queued in the gateway's inbox, then follows the write to SUCCEEDED as
 // the gateway (played here through the gateway API) reports it. Screenshots
-// are kept (see artifactDir). Skipped when Chromium is not installed, unless
+// are kept (see webdriver.ArtifactDir). Skipped when Chromium is not installed, unless
 // CI is set.
 func TestWebPage(t *testing.T) {
-	chromium, driver := findBrowser(t)
+	chromium, driver := webdriver.FindBrowser(t)
 	for _, vp := range []struct {
 		name          string
 		width, height int
 		phone         bool
 	}{{"desktop", 1280, 900, false}, {"phone", 360, 780, true}} {
 		t.Run(vp.name, func(t *testing.T) {
-			testWebPage(t, startBrowser(t, chromium, driver, vp.width, vp.height, vp.phone), vp.width, vp.name)
+			testWebPage(t, webdriver.Start(t, chromium, driver, vp.width, vp.height, vp.phone), vp.width, vp.name)
 		})
 	}
 }
@@ -84,14 +85,14 @@ func benchData(t *testing.T, b *bench) {
 	b.inbox(webGateway, 0, 0)
 }
 
-func testWebPage(t *testing.T, br *browser, width int, name string) {
+func testWebPage(t *testing.T, br *webdriver.Browser, width int, name string) {
 	b := newBench(t, nil)
 	benchData(t, b)
 	pendingID := DeviceID(webGateway, webPending)
 
-	br.navigate(b.hs.URL + "/")
+	br.Navigate(b.hs.URL + "/")
 	// The gateway's health, as its hello, telemetry and inbox poll left it.
-	br.waitFor(30*time.Second, "the gateway's health", `const g = document.querySelector('article.gateway[data-gateway="gw-bench"]');
+	br.WaitFor(30*time.Second, "the gateway's health", `const g = document.querySelector('article.gateway[data-gateway="gw-bench"]');
 		if (!g) return "no gateway card";
 		const t = g.querySelector(".facts").textContent;
 		if (g.querySelector(".badge").textContent !== "online") return "gateway not shown online";
@@ -100,7 +101,7 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 			if (!re.test(t)) return "gateway card lacks " + re + ": " + t;
 		return "";`)
 	// Every device, with status, model, fingerprint, readings with units and age.
-	br.waitFor(30*time.Second, "the devices", `const want = arguments[0];
+	br.WaitFor(30*time.Second, "the devices", `const want = arguments[0];
 		const cards = Array.from(document.querySelectorAll("article.device"));
 		const ids = cards.map(c => c.dataset.localId);
 		const missing = want.filter(id => !ids.includes(id));
@@ -120,11 +121,11 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 		if (!e.querySelector("button.operate").disabled) return "a rejected device can be operated";
 		return "";`, []string{localTH, webPending, webEvil, webXSS})
 	// What a device sent is text, never markup.
-	br.waitFor(10*time.Second, "the hostile vendor shown as text", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
+	br.WaitFor(10*time.Second, "the hostile vendor shown as text", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
 		if (document.body.dataset.pwned) return "a vendor string ran as script";
 		if (document.querySelector("main img")) return "a vendor string became an element";
 		return c.querySelector(".fingerprint").textContent.includes(arguments[1]) ? "" : "vendor not shown as text: " + c.textContent`, webXSS, xssVendor)
-	br.waitFor(10*time.Second, "events, models and rules", `const ev = document.getElementById("event-table").textContent;
+	br.WaitFor(10*time.Second, "events, models and rules", `const ev = document.getElementById("event-table").textContent;
 		if (!/online/.test(ev) || !/answered its first poll/.test(ev)) return "events: " + ev;
 		const m = document.getElementById("model-list").textContent;
 		for (const k of ["acme-th100@1.0.0", "test-pm@2.0.0", "test-th@1.0.0"]) if (!m.includes(k)) return "models: " + m;
@@ -133,17 +134,17 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 		const r = document.getElementById("rule-table").textContent;
 		return /acme10identity\.product: \/\^TH-1\/\nidentity\.vendor: ACME Controlstest-th@1\.0\.0, poll every 500 ms/.test(r) && /reject: not allowed here/.test(r) ? "" : "rules: " + r`)
 	noOverflow(t, br, width)
-	br.screenshot("overview-" + name)
+	br.Screenshot("overview-" + name)
 
 	// Assign the pending TH-200 the demo thermostat's model, from the page.
-	br.click(`article.device[data-local-id="` + webPending + `"] button.assign`)
-	br.waitFor(10*time.Second, "the assign dialog", `return document.getElementById("panel").open && !document.getElementById("assign-section").hidden &&
+	br.Click(`article.device[data-local-id="` + webPending + `"] button.assign`)
+	br.WaitFor(10*time.Second, "the assign dialog", `return document.getElementById("panel").open && !document.getElementById("assign-section").hidden &&
 		document.querySelector('#assign-model option[value="acme-th100@1.0.0"]') ? "" : "no assign dialog with acme-th100"`)
 	noOverflow(t, br, width)
-	br.screenshot("assign-" + name)
-	br.must(br.script(`const s = document.getElementById("assign-model"); s.value = "acme-th100@1.0.0"; s.dispatchEvent(new Event("change")); return ""`, nil), "choose the model")
-	br.click("#assign-submit")
-	br.waitFor(30*time.Second, "the assignment", `const r = document.getElementById("assign-result");
+	br.Screenshot("assign-" + name)
+	br.Must(br.Script(`const s = document.getElementById("assign-model"); s.value = "acme-th100@1.0.0"; s.dispatchEvent(new Event("change")); return ""`, nil), "choose the model")
+	br.Click("#assign-submit")
+	br.WaitFor(30*time.Second, "the assignment", `const r = document.getElementById("assign-result");
 		return r.dataset.status === "assigned" && /acme-th100@1\.0\.0 \(rev 1\)/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`)
 	if d, _ := b.srv.Device(pendingID); d.Status != backendclient.StatusAssigned || d.Instance == nil || d.Instance.Model != "acme-th100" {
 		t.Fatalf("after assigning from the page: %+v", d)
@@ -152,47 +153,47 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 	if len(items) != 1 || items[0].Kind != backendclient.KindAssignment || items[0].Assignment.LocalID != webPending || items[0].Assignment.Instance.Model != "acme-th100" {
 		t.Fatalf("inbox after assigning from the page: %+v", items)
 	}
-	br.click("#panel-close")
-	br.waitFor(30*time.Second, "the device shown assigned", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
+	br.Click("#panel-close")
+	br.WaitFor(30*time.Second, "the device shown assigned", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
 		return c.dataset.status === "assigned" && /acme-th100@1\.0\.0 \(rev 1\) by an admin/.test(c.textContent) && !c.querySelector("button.operate").disabled ? "" : c.textContent`, webPending)
 
 	// Reject the hostile device: a reason is asked for, then the gateway is told.
-	br.click(`article.device[data-local-id="` + webXSS + `"] button.assign`)
-	br.waitFor(10*time.Second, "the reject form", `return document.getElementById("panel").open && !document.getElementById("reject-form").hidden ? "" : "no reject form"`)
-	br.click("#reject-submit")
-	br.waitFor(10*time.Second, "a reason asked for", `const r = document.getElementById("assign-result");
+	br.Click(`article.device[data-local-id="` + webXSS + `"] button.assign`)
+	br.WaitFor(10*time.Second, "the reject form", `return document.getElementById("panel").open && !document.getElementById("reject-form").hidden ? "" : "no reject form"`)
+	br.Click("#reject-submit")
+	br.WaitFor(10*time.Second, "a reason asked for", `const r = document.getElementById("assign-result");
 		return r.dataset.status === "invalid" && /give a reason/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`)
-	br.typeInto("#reject-reason", "unknown vendor")
-	br.click("#reject-submit")
-	br.waitFor(30*time.Second, "the rejection", `const r = document.getElementById("assign-result");
+	br.TypeInto("#reject-reason", "unknown vendor")
+	br.Click("#reject-submit")
+	br.WaitFor(30*time.Second, "the rejection", `const r = document.getElementById("assign-result");
 		return r.dataset.status === "rejected" && /Rejected: unknown vendor/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`)
 	items = b.inbox(webGateway, 1, 0).Items
 	if len(items) != 1 || items[0].Kind != backendclient.KindUnassignment || items[0].Unassignment.LocalID != webXSS || items[0].Unassignment.Reason != "unknown vendor" {
 		t.Fatalf("inbox after rejecting from the page: %+v", items)
 	}
-	br.click("#panel-close")
-	br.waitFor(30*time.Second, "the device shown rejected", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
+	br.Click("#panel-close")
+	br.WaitFor(30*time.Second, "the device shown rejected", `const c = document.querySelector('article.device[data-local-id="' + arguments[0] + '"]');
 		return c.dataset.status === "rejected" && c.querySelector(".reason").textContent === "unknown vendor" ? "" : c.textContent`, webXSS)
 
 	// A write: refused on the page beyond the model's limit, queued within it.
-	br.click(`article.device[data-local-id="` + webPending + `"] button.operate`)
-	br.waitFor(10*time.Second, "the write form", `const s = document.getElementById("write-prop");
+	br.Click(`article.device[data-local-id="` + webPending + `"] button.operate`)
+	br.WaitFor(10*time.Second, "the write form", `const s = document.getElementById("write-prop");
 		return document.getElementById("panel").open && Array.from(s.options).map(o => o.value).join(",") === "setpoint,heating,mode" ? "" : "writable: " + Array.from(s.options).map(o => o.value)`)
-	br.must(br.script(`const s = document.getElementById("write-prop"); s.value = "setpoint"; s.dispatchEvent(new Event("change")); return ""`, nil), "choose setpoint")
-	br.waitFor(10*time.Second, "the setpoint's limits", `return /float in °C; 5 … 30/.test(document.getElementById("write-hint").textContent) ? "" : document.getElementById("write-hint").textContent`)
-	br.typeInto("#write-value", "99")
-	br.click("#write-submit")
-	br.waitFor(10*time.Second, "99 refused on the page", `const r = document.getElementById("op-result");
+	br.Must(br.Script(`const s = document.getElementById("write-prop"); s.value = "setpoint"; s.dispatchEvent(new Event("change")); return ""`, nil), "choose setpoint")
+	br.WaitFor(10*time.Second, "the setpoint's limits", `return /float in °C; 5 … 30/.test(document.getElementById("write-hint").textContent) ? "" : document.getElementById("write-hint").textContent`)
+	br.TypeInto("#write-value", "99")
+	br.Click("#write-submit")
+	br.WaitFor(10*time.Second, "99 refused on the page", `const r = document.getElementById("op-result");
 		return r.dataset.status === "invalid" && /above the maximum 30/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`)
 	if ops := b.srv.Operations("", 10); len(ops) != 0 {
 		t.Fatalf("operations after a write refused on the page: %+v", ops)
 	}
-	br.typeInto("#write-value", "22.5")
-	br.click("#write-submit")
-	br.waitFor(30*time.Second, "the write queued", `const r = document.getElementById("op-result");
+	br.TypeInto("#write-value", "22.5")
+	br.Click("#write-submit")
+	br.WaitFor(30*time.Second, "the write queued", `const r = document.getElementById("op-result");
 		return r.dataset.status === "QUEUED" && r.dataset.opId && /write \{"setpoint":22\.5\} QUEUED/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`)
 	var opID string
-	br.must(br.script(`return document.getElementById("op-result").dataset.opId`, &opID), "operation id")
+	br.Must(br.Script(`return document.getElementById("op-result").dataset.opId`, &opID), "operation id")
 	op, ok := b.srv.Operation(opID)
 	if !ok || op.Name != "write" || op.DeviceID != pendingID || string(op.Input) != `{"setpoint":22.5}` || op.Status != backendclient.OpQueued {
 		t.Fatalf("operation %s after the write from the page: %+v", opID, op)
@@ -202,37 +203,37 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 		t.Fatalf("inbox after the write from the page: %+v", items)
 	}
 	noOverflow(t, br, width)
-	br.screenshot("write-queued-" + name)
+	br.Screenshot("write-queued-" + name)
 
 	// The gateway runs it; the page follows it to the end.
 	for _, st := range []string{backendclient.OpExecuting, backendclient.OpSucceeded} {
 		b.call("PUT", "/api/v1/operations/"+opID, backendclient.OperationStatus{Gateway: webGateway, Status: st, Time: time.Now().UTC()}, 200, nil)
 	}
-	br.waitFor(30*time.Second, "the write followed to SUCCEEDED", `const r = document.getElementById("op-result");
+	br.WaitFor(30*time.Second, "the write followed to SUCCEEDED", `const r = document.getElementById("op-result");
 		const h = Array.from(r.querySelectorAll(".history li")).map(l => l.textContent.split(" ")[0]).join(",");
 		return r.dataset.status === "SUCCEEDED" && h === "QUEUED,EXECUTING,SUCCEEDED" ? "" : "result: " + r.dataset.status + " history " + h`)
 
 	// A declared operation with its input.
-	br.typeInto(`form[data-operation="boost"] input[data-input="minutes"]`, "15")
-	br.click(`form[data-operation="boost"] button[type="submit"]`)
-	br.waitFor(30*time.Second, "boost queued", `const r = document.getElementById("op-result");
+	br.TypeInto(`form[data-operation="boost"] input[data-input="minutes"]`, "15")
+	br.Click(`form[data-operation="boost"] button[type="submit"]`)
+	br.WaitFor(30*time.Second, "boost queued", `const r = document.getElementById("op-result");
 		return r.dataset.status === "QUEUED" && r.dataset.opId !== arguments[0] && /boost \{"minutes":15\} QUEUED/.test(r.textContent) ? "" : "result: " + r.dataset.status + " " + r.textContent`, opID)
 	if ops := b.srv.Operations(pendingID, 10); len(ops) != 2 || ops[0].Name != "boost" || string(ops[0].Input) != `{"minutes":15}` {
 		t.Fatalf("operations after boost from the page: %+v", ops)
 	}
-	br.screenshot("boost-queued-" + name)
-	br.click("#panel-close")
+	br.Screenshot("boost-queued-" + name)
+	br.Click("#panel-close")
 
 	// Both show in the recent operations, newest first, with their status.
-	br.waitFor(30*time.Second, "the operations table", `const rows = Array.from(document.querySelectorAll("#op-table tbody tr")).map(r => r.dataset.status + " " + r.textContent);
+	br.WaitFor(30*time.Second, "the operations table", `const rows = Array.from(document.querySelectorAll("#op-table tbody tr")).map(r => r.dataset.status + " " + r.textContent);
 		return rows.length === 2 && /^QUEUED .*boost\{"minutes":15\}/.test(rows[0]) && /^SUCCEEDED .*write\{"setpoint":22\.5\}SUCCEEDED/.test(rows[1]) ? "" : "rows: " + rows.join(" | ")`)
-	br.waitFor(30*time.Second, "the inbox cursor moved", `const g = document.querySelector('article.gateway[data-gateway="gw-bench"]').textContent;
+	br.WaitFor(30*time.Second, "the inbox cursor moved", `const g = document.querySelector('article.gateway[data-gateway="gw-bench"]').textContent;
 		return /cursor 2 of 4, 2 not taken yet/.test(g) ? "" : g`)
 	noOverflow(t, br, width)
-	br.must(br.script(`document.getElementById("operations").scrollIntoView(); return ""`, nil), "scroll")
-	br.screenshot("operations-" + name)
+	br.Must(br.Script(`document.getElementById("operations").scrollIntoView(); return ""`, nil), "scroll")
+	br.Screenshot("operations-" + name)
 
-	for _, line := range br.consoleLog() {
+	for _, line := range br.ConsoleLog() {
 		if strings.Contains(line, "Content Security Policy") || strings.Contains(line, "Uncaught") || strings.Contains(line, "Failed to load") {
 			t.Errorf("browser console: %s", line)
 		}
@@ -241,14 +242,14 @@ func testWebPage(t *testing.T, br *browser, width int, name string) {
 
 // noOverflow fails the test when the page is wider than the viewport (a
 // person on a phone would scroll sideways).
-func noOverflow(t *testing.T, br *browser, width int) {
+func noOverflow(t *testing.T, br *webdriver.Browser, width int) {
 	t.Helper()
 	var overflow string
-	br.must(br.script(`return window.innerWidth !== arguments[0] ? "viewport " + window.innerWidth + " px wide, want " + arguments[0] :
+	br.Must(br.Script(`return window.innerWidth !== arguments[0] ? "viewport " + window.innerWidth + " px wide, want " + arguments[0] :
 		document.documentElement.scrollWidth > window.innerWidth ?
 		"page " + document.documentElement.scrollWidth + " px wide in a " + window.innerWidth + " px viewport" : ""`, &overflow, width), "width")
 	if overflow != "" {
-		br.screenshot("overflow")
+		br.Screenshot("overflow")
 		t.Errorf("not readable at %d px: %s", width, overflow)
 	}
 }

@@ -1,4 +1,8 @@
-package backend
+// Package webdriver is a W3C WebDriver client for the project's browser
+// tests, just what they need: chromedriver drives a headless Chromium over
+// plain HTTP JSON, so no Go dependency is added. Tests of the gateway's page
+// and of the reference backend's web view use it.
+package webdriver
 
 import (
 	"bytes"
@@ -16,10 +20,6 @@ import (
 	"time"
 )
 
-// A W3C WebDriver client, just what the web view's test needs (as the
-// gateway's page test has it): chromedriver drives a headless Chromium over
-// plain HTTP JSON, so no Go dependency is added.
-
 // webDriverCallTimeout bounds every WebDriver call (a session start on a busy
 // machine is the slowest).
 const webDriverCallTimeout = 90 * time.Second
@@ -27,17 +27,18 @@ const webDriverCallTimeout = 90 * time.Second
 // webElementKey is the W3C name of an element reference in JSON.
 const webElementKey = "element-6066-11e4-a52e-4f735466cecf"
 
-type browser struct {
+// Browser is one headless Chromium session of a test.
+type Browser struct {
 	t      *testing.T
 	base   string // http://127.0.0.1:<port>/session/<id>
 	client *http.Client
 	driver string
 }
 
-// findBrowser returns the paths of chromium and chromedriver, or skips the test
+// FindBrowser returns the paths of chromium and chromedriver, or skips the test
 // when they are missing outside CI (under CI, or `make test`, which installs
 // them, a missing browser is a failure).
-func findBrowser(t *testing.T) (chromium, driver string) {
+func FindBrowser(t *testing.T) (chromium, driver string) {
 	t.Helper()
 	var missing []string
 	for _, names := range [][]string{{"chromium", "chromium-browser"}, {"chromedriver"}} {
@@ -67,10 +68,10 @@ func findBrowser(t *testing.T) (chromium, driver string) {
 	return chromium, driver
 }
 
-// startBrowser starts chromedriver on a loopback port and a headless Chromium
+// Start starts chromedriver on a loopback port and a headless Chromium
 // session whose viewport is width×height CSS pixels: a phone's (touch, mobile
 // emulation) when phone is set, else a desktop window. Both end with the test.
-func startBrowser(t *testing.T, chromium, driver string, width, height int, phone bool) *browser {
+func Start(t *testing.T, chromium, driver string, width, height int, phone bool) *Browser {
 	t.Helper()
 	port := freePort(t)
 	dir := t.TempDir()
@@ -87,7 +88,7 @@ func startBrowser(t *testing.T, chromium, driver string, width, height int, phon
 			}
 		}
 	})
-	b := &browser{t: t, client: &http.Client{Timeout: webDriverCallTimeout}, driver: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	b := &Browser{t: t, client: &http.Client{Timeout: webDriverCallTimeout}, driver: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := b.client.Get(b.driver + "/status")
@@ -147,7 +148,7 @@ func tail(b []byte, n int) []byte {
 }
 
 // call sends one WebDriver command and decodes its "value" into out.
-func (b *browser) call(method, url string, body, out any) error {
+func (b *Browser) call(method, url string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -199,20 +200,22 @@ func (e *webDriverError) Error() string {
 	return fmt.Sprintf("webdriver %d %s: %s", e.Status, e.Code, string(tail([]byte(e.Message), 300)))
 }
 
-func (b *browser) must(err error, what string) {
+// Must fails the test when err is not nil, saying what was being done.
+func (b *Browser) Must(err error, what string) {
 	b.t.Helper()
 	if err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
 }
 
-func (b *browser) navigate(url string) {
+// Navigate opens url.
+func (b *Browser) Navigate(url string) {
 	b.t.Helper()
-	b.must(b.call("POST", b.base+"/url", map[string]string{"url": url}, nil), "open "+url)
+	b.Must(b.call("POST", b.base+"/url", map[string]string{"url": url}, nil), "open "+url)
 }
 
-// find returns the element matching a CSS selector, or an error.
-func (b *browser) find(css string) (string, error) {
+// Find returns the element matching a CSS selector, or an error.
+func (b *Browser) Find(css string) (string, error) {
 	var ref map[string]string
 	if err := b.call("POST", b.base+"/element", map[string]string{"using": "css selector", "value": css}, &ref); err != nil {
 		return "", err
@@ -220,24 +223,24 @@ func (b *browser) find(css string) (string, error) {
 	return ref[webElementKey], nil
 }
 
-// script runs JavaScript in the page and decodes what it returns into out.
-func (b *browser) script(js string, out any, args ...any) error {
+// Script runs JavaScript in the page and decodes what it returns into out.
+func (b *Browser) Script(js string, out any, args ...any) error {
 	if args == nil {
 		args = []any{}
 	}
 	return b.call("POST", b.base+"/execute/sync", map[string]any{"script": js, "args": args}, out)
 }
 
-// waitFor polls a JavaScript condition (a function body returning a string:
+// WaitFor polls a JavaScript condition (a function body returning a string:
 // "" when it holds, else what is still missing) until it holds or within
 // passes.
-func (b *browser) waitFor(within time.Duration, what, js string, args ...any) {
+func (b *Browser) WaitFor(within time.Duration, what, js string, args ...any) {
 	b.t.Helper()
 	deadline := time.Now().Add(within)
 	var last string
 	for {
 		var got string
-		err := b.script(js, &got, args...)
+		err := b.Script(js, &got, args...)
 		switch {
 		case err == nil && got == "":
 			return
@@ -247,33 +250,33 @@ func (b *browser) waitFor(within time.Duration, what, js string, args ...any) {
 			last = got
 		}
 		if time.Now().After(deadline) {
-			b.screenshot("failed-" + what)
+			b.Screenshot("failed-" + what)
 			b.t.Fatalf("%s: not within %s: %s", what, within, last)
 		}
 		time.Sleep(150 * time.Millisecond)
 	}
 }
 
-// click clicks the element matching css (as a user does: scrolled into view,
+// Click clicks the element matching css (as a user does: scrolled into view,
 // at its centre).
-func (b *browser) click(css string) {
+func (b *Browser) Click(css string) {
 	b.t.Helper()
-	id, err := b.find(css)
-	b.must(err, "find "+css)
-	b.must(b.call("POST", b.base+"/element/"+id+"/click", map[string]any{}, nil), "click "+css)
+	id, err := b.Find(css)
+	b.Must(err, "find "+css)
+	b.Must(b.call("POST", b.base+"/element/"+id+"/click", map[string]any{}, nil), "click "+css)
 }
 
-// typeInto clears the input matching css and types text into it.
-func (b *browser) typeInto(css, text string) {
+// TypeInto clears the input matching css and types text into it.
+func (b *Browser) TypeInto(css, text string) {
 	b.t.Helper()
-	id, err := b.find(css)
-	b.must(err, "find "+css)
-	b.must(b.call("POST", b.base+"/element/"+id+"/clear", map[string]any{}, nil), "clear "+css)
-	b.must(b.call("POST", b.base+"/element/"+id+"/value", map[string]string{"text": text}, nil), "type into "+css)
+	id, err := b.Find(css)
+	b.Must(err, "find "+css)
+	b.Must(b.call("POST", b.base+"/element/"+id+"/clear", map[string]any{}, nil), "clear "+css)
+	b.Must(b.call("POST", b.base+"/element/"+id+"/value", map[string]string{"text": text}, nil), "type into "+css)
 }
 
-// screenshot saves the page as <artifacts>/<name>.png and logs the path.
-func (b *browser) screenshot(name string) string {
+// Screenshot saves the page as <artifacts>/<name>.png and logs the path.
+func (b *Browser) Screenshot(name string) string {
 	b.t.Helper()
 	var data string
 	if err := b.call("GET", b.base+"/screenshot", nil, &data); err != nil {
@@ -285,7 +288,7 @@ func (b *browser) screenshot(name string) string {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}
-	path := filepath.Join(artifactDir(b.t), name+".png")
+	path := filepath.Join(ArtifactDir(b.t), name+".png")
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return ""
@@ -294,11 +297,11 @@ func (b *browser) screenshot(name string) string {
 	return path
 }
 
-// artifactDir is where a test keeps what a person may want to look at after
+// ArtifactDir is where a test keeps what a person may want to look at after
 // it: $FIELDGATE_ARTIFACTS/<test name> when set (`make test` sets it to
 // ./artifacts), else the test's artifact directory (kept with `go test
 // -artifacts -outputdir DIR`, removed after the test otherwise).
-func artifactDir(t *testing.T) string {
+func ArtifactDir(t *testing.T) string {
 	t.Helper()
 	root := os.Getenv("FIELDGATE_ARTIFACTS")
 	if root == "" {
@@ -311,15 +314,15 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// consoleLog returns what the page wrote to the browser's console since the
+// ConsoleLog returns what the page wrote to the browser's console since the
 // last call (script errors, CSP violations, failed loads), one line each.
-func (b *browser) consoleLog() []string {
+func (b *Browser) ConsoleLog() []string {
 	b.t.Helper()
 	var entries []struct {
 		Level   string `json:"level"`
 		Message string `json:"message"`
 	}
-	b.must(b.call("POST", b.base+"/se/log", map[string]string{"type": "browser"}, &entries), "browser log")
+	b.Must(b.call("POST", b.base+"/se/log", map[string]string{"type": "browser"}, &entries), "browser log")
 	var out []string
 	for _, e := range entries {
 		out = append(out, e.Level+" "+e.Message)

@@ -3,7 +3,10 @@ package adapters
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -143,4 +146,48 @@ func withProperty(def json.RawMessage, name string, s json.RawMessage) (json.Raw
 	}
 	obj["properties"] = b
 	return json.Marshal(obj)
+}
+
+// CheckSchemaPart checks a binding schema part (see SchemaPart) against the
+// Go types its object definitions describe (types: $defs name → struct type):
+// "device", "property" and "operation", when present, are $refs to its
+// $defs; every $defs name starts with protocol; each named definition lists
+// exactly the members models.DecodeBinding accepts for its type and allows
+// no others. A binder's test calls it, so that schema and code cannot drift
+// apart. It returns every mismatch (errors.Join).
+func CheckSchemaPart(part []byte, protocol string, types map[string]reflect.Type) error {
+	var s struct {
+		Device, Property, Operation map[string]any
+		Defs                        map[string]map[string]any `json:"$defs"`
+	}
+	if err := json.Unmarshal(part, &s); err != nil {
+		return fmt.Errorf("schema part: %w", err)
+	}
+	var errs []error
+	for place, v := range map[string]map[string]any{"device": s.Device, "property": s.Property, "operation": s.Operation} {
+		if ref, _ := v["$ref"].(string); v != nil && !strings.HasPrefix(ref, "#/$defs/") {
+			errs = append(errs, fmt.Errorf("%s: %v is not a $ref to a definition", place, v))
+		}
+	}
+	for name := range s.Defs {
+		if !strings.HasPrefix(name, protocol) {
+			errs = append(errs, fmt.Errorf("$defs %q does not start with %q", name, protocol))
+		}
+	}
+	for def, typ := range types {
+		obj, ok := s.Defs[def]
+		if !ok {
+			errs = append(errs, fmt.Errorf("no $defs %q (for %s)", def, typ))
+			continue
+		}
+		props, _ := obj["properties"].(map[string]any)
+		got := slices.Sorted(maps.Keys(props))
+		if want := models.FieldNames(typ); !slices.Equal(got, want) {
+			errs = append(errs, fmt.Errorf("$defs %q lists %v, %s has %v", def, got, typ, want))
+		}
+		if obj["additionalProperties"] != false {
+			errs = append(errs, fmt.Errorf("$defs %q allows additional members; DecodeBinding does not", def))
+		}
+	}
+	return errors.Join(errs...)
 }

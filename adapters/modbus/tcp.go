@@ -75,7 +75,7 @@ var (
 )
 
 func openTCP(_ context.Context, spec adapters.BusSpec, s *settings) (adapters.Bus, error) {
-	return &tcpBus{name: spec.Name, log: spec.Logger, set: s, links: map[string]*link{}, targets: map[string]busTarget{},
+	return &tcpBus{name: spec.Name, log: spec.Logger, set: s, links: map[string]*link{},
 		onLink: spec.OnLink}, nil
 }
 
@@ -89,7 +89,6 @@ type tcpBus struct {
 
 	mu      sync.Mutex
 	links   map[string]*link
-	targets map[string]busTarget // targets resolved before: parsed once, not per poll
 	closed  bool
 }
 
@@ -99,10 +98,6 @@ type busTarget struct {
 	endpoint string
 	unit     byte
 }
-
-// maxResolvedTargets bounds the bus's cache of resolved targets (the devices
-// polled on it); past it, targets are parsed on every call.
-const maxResolvedTargets = 4096
 
 // Target is the target string of a unit behind an endpoint: "host:port/unit".
 func Target(endpoint string, unit byte) string {
@@ -127,28 +122,6 @@ func parseTarget(target string) (string, byte, error) {
 		return "", 0, fmt.Errorf("%w: target %q: %w", adapters.ErrUnknownTarget, target, err)
 	}
 	return norm, byte(unit), nil
-}
-
-// resolve parses a target and checks that its endpoint belongs to this bus (a
-// configured endpoint, or a host of a configured range on its port).
-// A target is parsed once: later calls find it in the bus's cache.
-func (b *tcpBus) resolve(target string) (*link, byte, error) {
-	b.mu.Lock()
-	t, ok := b.targets[target]
-	b.mu.Unlock()
-	if !ok {
-		var err error
-		if t, err = b.check(target); err != nil {
-			return nil, 0, err
-		}
-		b.mu.Lock()
-		if len(b.targets) < maxResolvedTargets {
-			b.targets[target] = t
-		}
-		b.mu.Unlock()
-	}
-	l, err := b.link(t.endpoint)
-	return l, t.unit, err
 }
 
 // check parses a target and checks that its endpoint belongs to this bus.
@@ -236,23 +209,23 @@ func (b *tcpBus) forget(l *link) {
 	l.close()
 }
 
-// Poll reads every request of the group and appends the decoded readings to out.
-// On error it returns out as it was given and the first failure.
+// Poll attaches target and polls it once: a one-off (a test's). A device
+// that is polled again is attached once (Attach).
 func (b *tcpBus) Poll(ctx context.Context, target string, group *models.PollGroup, out []models.Reading) ([]models.Reading, error) {
-	l, unit, err := b.resolve(target)
+	d, err := b.Attach(target)
 	if err != nil {
 		return out, err
 	}
-	return pollGroup(ctx, l, unit, target, group, out, b.set.timeout)
+	return d.Poll(ctx, group, out)
 }
 
-// Execute runs the action's steps in order, each write ahead of queued polls.
+// Execute attaches target and runs action on it once (see Poll).
 func (b *tcpBus) Execute(ctx context.Context, target string, action *models.Action) error {
-	l, unit, err := b.resolve(target)
+	d, err := b.Attach(target)
 	if err != nil {
 		return err
 	}
-	return execute(ctx, l, unit, target, action, b.set.timeout)
+	return d.Execute(ctx, action)
 }
 
 // Close stops every link; an in-flight request is aborted, not waited for.

@@ -138,20 +138,8 @@ func TestUnknownTarget(t *testing.T) {
 			t.Errorf("target %q: want ErrUnknownTarget, got %v", target, err)
 		}
 	}
-	if _, _, err := bus.resolve("10.1.2.9:502/1"); err != nil {
+	if _, err := bus.Attach("10.1.2.9:502/1"); err != nil {
 		t.Errorf("a host of a configured range: %v", err)
-	}
-	// Targets that resolve are kept, parsed, for the next polls; refused
-	// ones are not (they are refused again, each time).
-	if _, err := bus.Poll(context.Background(), Target(srv.Addr(), 1), holdingGroup(1), nil); err != nil {
-		t.Fatal(err)
-	}
-	bus.mu.Lock()
-	kept := len(bus.targets)
-	_, polled := bus.targets[Target(srv.Addr(), 1)]
-	bus.mu.Unlock()
-	if kept != 2 || !polled {
-		t.Errorf("%d targets kept (polled one kept: %v), want the range host and the polled one", kept, polled)
 	}
 }
 
@@ -443,13 +431,15 @@ func BenchmarkPollTCP(b *testing.B) {
 			uintField(8, TableInput, 0), uintField(9, TableInput, 1)}},
 		Read{Table: TableCoil, Start: 0, Count: 2, Fields: []Field{
 			boolField(10, TableCoil, 0), boolField(11, TableCoil, 1)}})
-	target := Target(srv.Addr(), 1)
+	dev, err := bus.Attach(Target(srv.Addr(), 1)) // as the gateway polls: attached once
+	if err != nil {
+		b.Fatal(err)
+	}
 	out := make([]models.Reading, 0, 16)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		var err error
-		if out, err = bus.Poll(ctx, target, group, out[:0]); err != nil {
+		if out, err = dev.Poll(ctx, group, out[:0]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -521,13 +511,16 @@ func BenchmarkPollTCPRegisters(b *testing.B) {
 			}
 			srv := startEmu(b, modbusemu.UnitSpec{ID: 1, Holding: regs})
 			bus := openBus(b, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
-			group, target := holdingGroup(n), Target(srv.Addr(), 1)
+			group := holdingGroup(n)
+			dev, err := bus.Attach(Target(srv.Addr(), 1))
+			if err != nil {
+				b.Fatal(err)
+			}
 			out := make([]models.Reading, 0, n)
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				var err error
-				if out, err = bus.Poll(ctx, target, group, out[:0]); err != nil {
+				if out, err = dev.Poll(ctx, group, out[:0]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -152,6 +152,7 @@ func TestContractSchemasMatchGoTypes(t *testing.T) {
 		"OperationRecord": backend.OperationRecord{}, "OperationEvent": backend.OperationEvent{}, "ReadingRecord": backend.ReadingRecord{},
 		"EventRecord": backend.EventRecord{}, "ModelInfo": backend.ModelInfo{}, "Rule": backend.Rule{}, "Stats": backend.Stats{},
 		"GatewayRecord": backend.GatewayRecord{},
+		"InboxState":    backend.InboxState{},
 	}
 	// Schemas that are not a Go struct of ours.
 	free := map[string]bool{"Value": true, "ModelDocument": true, "OperationCreated": true}

@@ -87,9 +87,9 @@ type tcpBus struct {
 	onLink func(link string, up bool, err error)
 	wire   adapters.WireCounts
 
-	mu      sync.Mutex
-	links   map[string]*link
-	closed  bool
+	mu     sync.Mutex
+	links  map[string]*link
+	closed bool
 }
 
 // busTarget is a target of the bus, parsed and checked: its canonical

@@ -22,6 +22,26 @@ func (p *Problems) Add(err error) {
 	}
 }
 
+// Decode decodes raw binding b into v (see DecodeBinding), recording its
+// problems; false when it could not.
+func (p *Problems) Decode(b RawBinding, path string, v any) bool {
+	if err := DecodeBinding(b, path, v); err != nil {
+		p.Add(err)
+		return false
+	}
+	return true
+}
+
+// Require is Decode for the binding a model of protocol needs on every
+// property or operation (what): a missing one is a problem too.
+func (p *Problems) Require(b RawBinding, protocol, path, what string, v any) bool {
+	if !b.Present() {
+		p.Fail(path, "a %s model needs a %s binding for every %s", protocol, protocol, what)
+		return false
+	}
+	return p.Decode(b, path, v)
+}
+
 // Len is how many problems were recorded.
 func (p *Problems) Len() int { return len(p.errs) }
 

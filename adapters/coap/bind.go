@@ -40,7 +40,7 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 	ch := &checker{}
 	var dev Device
 	if d.Binding.Present() {
-		ch.Add(models.DecodeBinding(d.Binding, ModelProtocol, &dev))
+		ch.Decode(d.Binding, ModelProtocol, &dev)
 	}
 	switch dev.Security {
 	case "", "none", "psk":
@@ -58,13 +58,8 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 		p, cp := &d.Properties[i], &c.Properties[i]
 		path := fmt.Sprintf("properties[%d].%s", i, ModelProtocol)
 		b.names[i] = cp.Name
-		if !p.Binding.Present() {
-			ch.Fail(path, "a coap model needs a coap binding for every property")
-			continue
-		}
 		var pb Property
-		if err := models.DecodeBinding(p.Binding, path, &pb); err != nil {
-			ch.Add(err)
+		if !ch.Require(p.Binding, ModelProtocol, path, "property", &pb) {
 			continue
 		}
 		b.reads[i], b.writes[i] = ch.property(path, &pb, cp)
@@ -78,13 +73,8 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 	for i := range d.Operations {
 		o := &d.Operations[i]
 		path := fmt.Sprintf("operations[%d].%s", i, ModelProtocol)
-		if !o.Binding.Present() {
-			ch.Fail(path, "a coap model needs a coap binding for every operation")
-			continue
-		}
 		var ob Operation
-		if err := models.DecodeBinding(o.Binding, path, &ob); err != nil {
-			ch.Add(err)
+		if !ch.Require(o.Binding, ModelProtocol, path, "operation", &ob) {
 			continue
 		}
 		ch.path(path+".path", ob.Path)

@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -99,7 +98,7 @@ func (binder) Bind(d *models.Document, c *models.Compiled) (models.Binding, erro
 	b := &binding{fields: make([]*Field, len(d.Properties)), names: make([]string, len(d.Properties)), ops: make([][]compiledStep, len(d.Operations))}
 	if d.Binding.Present() {
 		var dev DeviceBinding
-		if ck.decode(d.Binding, ModelProtocol, &dev) {
+		if ck.Decode(d.Binding, ModelProtocol, &dev) {
 			b.maxGap, b.unreadable = dev.MaxGap, ck.device(&dev)
 		}
 	}
@@ -107,12 +106,8 @@ func (binder) Bind(d *models.Document, c *models.Compiled) (models.Binding, erro
 		path := fmt.Sprintf("properties[%d]", i)
 		p := &d.Properties[i]
 		b.names[i] = p.Name
-		if !p.Binding.Present() {
-			ck.fail(path+".modbus", "a modbus model needs a modbus binding for every property")
-			continue
-		}
 		var pb PropertyBinding
-		if !ck.decode(p.Binding, path+".modbus", &pb) {
+		if !ck.Require(p.Binding, ModelProtocol, path+".modbus", "property", &pb) {
 			continue
 		}
 		cp := &c.Properties[i]
@@ -124,18 +119,14 @@ func (binder) Bind(d *models.Document, c *models.Compiled) (models.Binding, erro
 	for i := range d.Operations {
 		path := fmt.Sprintf("operations[%d]", i)
 		o := &d.Operations[i]
-		if !o.Binding.Present() {
-			ck.fail(path+".modbus", "a modbus model needs a modbus binding for every operation")
-			continue
-		}
 		var ob OperationBinding
-		if !ck.decode(o.Binding, path+".modbus", &ob) {
+		if !ck.Require(o.Binding, ModelProtocol, path+".modbus", "operation", &ob) {
 			continue
 		}
 		b.ops[i] = ck.operation(path+".modbus.steps", o, &ob)
 	}
-	if len(ck.errs) > 0 {
-		return nil, errors.Join(ck.errs...)
+	if err := ck.Err(); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -314,41 +305,28 @@ func withArticle(k models.Kind) string {
 type checker struct {
 	doc   *models.Document
 	order string // the model's default byte order
-	errs  []error
-}
-
-func (ck *checker) fail(path, format string, args ...any) {
-	ck.errs = append(ck.errs, models.FieldErrorf(path, format, args...))
-}
-
-// decode decodes a raw binding strictly; false when it could not.
-func (ck *checker) decode(raw models.RawBinding, path string, v any) bool {
-	if err := models.DecodeBinding(raw, path, v); err != nil {
-		ck.errs = append(ck.errs, err)
-		return false
-	}
-	return true
+	models.Problems
 }
 
 // device checks the device-wide settings and returns the usable unreadable ranges.
 func (ck *checker) device(m *DeviceBinding) []span {
 	if m.MaxGap < 0 || m.MaxGap > maxReadRegisters {
-		ck.fail("modbus.maxGap", "must be 0..%d, got %d", maxReadRegisters, m.MaxGap)
+		ck.Fail("modbus.maxGap", "must be 0..%d, got %d", maxReadRegisters, m.MaxGap)
 	}
 	var out []span
 	for i, r := range m.Unreadable {
 		p := fmt.Sprintf("modbus.unreadable[%d]", i)
 		t, ok := ParseTable(r.Table)
 		if !ok {
-			ck.fail(p+".table", "must be one of coil, discrete, input, holding, got %q", r.Table)
+			ck.Fail(p+".table", "must be one of coil, discrete, input, holding, got %q", r.Table)
 		}
 		if r.Start < 0 || r.Start > 0xFFFF {
-			ck.fail(p+".start", "must be 0..65535, got %d", r.Start)
+			ck.Fail(p+".start", "must be 0..65535, got %d", r.Start)
 		}
 		if r.Count < 1 || r.Count > 0x10000 {
-			ck.fail(p+".count", "must be 1..65536, got %d", r.Count)
+			ck.Fail(p+".count", "must be 1..65536, got %d", r.Count)
 		} else if r.Start >= 0 && r.Start+r.Count-1 > 0xFFFF {
-			ck.fail(p+".count", "range %d..%d ends past address 65535", r.Start, r.Start+r.Count-1)
+			ck.Fail(p+".count", "range %d..%d ends past address 65535", r.Start, r.Start+r.Count-1)
 		}
 		// Ranges are kept as given (a bad one still keeps the planner away
 		// from what it names); the model is refused anyway.
@@ -366,13 +344,13 @@ func (ck *checker) property(path string, b *PropertyBinding, kind models.Kind, r
 		return Field{}, false
 	}
 	if kind != models.KindInvalid && !kindFits(kind, dt) {
-		ck.fail(path+".type", "%s property cannot be read as dataType %s", withArticle(kind), dt)
+		ck.Fail(path+".type", "%s property cannot be read as dataType %s", withArticle(kind), dt)
 	}
 	if writable {
 		if table != TableCoil && table != TableHolding {
-			ck.fail(path+".access", "a writable property must be bound to table coil or holding, got %s", table)
+			ck.Fail(path+".access", "a writable property must be bound to table coil or holding, got %s", table)
 		} else if dt == models.DataBit {
-			ck.fail(path+".access", "a single bit of a register cannot be written; make the property read-only")
+			ck.Fail(path+".access", "a single bit of a register cannot be written; make the property read-only")
 		}
 	}
 	if readable {
@@ -382,7 +360,7 @@ func (ck *checker) property(path string, b *PropertyBinding, kind models.Kind, r
 		}
 		for i, u := range unreadable {
 			if coversUnreadable(table, b.Address, b.Address+width-1, []span{u}) {
-				ck.fail(bp+".address", "%d lies in modbus.unreadable[%d]", b.Address, i)
+				ck.Fail(bp+".address", "%d lies in modbus.unreadable[%d]", b.Address, i)
 			}
 		}
 	}
@@ -394,7 +372,7 @@ func (ck *checker) orderOK(path, s string) {
 		return
 	}
 	if _, ok := models.ParseOrder(s); !ok {
-		ck.fail(path, "must be one of ABCD, BADC, CDAB, DCBA, got %q", s)
+		ck.Fail(path, "must be one of ABCD, BADC, CDAB, DCBA, got %q", s)
 	}
 }
 
@@ -403,49 +381,49 @@ func (ck *checker) orderOK(path, s string) {
 func (ck *checker) binding(path string, b *PropertyBinding) (Table, models.DataType, bool) {
 	table, tok := ParseTable(b.Table)
 	if !tok {
-		ck.fail(path+".table", "must be one of coil, discrete, input, holding, got %q", b.Table)
+		ck.Fail(path+".table", "must be one of coil, discrete, input, holding, got %q", b.Table)
 	}
 	if b.Address < 0 || b.Address > 0xFFFF {
-		ck.fail(path+".address", "must be 0..65535, got %d", b.Address)
+		ck.Fail(path+".address", "must be 0..65535, got %d", b.Address)
 	}
 	dt, dok := models.ParseDataType(b.DataType)
 	if !dok {
-		ck.fail(path+".dataType", "must be one of int16, uint16, int32, uint32, int64, uint64, float32, float64, bool, bit, string, got %q", b.DataType)
+		ck.Fail(path+".dataType", "must be one of int16, uint16, int32, uint32, int64, uint64, float32, float64, bool, bit, string, got %q", b.DataType)
 	}
 	if tok && dok && table.IsBits() && dt != models.DataBool {
-		ck.fail(path+".dataType", "table %s holds single bits: dataType must be bool, got %q", table, b.DataType)
+		ck.Fail(path+".dataType", "table %s holds single bits: dataType must be bool, got %q", table, b.DataType)
 		dok = false
 	}
 	if dt == models.DataBit {
 		if b.Bit < 0 || b.Bit > 15 {
-			ck.fail(path+".bit", "must be 0..15, got %d", b.Bit)
+			ck.Fail(path+".bit", "must be 0..15, got %d", b.Bit)
 		}
 	} else if b.Bit != 0 {
-		ck.fail(path+".bit", "only for dataType bit, got %d", b.Bit)
+		ck.Fail(path+".bit", "only for dataType bit, got %d", b.Bit)
 	}
 	if dt == models.DataString {
 		if b.Length < 1 || b.Length > MaxStringLength {
-			ck.fail(path+".length", "must be 1..%d registers for dataType string, got %d", MaxStringLength, b.Length)
+			ck.Fail(path+".length", "must be 1..%d registers for dataType string, got %d", MaxStringLength, b.Length)
 			dok = false
 		}
 	} else if b.Length != 0 {
-		ck.fail(path+".length", "only for dataType string, got %d", b.Length)
+		ck.Fail(path+".length", "only for dataType string, got %d", b.Length)
 	}
 	ck.orderOK(path+".order", b.Order)
 	if b.Scale != nil {
 		switch {
 		case dok && !dt.IsNumber():
-			ck.fail(path+".scale", "only for numeric data types, not %s", dt)
+			ck.Fail(path+".scale", "only for numeric data types, not %s", dt)
 		case *b.Scale == 0 || math.IsNaN(*b.Scale) || math.IsInf(*b.Scale, 0):
-			ck.fail(path+".scale", "must be a finite, non-zero number, got %v", *b.Scale)
+			ck.Fail(path+".scale", "must be a finite, non-zero number, got %v", *b.Scale)
 		}
 	}
 	if b.Offset != 0 {
 		switch {
 		case dok && !dt.IsNumber():
-			ck.fail(path+".offset", "only for numeric data types, not %s", dt)
+			ck.Fail(path+".offset", "only for numeric data types, not %s", dt)
 		case math.IsNaN(b.Offset) || math.IsInf(b.Offset, 0):
-			ck.fail(path+".offset", "must be a finite number, got %v", b.Offset)
+			ck.Fail(path+".offset", "must be a finite number, got %v", b.Offset)
 		}
 	}
 	if tok && dok && b.Address >= 0 && b.Address <= 0xFFFF {
@@ -454,7 +432,7 @@ func (ck *checker) binding(path string, b *PropertyBinding) (Table, models.DataT
 			width = int(registersOf(dt, b.Length))
 		}
 		if b.Address+width-1 > 0xFFFF {
-			ck.fail(path+".address", "%s at %d needs %d registers and ends past address 65535", dt, b.Address, width)
+			ck.Fail(path+".address", "%s at %d needs %d registers and ends past address 65535", dt, b.Address, width)
 		}
 	}
 	return table, dt, tok && dok
@@ -472,7 +450,7 @@ func (ck *checker) operation(path string, o *models.Operation, ob *OperationBind
 	}
 	steps := ob.Steps
 	if len(steps) == 0 || len(steps) > models.MaxSteps {
-		ck.fail(path, "must hold 1..%d steps, got %d", models.MaxSteps, len(steps))
+		ck.Fail(path, "must hold 1..%d steps, got %d", models.MaxSteps, len(steps))
 	}
 	out := make([]compiledStep, 0, len(steps))
 	for k := range steps {
@@ -485,12 +463,12 @@ func (ck *checker) operation(path string, o *models.Operation, ob *OperationBind
 
 func (ck *checker) step(path string, s *StepBinding, o *models.Operation, inputs map[string]int) (compiledStep, bool) {
 	if (s.Write == nil) == (s.Delay == 0) {
-		ck.fail(path, "must hold exactly one of write or delay")
+		ck.Fail(path, "must hold exactly one of write or delay")
 		return compiledStep{}, false
 	}
 	if s.Write == nil {
 		if time.Duration(s.Delay) > models.MaxStepDelay {
-			ck.fail(path+".delay", "must be at most %s, got %s", models.MaxStepDelay, time.Duration(s.Delay))
+			ck.Fail(path+".delay", "must be at most %s, got %s", models.MaxStepDelay, time.Duration(s.Delay))
 		}
 		return compiledStep{delay: time.Duration(s.Delay), input: -1}, true
 	}
@@ -498,11 +476,11 @@ func (ck *checker) step(path string, s *StepBinding, o *models.Operation, inputs
 	wp := path + ".write"
 	table, dt, ok := ck.binding(wp, &w.PropertyBinding)
 	if ok && table != TableCoil && table != TableHolding {
-		ck.fail(wp+".table", "writes go to table coil or holding, got %s", table)
+		ck.Fail(wp+".table", "writes go to table coil or holding, got %s", table)
 		ok = false
 	}
 	if ok && dt == models.DataBit {
-		ck.fail(wp+".dataType", "a single bit of a register cannot be written")
+		ck.Fail(wp+".dataType", "a single bit of a register cannot be written")
 		ok = false
 	}
 	regs := registersOf(dt, w.Length)
@@ -510,21 +488,21 @@ func (ck *checker) step(path string, s *StepBinding, o *models.Operation, inputs
 	case 0:
 	case 5, 15:
 		if ok && table != TableCoil {
-			ck.fail(wp+".function", "function %d writes coils, but table is %s", w.Function, table)
+			ck.Fail(wp+".function", "function %d writes coils, but table is %s", w.Function, table)
 		}
 	case 6:
 		if ok && (table != TableHolding || regs != 1) {
-			ck.fail(wp+".function", "function 6 writes one holding register, but the write is %d %s register(s)", regs, table)
+			ck.Fail(wp+".function", "function 6 writes one holding register, but the write is %d %s register(s)", regs, table)
 		}
 	case 16:
 		if ok && table != TableHolding {
-			ck.fail(wp+".function", "function 16 writes holding registers, but table is %s", table)
+			ck.Fail(wp+".function", "function 16 writes holding registers, but table is %s", table)
 		}
 	default:
-		ck.fail(wp+".function", "must be 5, 6, 15 or 16, got %d", w.Function)
+		ck.Fail(wp+".function", "must be 5, 6, 15 or 16, got %d", w.Function)
 	}
 	if (w.Value == nil) == (w.Input == "") {
-		ck.fail(wp, "must hold exactly one of value or input")
+		ck.Fail(wp, "must hold exactly one of value or input")
 		return compiledStep{}, false
 	}
 	st := compiledStep{
@@ -538,7 +516,7 @@ func (ck *checker) step(path string, s *StepBinding, o *models.Operation, inputs
 			return st, false
 		}
 		if !kindFits(w.Value.Kind, dt) {
-			ck.fail(wp+".value", "%s value cannot be written as dataType %s", withArticle(w.Value.Kind), dt)
+			ck.Fail(wp+".value", "%s value cannot be written as dataType %s", withArticle(w.Value.Kind), dt)
 			return st, false
 		}
 		st.codec = newCodec(&w.PropertyBinding, table, dt, w.Value.Kind, ck.order)
@@ -547,7 +525,7 @@ func (ck *checker) step(path string, s *StepBinding, o *models.Operation, inputs
 		} else {
 			words, err := st.codec.Encode(*w.Value)
 			if err != nil {
-				ck.fail(wp+".value", "%v", err)
+				ck.Fail(wp+".value", "%v", err)
 				return st, false
 			}
 			st.words = words
@@ -556,16 +534,16 @@ func (ck *checker) step(path string, s *StepBinding, o *models.Operation, inputs
 	}
 	i, declared := inputs[w.Input]
 	if !declared {
-		ck.fail(wp+".input", "%q is not a declared input of this operation", w.Input)
+		ck.Fail(wp+".input", "%q is not a declared input of this operation", w.Input)
 		return st, false
 	}
 	in := &o.Inputs[i]
 	kind, kok := models.ParseKind(in.Type)
 	if kok && ok && !kindFits(kind, dt) {
-		ck.fail(wp+".input", "input %q is %s and cannot be written as dataType %s", w.Input, withArticle(kind), dt)
+		ck.Fail(wp+".input", "input %q is %s and cannot be written as dataType %s", w.Input, withArticle(kind), dt)
 	}
 	if in.Optional && in.Default == nil {
-		ck.fail(wp+".input", "input %q is optional without a default, so this write could have no value", w.Input)
+		ck.Fail(wp+".input", "input %q is optional without a default, so this write could have no value", w.Input)
 	}
 	st.input, st.inputName = i, in.Name
 	st.codec = newCodec(&w.PropertyBinding, table, dt, kind, ck.order)

@@ -41,7 +41,7 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 	ch := &checker{}
 	var dev Device
 	if d.Binding.Present() {
-		ch.Add(models.DecodeBinding(d.Binding, ModelProtocol, &dev))
+		ch.Decode(d.Binding, ModelProtocol, &dev)
 	}
 	ch.device(&dev)
 	term, reply := terminators(&dev)
@@ -59,13 +59,8 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 		p, cp := &d.Properties[i], &c.Properties[i]
 		path := fmt.Sprintf("properties[%d].%s", i, ModelProtocol)
 		b.names[i] = cp.Name
-		if !p.Binding.Present() {
-			ch.Fail(path, "a serial model needs a serial binding for every property")
-			continue
-		}
 		var pb Property
-		if err := models.DecodeBinding(p.Binding, path, &pb); err != nil {
-			ch.Add(err)
+		if !ch.Require(p.Binding, ModelProtocol, path, "property", &pb) {
 			continue
 		}
 		b.reads[i], b.writes[i] = ch.property(path, &pb, cp, b.line, c.Timeout)
@@ -73,13 +68,8 @@ func bind(d *models.Document, c *models.Compiled) (*binding, error) {
 	for i := range d.Operations {
 		o := &d.Operations[i]
 		path := fmt.Sprintf("operations[%d].%s", i, ModelProtocol)
-		if !o.Binding.Present() {
-			ch.Fail(path, "a serial model needs a serial binding for every operation")
-			continue
-		}
 		var ob Operation
-		if err := models.DecodeBinding(o.Binding, path, &ob); err != nil {
-			ch.Add(err)
+		if !ch.Require(o.Binding, ModelProtocol, path, "operation", &ob) {
 			continue
 		}
 		b.ops[i] = ch.operation(path+".steps", &ob, o, c.Timeout)

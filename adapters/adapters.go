@@ -63,7 +63,7 @@ type BusSpec struct {
 	// /dev/serial/by-id/usb-FTDI_...", "127.0.0.1:502"), err says why it went
 	// down (nil when up). The devices on the link are those whose Target is
 	// link or starts with link+"/"; when no target does, the link carries the
-	// whole bus. Called from the link's owner goroutine: must not block.
+	// whole bus. Called from the link owner's worker: must not block.
 	OnLink func(link string, up bool, err error)
 }
 
@@ -71,7 +71,7 @@ type BusSpec struct {
 // is assigned: Attach resolves the target (the Candidate.Target discovery
 // produced, or one built from config) — its address, its unit, the link it
 // lives on — so that a bad target is an error then, not at every poll, and a
-// poll parses nothing. Every transaction goes through the owner goroutine of
+// poll parses nothing. Every transaction goes through the link owner of
 // the physical link the device lives on. Implementations must be safe for
 // concurrent use.
 type Bus interface {

@@ -22,7 +22,7 @@ var ErrOwnerClosed = fmt.Errorf("%w: link owner closed", ErrLinkDown)
 
 // LinkConfig says how a LinkOwner opens, checks and closes its physical link;
 // C is what a transaction talks on (an open port, a connection, a handler that
-// dials by itself). Every func is called from the owner goroutine, except
+// dials by itself). Every func is called from the owner's worker, except
 // Interrupt.
 type LinkConfig[C any] struct {
 	// Name names the link in errors ("port /dev/ttyUSB0", "127.0.0.1:502").
@@ -56,23 +56,27 @@ type LinkConfig[C any] struct {
 	Retry time.Duration
 	// OnState, when not nil, is told when the link's state changes (up, or
 	// down with why), starting with the first state known. It is called from
-	// the owner goroutine (the first time possibly from NewLinkOwner): it must
+	// the owner's worker (the first time possibly from NewLinkOwner): it must
 	// not block.
 	OnState func(up bool, err error)
 }
 
-// LinkOwner is the one goroutine that talks on a physical link (a serial
-// port, a TCP endpoint, a CoAP endpoint). Every transaction goes through Do,
-// one at a time, in order; operations go ahead of queued polls. A
-// transaction's ctx ends when its caller's does or when the owner closes, and
-// its I/O is interrupted then (Conn slices, a closed socket), so Close waits
-// at most for one transaction to see that.
+// LinkOwner is what talks on a physical link (a serial port, a TCP
+// endpoint, a CoAP endpoint): every transaction goes through Do, one at a
+// time, in order; operations go ahead of queued polls. Its work runs on one
+// worker goroutine at a time, which runs while there is work (a queued
+// transaction, a due check or reopening) and ends when there is none: an idle
+// link holds no goroutine, so a thousand links that are polled now and then
+// cost a thousand owners, not a thousand parked stacks. A transaction's ctx
+// ends when its caller's does or when the owner closes, and its I/O is
+// interrupted then (Conn slices, a closed socket), so Close waits at most for
+// one transaction to see that.
 type LinkOwner[C any] struct {
 	cfg        LinkConfig[C]
 	ops, polls chan *linkTxn[C]
 	ctx        context.Context // ends when the owner closes
 	cancel     context.CancelFunc
-	done       chan struct{} // closed when the owner goroutine has returned
+	done       chan struct{} // closed when the owner has closed: no worker runs, the queues are drained
 
 	up       atomic.Bool
 	mu       sync.Mutex
@@ -85,7 +89,16 @@ type LinkOwner[C any] struct {
 	txnCancel context.CancelCauseFunc // ends the running transaction's ctx (Close); nil: none runs
 	txnGen    uint64                  // counts transactions ended: a late Interrupt of an ended one does nothing
 
-	// owner goroutine only
+	wmu     sync.Mutex
+	working bool          // a worker runs (or is starting)
+	closing bool          // Close began: no worker starts any more
+	idleDue bool          // the tick fired: check or reopen the link
+	tick    *time.Timer   // the idle tick (nil: none yet)
+	every   time.Duration // the tick's period (0: stopped)
+	workers sync.WaitGroup
+	closed  sync.Once
+
+	// the worker only (one at a time, handed over under wmu)
 	conn    C
 	open    bool
 	checkAt time.Time
@@ -106,7 +119,8 @@ type linkTxn[C any] struct {
 	reply chan error // cap 1
 }
 
-// NewLinkOwner starts the owner goroutine of one link.
+// NewLinkOwner makes the owner of one link; a link with Retry is opened at
+// once.
 func NewLinkOwner[C any](cfg LinkConfig[C]) *LinkOwner[C] {
 	o := &LinkOwner[C]{
 		cfg:   cfg,
@@ -118,11 +132,13 @@ func NewLinkOwner[C any](cfg LinkConfig[C]) *LinkOwner[C] {
 	if cfg.Retry > 0 {
 		o.tryOpen()
 	}
-	go o.run()
+	o.wmu.Lock()
+	o.setTick(o.tickEvery())
+	o.wmu.Unlock()
 	return o
 }
 
-// Do runs fn on the owner goroutine with the open link, after the
+// Do runs fn on the owner's worker with the open link, after the
 // transactions queued before it (op: an operation, which goes ahead of queued
 // polls). fn's ctx ends when ctx does or when the owner closes (then
 // context.Cause of it wraps ErrOwnerClosed); fn must end its I/O then. When
@@ -158,6 +174,7 @@ func (o *LinkOwner[C]) Do(ctx context.Context, op bool, fn func(ctx context.Cont
 	case <-o.ctx.Done():
 		return o.closedErr()
 	}
+	o.kick(false)
 	select {
 	case err := <-t.reply:
 		// The owner is done with t: its reply was its last touch.
@@ -190,8 +207,7 @@ func (o *LinkOwner[C]) Queued() int { return len(o.ops) + len(o.polls) }
 
 // Close stops the owner: the running transaction's ctx ends (Interrupt is
 // called), queued ones fail with ErrOwnerClosed, and the link is closed. It
-// waits for the owner goroutine, that is at most for the running transaction
-// to end.
+// waits for the worker, that is at most for the running transaction to end.
 func (o *LinkOwner[C]) Close() error {
 	o.cancel()
 	o.imu.Lock()
@@ -199,6 +215,15 @@ func (o *LinkOwner[C]) Close() error {
 		o.txnCancel(o.closedErr())
 	}
 	o.imu.Unlock()
+	o.wmu.Lock()
+	o.closing = true
+	o.setTick(0)
+	o.wmu.Unlock()
+	o.workers.Wait()
+	o.closed.Do(func() {
+		o.shutdown()
+		close(o.done)
+	})
 	<-o.done
 	return nil
 }
@@ -253,53 +278,110 @@ func (o *LinkOwner[C]) downErr() error {
 	return fmt.Errorf("%w: %w", ErrLinkDown, cause) // cause names the link
 }
 
-// run is the owner goroutine.
-func (o *LinkOwner[C]) run() {
-	defer close(o.done)
-	defer o.shutdown()
-	var (
-		tick  *time.Ticker
-		every time.Duration
-		tc    <-chan time.Time
-	)
-	defer func() {
-		if tick != nil {
-			tick.Stop()
+// kick starts a worker unless one runs (tick: the idle tick fired).
+func (o *LinkOwner[C]) kick(tick bool) {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	if tick {
+		if o.every == 0 {
+			return // stopped meanwhile
 		}
-	}()
-	for {
-		// Only a changed interval resets the ticker: a reset on every
-		// transaction would keep an idle check from ever running under
-		// steady traffic.
-		if d := o.tickEvery(); d != every {
-			every = d
-			switch {
-			case d == 0 && tick != nil:
-				tick.Stop()
-				tick, tc = nil, nil
-			case d > 0 && tick == nil:
-				tick = time.NewTicker(d)
-				tc = tick.C
-			case d > 0:
-				tick.Reset(d)
-			}
-		}
+		o.idleDue = true
+		o.tick.Reset(o.every)
+	}
+	if o.working || o.closing {
+		return
+	}
+	o.working = true
+	o.workers.Add(1)
+	go o.work()
+}
+
+// work is the worker: it runs the queued transactions (operations first) and
+// the due idle work, and ends when there is none left.
+func (o *LinkOwner[C]) work() {
+	defer o.workers.Done()
+	for o.ctx.Err() == nil {
 		var t *linkTxn[C]
 		select {
 		case t = <-o.ops:
 		default:
+		}
+		if t == nil && o.takeIdleDue() {
+			o.idle()
+			o.retick()
+			continue
+		}
+		if t == nil {
 			select {
-			case <-o.ctx.Done():
-				return
-			case t = <-o.ops:
 			case t = <-o.polls:
 				o.runOps() // an operation that arrived meanwhile still goes first
-			case <-tc:
-				o.idle()
-				continue
+			default:
 			}
 		}
-		o.exec(t)
+		if t != nil {
+			o.exec(t)
+			o.retick()
+			continue
+		}
+		o.wmu.Lock()
+		if len(o.ops)+len(o.polls) > 0 || o.idleDue {
+			o.wmu.Unlock()
+			continue // came while it looked
+		}
+		o.working = false
+		o.wmu.Unlock()
+		return
+	}
+}
+
+// runOps runs the operations queued now.
+func (o *LinkOwner[C]) runOps() {
+	for range OpQueueDepth {
+		select {
+		case t := <-o.ops:
+			o.exec(t)
+		default:
+			return
+		}
+	}
+}
+
+// takeIdleDue reports whether the idle tick fired since it was last asked.
+func (o *LinkOwner[C]) takeIdleDue() bool {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	due := o.idleDue
+	o.idleDue = false
+	return due
+}
+
+// retick follows the tick's period to the link's state (worker only).
+func (o *LinkOwner[C]) retick() {
+	d := o.tickEvery()
+	o.wmu.Lock()
+	o.setTick(d)
+	o.wmu.Unlock()
+}
+
+// setTick sets the idle tick's period (0: stopped), wmu held. Only a changed
+// period resets it: a reset on every transaction would keep an idle check
+// from ever running under steady traffic.
+func (o *LinkOwner[C]) setTick(d time.Duration) {
+	if o.closing {
+		d = 0
+	}
+	if d == o.every {
+		return
+	}
+	o.every = d
+	switch {
+	case d == 0 && o.tick != nil:
+		o.tick.Stop()
+	case d > 0 && o.tick == nil:
+		o.tick = time.AfterFunc(d, func() { o.kick(true) })
+	case d > 0:
+		o.tick.Reset(d)
 	}
 }
 
@@ -322,18 +404,6 @@ func (o *LinkOwner[C]) idle() {
 		o.tryOpen()
 	case o.open && o.cfg.Check != nil:
 		o.check()
-	}
-}
-
-// runOps runs the operations queued now.
-func (o *LinkOwner[C]) runOps() {
-	for range OpQueueDepth {
-		select {
-		case t := <-o.ops:
-			o.exec(t)
-		default:
-			return
-		}
 	}
 }
 
@@ -396,7 +466,7 @@ func (o *LinkOwner[C]) check() {
 	}
 }
 
-// exec runs one transaction (owner goroutine only).
+// exec runs one transaction (worker only).
 func (o *LinkOwner[C]) exec(t *linkTxn[C]) {
 	if !t.state.CompareAndSwap(txnQueued, txnTaken) {
 		return // its caller gave up while it was queued

@@ -33,7 +33,7 @@ const (
 // Silence is the backoff of the silent devices of one link (K names a device
 // on it: a Modbus unit id): which did not answer, since when and with which
 // timeout. A link's transactions ask Skip when a poll's turn comes (on the
-// owner goroutine, so polls queued behind a first timeout cost nothing) and
+// owner's worker, so polls queued behind a first timeout cost nothing) and
 // Note their outcome. Safe for concurrent use; it holds at most one entry per
 // silent device.
 type Silence[K comparable] struct {

@@ -27,7 +27,7 @@ type WireStats struct {
 	Exceptions uint64
 }
 
-// WireCounts is a WireStats that adapters bump from their owner goroutines
+// WireCounts is a WireStats that adapters bump from their link owners' workers
 // and read from any goroutine. The zero value is ready.
 type WireCounts struct {
 	transactions, timeouts, crcErrors, exceptions atomic.Uint64

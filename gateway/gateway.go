@@ -58,6 +58,7 @@ type Gateway struct {
 	models   *modelCache
 	devices  *registry
 	ops      *operations
+	poll     *pollers
 	outbox   *outboxWriter
 	obs      *instruments
 
@@ -185,6 +186,7 @@ func run(ctx context.Context, opts Options, reconfigs <-chan reconfig) (err erro
 	up.unknown = g.registerAgain
 	g.uplink = up
 	g.models = newModelCache(st, bc, g.adapters.Compile)
+	g.poll = &pollers{life: g.life, buses: g.buses, outbox: g.outbox, log: log}
 	g.ops = newOperations(opsDeps{store: g.store, devices: g.devices, backend: g.backend, link: g.link, obs: g.obs, log: g.log,
 		gatewayID: g.cfg.Gateway.ID, appendEvent: g.appendEvent, life: g.life})
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -21,11 +22,24 @@ const minPollInterval = 50 * time.Millisecond
 // as offline rather than degraded.
 const failuresOffline = 3
 
-// start builds the instance run for d and starts its pollers (one per poll
-// group), replacing whatever ran before. The model is already compiled.
-func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.Instance) error {
+// pollers starts devices' instance runs and polls them. A poll group is driven
+// by a timer, not by a goroutine of its own: between polls a device costs its
+// timer and its state, and a poll runs on the goroutine the timer starts for
+// it, which ends with the poll. A site of a thousand devices holds a thousand
+// timers, not a thousand parked goroutines and their stacks.
+type pollers struct {
+	life   context.Context // every run's ctx derives from it
+	buses  *busSet
+	outbox *outboxWriter
+	log    *slog.Logger
+}
+
+// start builds the instance run for d and starts polling it (each poll group
+// on its own schedule), replacing whatever ran before. The model is already
+// compiled.
+func (p *pollers) start(d *device, model *models.Compiled, inst backendclient.Instance) error {
 	rec := d.record()
-	bus := g.buses.get(rec.Bus)
+	bus := p.buses.get(rec.Bus)
 	if bus == nil {
 		return errUnknownBus(rec.Bus)
 	}
@@ -33,30 +47,41 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 	if err != nil {
 		return fmt.Errorf("attach %s to bus %q: %w", rec.LocalID, rec.Bus, err)
 	}
-	ctx, cancel := context.WithCancel(g.life)
+	ctx, cancel := context.WithCancel(p.life)
 	run := &instanceRun{model: model, instance: inst, bus: bus, dev: dev, cancel: cancel,
-		wake: make(chan struct{}, len(model.Groups)), last: make([]lastValue, len(model.Properties))}
+		last: make([]lastValue, len(model.Properties))}
+	type observed struct {
+		obs   adapters.DeviceObserver
+		group *models.PollGroup
+	}
+	var observe []observed
+	for i := range model.Groups {
+		group := &model.Groups[i]
+		if inst.PollIntervalMs > 0 {
+			// The backend's choice, but never a busy loop on the bus. The
+			// bus is handed the group with the interval it is polled at.
+			copyGroup := *group
+			copyGroup.Interval = max(time.Duration(inst.PollIntervalMs)*time.Millisecond, minPollInterval)
+			group = &copyGroup
+		}
+		if obs, ok := dev.(adapters.DeviceObserver); ok && group.Observe {
+			observe = append(observe, observed{obs, group})
+			continue
+		}
+		run.polls = append(run.polls, &groupPoll{p: p, ctx: ctx, d: d, run: run, group: group,
+			filter: newReportFilter(model), bo: newBackoff(group.Interval, max(group.Interval, pollRetryMax))})
+	}
 	// Counted before it is visible: a swap that replaces run at once (a
 	// concurrent assignment, stopAll) then waits for its pollers too.
 	run.wg.Add(len(model.Groups))
 	d.swap(run)
-	for i := range model.Groups {
-		group := &model.Groups[i]
-		interval := group.Interval
-		if inst.PollIntervalMs > 0 {
-			// The backend's choice, but never a busy loop on the bus.
-			interval = max(time.Duration(inst.PollIntervalMs)*time.Millisecond, minPollInterval)
-		}
-		if obs, ok := dev.(adapters.DeviceObserver); ok && group.Observe {
-			go func() {
-				defer run.wg.Done()
-				g.observeLoop(ctx, d, run, obs, group, interval)
-			}()
-			continue
-		}
+	for _, gp := range run.polls {
+		gp.begin()
+	}
+	for _, o := range observe {
 		go func() {
 			defer run.wg.Done()
-			g.pollLoop(ctx, d, run, group, interval)
+			p.observeLoop(ctx, d, run, o.obs, o.group)
 		}()
 	}
 	return nil
@@ -69,90 +94,196 @@ func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.In
 // is the bus's to bound (invariant 1), not this backoff's.
 const pollRetryMax = time.Second
 
-// pollLoop polls one group of one device every interval until ctx ends. A
-// failing device is retried with backoff, up to max(interval, pollRetryMax).
-// The bus is handed the group with the interval it is polled at.
-func (g *Gateway) pollLoop(ctx context.Context, d *device, run *instanceRun, group *models.PollGroup, interval time.Duration) {
-	if interval != group.Interval {
-		copyGroup := *group
-		copyGroup.Interval = interval
-		group = &copyGroup
-	}
-	buf := make([]models.Reading, 0, len(run.model.Properties))
-	smp := newSampler(run)
-	bo := newBackoff(interval, max(interval, pollRetryMax))
-	next := time.Now()
-	for {
-		timer := time.NewTimer(time.Until(next))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return
-		case <-timer.C:
-		case <-run.wake:
-			timer.Stop()
-			bo.reset()
-		}
-		started := time.Now()
-		pctx, cancel := context.WithTimeout(ctx, group.Budget)
-		readings, err := run.dev.Poll(pctx, group, buf[:0])
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			g.pollFailed(d, err)
-			next = time.Now().Add(bo.next())
-			continue
-		}
-		bo.reset()
-		g.take(d, smp, readings)
-		next = started.Add(interval)
-		if time.Until(next) < 0 {
-			next = time.Now()
-		}
-	}
-}
-
-// sampler turns the readings of one poll loop's polls into samples of the
-// values due upstream (report by exception), reusing its buffers: nothing is
-// allocated per value. Not safe for concurrent use.
-type sampler struct {
+// groupPoll polls one group of one device every interval until its ctx ends,
+// one poll at a time, each on the goroutine its timer starts. A failing
+// device is retried with backoff, up to max(interval, pollRetryMax); a poke
+// (its link came back) polls at once.
+type groupPoll struct {
+	p      *pollers
+	ctx    context.Context
+	d      *device
 	run    *instanceRun
+	group  *models.PollGroup // with the interval it is polled at
 	filter *reportFilter
-	sample telemetry.Record
+	bo     *backoff // used by the poll only (busy), or under mu while idle
+
+	mu    sync.Mutex
+	timer *time.Timer
+	due   time.Time // when the armed timer is due: an earlier firing is stale
+	busy  bool      // a poll runs
+	woken bool      // poked while polling: poll again at once
+	ended bool      // run.wg is told: nothing runs any more
 }
 
-func newSampler(run *instanceRun) *sampler {
-	m := run.model
-	return &sampler{run: run, filter: newReportFilter(m),
-		sample: telemetry.Record{Kind: telemetry.KindSample, Values: make([]telemetry.Value, 0, len(m.Properties))}}
+// begin polls the group at once and then on schedule, until its ctx ends.
+func (gp *groupPoll) begin() {
+	gp.mu.Lock()
+	gp.due = time.Now()
+	gp.timer = time.AfterFunc(0, gp.fire)
+	gp.mu.Unlock()
+	context.AfterFunc(gp.ctx, gp.stop)
 }
 
-// encode makes the sample of one poll's readings, ready for the outbox.
-func (s *sampler) encode(d *device, readings []models.Reading) store.Encoded {
-	smp := &s.sample
+// fire runs one poll (on the timer's goroutine) and arms the timer for the
+// next. A firing that is stale (a poke re-armed the timer meanwhile) or that
+// finds a poll running does nothing.
+func (gp *groupPoll) fire() {
+	gp.mu.Lock()
+	if gp.busy || gp.ended || time.Now().Before(gp.due) {
+		gp.mu.Unlock()
+		return
+	}
+	gp.busy, gp.woken = true, false
+	gp.mu.Unlock()
+
+	wait := gp.poll()
+
+	gp.mu.Lock()
+	defer gp.mu.Unlock()
+	gp.busy = false
+	if gp.ctx.Err() != nil {
+		gp.end()
+		return
+	}
+	if gp.woken {
+		gp.bo.reset()
+		wait = 0
+	}
+	gp.arm(wait)
+}
+
+// arm sets the timer to fire after wait (mu held).
+func (gp *groupPoll) arm(wait time.Duration) {
+	gp.due = time.Now().Add(wait)
+	gp.timer.Reset(wait)
+}
+
+// wake polls now (the link came back) instead of waiting out the backoff of
+// a device that seemed offline; a poll running now is followed by another.
+func (gp *groupPoll) wake() {
+	gp.mu.Lock()
+	defer gp.mu.Unlock()
+	switch {
+	case gp.ended || gp.timer == nil:
+	case gp.busy:
+		gp.woken = true
+	default:
+		gp.bo.reset()
+		gp.arm(0)
+	}
+}
+
+// stop ends the schedule when the ctx ends; a poll running then ends it once
+// it returns.
+func (gp *groupPoll) stop() {
+	gp.mu.Lock()
+	defer gp.mu.Unlock()
+	if gp.busy {
+		return
+	}
+	gp.timer.Stop()
+	gp.end()
+}
+
+// end tells the run this group polls no more (mu held; once).
+func (gp *groupPoll) end() {
+	if !gp.ended {
+		gp.ended = true
+		gp.run.wg.Done()
+	}
+}
+
+// poll polls the group once and says how long to wait until the next poll.
+func (gp *groupPoll) poll() time.Duration {
+	started := time.Now()
+	buf := readingBufs.get(len(gp.run.model.Properties))
+	defer readingBufs.put(buf)
+	pctx, cancel := context.WithTimeout(gp.ctx, gp.group.Budget)
+	readings, err := gp.run.dev.Poll(pctx, gp.group, buf.r[:0])
+	cancel()
+	buf.keep(readings)
+	if gp.ctx.Err() != nil {
+		return 0
+	}
+	if err != nil {
+		gp.p.failed(gp.d, err)
+		return gp.bo.next()
+	}
+	gp.bo.reset()
+	gp.p.take(gp.d, gp.run, gp.filter, readings)
+	return max(time.Until(started.Add(gp.group.Interval)), 0)
+}
+
+// readingBufs lends the polls their readings buffers: a device between polls
+// holds none, so the buffers a site needs grow with the polls running at once,
+// not with its devices.
+var readingBufs bufPool[models.Reading]
+
+// sampleBufs lends take the sample it encodes.
+var sampleBufs sync.Pool // of *telemetry.Record
+
+// bufPool is a pool of slices, each lent as a *pooledBuf.
+type bufPool[T any] struct{ pool sync.Pool }
+
+type pooledBuf[T any] struct{ r []T }
+
+// get lends a buffer with room for n elements.
+func (p *bufPool[T]) get(n int) *pooledBuf[T] {
+	b, _ := p.pool.Get().(*pooledBuf[T])
+	if b == nil {
+		b = &pooledBuf[T]{}
+	}
+	if cap(b.r) < n {
+		b.r = make([]T, 0, n)
+	}
+	return b
+}
+
+// keep keeps s, which the buffer's user may have grown, as the buffer.
+func (b *pooledBuf[T]) keep(s []T) {
+	if cap(s) > cap(b.r) {
+		b.r = s[:0]
+	}
+}
+
+// put takes a buffer back; its elements are cleared (no string is kept alive).
+func (p *bufPool[T]) put(b *pooledBuf[T]) {
+	clear(b.r[:cap(b.r)])
+	b.r = b.r[:0]
+	p.pool.Put(b)
+}
+
+// encodeSample makes the sample of one poll's readings, ready for the outbox:
+// one allocation (the encoded record), however many values it carries.
+func encodeSample(d *device, m *models.Compiled, readings []models.Reading) store.Encoded {
+	smp, _ := sampleBufs.Get().(*telemetry.Record)
+	if smp == nil {
+		smp = &telemetry.Record{Kind: telemetry.KindSample}
+	}
 	smp.LocalID, smp.DeviceID, smp.Time = d.localID, d.deviceID(), readings[0].Time
 	smp.Values = smp.Values[:0]
-	props := s.run.model.Properties
 	for _, r := range readings {
-		smp.Values = append(smp.Values, telemetry.Value{Property: props[r.Property].Name, Value: r.Value, Quality: r.Quality})
+		smp.Values = append(smp.Values, telemetry.Value{Property: m.Properties[r.Property].Name, Value: r.Value, Quality: r.Quality})
 	}
-	return store.Encode(smp)
+	enc := store.Encode(smp)
+	clear(smp.Values)
+	smp.LocalID, smp.DeviceID = "", ""
+	sampleBufs.Put(smp)
+	return enc
 }
 
 // take puts the values of a poll (or a notification) that are due upstream in
 // the outbox as one sample: only then do they count as taken. A poll none of
 // whose values is due (all unchanged) makes no sample.
-func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
-	d.noteReadings(s.run, readings) // the local API shows every polled value
-	if due := s.filter.due(readings); len(due) > 0 {
-		if err := g.outbox.append(s.encode(d, due)); err != nil {
-			g.log.Error("outbox append failed; sample not taken", "device", d.localID, "err", err)
+func (p *pollers) take(d *device, run *instanceRun, f *reportFilter, readings []models.Reading) {
+	d.noteReadings(run, readings) // the local API shows every polled value
+	if due := f.due(readings); len(due) > 0 {
+		if err := p.outbox.append(encodeSample(d, run.model, due)); err != nil {
+			p.log.Error("outbox append failed; sample not taken", "device", d.localID, "err", err)
 			return
 		}
 	}
-	g.pollSucceeded(d)
+	p.succeeded(d)
 }
 
 // observeLoop hands an observe group to the bus and takes each notification's
@@ -161,30 +292,25 @@ func (g *Gateway) take(d *device, s *sampler, readings []models.Reading) {
 // poll: a device that disappears goes degraded, then offline, and online
 // again with its next notification. Should the adapter give up, the loop
 // starts it again after a backoff.
-func (g *Gateway) observeLoop(ctx context.Context, d *device, run *instanceRun, obs adapters.DeviceObserver, group *models.PollGroup, interval time.Duration) {
-	if interval != group.Interval {
-		copyGroup := *group
-		copyGroup.Interval = interval
-		group = &copyGroup
-	}
+func (p *pollers) observeLoop(ctx context.Context, d *device, run *instanceRun, obs adapters.DeviceObserver, group *models.PollGroup) {
 	bo := newBackoff(time.Second, time.Minute)
 	var mu sync.Mutex // the adapter may emit from several goroutines
-	smp := newSampler(run)
+	filter := newReportFilter(run.model)
 	emit := func(readings []models.Reading) {
 		mu.Lock()
 		defer mu.Unlock()
-		g.take(d, smp, readings)
+		p.take(d, run, filter, readings)
 	}
 	for {
 		started := time.Now()
-		err := obs.Observe(ctx, group, emit, func(err error) { g.pollFailed(d, err) })
+		err := obs.Observe(ctx, group, emit, func(err error) { p.failed(d, err) })
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
 			err = errors.New("observation ended")
 		}
-		g.pollFailed(d, err)
+		p.failed(d, err)
 		if time.Since(started) > time.Minute {
 			bo.reset()
 		}
@@ -206,18 +332,18 @@ func (d *device) noteReadings(run *instanceRun, readings []models.Reading) {
 	d.stats.readings += uint64(len(readings))
 }
 
-func (g *Gateway) pollSucceeded(d *device) {
+func (p *pollers) succeeded(d *device) {
 	d.mu.Lock()
 	changed := d.health != healthOnline
 	d.health, d.failures, d.lastErr = healthOnline, 0, ""
 	d.mu.Unlock()
 	if changed {
-		g.log.Info("device online", "device", d.localID)
-		g.event(d, healthOnline, "")
+		p.log.Info("device online", "device", d.localID)
+		deviceEvent(p.outbox, p.log, d, healthOnline, "")
 	}
 }
 
-func (g *Gateway) pollFailed(d *device, err error) {
+func (p *pollers) failed(d *device, err error) {
 	d.mu.Lock()
 	d.failures++
 	d.stats.pollErrors++
@@ -230,16 +356,27 @@ func (g *Gateway) pollFailed(d *device, err error) {
 	d.health = health
 	d.mu.Unlock()
 	if changed {
-		g.log.Warn("device "+health, "device", d.localID, "err", err)
-		g.event(d, health, err.Error())
+		p.log.Warn("device "+health, "device", d.localID, "err", err)
+		deviceEvent(p.outbox, p.log, d, health, err.Error())
 	}
+}
+
+// deviceEvent appends an event of d to the outbox.
+func deviceEvent(out *outboxWriter, log *slog.Logger, d *device, name, detail string) {
+	ev := newEvent(d.localID, d.deviceID(), name, detail)
+	if err := out.append(store.Encode(&ev)); err != nil {
+		log.Error("outbox append failed; event lost", "device", d.localID, "event", name, "err", err)
+	}
+}
+
+// start starts d's instance run (see pollers.start).
+func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.Instance) error {
+	return g.poll.start(d, model, inst)
 }
 
 // event appends a device event to the outbox.
 func (g *Gateway) event(d *device, name, detail string) {
-	if err := g.appendEvent(newEvent(d.localID, d.deviceID(), name, detail)); err != nil {
-		g.log.Error("outbox append failed; event lost", "device", d.localID, "event", name, "err", err)
-	}
+	deviceEvent(g.outbox, g.log, d, name, detail)
 }
 
 // newEvent is an event of the device (or the gateway) localID, now.

@@ -117,21 +117,18 @@ type instanceRun struct {
 	dev      adapters.Device // the device attached to bus: its target resolved once
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	// wake makes the pollers poll now (their link just came back), instead of
-	// waiting out the backoff of a device that seemed offline.
-	wake chan struct{}
+	// polls are its poll groups' schedules (observed groups have none).
+	polls []*groupPoll
 	// last is what the pollers last saw, by property (guarded by device.mu).
 	last []lastValue
 }
 
-// poke wakes the run's pollers; it never blocks.
+// poke makes the run's pollers poll now (their link just came back), instead
+// of waiting out the backoff of a device that seemed offline; it never
+// blocks.
 func (r *instanceRun) poke() {
-	for {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-			return
-		}
+	for _, gp := range r.polls {
+		gp.wake()
 	}
 }
 

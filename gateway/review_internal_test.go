@@ -82,6 +82,7 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 	}
 	g.backend = bc
 	g.models = newModelCache(st, bc, g.adapters.Compile)
+	g.poll = &pollers{life: g.life, buses: g.buses, outbox: g.outbox, log: log}
 	g.ops = newOperations(opsDeps{store: g.store, devices: g.devices, backend: g.backend, link: g.link, obs: g.obs, log: g.log,
 		gatewayID: g.cfg.Gateway.ID, appendEvent: g.appendEvent, life: g.life})
 	settings, _ := json.Marshal(map[string]any{"endpoints": []string{endpoint}, "units": "1", "timeout": "300ms"})

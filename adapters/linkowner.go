@@ -72,11 +72,10 @@ type LinkConfig[C any] struct {
 // interrupted then (Conn slices, a closed socket), so Close waits at most for
 // one transaction to see that.
 type LinkOwner[C any] struct {
-	cfg        LinkConfig[C]
-	ops, polls chan *linkTxn[C]
-	ctx        context.Context // ends when the owner closes
-	cancel     context.CancelFunc
-	done       chan struct{} // closed when the owner has closed: no worker runs, the queues are drained
+	cfg    LinkConfig[C]
+	ctx    context.Context // ends when the owner closes
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the owner has closed: no worker runs, the queues are drained
 
 	up       atomic.Bool
 	mu       sync.Mutex
@@ -89,14 +88,19 @@ type LinkOwner[C any] struct {
 	txnCancel context.CancelCauseFunc // ends the running transaction's ctx (Close); nil: none runs
 	txnGen    uint64                  // counts transactions ended: a late Interrupt of an ended one does nothing
 
-	wmu     sync.Mutex
-	working bool          // a worker runs (or is starting)
-	closing bool          // Close began: no worker starts any more
-	idleDue bool          // the tick fired: check or reopen the link
-	tick    *time.Timer   // the idle tick (nil: none yet)
-	every   time.Duration // the tick's period (0: stopped)
-	workers sync.WaitGroup
-	closed  sync.Once
+	wmu sync.Mutex
+	// opQ and pollQ are the queued transactions, oldest first: slices that
+	// grow with what is queued (a link polled for one device holds one
+	// entry), bounded by OpQueueDepth and PollQueueDepth.
+	opQ, pollQ []*linkTxn[C]
+	space      chan struct{} // closed when a queued transaction leaves; nil: nobody waits for room
+	working    bool          // a worker runs (or is starting)
+	closing    bool          // Close began: no worker starts any more
+	idleDue    bool          // the tick fired: check or reopen the link
+	tick       *time.Timer   // the idle tick (nil: none yet)
+	every      time.Duration // the tick's period (0: stopped)
+	workers    sync.WaitGroup
+	closed     sync.Once
 
 	// the worker only (one at a time, handed over under wmu)
 	conn    C
@@ -122,12 +126,7 @@ type linkTxn[C any] struct {
 // NewLinkOwner makes the owner of one link; a link with Retry is opened at
 // once.
 func NewLinkOwner[C any](cfg LinkConfig[C]) *LinkOwner[C] {
-	o := &LinkOwner[C]{
-		cfg:   cfg,
-		ops:   make(chan *linkTxn[C], OpQueueDepth),
-		polls: make(chan *linkTxn[C], PollQueueDepth),
-		done:  make(chan struct{}),
-	}
+	o := &LinkOwner[C]{cfg: cfg, done: make(chan struct{})}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	if cfg.Retry > 0 {
 		o.tryOpen()
@@ -163,18 +162,9 @@ func (o *LinkOwner[C]) Do(ctx context.Context, op bool, fn func(ctx context.Cont
 	}
 	t.ctx, t.fn = ctx, fn
 	t.state.Store(txnQueued)
-	q := o.polls
-	if op {
-		q = o.ops
+	if err := o.enqueue(ctx, t, op); err != nil {
+		return err
 	}
-	select {
-	case q <- t:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-o.ctx.Done():
-		return o.closedErr()
-	}
-	o.kick(false)
 	select {
 	case err := <-t.reply:
 		// The owner is done with t: its reply was its last touch.
@@ -203,7 +193,11 @@ func (o *LinkOwner[C]) Up() bool { return o.up.Load() }
 
 // Queued is the number of transactions waiting for their turn (not counting
 // the running one).
-func (o *LinkOwner[C]) Queued() int { return len(o.ops) + len(o.polls) }
+func (o *LinkOwner[C]) Queued() int {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	return len(o.opQ) + len(o.pollQ)
+}
 
 // Close stops the owner: the running transaction's ctx ends (Interrupt is
 // called), queued ones fail with ErrOwnerClosed, and the link is closed. It
@@ -278,17 +272,42 @@ func (o *LinkOwner[C]) downErr() error {
 	return fmt.Errorf("%w: %w", ErrLinkDown, cause) // cause names the link
 }
 
-// kick starts a worker unless one runs (tick: the idle tick fired).
-func (o *LinkOwner[C]) kick(tick bool) {
-	o.wmu.Lock()
-	defer o.wmu.Unlock()
-	if tick {
-		if o.every == 0 {
-			return // stopped meanwhile
+// enqueue queues t, waiting (ctx-aware) while its queue is full, and starts a
+// worker unless one runs.
+func (o *LinkOwner[C]) enqueue(ctx context.Context, t *linkTxn[C], op bool) error {
+	for {
+		o.wmu.Lock()
+		if o.closing {
+			o.wmu.Unlock()
+			return o.closedErr()
 		}
-		o.idleDue = true
-		o.tick.Reset(o.every)
+		q, depth := &o.pollQ, PollQueueDepth
+		if op {
+			q, depth = &o.opQ, OpQueueDepth
+		}
+		if len(*q) < depth {
+			*q = append(*q, t)
+			o.startLocked()
+			o.wmu.Unlock()
+			return nil
+		}
+		if o.space == nil {
+			o.space = make(chan struct{})
+		}
+		space := o.space
+		o.wmu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-o.ctx.Done():
+			return o.closedErr()
+		}
 	}
+}
+
+// startLocked starts a worker unless one runs or the owner closes (wmu held).
+func (o *LinkOwner[C]) startLocked() {
 	if o.working || o.closing {
 		return
 	}
@@ -297,63 +316,72 @@ func (o *LinkOwner[C]) kick(tick bool) {
 	go o.work()
 }
 
+// ticked is the idle tick: the link is due a check (or a reopening).
+func (o *LinkOwner[C]) ticked() {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	if o.every == 0 {
+		return // stopped meanwhile
+	}
+	o.idleDue = true
+	o.tick.Reset(o.every)
+	o.startLocked()
+}
+
 // work is the worker: it runs the queued transactions (operations first) and
 // the due idle work, and ends when there is none left.
 func (o *LinkOwner[C]) work() {
 	defer o.workers.Done()
 	for o.ctx.Err() == nil {
-		var t *linkTxn[C]
-		select {
-		case t = <-o.ops:
-		default:
-		}
-		if t == nil && o.takeIdleDue() {
+		t, idle := o.next()
+		switch {
+		case t != nil:
+			o.exec(t)
+		case idle:
 			o.idle()
-			o.retick()
-			continue
-		}
-		if t == nil {
-			select {
-			case t = <-o.polls:
-				o.runOps() // an operation that arrived meanwhile still goes first
-			default:
-			}
-		}
-		if t != nil {
-			o.exec(t)
-			o.retick()
-			continue
-		}
-		o.wmu.Lock()
-		if len(o.ops)+len(o.polls) > 0 || o.idleDue {
-			o.wmu.Unlock()
-			continue // came while it looked
-		}
-		o.working = false
-		o.wmu.Unlock()
-		return
-	}
-}
-
-// runOps runs the operations queued now.
-func (o *LinkOwner[C]) runOps() {
-	for range OpQueueDepth {
-		select {
-		case t := <-o.ops:
-			o.exec(t)
 		default:
 			return
 		}
+		o.retick()
 	}
 }
 
-// takeIdleDue reports whether the idle tick fired since it was last asked.
-func (o *LinkOwner[C]) takeIdleDue() bool {
+// next takes what the worker does next: a queued operation, the idle work
+// when due, else a queued poll. With nothing left the worker's turn ends,
+// under the same lock, so that whatever is queued later starts a new one.
+func (o *LinkOwner[C]) next() (t *linkTxn[C], idle bool) {
 	o.wmu.Lock()
 	defer o.wmu.Unlock()
-	due := o.idleDue
-	o.idleDue = false
-	return due
+	switch {
+	case len(o.opQ) > 0:
+		return o.popLocked(&o.opQ), false
+	case o.idleDue:
+		o.idleDue = false
+		return nil, true
+	case len(o.pollQ) > 0:
+		return o.popLocked(&o.pollQ), false
+	}
+	o.working = false
+	return nil, false
+}
+
+// popLocked takes the oldest transaction of q, making room for a caller
+// waiting for some (wmu held).
+func (o *LinkOwner[C]) popLocked(q *[]*linkTxn[C]) *linkTxn[C] {
+	t := (*q)[0]
+	n := copy(*q, (*q)[1:])
+	(*q)[n] = nil
+	*q = (*q)[:n]
+	o.roomLocked()
+	return t
+}
+
+// roomLocked tells the callers waiting for room that there is some (wmu held).
+func (o *LinkOwner[C]) roomLocked() {
+	if o.space != nil {
+		close(o.space)
+		o.space = nil
+	}
 }
 
 // retick follows the tick's period to the link's state (worker only).
@@ -379,7 +407,7 @@ func (o *LinkOwner[C]) setTick(d time.Duration) {
 	case d == 0 && o.tick != nil:
 		o.tick.Stop()
 	case d > 0 && o.tick == nil:
-		o.tick = time.AfterFunc(d, func() { o.kick(true) })
+		o.tick = time.AfterFunc(d, o.ticked)
 	case d > 0:
 		o.tick.Reset(d)
 	}
@@ -409,15 +437,16 @@ func (o *LinkOwner[C]) idle() {
 
 // failQueued fails every queued transaction with err.
 func (o *LinkOwner[C]) failQueued(err error) {
-	for range OpQueueDepth + PollQueueDepth {
-		select {
-		case t := <-o.ops:
-			t.finish(err)
-		case t := <-o.polls:
-			t.finish(err)
-		default:
-			return
-		}
+	o.wmu.Lock()
+	ops, polls := o.opQ, o.pollQ
+	o.opQ, o.pollQ = nil, nil
+	o.roomLocked()
+	o.wmu.Unlock()
+	for _, t := range ops {
+		t.finish(err)
+	}
+	for _, t := range polls {
+		t.finish(err)
 	}
 }
 

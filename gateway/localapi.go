@@ -232,7 +232,7 @@ func (g *Gateway) view(d *device) deviceView {
 		for i, l := range run.last {
 			if l.ok {
 				p := &run.model.Properties[i]
-				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: l.at}
+				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: time.Unix(0, l.at).UTC()}
 			}
 		}
 	}

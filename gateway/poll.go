@@ -115,13 +115,14 @@ type groupPoll struct {
 	ended bool      // run.wg is told: nothing runs any more
 }
 
-// begin polls the group at once and then on schedule, until its ctx ends.
+// begin polls the group at once and then on schedule, until it is stopped.
 func (gp *groupPoll) begin() {
 	gp.mu.Lock()
 	gp.due = time.Now()
-	gp.timer = time.AfterFunc(0, gp.fire)
+	if !gp.ended {
+		gp.timer = time.AfterFunc(0, gp.fire)
+	}
 	gp.mu.Unlock()
-	context.AfterFunc(gp.ctx, gp.stop)
 }
 
 // fire runs one poll (on the timer's goroutine) and arms the timer for the
@@ -173,15 +174,17 @@ func (gp *groupPoll) wake() {
 	}
 }
 
-// stop ends the schedule when the ctx ends; a poll running then ends it once
-// it returns.
+// stop ends the schedule once its ctx has ended (see instanceRun.stop); a
+// poll running then ends it once it returns.
 func (gp *groupPoll) stop() {
 	gp.mu.Lock()
 	defer gp.mu.Unlock()
 	if gp.busy {
 		return
 	}
-	gp.timer.Stop()
+	if gp.timer != nil {
+		gp.timer.Stop()
+	}
 	gp.end()
 }
 
@@ -326,7 +329,7 @@ func (d *device) noteReadings(run *instanceRun, readings []models.Reading) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range readings {
-		run.last[r.Property] = lastValue{value: r.Value, quality: r.Quality, ok: true, at: r.Time}
+		run.last[r.Property] = lastValue{value: r.Value, quality: r.Quality, ok: true, at: r.Time.UnixNano()}
 	}
 	d.stats.polls++
 	d.stats.readings += uint64(len(readings))

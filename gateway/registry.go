@@ -101,12 +101,13 @@ type lastReading struct {
 }
 
 // lastValue is a property's last polled value as a run keeps it: no name
-// and no string per value (the poll path writes one per value).
+// and no string per value (the poll path writes one per value), its time in
+// Unix nanoseconds (a run keeps one per property of its model).
 type lastValue struct {
 	value   models.Value
 	quality models.Quality
 	ok      bool
-	at      time.Time
+	at      int64 // UnixNano
 }
 
 // instanceRun is a compiled instance with its pollers running.
@@ -121,6 +122,15 @@ type instanceRun struct {
 	polls []*groupPoll
 	// last is what the pollers last saw, by property (guarded by device.mu).
 	last []lastValue
+}
+
+// stop ends the run's ctx and its poll schedules, and waits for its pollers.
+func (r *instanceRun) stop() {
+	r.cancel()
+	for _, gp := range r.polls {
+		gp.stop()
+	}
+	r.wg.Wait()
 }
 
 // poke makes the run's pollers poll now (their link just came back), instead
@@ -174,7 +184,6 @@ func (d *device) swap(next *instanceRun) {
 	d.run = next
 	d.mu.Unlock()
 	if old != nil {
-		old.cancel()
-		old.wg.Wait()
+		old.stop()
 	}
 }

@@ -48,3 +48,7 @@ func (r *registrar) helloLoop(ctx context.Context) {
 		}
 	}
 }
+
+// helloAgain makes the hello loop say hello again (a reload changed the bus
+// list).
+func (r *registrar) helloAgain() { r.helloWake.wake() }

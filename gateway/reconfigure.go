@@ -106,7 +106,7 @@ func (g *Gateway) reconfigure(ctx context.Context, next *config.Config) error {
 		}
 	}
 	if !slices.Equal(hello, g.buses.helloBuses()) {
-		g.reg.helloWake.wake()
+		g.reg.helloAgain()
 	}
 	removed, changed := p.changes()
 	g.log.Info("config reload applied in place", "added", sortedKeys(p.added), "removed", removed,

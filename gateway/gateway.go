@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/gateway/store"
-	"github.com/fieldgate/fieldgate/gateway/telemetry"
 )
 
 // Options is what Run needs; the config has been parsed and validated already.
@@ -53,28 +51,26 @@ type Gateway struct {
 	adapters adapters.Table
 	store    *store.Store
 	backend  *backendclient.Client
-	uplink   telemetry.Uplink
 	buses    *busSet
 	models   *modelCache
 	devices  *registry
 	ops      *operations
 	poll     *pollers
+	reg      *registrar
+	inbox    *inbox
+	up       *uplink
 	outbox   *outboxWriter
 	obs      *instruments
 
 	scans scanFlight // the local API's scans, one at a time
 	// scanWatch streams scans' progress to the local API calls that ask.
 	scanWatch scanWatch
-	scanMu    sync.Mutex // held while a bus is scanned: scheduled and API scans take turns
 
-	link       *linkState
-	links      *links
-	rescans    *rescans
-	uplinkWake chan struct{}
-	regWake    chan struct{}
-	helloWake  chan struct{} // the bus list changed: say hello again
-	loops      sync.WaitGroup
-	linkWG     sync.WaitGroup // linkEvents goroutines
+	link    *linkState
+	links   *links
+	rescans *rescans
+	loops   sync.WaitGroup
+	linkWG  sync.WaitGroup // linkEvents goroutines
 }
 
 // Run runs the gateway until ctx is cancelled. A cancelled ctx is a clean stop
@@ -100,20 +96,17 @@ func run(ctx context.Context, opts Options, reconfigs <-chan reconfig) (err erro
 	started := *cfg
 	started.Buses = nil
 	g := &Gateway{
-		cfg:        &started,
-		life:       ctx,
-		log:        log,
-		version:    opts.Version,
-		fallback:   opts.ConfigFallback,
-		adapters:   opts.Adapters,
-		buses:      newBusSet(cfg.Buses),
-		devices:    newRegistry(),
-		links:      newLinks(),
-		rescans:    newRescans(),
-		uplinkWake: make(chan struct{}, 1),
-		regWake:    make(chan struct{}, 1),
-		helloWake:  make(chan struct{}, 1),
-		obs:        newInstruments(opts.Version, opts.Commit),
+		cfg:      &started,
+		life:     ctx,
+		log:      log,
+		version:  opts.Version,
+		fallback: opts.ConfigFallback,
+		adapters: opts.Adapters,
+		buses:    newBusSet(cfg.Buses),
+		devices:  newRegistry(),
+		links:    newLinks(),
+		rescans:  newRescans(),
+		obs:      newInstruments(opts.Version, opts.Commit),
 	}
 	g.link = newLinkState(log)
 	var stops []func()
@@ -159,7 +152,8 @@ func run(ctx context.Context, opts Options, reconfigs <-chan reconfig) (err erro
 	})
 
 	// Stage 2: the outbox writer (group commit).
-	g.outbox = newOutboxWriter(st, cfg.Telemetry, log.With("component", "outbox"), g.wakeUplink)
+	uplinkWake := newWakeup()
+	g.outbox = newOutboxWriter(st, cfg.Telemetry, log.With("component", "outbox"), uplinkWake.wake)
 	stops = append(stops, g.outbox.close)
 	// Link events (one goroutine per change a bus reports, see onLink) end
 	// before the outbox they write to closes; the buses are closed by then.
@@ -182,13 +176,8 @@ func run(ctx context.Context, opts Options, reconfigs <-chan reconfig) (err erro
 		return fmt.Errorf("backend client: %w", err)
 	}
 	g.backend = bc
-	up := newHTTPUplink(bc, g.batchSize())
-	up.unknown = g.registerAgain
-	g.uplink = up
 	g.models = newModelCache(st, bc, g.adapters.Compile)
-	g.poll = &pollers{life: g.life, buses: g.buses, outbox: g.outbox, log: log}
-	g.ops = newOperations(opsDeps{store: g.store, devices: g.devices, backend: g.backend, link: g.link, obs: g.obs, log: g.log,
-		gatewayID: g.cfg.Gateway.ID, appendEvent: g.appendEvent, life: g.life})
+	g.wireParts(uplinkWake)
 
 	// Stage 4: buses. A reload replaces some of them; whichever are open at
 	// the end are closed once nothing polls any more.
@@ -211,16 +200,16 @@ func run(ctx context.Context, opts Options, reconfigs <-chan reconfig) (err erro
 
 	// Stage 5: devices known from the state file run from their cached models at
 	// once, whether or not the backend is reachable.
-	if err := g.restore(ctx); err != nil {
+	if err := g.reg.restore(ctx); err != nil {
 		return err
 	}
 
 	// Stage 6: loops. They stop when loopCtx is cancelled; pollers stop after them.
-	g.goLoop(func() { g.uplinkLoop(loopCtx) })
-	g.goLoop(func() { g.helloLoop(loopCtx) })
-	g.goLoop(func() { g.discoveryLoop(loopCtx) })
-	g.goLoop(func() { g.registrationLoop(loopCtx) })
-	g.goLoop(func() { g.inboxLoop(loopCtx) })
+	g.goLoop(func() { g.up.loop(loopCtx) })
+	g.goLoop(func() { g.reg.helloLoop(loopCtx) })
+	g.goLoop(func() { g.reg.discoveryLoop(loopCtx) })
+	g.goLoop(func() { g.reg.registrationLoop(loopCtx) })
+	g.goLoop(func() { g.inbox.loop(loopCtx) })
 	g.goLoop(func() { g.ops.reportLoop(loopCtx) })
 	g.goLoop(func() { g.watchdogLoop(loopCtx) })
 
@@ -268,9 +257,36 @@ func (g *Gateway) stopLoops(cancel context.CancelFunc) {
 	g.devices.stopAll()
 }
 
-func (g *Gateway) wakeUplink() {
+// wireParts builds the gateway's parts (pollers, operations, registrar, uplink, inbox),
+// each given what it uses and nothing else; a part that calls into another
+// gets the call as a function. The store, backend client, model cache and
+// outbox are in place by then; uplinkWake is what the outbox writer wakes.
+func (g *Gateway) wireParts(uplinkWake wakeup) {
+	g.poll = &pollers{life: g.life, buses: g.buses, outbox: g.outbox, log: g.log}
+	g.ops = newOperations(opsDeps{store: g.store, devices: g.devices, backend: g.backend, link: g.link, obs: g.obs, log: g.log,
+		gatewayID: g.cfg.Gateway.ID, appendEvent: g.appendEvent, life: g.life})
+	g.reg = &registrar{store: g.store, backend: g.backend, devices: g.devices, buses: g.buses, models: g.models,
+		adapters: g.adapters, link: g.link, log: g.log, discovery: g.cfg.Discovery, backendURL: g.cfg.Backend.URL,
+		version: g.version, rescans: g.rescans, scanWatch: &g.scanWatch,
+		start: g.poll.start, event: g.event, prune: g.pruneModels, recoverOps: g.ops.recover, scanned: g.obs.scanned,
+		wake: newWakeup(), helloWake: newWakeup()}
+	send := newHTTPUplink(g.backend, batchSize(g.cfg.Telemetry))
+	send.unknown = g.reg.registerAgain
+	g.up = &uplink{store: g.store, send: send, link: g.link, log: g.log, cfg: g.cfg.Telemetry, fallback: g.fallback,
+		localID: gatewayLocalIDOf(g.cfg.Gateway.ID), appendEvent: g.appendEvent, uploaded: g.obs.uploaded, wake: uplinkWake}
+	g.inbox = &inbox{store: g.store, backend: g.backend, devices: g.devices, ops: g.ops, link: g.link, log: g.log,
+		wait: time.Duration(g.cfg.Backend.InboxWait), assign: g.reg.assign, event: g.event,
+		gatewayEvent: g.up.gatewayEvent, prune: g.pruneModels}
+}
+
+// wakeup wakes a loop that waits on it; wakes while one is pending are one.
+type wakeup chan struct{}
+
+func newWakeup() wakeup { return make(wakeup, 1) }
+
+func (w wakeup) wake() {
 	select {
-	case g.uplinkWake <- struct{}{}:
+	case w <- struct{}{}:
 	default:
 	}
 }
@@ -281,45 +297,4 @@ func (g *Gateway) goLoop(f func()) {
 		defer g.loops.Done()
 		f()
 	}()
-}
-
-// helloLoop tells the backend who we are, at start, again after every
-// reconnect (a failed call followed by a successful one) and when a reload
-// changed the bus list.
-func (g *Gateway) helloLoop(ctx context.Context) {
-	hello := backendclient.Hello{Version: g.version}
-	for name := range g.adapters {
-		hello.Adapters = append(hello.Adapters, name)
-	}
-	sort.Strings(hello.Adapters)
-	bo := newBackoff(time.Second, time.Minute)
-	for {
-		select { // this hello carries the bus list as it is now
-		case <-g.helloWake:
-		default:
-		}
-		hello.Buses = g.buses.helloBuses()
-		err := g.backend.Hello(ctx, hello)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			g.link.ok(callHello) // so that the next link failure anywhere counts as a loss and brings a new hello
-			g.log.Info("backend says hello", "url", g.cfg.Backend.URL)
-			// Wait until some other loop sees the link fail (unreachable,
-			// unavailable, unauthorized; not an invalid answer to one call),
-			// then say hello again.
-			select {
-			case <-ctx.Done():
-				return
-			case <-g.link.lost():
-			case <-g.helloWake:
-			}
-			bo.reset()
-			continue
-		}
-		if !g.link.retrySleep(ctx, callHello, bo, err, nil) {
-			return
-		}
-	}
 }

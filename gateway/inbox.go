@@ -12,30 +12,50 @@ import (
 	"github.com/fieldgate/fieldgate/gateway/store"
 )
 
-// inboxLoop long-polls the backend's inbox and handles each item in order; the
+// inbox takes what the backend sends the gateway: operations (handed to the
+// operation path), assignments and unassignments. Its loop runs under the
+// gateway's loop context.
+type inbox struct {
+	// What the inbox uses of the gateway, and nothing else.
+	store   *store.Store
+	backend *backendclient.Client
+	devices *registry
+	ops     *operations
+	link    *linkState
+	log     *slog.Logger
+	wait    time.Duration // the long-poll wait (config backend.inboxWait)
+	// assign swaps an instance in (the registrar's); event appends a device
+	// event and gatewayEvent a gateway event to the outbox; prune drops the
+	// models no device uses.
+	assign       func(ctx context.Context, d *device, rec store.Device, inst backendclient.Instance) error
+	event        func(d *device, name, detail string)
+	gatewayEvent func(name, detail string) bool
+	prune        func()
+}
+
+// loop long-polls the backend's inbox and handles each item in order; the
 // cursor is stored after an item is handled, so a crash redelivers it, and
 // handlers recognise repeats (operation id, instance revision).
-func (g *Gateway) inboxLoop(ctx context.Context) {
-	cursor, err := g.store.Cursor()
+func (ib *inbox) loop(ctx context.Context) {
+	cursor, err := ib.store.Cursor()
 	if err != nil {
-		g.log.Error("inbox cursor unreadable; starting from 0", "err", err)
+		ib.log.Error("inbox cursor unreadable; starting from 0", "err", err)
 	}
-	catchUp := g.startCatchUp()
-	wait := time.Duration(g.cfg.Backend.InboxWait)
+	catchUp := ib.startCatchUp()
 	bo := newBackoff(time.Second, time.Minute)
 	for {
 		asked := time.Now()
-		page, err := g.backend.Inbox(ctx, cursor, wait)
+		page, err := ib.backend.Inbox(ctx, cursor, ib.wait)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			if !g.link.retrySleep(ctx, callInbox, bo, err, nil) {
+			if !ib.link.retrySleep(ctx, callInbox, bo, err, nil) {
 				return
 			}
 			continue
 		}
-		g.link.ok(callInbox)
+		ib.link.ok(callInbox)
 		bo.reset()
 		catchUp.page(len(page.Items))
 		if len(page.Items) == 0 && page.Cursor <= cursor && time.Since(asked) < emptyPageFloor {
@@ -51,21 +71,21 @@ func (g *Gateway) inboxLoop(ctx context.Context) {
 			if item.Seq <= cursor {
 				continue
 			}
-			g.handleInboxItem(ctx, item)
+			ib.handleInboxItem(ctx, item)
 			if ctx.Err() != nil {
 				return
 			}
 			cursor = item.Seq
-			if err := g.store.SetCursor(cursor); err != nil {
-				g.log.Error("store inbox cursor", "err", err)
+			if err := ib.store.SetCursor(cursor); err != nil {
+				ib.log.Error("store inbox cursor", "err", err)
 			}
 		}
 		if page.Cursor > cursor {
 			// The backend says nothing up to its cursor is for this gateway
 			// (items it pruned or withdrew): ask after it from now on.
 			cursor = page.Cursor
-			if err := g.store.SetCursor(cursor); err != nil {
-				g.log.Error("store inbox cursor", "err", err)
+			if err := ib.store.SetCursor(cursor); err != nil {
+				ib.log.Error("store inbox cursor", "err", err)
 			}
 		}
 	}
@@ -91,13 +111,13 @@ type catchUp struct {
 	from  time.Time // first page
 }
 
-func (g *Gateway) startCatchUp() *catchUp {
-	on, err := g.store.InboxCatchingUp()
+func (ib *inbox) startCatchUp() *catchUp {
+	on, err := ib.store.InboxCatchingUp()
 	if err != nil {
-		g.log.Error("inbox catch-up flag unreadable; treating the inbox as caught up", "err", err)
+		ib.log.Error("inbox catch-up flag unreadable; treating the inbox as caught up", "err", err)
 	}
-	g.ops.setCatchingUp(on)
-	return &catchUp{ops: g.ops, store: g.store, log: g.log}
+	ib.ops.setCatchingUp(on)
+	return &catchUp{ops: ib.ops, store: ib.store, log: ib.log}
 }
 
 // page notes a page of n items, before they are handled.
@@ -118,40 +138,40 @@ func (c *catchUp) page(n int) {
 	c.log.Info("inbox read to its end after the state reset; operations run normally again")
 }
 
-func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxItem) {
+func (ib *inbox) handleInboxItem(ctx context.Context, item backendclient.InboxItem) {
 	if item.Err != nil {
-		g.refuseInboxItem(item)
+		ib.refuseInboxItem(item)
 		return
 	}
 	switch item.Kind {
 	case backendclient.KindOperation:
-		g.ops.awaitInstance(ctx, *item.Operation)
+		ib.ops.awaitInstance(ctx, *item.Operation)
 		if ctx.Err() != nil {
 			return // not handled: the cursor stays, the item comes again
 		}
-		g.ops.accept(*item.Operation)
+		ib.ops.accept(*item.Operation)
 	case backendclient.KindAssignment:
 		a := item.Assignment
-		d, ok := g.devices.lookup(a.LocalID)
+		d, ok := ib.devices.lookup(a.LocalID)
 		if !ok || d.record().LocalID == "" {
-			g.log.Warn("assignment for a device this gateway does not know", "device", a.LocalID)
+			ib.log.Warn("assignment for a device this gateway does not know", "device", a.LocalID)
 			return
 		}
 		d.applyMu.Lock()
 		defer d.applyMu.Unlock()
 		rec := d.record()
 		if rec.Instance != nil && rec.Status == backendclient.StatusAssigned && a.Instance.Revision <= rec.Instance.Revision {
-			g.ignoreStaleAssignment(d, a.Instance, *rec.Instance)
+			ib.ignoreStaleAssignment(d, a.Instance, *rec.Instance)
 			return
 		}
 		rec.DeviceID = a.DeviceID
-		if err := g.assign(ctx, d, rec, a.Instance); err != nil {
-			g.log.Warn("assignment refused; previous instance keeps running", "device", a.LocalID, "err", err)
-			g.event(d, "assignment-refused", err.Error())
+		if err := ib.assign(ctx, d, rec, a.Instance); err != nil {
+			ib.log.Warn("assignment refused; previous instance keeps running", "device", a.LocalID, "err", err)
+			ib.event(d, "assignment-refused", err.Error())
 		}
 	case backendclient.KindUnassignment:
 		u := item.Unassignment
-		d, ok := g.devices.lookup(u.LocalID)
+		d, ok := ib.devices.lookup(u.LocalID)
 		if !ok {
 			return
 		}
@@ -162,13 +182,13 @@ func (g *Gateway) handleInboxItem(ctx context.Context, item backendclient.InboxI
 		rec.Status, rec.Instance, rec.Reason, rec.NextRegister = statusUnassigned, nil, u.Reason, time.Time{}
 		rec.UpdatedAt = time.Now().UTC()
 		d.setRecord(rec)
-		if err := g.store.PutDevice(rec); err != nil {
-			g.log.Error("persist device", "device", rec.LocalID, "err", err)
+		if err := ib.store.PutDevice(rec); err != nil {
+			ib.log.Error("persist device", "device", rec.LocalID, "err", err)
 		}
-		g.log.Info("device unassigned", "device", u.LocalID, "reason", u.Reason)
-		g.pruneModels()
+		ib.log.Info("device unassigned", "device", u.LocalID, "reason", u.Reason)
+		ib.prune()
 	default:
-		g.log.Warn("inbox item of unknown kind ignored", "kind", item.Kind, "seq", item.Seq)
+		ib.log.Warn("inbox item of unknown kind ignored", "kind", item.Kind, "seq", item.Seq)
 	}
 }
 
@@ -181,13 +201,13 @@ const eventAssignmentStale = "assignment-stale"
 // than the running one. A redelivery of the running instance (at-least-once)
 // is expected and passes quietly; anything else is the backend sending old
 // news, which the gateway logs and reports upstream as assignment-stale.
-func (g *Gateway) ignoreStaleAssignment(d *device, got, running backendclient.Instance) {
+func (ib *inbox) ignoreStaleAssignment(d *device, got, running backendclient.Instance) {
 	if got.Revision == running.Revision && got.Model == running.Model && got.Version == running.Version &&
 		got.PollIntervalMs == running.PollIntervalMs && maps.Equal(got.Settings, running.Settings) {
-		g.log.Debug("assignment repeated; already running", "device", d.localID, "revision", got.Revision)
+		ib.log.Debug("assignment repeated; already running", "device", d.localID, "revision", got.Revision)
 		return
 	}
-	g.log.Warn("assignment ignored: its revision is not newer than the one running; reported upstream",
+	ib.log.Warn("assignment ignored: its revision is not newer than the one running; reported upstream",
 		"device", d.localID, "model", got.Model+"@"+got.Version, "revision", got.Revision,
 		"running", running.Model+"@"+running.Version, "runningRevision", running.Revision)
 	type ref struct {
@@ -199,5 +219,5 @@ func (g *Gateway) ignoreStaleAssignment(d *device, got, running backendclient.In
 		Ignored ref `json:"ignored"`
 		Running ref `json:"running"`
 	}{ref{got.Model, got.Version, got.Revision}, ref{running.Model, running.Version, running.Revision}})
-	g.event(d, eventAssignmentStale, string(detail))
+	ib.event(d, eventAssignmentStale, string(detail))
 }

@@ -18,8 +18,8 @@ const eventOperationRefused = "operation-refused"
 // steps past it (one bad item never stalls the ones behind it), and whoever can
 // be told is told: an operation with a readable id is reported FAILED with the
 // reason, once (a redelivery finds it in the journal).
-func (g *Gateway) refuseInboxItem(item backendclient.InboxItem) {
-	g.log.Warn("inbox item refused", "seq", item.Seq, "kind", item.Kind, "err", item.Err)
+func (ib *inbox) refuseInboxItem(item backendclient.InboxItem) {
+	ib.log.Warn("inbox item refused", "seq", item.Seq, "kind", item.Kind, "err", item.Err)
 	if item.Kind != backendclient.KindOperation || item.Operation == nil || item.Operation.ID == "" {
 		return
 	}
@@ -30,11 +30,11 @@ func (g *Gateway) refuseInboxItem(item backendclient.InboxItem) {
 		// naming the item by its inbox seq and the id's start.
 		detail, _ := json.Marshal(map[string]any{"seq": item.Seq, "id": backendclient.Clip(id, 64), "idBytes": len(id),
 			"reason": item.Err.Error()})
-		g.gatewayEvent(eventOperationRefused, string(detail))
+		ib.gatewayEvent(eventOperationRefused, string(detail))
 		return
 	}
-	if _, seen, err := g.store.Op(id); err != nil || seen {
+	if _, seen, err := ib.store.Op(id); err != nil || seen {
 		return
 	}
-	g.ops.fail(store.OpRecord{ID: id, LocalID: item.Operation.LocalID, Name: item.Operation.Name}, codeInvalidOperation, item.Err.Error())
+	ib.ops.fail(store.OpRecord{ID: id, LocalID: item.Operation.LocalID, Name: item.Operation.Name}, codeInvalidOperation, item.Err.Error())
 }

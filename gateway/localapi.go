@@ -369,7 +369,7 @@ func (g *Gateway) apiDiscover(base context.Context, w http.ResponseWriter, r *ht
 		g.streamDiscover(base, w, r)
 		return
 	}
-	g.scans.run(base, r.Context(), g.discover)
+	g.scans.run(base, r.Context(), g.reg.discover)
 	if r.Context().Err() != nil {
 		return
 	}

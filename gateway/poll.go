@@ -372,11 +372,6 @@ func deviceEvent(out *outboxWriter, log *slog.Logger, d *device, name, detail st
 	}
 }
 
-// start starts d's instance run (see pollers.start).
-func (g *Gateway) start(d *device, model *models.Compiled, inst backendclient.Instance) error {
-	return g.poll.start(d, model, inst)
-}
-
 // event appends a device event to the outbox.
 func (g *Gateway) event(d *device, name, detail string) {
 	deviceEvent(g.outbox, g.log, d, name, detail)

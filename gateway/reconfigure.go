@@ -106,10 +106,7 @@ func (g *Gateway) reconfigure(ctx context.Context, next *config.Config) error {
 		}
 	}
 	if !slices.Equal(hello, g.buses.helloBuses()) {
-		select {
-		case g.helloWake <- struct{}{}:
-		default:
-		}
+		g.reg.helloAgain()
 	}
 	removed, changed := p.changes()
 	g.log.Info("config reload applied in place", "added", sortedKeys(p.added), "removed", removed,
@@ -254,10 +251,10 @@ func (g *Gateway) moveDevice(ctx context.Context, d *device, reattach, resume ma
 			g.log.Warn("cached model unusable; will register again", "device", rec.LocalID, "err", err)
 			rec.NextRegister = time.Now()
 			d.setRecord(rec)
-			g.wakeRegistration()
+			g.reg.wakeRegistration()
 			return
 		}
-		if err := g.start(d, m, *rec.Instance); err != nil {
+		if err := g.poll.start(d, m, *rec.Instance); err != nil {
 			g.log.Error("device not resumed", "device", rec.LocalID, "err", err)
 			return
 		}
@@ -271,7 +268,7 @@ func (g *Gateway) moveDevice(ctx context.Context, d *device, reattach, resume ma
 		g.log.Info("device stopped: the reload removed its bus or changed its protocol", "device", rec.LocalID, "bus", rec.Bus)
 		return
 	}
-	if err := g.start(d, model, inst); err != nil {
+	if err := g.poll.start(d, model, inst); err != nil {
 		g.log.Error("device not moved to its reconfigured bus", "device", rec.LocalID, "err", err)
 		return
 	}
@@ -381,27 +378,6 @@ func apiTokenNow(cfg *config.Config) string {
 		return "error: " + err.Error()
 	}
 	return tok
-}
-
-// discoverer returns the open bus name if it can discover. A bus no longer
-// open (a reload took it away) is not scanned again.
-func (g *Gateway) discoverer(name string) (adapters.Discoverer, bool) {
-	disc, ok := g.buses.get(name).(adapters.Discoverer)
-	if !ok {
-		g.rescans.forget(name)
-	}
-	return disc, ok
-}
-
-// stillOpen says whether disc is still the open bus name: what a scan found
-// on a bus that a reload replaced or removed meanwhile is set aside (the new
-// bus is scanned by itself).
-func (g *Gateway) stillOpen(name string, disc adapters.Discoverer) bool {
-	if b := g.buses.get(name); b != nil && any(b) == any(disc) {
-		return true
-	}
-	g.log.Info("scan set aside: a reload replaced or removed the bus meanwhile", "bus", name)
-	return false
 }
 
 // now asks for a scan of bus at once (a bus a reload added or changed).

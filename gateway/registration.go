@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
 	"github.com/fieldgate/fieldgate/backendclient"
+	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/models"
 )
 
 // Device statuses in the registry, beyond the backend's assigned/pending/rejected.
@@ -18,170 +22,76 @@ const (
 	statusUnassigned = "unassigned" // the backend took its instance away
 )
 
+// registrar finds the devices on the buses and registers them with the
+// backend: it restores the known ones at start, scans (on the schedule, on
+// rescans, for the local API), registers what is due and applies the
+// backend's answers, and says hello. Its loops run under the gateway's loop
+// context.
+type registrar struct {
+	// What the registrar uses of the gateway, and nothing else.
+	store      *store.Store
+	backend    *backendclient.Client
+	devices    *registry
+	buses      *busSet
+	models     *modelCache
+	adapters   adapters.Table
+	link       *linkState
+	log        *slog.Logger
+	discovery  config.Discovery
+	backendURL string // for the log
+	version    string // told in the hello
+	rescans    *rescans
+	scanWatch  *scanWatch
+	// start runs a device on a compiled model (the pollers); event appends
+	// a device event to the outbox; prune drops the models no device uses;
+	// recoverOps settles the operations journal at start; scanned counts a
+	// scan of every bus.
+	start      func(*device, *models.Compiled, backendclient.Instance) error
+	event      func(d *device, name, detail string)
+	prune      func()
+	recoverOps func(context.Context) error
+	scanned    func()
+
+	scanMu    sync.Mutex // held while a bus is scanned: scheduled and API scans take turns
+	wake      wakeup     // a device may be due for registration
+	helloWake wakeup     // the bus list changed: say hello again
+}
+
 // restore loads the devices of the state file and starts every assigned one from
 // its cached model, with no backend call.
-func (g *Gateway) restore(ctx context.Context) error {
-	recs, err := g.store.Devices()
+func (r *registrar) restore(ctx context.Context) error {
+	recs, err := r.store.Devices()
 	if errors.Is(err, store.ErrCorrupt) {
 		// The daemon never crash-loops over its own state: the devices whose
 		// records are unreadable are discovered and registered again.
-		g.log.Error("device records unreadable; those devices register again", "err", err)
+		r.log.Error("device records unreadable; those devices register again", "err", err)
 	} else if err != nil {
 		return fmt.Errorf("load devices: %w", err)
 	}
 	for _, rec := range recs {
-		d := g.devices.get(rec.LocalID)
+		d := r.devices.get(rec.LocalID)
 		d.setRecord(rec)
 		if rec.Status != backendclient.StatusAssigned || rec.Instance == nil {
 			continue
 		}
-		if g.buses.get(rec.Bus) == nil {
-			g.log.Warn("device on a bus no longer configured; idle", "device", rec.LocalID, "bus", rec.Bus)
+		if r.buses.get(rec.Bus) == nil {
+			r.log.Warn("device on a bus no longer configured; idle", "device", rec.LocalID, "bus", rec.Bus)
 			continue
 		}
-		m, err := g.models.get(ctx, rec.Instance.Model, rec.Instance.Version, true)
+		m, err := r.models.get(ctx, rec.Instance.Model, rec.Instance.Version, true)
 		if err != nil {
-			g.log.Warn("cached model unusable; will register again", "device", rec.LocalID, "err", err)
+			r.log.Warn("cached model unusable; will register again", "device", rec.LocalID, "err", err)
 			rec.NextRegister = time.Now()
 			d.setRecord(rec)
 			continue
 		}
-		if err := g.start(d, m, *rec.Instance); err != nil {
+		if err := r.start(d, m, *rec.Instance); err != nil {
 			return err
 		}
-		g.log.Info("device restored from cache", "device", rec.LocalID, "model", m.Ref())
+		r.log.Info("device restored from cache", "device", rec.LocalID, "model", m.Ref())
 	}
-	g.pruneModels()
-	return g.ops.recover(ctx)
-}
-
-// discoveryLoop scans every bus that can discover, at start and on the
-// schedule; in between, a bus whose scan was incomplete is scanned again with
-// backoff, and at once when one of its links comes up (see rescans).
-func (g *Gateway) discoveryLoop(ctx context.Context) {
-	iv := time.Duration(g.cfg.Discovery.Interval)
-	var full time.Time // the next scan of every bus; zero: none scheduled
-	switch {
-	case g.cfg.Discovery.AtStart:
-		full = time.Now()
-	case iv > 0:
-		full = time.Now().Add(iv)
-	}
-	for {
-		at := g.rescans.next()
-		if at.IsZero() || (!full.IsZero() && full.Before(at)) {
-			at = full
-		}
-		if !g.waitDiscovery(ctx, at) {
-			return
-		}
-		now := time.Now()
-		if !full.IsZero() && !now.Before(full) {
-			g.discover(ctx)
-			full = time.Time{}
-			if iv > 0 {
-				full = time.Now().Add(iv)
-			}
-			continue
-		}
-		for _, name := range g.rescans.dueBy(now) {
-			if g.discoverBus(ctx, name) {
-				return
-			}
-		}
-		g.wakeRegistration()
-	}
-}
-
-// waitDiscovery waits until at (forever when zero) or a rescan is asked for;
-// it reports false when ctx ended.
-func (g *Gateway) waitDiscovery(ctx context.Context, at time.Time) bool {
-	var timer <-chan time.Time
-	if !at.IsZero() {
-		t := time.NewTimer(time.Until(at))
-		defer t.Stop()
-		timer = t.C
-	}
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer:
-	case <-g.rescans.wake:
-	}
-	return true
-}
-
-// discover runs one scan of every discovering bus and notes what answered.
-func (g *Gateway) discover(ctx context.Context) {
-	for _, name := range g.buses.names() {
-		if g.discoverBus(ctx, name) {
-			return
-		}
-	}
-	g.obs.scanned()
-	g.wakeRegistration()
-}
-
-// discoverBus scans one bus (if it can discover) and notes what answered. An
-// incomplete scan is logged (a warning when its reason is new) and retried
-// (see rescans). It reports whether ctx ended.
-func (g *Gateway) discoverBus(ctx context.Context, name string) (cancelled bool) {
-	disc, ok := g.discoverer(name)
-	if !ok {
-		return false
-	}
-	// One scan at a time, whoever asks (the schedule, a rescan, the local
-	// API): a bus is never scanned twice over at once.
-	g.scanMu.Lock()
-	started := time.Now()
-	cands, err := disc.Discover(adapters.WithScanProgress(ctx, g.scanWatch.progress(name)))
-	g.scanMu.Unlock()
-	if ctx.Err() != nil {
-		return true
-	}
-	if !g.stillOpen(name, disc) {
-		return false
-	}
-	if g.rescans.scanned(name, err, time.Duration(g.cfg.Discovery.Interval)) {
-		g.log.Warn("discovery incomplete; scanning the bus again with backoff and when its link comes up", "bus", name, "err", err)
-	} else if err != nil {
-		g.log.Debug("discovery still incomplete", "bus", name, "err", err)
-	}
-	g.log.Info("discovery done", "bus", name, "found", len(cands), "took", time.Since(started).Round(time.Millisecond))
-	for _, c := range cands {
-		g.noteCandidate(name, c)
-	}
-	g.scanWatch.busScanned(name, cands, err)
-	return false
-}
-
-// noteCandidate records a discovered device; a new or changed fingerprint makes
-// it due for registration.
-func (g *Gateway) noteCandidate(bus string, c adapters.Candidate) {
-	d := g.devices.get(c.LocalID)
-	d.applyMu.Lock()
-	defer d.applyMu.Unlock()
-	rec := d.record()
-	hash := c.Fingerprint.Hash()
-	switch {
-	case rec.LocalID == "":
-		rec = store.Device{LocalID: c.LocalID, Bus: bus, Target: c.Target, Status: statusNew,
-			Fingerprint: c.Fingerprint, FingerprintHash: hash, NextRegister: time.Now()}
-		g.log.Info("device discovered", "device", c.LocalID, "vendor", c.Fingerprint.Identity["vendor"], "product", c.Fingerprint.Identity["product"])
-	case rec.FingerprintHash != hash:
-		g.log.Info("device fingerprint changed; registering again", "device", c.LocalID)
-		rec.Fingerprint, rec.FingerprintHash, rec.Bus, rec.Target = c.Fingerprint, hash, bus, c.Target
-		rec.NextRegister = time.Now()
-		d.setRecord(rec)
-		g.event(d, "fingerprint-changed", "")
-	default:
-		return
-	}
-	rec.UpdatedAt = time.Now().UTC()
-	d.setRecord(rec)
-	if err := g.store.PutDevice(rec); err != nil {
-		g.log.Error("persist device", "device", c.LocalID, "err", err)
-	}
+	r.prune()
+	return r.recoverOps(ctx)
 }
 
 // registerAgain makes the assigned devices among localIDs due for
@@ -190,44 +100,39 @@ func (g *Gateway) noteCandidate(bus string, c adapters.Candidate) {
 // backup). They go on polling until the answer; its device id is used from
 // then on. A device already due is left as it is, so repeated answers do not
 // make repeated registrations.
-func (g *Gateway) registerAgain(localIDs []string) {
+func (r *registrar) registerAgain(localIDs []string) {
 	due := 0
 	for _, id := range localIDs {
-		d, ok := g.devices.lookup(id)
+		d, ok := r.devices.lookup(id)
 		if !ok {
 			continue
 		}
 		d.applyMu.Lock()
 		rec := d.record()
 		if rec.Status == backendclient.StatusAssigned && rec.NextRegister.IsZero() {
-			g.log.Warn("the backend does not know this device's id; registering it again", "device", id, "deviceId", rec.DeviceID)
+			r.log.Warn("the backend does not know this device's id; registering it again", "device", id, "deviceId", rec.DeviceID)
 			rec.NextRegister = time.Now()
 			d.setRecord(rec)
-			if err := g.store.PutDevice(rec); err != nil {
-				g.log.Error("persist device", "device", id, "err", err)
+			if err := r.store.PutDevice(rec); err != nil {
+				r.log.Error("persist device", "device", id, "err", err)
 			}
 			due++
 		}
 		d.applyMu.Unlock()
 	}
 	if due > 0 {
-		g.wakeRegistration()
+		r.wakeRegistration()
 	}
 }
 
-func (g *Gateway) wakeRegistration() {
-	select {
-	case g.regWake <- struct{}{}:
-	default:
-	}
-}
+func (r *registrar) wakeRegistration() { r.wake.wake() }
 
 // registrationLoop registers every device that is due: new, changed, or pending
 // and past its retry time. It sleeps until the next one is due or it is woken.
-func (g *Gateway) registrationLoop(ctx context.Context) {
+func (r *registrar) registrationLoop(ctx context.Context) {
 	for {
 		next := time.Time{}
-		for _, d := range g.devices.all() {
+		for _, d := range r.devices.all() {
 			rec := d.record()
 			if rec.NextRegister.IsZero() {
 				continue
@@ -238,12 +143,12 @@ func (g *Gateway) registrationLoop(ctx context.Context) {
 				}
 				continue
 			}
-			g.register(ctx, d)
+			r.register(ctx, d)
 			if ctx.Err() != nil {
 				return
 			}
-			if r := d.record(); !r.NextRegister.IsZero() && (next.IsZero() || r.NextRegister.Before(next)) {
-				next = r.NextRegister
+			if after := d.record(); !after.NextRegister.IsZero() && (next.IsZero() || after.NextRegister.Before(next)) {
+				next = after.NextRegister
 			}
 		}
 		wait := time.Hour
@@ -255,7 +160,7 @@ func (g *Gateway) registrationLoop(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-g.regWake:
+		case <-r.wake:
 		case <-t.C:
 		}
 		t.Stop()
@@ -267,9 +172,9 @@ func (g *Gateway) registrationLoop(ctx context.Context) {
 const modelRetry = 2 * time.Second
 
 // register asks the backend about one device and applies the answer.
-func (g *Gateway) register(ctx context.Context, d *device) {
+func (r *registrar) register(ctx context.Context, d *device) {
 	rec, gen := d.recordGen()
-	res, err := g.backend.Register(ctx, rec.LocalID, backendclient.Registration{Fingerprint: rec.Fingerprint, Bus: rec.Bus})
+	res, err := r.backend.Register(ctx, rec.LocalID, backendclient.Registration{Fingerprint: rec.Fingerprint, Bus: rec.Bus})
 	if ctx.Err() != nil {
 		return
 	}
@@ -279,26 +184,26 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 		// The record changed while the backend was asked: an inbox assignment
 		// or unassignment, or a new fingerprint (which makes the device due
 		// again). The answer may be older than that change: set aside.
-		g.log.Debug("registration answer set aside: the device changed meanwhile", "device", rec.LocalID)
+		r.log.Debug("registration answer set aside: the device changed meanwhile", "device", rec.LocalID)
 		return
 	}
 	if err != nil {
-		g.link.failed(callRegister(rec.LocalID), err)
+		r.link.failed(callRegister(rec.LocalID), err)
 		rec.NextRegister = time.Now().Add(d.registerBackoff())
 		d.setRecord(rec)
 		return
 	}
-	g.link.ok(callRegister(rec.LocalID))
+	r.link.ok(callRegister(rec.LocalID))
 	rec.DeviceID = res.DeviceID
 	rec.UpdatedAt = time.Now().UTC()
 	switch res.Status {
 	case backendclient.StatusAssigned:
-		if err := g.assign(ctx, d, rec, *res.Instance); err != nil {
+		if err := r.assign(ctx, d, rec, *res.Instance); err != nil {
 			if errors.Is(err, errModelUnavailable) {
 				// A glitch on the way, not a bad model: no event, retry soon;
 				// an invalid answer (not JSON, say) on the device's backoff.
 				wait := modelRetry + time.Duration(rand.Int64N(int64(modelRetry)))
-				if !g.link.failed(callModel, err) && classify(err) == classInvalid {
+				if !r.link.failed(callModel, err) && classify(err) == classInvalid {
 					wait = max(wait, d.registerBackoff())
 				}
 				rec = d.record()
@@ -306,21 +211,21 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 				d.setRecord(rec)
 				return
 			}
-			g.log.Warn("assignment not applied", "device", rec.LocalID, "err", err)
+			r.log.Warn("assignment not applied", "device", rec.LocalID, "err", err)
 			rec = d.record()
 			rec.NextRegister = time.Now().Add(d.registerBackoff())
 			d.setRecord(rec)
-			g.event(d, "assignment-refused", err.Error())
+			r.event(d, "assignment-refused", err.Error())
 			return
 		}
-		g.link.ok(callModel) // the model came (or was cached): its next invalid answer is news
+		r.link.ok(callModel) // the model came (or was cached): its next invalid answer is news
 		d.resetRegisterBackoff()
 		return
 	case backendclient.StatusPending:
 		wait := time.Duration(res.RetryAfter) * time.Second
 		wait = max(wait, d.registerBackoff())
 		if rec.Status != backendclient.StatusPending {
-			g.log.Info("device pending at the backend", "device", rec.LocalID, "retry", wait)
+			r.log.Info("device pending at the backend", "device", rec.LocalID, "retry", wait)
 		}
 		// Pending is "no decision yet": the device stays known but idle, also
 		// when it ran an instance before (a changed fingerprint, a backend
@@ -329,20 +234,20 @@ func (g *Gateway) register(ctx context.Context, d *device) {
 		// A backend may say why (the API defines a reason for rejections only).
 		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusPending, res.Reason, nil, time.Now().Add(wait)
 	case backendclient.StatusRejected:
-		g.log.Info("device rejected by the backend", "device", rec.LocalID, "reason", res.Reason)
+		r.log.Info("device rejected by the backend", "device", rec.LocalID, "reason", res.Reason)
 		d.swap(nil)
 		rec.Status, rec.Reason, rec.Instance, rec.NextRegister = backendclient.StatusRejected, res.Reason, nil, time.Time{}
 	}
 	d.setRecord(rec)
-	if err := g.store.PutDevice(rec); err != nil {
-		g.log.Error("persist device", "device", rec.LocalID, "err", err)
+	if err := r.store.PutDevice(rec); err != nil {
+		r.log.Error("persist device", "device", rec.LocalID, "err", err)
 	}
 }
 
 // assign builds the instance (model fetched once, compiled once), then swaps it
 // in. On any failure the running instance stays as it was.
-func (g *Gateway) assign(ctx context.Context, d *device, rec store.Device, inst backendclient.Instance) error {
-	if g.buses.get(rec.Bus) == nil {
+func (r *registrar) assign(ctx context.Context, d *device, rec store.Device, inst backendclient.Instance) error {
+	if r.buses.get(rec.Bus) == nil {
 		return errUnknownBus(rec.Bus)
 	}
 	if run := d.current(); run != nil && run.instance.Model == inst.Model && run.instance.Version == inst.Version &&
@@ -350,35 +255,35 @@ func (g *Gateway) assign(ctx context.Context, d *device, rec store.Device, inst 
 		// Same instance as running: nothing to rebuild.
 		rec.Status, rec.Instance, rec.NextRegister = backendclient.StatusAssigned, &inst, time.Time{}
 		d.setRecord(rec)
-		return g.store.PutDevice(rec)
+		return r.store.PutDevice(rec)
 	}
-	m, err := g.models.get(ctx, inst.Model, inst.Version, false)
+	m, err := r.models.get(ctx, inst.Model, inst.Version, false)
 	if err != nil {
 		return err
 	}
 	if prev := rec.Instance; prev != nil && (prev.Model != inst.Model || prev.Version != inst.Version) {
-		defer g.pruneModels() // the version it leaves may be used by no one now
+		defer r.prune() // the version it leaves may be used by no one now
 	}
-	if want := g.modelProtocol(rec.Bus); m.Protocol != want {
-		return fmt.Errorf("model %s is for protocol %q, the device is on a %s bus (it runs %q models)", m.Ref(), m.Protocol, g.busProtocol(rec.Bus), want)
+	if want := r.modelProtocol(rec.Bus); m.Protocol != want {
+		return fmt.Errorf("model %s is for protocol %q, the device is on a %s bus (it runs %q models)", m.Ref(), m.Protocol, r.busProtocol(rec.Bus), want)
 	}
 	rec.Status, rec.Instance, rec.Reason, rec.NextRegister = backendclient.StatusAssigned, &inst, "", time.Time{}
-	if err := g.store.PutDevice(rec); err != nil {
+	if err := r.store.PutDevice(rec); err != nil {
 		return err
 	}
 	d.setRecord(rec)
-	if err := g.start(d, m, inst); err != nil {
+	if err := r.start(d, m, inst); err != nil {
 		return err
 	}
-	g.log.Info("model assigned", "device", rec.LocalID, "model", m.Ref(), "revision", inst.Revision)
+	r.log.Info("model assigned", "device", rec.LocalID, "model", m.Ref(), "revision", inst.Revision)
 	return nil
 }
 
-func (g *Gateway) busProtocol(bus string) string { return g.buses.protocol(bus) }
+func (r *registrar) busProtocol(bus string) string { return r.buses.protocol(bus) }
 
 // modelProtocol is the protocol of the models a bus runs, as its adapter says.
-func (g *Gateway) modelProtocol(bus string) string {
-	if a, ok := g.adapters[g.busProtocol(bus)]; ok {
+func (r *registrar) modelProtocol(bus string) string {
+	if a, ok := r.adapters[r.busProtocol(bus)]; ok {
 		return a.ModelProtocol()
 	}
 	return ""

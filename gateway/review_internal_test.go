@@ -72,19 +72,17 @@ func newInternalGateway(t *testing.T, endpoint, backendURL string, prepare func(
 	cfg.Gateway.ID = "gw-internal"
 	g := &Gateway{cfg: cfg, log: log, adapters: builtin.Builtin(), store: st, life: t.Context(),
 		buses:   newBusSet([]config.Bus{{Name: "tcp", Protocol: "modbus-tcp"}}),
-		devices: newRegistry(), links: newLinks(), uplinkWake: make(chan struct{}, 1), regWake: make(chan struct{}, 1),
-		obs: newInstruments("test", "")}
+		devices: newRegistry(), links: newLinks(), rescans: newRescans(), obs: newInstruments("test", "")}
 	g.link = newLinkState(log)
-	g.outbox = newOutboxWriter(st, config.Telemetry{GroupCommit: config.Duration(20 * time.Millisecond)}, log, g.wakeUplink)
+	uplinkWake := newWakeup()
+	g.outbox = newOutboxWriter(st, config.Telemetry{GroupCommit: config.Duration(20 * time.Millisecond)}, log, uplinkWake.wake)
 	bc, err := backendclient.New(backendclient.Config{BaseURL: backendURL, Gateway: cfg.Gateway.ID, Timeout: 2 * time.Second}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.backend = bc
 	g.models = newModelCache(st, bc, g.adapters.Compile)
-	g.poll = &pollers{life: g.life, buses: g.buses, outbox: g.outbox, log: log}
-	g.ops = newOperations(opsDeps{store: g.store, devices: g.devices, backend: g.backend, link: g.link, obs: g.obs, log: g.log,
-		gatewayID: g.cfg.Gateway.ID, appendEvent: g.appendEvent, life: g.life})
+	g.wireParts(uplinkWake)
 	settings, _ := json.Marshal(map[string]any{"endpoints": []string{endpoint}, "units": "1", "timeout": "300ms"})
 	bus, err := g.adapters["modbus-tcp"].Open(context.Background(), adapters.BusSpec{Name: "tcp", Settings: settings, Logger: log, OnLink: g.onLink("tcp")})
 	if err != nil {
@@ -125,7 +123,7 @@ func (ig *internalGateway) device(t *testing.T) *device {
 func (ig *internalGateway) startDevice(t *testing.T) {
 	t.Helper()
 	d := ig.device(t)
-	if err := ig.start(d, ig.model, *d.record().Instance); err != nil {
+	if err := ig.poll.start(d, ig.model, *d.record().Instance); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -191,7 +189,7 @@ func TestStopLoopsStopsDevicesStartedWhileLoopsWindDown(t *testing.T) {
 	ig.goLoop(func() {
 		<-loopCtx.Done()
 		time.Sleep(300 * time.Millisecond) // still applying an assignment
-		_ = ig.start(d, ig.model, *d.record().Instance)
+		_ = ig.poll.start(d, ig.model, *d.record().Instance)
 	})
 	ig.stopLoops(cancel)
 	if run := d.current(); run != nil {
@@ -290,7 +288,7 @@ func TestRestoreSurvivesUnreadableRecords(t *testing.T) {
 	if err := ig.store.PutOp(store.OpRecord{ID: "op-interrupted", LocalID: testLocalID, Name: "reboot", Status: backendclient.OpExecuting}); err != nil {
 		t.Fatal(err)
 	}
-	if err := ig.restore(context.Background()); err != nil {
+	if err := ig.reg.restore(context.Background()); err != nil {
 		t.Fatalf("restore with unreadable records: %v", err)
 	}
 	rec, ok, err := ig.store.Op("op-interrupted")
@@ -471,7 +469,7 @@ func TestUnusedModelVersionsPruned(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		rec := d.record()
 		inst := backendclient.Instance{Model: "acme-th100", Version: fmt.Sprintf("2.0.%d", i), Revision: int64(i + 1), PollIntervalMs: 1000}
-		if err := ig.assign(context.Background(), d, rec, inst); err != nil {
+		if err := ig.reg.assign(context.Background(), d, rec, inst); err != nil {
 			t.Fatalf("assign %s: %v", inst.Version, err)
 		}
 	}
@@ -503,7 +501,7 @@ func TestTooLongOperationIDReportedBounded(t *testing.T) {
 	if item.Err == nil {
 		t.Fatal("a 40 KiB operation id passed validation")
 	}
-	ig.handleInboxItem(context.Background(), item)
+	ig.inbox.handleInboxItem(context.Background(), item)
 	var ev *telemetry.Record
 	deadline := time.Now().Add(10 * time.Second)
 	for ev == nil && time.Now().Before(deadline) {

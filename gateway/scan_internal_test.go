@@ -43,13 +43,12 @@ func TestScheduledAndAPIScansTakeTurns(t *testing.T) {
 	ig := newInternalGateway(t, "127.0.0.1:1", "http://127.0.0.1:1", nil)
 	bus := &countingBus{}
 	ig.buses.put(&openBus{cfg: config.Bus{Name: "slow"}, bus: bus})
-	ig.rescans = newRescans()
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(2)
-		go func() { defer wg.Done(); ig.discoverBus(ctx, "slow") }()         // the schedule or a rescan
-		go func() { defer wg.Done(); ig.scans.run(ctx, ctx, ig.discover) }() // the local API
+		go func() { defer wg.Done(); ig.reg.discoverBus(ctx, "slow") }()         // the schedule or a rescan
+		go func() { defer wg.Done(); ig.scans.run(ctx, ctx, ig.reg.discover) }() // the local API
 	}
 	wg.Wait()
 	if most := bus.most.Load(); most != 1 {

@@ -147,7 +147,7 @@ func (g *Gateway) streamDiscover(base context.Context, w http.ResponseWriter, r 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		g.scans.run(base, r.Context(), g.discover)
+		g.scans.run(base, r.Context(), g.reg.discover)
 	}()
 	last := map[string]time.Time{}
 	forward := func(ev scanEvent) bool {

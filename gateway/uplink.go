@@ -4,14 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/fieldgate/fieldgate/adapters"
+	"github.com/fieldgate/fieldgate/gateway/config"
 	"github.com/fieldgate/fieldgate/gateway/store"
 	"github.com/fieldgate/fieldgate/gateway/telemetry"
 )
 
-// Gateway-level events (LocalID gatewayLocalID): what the outbox itself has to
+// Gateway-level events (LocalID gatewayLocalIDOf): what the outbox itself has to
 // report upstream.
 const (
 	eventReadingsDropped = "readings-dropped"          // detail: store.DropReport + policy, JSON
@@ -21,9 +23,6 @@ const (
 	eventConfigFallback  = "config-fallback"           // detail: why the config file was not used
 )
 
-// gatewayLocalID is the local id of the gateway's own events.
-func (g *Gateway) gatewayLocalID() string { return gatewayLocalIDOf(g.cfg.Gateway.ID) }
-
 // gatewayLocalIDOf is the local id the gateway id's own events carry.
 func gatewayLocalIDOf(id string) string { return "gateway/" + id }
 
@@ -32,22 +31,39 @@ func gatewayLocalIDOf(id string) string { return "gateway/" + id }
 // once, so that delivery does not wait a round trip per batch.
 const UplinkWindow = 8
 
-// uplinkLoop drains the outbox to the backend, oldest first, a window of
+// uplink drains the outbox to the backend and reports, as gateway-level
+// events, what happened to the outbox itself. Its loop runs under the
+// gateway's loop context.
+type uplink struct {
+	// What the uplink uses of the gateway, and nothing else.
+	store       *store.Store
+	send        telemetry.Uplink
+	link        *linkState
+	log         *slog.Logger
+	cfg         config.Telemetry
+	fallback    string                       // Options.ConfigFallback, reported at start
+	localID     string                       // of the gateway's own events (gatewayLocalIDOf)
+	appendEvent func(telemetry.Record) error // into the outbox
+	uploaded    func()                       // a batch was acknowledged
+	wake        wakeup                       // records were appended
+}
+
+// loop drains the outbox to the backend, oldest first, a window of
 // records at a time read from disk (the outbox is never loaded whole): the
 // uplink sends them in batches of at most telemetry.batchSize, several in
 // flight. A record leaves the outbox only when the backend has acknowledged
 // it and every record before it. A record that fails its checksum is set
 // aside and reported; drops are reported once the backend is reachable; the
 // age bound is applied while idle too.
-func (g *Gateway) uplinkLoop(ctx context.Context) {
-	flush := time.Duration(g.cfg.Telemetry.FlushInterval)
+func (u *uplink) loop(ctx context.Context) {
+	flush := time.Duration(u.cfg.FlushInterval)
 	if flush <= 0 {
 		flush = time.Second
 	}
-	window := g.batchSize() * UplinkWindow
-	g.reportReset()
-	if g.fallback != "" {
-		g.gatewayEvent(eventConfigFallback, g.fallback)
+	window := batchSize(u.cfg) * UplinkWindow
+	u.reportReset()
+	if u.fallback != "" {
+		u.gatewayEvent(eventConfigFallback, u.fallback)
 	}
 	bo := newBackoff(500*time.Millisecond, 30*time.Second)
 	readBo := newBackoff(time.Second, time.Minute)
@@ -62,21 +78,21 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 	for {
 		if time.Since(lastExpire) > time.Minute {
 			lastExpire = time.Now()
-			if err := g.store.Expire(); err != nil {
-				g.log.Error("outbox age bound", "err", err)
+			if err := u.store.Expire(); err != nil {
+				u.log.Error("outbox age bound", "err", err)
 			}
 		}
-		if g.link.isUp() {
-			g.reportDrops()
+		if u.link.isUp() {
+			u.reportDrops()
 		}
-		recs, err := g.store.Peek(limit)
+		recs, err := u.store.Peek(limit)
 		var corrupt *store.CorruptItemError
 		switch {
 		case errors.As(err, &corrupt) && len(recs) == 0:
-			g.quarantine(corrupt)
+			u.quarantine(corrupt)
 			continue
 		case err != nil && !errors.As(err, &corrupt):
-			g.log.Error("outbox read", "err", err)
+			u.log.Error("outbox read", "err", err)
 			if adapters.Sleep(ctx, readBo.next()) != nil {
 				return
 			}
@@ -84,16 +100,16 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		}
 		readBo.reset()
 		if len(recs) > 0 {
-			n, err := g.uplink.Send(ctx, recs)
+			n, err := u.send.Send(ctx, recs)
 			if ctx.Err() != nil {
 				return
 			}
 			if n > 0 {
-				if err := g.store.AckDelivered(recs[:n]); err != nil {
-					g.log.Error("outbox ack", "err", err)
+				if err := u.store.AckDelivered(recs[:n]); err != nil {
+					u.log.Error("outbox ack", "err", err)
 				}
-				g.link.ok(callTelemetry)
-				g.obs.uploaded()
+				u.link.ok(callTelemetry)
+				u.uploaded()
 				bo.reset()
 				acceptedSince, refusing = true, false
 				if err == nil {
@@ -101,7 +117,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 				}
 			}
 			if err != nil && errors.Is(err, telemetry.ErrRefused) {
-				g.link.ok(callTelemetry) // the backend answered
+				u.link.ok(callTelemetry) // the backend answered
 				if rest := len(recs) - n; rest > 1 {
 					limit = max(min(limit, rest)/2, 1)
 					continue
@@ -109,12 +125,12 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 				limit = window
 				if acceptedSince {
 					acceptedSince = false
-					g.refuseItem(recs[n].Seq, err)
+					u.refuseItem(recs[n].Seq, err)
 					continue
 				}
 				if !refusing {
 					refusing = true
-					g.log.Error("the backend refuses every telemetry batch; retrying with backoff, logged again only when this changes", "err", err)
+					u.log.Error("the backend refuses every telemetry batch; retrying with backoff, logged again only when this changes", "err", err)
 				}
 				if adapters.Sleep(ctx, bo.next()) != nil {
 					return
@@ -122,7 +138,7 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 				continue
 			}
 			if err != nil {
-				if !g.link.retrySleep(ctx, callTelemetry, bo, err, nil) {
+				if !u.link.retrySleep(ctx, callTelemetry, bo, err, nil) {
 					return
 				}
 				continue
@@ -135,8 +151,8 @@ func (g *Gateway) uplinkLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-g.uplinkWake:
-			if adapters.Sleep(ctx, flush) != nil || !g.lingerSparse(ctx, flush) {
+		case <-u.wake:
+			if adapters.Sleep(ctx, flush) != nil || !u.lingerSparse(ctx, flush) {
 				return
 			}
 		case <-time.After(5 * flush):
@@ -157,9 +173,9 @@ const (
 // lingerSparse waits, one flush interval at a time, while fewer than
 // sparseItems records wait, for at most sparseLinger-1 more intervals. It
 // returns false when ctx ends.
-func (g *Gateway) lingerSparse(ctx context.Context, flush time.Duration) bool {
+func (u *uplink) lingerSparse(ctx context.Context, flush time.Duration) bool {
 	for range sparseLinger - 1 {
-		if n, _, err := g.store.Pending(); err != nil || n >= sparseItems {
+		if n, _, err := u.store.Pending(); err != nil || n >= sparseItems {
 			return true
 		}
 		if adapters.Sleep(ctx, flush) != nil {
@@ -170,8 +186,8 @@ func (g *Gateway) lingerSparse(ctx context.Context, flush time.Duration) bool {
 }
 
 // batchSize is the most records one telemetry batch carries.
-func (g *Gateway) batchSize() int {
-	if n := g.cfg.Telemetry.BatchSize; n > 0 {
+func batchSize(t config.Telemetry) int {
+	if n := t.BatchSize; n > 0 {
 		return n
 	}
 	return 500
@@ -180,26 +196,26 @@ func (g *Gateway) batchSize() int {
 // refuseItem sets aside an item the backend refuses for good (its batch of one
 // got a 400/413/422): it goes to the quarantine, counted, and the backend is
 // told which sequence number it will never get, and why.
-func (g *Gateway) refuseItem(seq uint64, err error) {
-	if qerr := g.store.Quarantine(seq); qerr != nil {
-		g.log.Error("outbox quarantine failed; acknowledging past the item", "seq", seq, "err", qerr)
-		_ = g.store.Ack(seq)
+func (u *uplink) refuseItem(seq uint64, err error) {
+	if qerr := u.store.Quarantine(seq); qerr != nil {
+		u.log.Error("outbox quarantine failed; acknowledging past the item", "seq", seq, "err", qerr)
+		_ = u.store.Ack(seq)
 	}
-	g.log.Error("the backend refuses a telemetry item for good; set aside in the state file's quarantine", "seq", seq, "err", err)
+	u.log.Error("the backend refuses a telemetry item for good; set aside in the state file's quarantine", "seq", seq, "err", err)
 	detail, _ := json.Marshal(map[string]any{"seq": seq, "error": err.Error()})
-	g.gatewayEvent(eventItemRefused, string(detail))
+	u.gatewayEvent(eventItemRefused, string(detail))
 }
 
 // quarantine sets a record that failed its checksum aside, so draining goes on,
 // and reports it.
-func (g *Gateway) quarantine(c *store.CorruptItemError) {
-	if err := g.store.Quarantine(c.Seq); err != nil {
-		g.log.Error("outbox quarantine failed; acknowledging past the record", "seq", c.Seq, "err", err)
-		_ = g.store.Ack(c.Seq)
+func (u *uplink) quarantine(c *store.CorruptItemError) {
+	if err := u.store.Quarantine(c.Seq); err != nil {
+		u.log.Error("outbox quarantine failed; acknowledging past the record", "seq", c.Seq, "err", err)
+		_ = u.store.Ack(c.Seq)
 	}
-	g.log.Error("outbox record failed its checksum; set aside in the state file's quarantine", "seq", c.Seq, "err", c.Err)
+	u.log.Error("outbox record failed its checksum; set aside in the state file's quarantine", "seq", c.Seq, "err", c.Err)
 	detail, _ := json.Marshal(map[string]any{"seq": c.Seq, "error": c.Err.Error()})
-	g.gatewayEvent(eventQuarantined, string(detail))
+	u.gatewayEvent(eventQuarantined, string(detail))
 }
 
 // reportDrops turns what the bounds dropped since the last report into one
@@ -207,45 +223,45 @@ func (g *Gateway) quarantine(c *store.CorruptItemError) {
 // outside the outbox until the backend has it (no bound can drop it), and
 // takes the report out of its pending drops in the same transaction, so each
 // drop is reported once.
-func (g *Gateway) reportDrops() {
-	r, ok, err := g.store.ReportDrops(func(r store.DropReport) telemetry.Record {
+func (u *uplink) reportDrops() {
+	r, ok, err := u.store.ReportDrops(func(r store.DropReport) telemetry.Record {
 		detail, _ := json.Marshal(struct {
 			store.DropReport
 			Policy string `json:"policy"`
-		}{r, g.cfg.Telemetry.Overflow})
-		return newEvent(g.gatewayLocalID(), "", eventReadingsDropped, string(detail))
+		}{r, u.cfg.Overflow})
+		return newEvent(u.localID, "", eventReadingsDropped, string(detail))
 	})
 	if err != nil {
-		g.log.Error("outbox drop report", "err", err)
+		u.log.Error("outbox drop report", "err", err)
 		return
 	}
 	if ok {
-		g.log.Warn("outbox bounds dropped records; reported upstream", "records", r.Count, "values", r.Values,
+		u.log.Warn("outbox bounds dropped records; reported upstream", "records", r.Count, "values", r.Values,
 			"firstSeq", r.FirstSeq, "lastSeq", r.LastSeq, "overflow", r.Overflow, "expired", r.Expired)
 	}
 }
 
 // reportReset says, loudly and upstream, that the state file was replaced
 // because it was corrupt, missing or empty.
-func (g *Gateway) reportReset() {
-	info, ok, err := g.store.Reset()
+func (u *uplink) reportReset() {
+	info, ok, err := u.store.Reset()
 	if err != nil || !ok {
 		return
 	}
-	g.log.Error("STATE FILE WAS LOST: started fresh; devices re-register, outbox and operation journal of the old file are lost",
+	u.log.Error("STATE FILE WAS LOST: started fresh; devices re-register, outbox and operation journal of the old file are lost",
 		"reason", info.Reason, "setAside", info.File, "seqFrom", info.SeqFloor)
 	detail, _ := json.Marshal(info)
-	if g.gatewayEvent(eventStateReset, string(detail)) {
-		if err := g.store.ClearReset(); err != nil {
-			g.log.Error("clear state reset record", "err", err)
+	if u.gatewayEvent(eventStateReset, string(detail)) {
+		if err := u.store.ClearReset(); err != nil {
+			u.log.Error("clear state reset record", "err", err)
 		}
 	}
 }
 
 // gatewayEvent puts a gateway-level event in the outbox; it reports success.
-func (g *Gateway) gatewayEvent(name, detail string) bool {
-	if err := g.appendEvent(newEvent(g.gatewayLocalID(), "", name, detail)); err != nil {
-		g.log.Error("outbox append failed; event lost", "event", name, "err", err)
+func (u *uplink) gatewayEvent(name, detail string) bool {
+	if err := u.appendEvent(newEvent(u.localID, "", name, detail)); err != nil {
+		u.log.Error("outbox append failed; event lost", "event", name, "err", err)
 		return false
 	}
 	return true

@@ -229,10 +229,10 @@ func (g *Gateway) view(d *device) deviceView {
 	if run := d.run; run != nil {
 		v.Model = run.model.Ref()
 		v.Revision = run.instance.Revision
-		for i, l := range run.last {
-			if l.ok {
+		for i := range run.last {
+			if l := &run.last[i]; l.ok {
 				p := &run.model.Properties[i]
-				v.Readings[p.Name] = lastReading{Value: l.value, Unit: p.Unit, Quality: l.quality.String(), Time: time.Unix(0, l.at).UTC()}
+				v.Readings[p.Name] = lastReading{Value: l.value(), Unit: p.Unit, Quality: l.quality.String(), Time: time.Unix(0, l.at).UTC()}
 			}
 		}
 	}

@@ -328,8 +328,8 @@ func (p *pollers) observeLoop(ctx context.Context, d *device, run *instanceRun, 
 func (d *device) noteReadings(run *instanceRun, readings []models.Reading) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, r := range readings {
-		run.last[r.Property] = lastValue{value: r.Value, quality: r.Quality, ok: true, at: r.Time.UnixNano()}
+	for i := range readings {
+		run.last[readings[i].Property] = keepValue(&readings[i])
 	}
 	d.stats.polls++
 	d.stats.readings += uint64(len(readings))

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -100,14 +101,50 @@ type lastReading struct {
 	Time    time.Time    `json:"time"`
 }
 
-// lastValue is a property's last polled value as a run keeps it: no name
-// and no string per value (the poll path writes one per value), its time in
-// Unix nanoseconds (a run keeps one per property of its model).
+// lastValue is a property's last polled value as a run keeps it (one per
+// property of its model): no name and no string built per value (the poll
+// path writes one per value), 40 bytes where a models.Value and a time.Time
+// take 64.
 type lastValue struct {
-	value   models.Value
+	str     string // a string value
+	num     uint64 // a bool (0, 1), an int, or a float's bits
+	at      int64  // UnixNano
+	kind    models.Kind
 	quality models.Quality
 	ok      bool
-	at      int64 // UnixNano
+}
+
+// keepValue is r as a run keeps it.
+func keepValue(r *models.Reading) lastValue {
+	l := lastValue{kind: r.Value.Kind, quality: r.Quality, ok: true, at: r.Time.UnixNano()}
+	switch r.Value.Kind {
+	case models.KindBool:
+		if r.Value.Bool {
+			l.num = 1
+		}
+	case models.KindInt:
+		l.num = uint64(r.Value.Int)
+	case models.KindFloat:
+		l.num = math.Float64bits(r.Value.Float)
+	case models.KindString:
+		l.str = r.Value.Str
+	}
+	return l
+}
+
+// value is the kept value.
+func (l *lastValue) value() models.Value {
+	switch l.kind {
+	case models.KindBool:
+		return models.BoolValue(l.num != 0)
+	case models.KindInt:
+		return models.IntValue(int64(l.num))
+	case models.KindFloat:
+		return models.FloatValue(math.Float64frombits(l.num))
+	case models.KindString:
+		return models.StringValue(l.str)
+	}
+	return models.Value{Kind: l.kind}
 }
 
 // instanceRun is a compiled instance with its pollers running.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/fieldgate/fieldgate/models"
 )
@@ -37,5 +38,24 @@ func TestSampleAllocationsDoNotGrowWithValues(t *testing.T) {
 	}
 	if allocs[10] > 1 || allocs[200] != allocs[10] {
 		t.Fatalf("allocations per poll: %v (by values per sample); want 1, the same for any count", allocs)
+	}
+}
+
+// A run keeps each property's last value compactly; the local API gets back
+// exactly what was polled, of every kind.
+func TestKeptValuesRoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 3, 23, 50, 0, 123456789, time.UTC)
+	for _, v := range []models.Value{
+		models.BoolValue(true), models.BoolValue(false), models.IntValue(-42), models.IntValue(1 << 62),
+		models.FloatValue(-0.125), models.FloatValue(3e300), models.StringValue("Zoë's pump"), models.StringValue(""),
+	} {
+		r := models.Reading{Property: 3, Value: v, Quality: models.QualityBad, Time: at}
+		l := keepValue(&r)
+		if got := l.value(); got != v || !l.ok || l.quality != models.QualityBad || l.at != at.UnixNano() {
+			t.Errorf("kept %+v at %v: got %+v, quality %v, at %d", v, at, got, l.quality, l.at)
+		}
+	}
+	if size := unsafe.Sizeof(lastValue{}); size > 40 {
+		t.Errorf("a kept value takes %d bytes; want at most 40 (one per property of every running device)", size)
 	}
 }

@@ -64,10 +64,11 @@ type LinkConfig[C any] struct {
 // LinkOwner is what talks on a physical link (a serial port, a TCP
 // endpoint, a CoAP endpoint): every transaction goes through Do, one at a
 // time, in order; operations go ahead of queued polls. Its work runs on one
-// worker goroutine at a time, which runs while there is work (a queued
-// transaction, a due check or reopening) and ends when there is none: an idle
-// link holds no goroutine, so a thousand links that are polled now and then
-// cost a thousand owners, not a thousand parked stacks. A transaction's ctx
+// worker at a time: a worker goroutine that runs while there is work (a
+// queued transaction, a due check or reopening) and ends when there is none,
+// or, for a transaction on an idle link, its caller's goroutine. An idle link
+// holds no goroutine, so a thousand links that are polled now and then cost a
+// thousand owners, not a thousand parked stacks. A transaction's ctx
 // ends when its caller's does or when the owner closes, and its I/O is
 // interrupted then (Conn slices, a closed socket), so Close waits at most for
 // one transaction to see that.
@@ -286,6 +287,13 @@ func (o *LinkOwner[C]) enqueue(ctx context.Context, t *linkTxn[C], op bool) erro
 			q, depth = &o.opQ, OpQueueDepth
 		}
 		if len(*q) < depth {
+			if !o.working && len(o.opQ)+len(o.pollQ) == 0 && !o.idleDue {
+				o.working = true
+				o.workers.Add(1)
+				o.wmu.Unlock()
+				o.runInline(t)
+				return nil
+			}
 			*q = append(*q, t)
 			o.startLocked()
 			o.wmu.Unlock()
@@ -304,6 +312,24 @@ func (o *LinkOwner[C]) enqueue(ctx context.Context, t *linkTxn[C], op bool) erro
 			return o.closedErr()
 		}
 	}
+}
+
+// runInline runs t on its caller's goroutine: the link was idle, so the
+// caller is its worker for this one transaction, and hands the turn to a
+// worker goroutine only when more came meanwhile. A transaction on an idle
+// link (a device polled now and then) costs no goroutine and no switch.
+func (o *LinkOwner[C]) runInline(t *linkTxn[C]) {
+	defer o.workers.Done()
+	o.exec(t)
+	o.retick()
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	if o.ctx.Err() == nil && (len(o.opQ)+len(o.pollQ) > 0 || o.idleDue) {
+		o.workers.Add(1) // the turn goes on: working stays true
+		go o.work()
+		return
+	}
+	o.working = false
 }
 
 // startLocked starts a worker unless one runs or the owner closes (wmu held).

@@ -14,6 +14,7 @@ import (
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/internal/promtext"
 	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/models"
 )
 
 // metrics is the local API's /metrics (Prometheus text format 0.0.4, written
@@ -58,12 +59,13 @@ func (m *metrics) write(w *promtext.Writer) {
 	g := &m.src
 	devices := g.devices.all() // by local id
 	figures := make([]deviceFigures, len(devices))
+	var refs modelRefs
 	for i, d := range devices {
 		d.mu.Lock()
 		f := deviceFigures{id: d.localID, bus: d.rec.Bus, status: d.rec.Status, online: d.health == healthOnline,
 			polls: d.stats.polls, pollErrors: d.stats.pollErrors, readings: d.stats.readings}
 		if d.run != nil {
-			f.model = d.run.model.Ref()
+			f.model = refs.of(d.run.model)
 		}
 		d.mu.Unlock()
 		figures[i] = f
@@ -177,6 +179,21 @@ func (m *metrics) write(w *promtext.Writer) {
 		w.Family("fieldgate_telemetry_last_seq", promtext.TypeGauge, "Last telemetry sequence number given out.")
 		w.Sample(float64(last))
 	}
+}
+
+// modelRefs give each model's ref once per scrape (Ref allocates; the
+// devices share a few models).
+type modelRefs []struct{ id, version, ref string }
+
+func (r *modelRefs) of(m *models.Compiled) string {
+	for _, e := range *r {
+		if e.id == m.ID && e.version == m.Version {
+			return e.ref
+		}
+	}
+	ref := m.Ref()
+	*r = append(*r, struct{ id, version, ref string }{m.ID, m.Version, ref})
+	return ref
 }
 
 // busFigures are one bus's wire counters.

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway/internal/promtext"
 	"github.com/fieldgate/fieldgate/gateway/store"
+	"github.com/fieldgate/fieldgate/models"
 )
 
 // TestBackendBuckets: observeBackend may ignore NewHistogram's error.
@@ -35,6 +36,8 @@ func metricsFor(t testing.TB, n int) *metrics {
 		d.rec.Bus = []string{"tcp-a", "tcp-b"}[i%2]
 		d.rec.Status = backendclient.StatusAssigned
 		d.health = healthOnline
+		// Two models; a value of its own each (refs go by id and version).
+		d.run = &instanceRun{model: &models.Compiled{ID: "acme-th100", Version: []string{"1.0.0", "1.1.0"}[i%3%2]}}
 		d.stats = deviceStats{polls: uint64(i) * 1000, readings: uint64(i) * 10000}
 	}
 	obs := newInstruments("test", "abc")
@@ -58,6 +61,9 @@ func TestMetricsScrapeAllocationsDoNotGrowWithDevices(t *testing.T) {
 		}
 		if got := strings.Count(page.String(), "fieldgate_device_polls_total{"); got != n {
 			t.Fatalf("%d devices: %d fieldgate_device_polls_total series", n, got)
+		}
+		if got := strings.Count(page.String(), `model="acme-th100@1.1.0"} 1`); got != n/3 {
+			t.Fatalf("%d devices: %d with model acme-th100@1.1.0, want %d", n, got, n/3)
 		}
 		allocs[n] = testing.AllocsPerRun(20, func() {
 			w := promtext.NewWriter(io.Discard)

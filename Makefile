@@ -87,9 +87,9 @@ security: deps
 	awk -v s=$$score -v m=$(SECURITY_MAX) 'BEGIN { exit !(s <= m) }' || { echo "$$out" | grep '✗'; exit 1; }
 
 # promtool, for `promtool check metrics` on the scrape of a running gateway in
-# gateway's TestMetricsScrape (which lints with promlint, the linter promtool
-# runs, without it): taken out of Debian's prometheus package (19 MB), not
-# installed (no daemon, no web assets).
+# gateway's TestMetricsScrape (which, without it, checks the format's rules
+# only): taken out of Debian's prometheus package (19 MB), not installed (no
+# daemon, no web assets). The test finds it in bin/ without $PROMTOOL too.
 PROMTOOL := $(CURDIR)/bin/promtool
 promtool:
 	@test -x $(PROMTOOL) && exit 0; \

@@ -1,10 +1,13 @@
 package gateway_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -14,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
-
 	"github.com/fieldgate/fieldgate/backendclient"
 	"github.com/fieldgate/fieldgate/gateway"
 	"github.com/fieldgate/fieldgate/testbench/backend"
@@ -24,9 +25,9 @@ import (
 
 // TestMetricsScrape scrapes /metrics of a running gateway (Modbus TCP
 // emulators and a CoAP device, the reference backend) after polls, a scan,
-// uploads and two operations, checks the series that say so, and lints the
-// whole scrape as `promtool check metrics` does (promlint, the linter
-// promtool runs) plus one label set per family.
+// uploads and two operations, checks the series that say so, checks the
+// whole scrape against the text format's rules (lintScrape) plus one label
+// set per family, and lints it with `promtool check metrics`.
 func TestMetricsScrape(t *testing.T) {
 	emus := startEmulators(t)
 	specs, err := coapemu.DecodeSpecs([]byte(coapDevice))
@@ -133,26 +134,66 @@ func TestMetricsScrape(t *testing.T) {
 	}
 
 	t.Logf("scrape (fieldgate_ families):\n%s", grepLines(scrape, "fieldgate_"))
-	problems, err := promlint.New(strings.NewReader(scrape)).Lint()
-	if err != nil {
-		t.Fatalf("scrape does not parse: %v", err)
-	}
-	for _, p := range problems {
-		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	for _, p := range lintScrape(scrape) {
+		t.Error(p)
 	}
 	for _, p := range labelSetProblems(scrape) {
 		t.Error(p)
 	}
 	promtoolCheck(t, scrape)
+	checkMetricsEncodings(t, "http://"+gw.api+"/metrics")
 }
 
-// promtoolCheck runs `promtool check metrics` on the scrape when $PROMTOOL
-// names the binary (make unit sets it: see make promtool).
+// checkMetricsEncodings scrapes url plain and gzipped (as Prometheus asks)
+// and checks the headers and that each body is a clean page.
+func checkMetricsEncodings(t *testing.T, url string) {
+	t.Helper()
+	for _, enc := range []string{"identity", "gzip"} {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Accept-Encoding", enc) // set: the transport leaves the body as it comes
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body io.Reader = resp.Body
+		if got := resp.Header.Get("Content-Encoding"); (enc == "gzip") != (got == "gzip") {
+			t.Errorf("Accept-Encoding %s: Content-Encoding %q", enc, got)
+		}
+		if enc == "gzip" {
+			if body, err = gzip.NewReader(resp.Body); err != nil {
+				t.Fatalf("gzip: %v", err)
+			}
+		}
+		page, err := io.ReadAll(body)
+		_ = resp.Body.Close()
+		if err != nil {
+			t.Fatalf("Accept-Encoding %s: %v", enc, err)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
+			t.Errorf("Accept-Encoding %s: Content-Type %q", enc, ct)
+		}
+		if !strings.Contains(string(page), "\nfieldgate_backend_up ") {
+			t.Errorf("Accept-Encoding %s: no fieldgate_backend_up in %d bytes", enc, len(page))
+		}
+		for _, p := range lintScrape(string(page)) {
+			t.Errorf("Accept-Encoding %s: %s", enc, p)
+		}
+	}
+}
+
+// promtoolCheck runs `promtool check metrics` on the scrape: the binary
+// $PROMTOOL names (make unit sets it), else bin/promtool of the repository
+// (make promtool puts it there), else none.
 func promtoolCheck(t *testing.T, scrape string) {
 	t.Helper()
 	bin := os.Getenv("PROMTOOL")
 	if bin == "" {
-		t.Log("PROMTOOL not set: linted with promlint only")
+		if fi, err := os.Stat("../bin/promtool"); err == nil && fi.Mode()&0o111 != 0 {
+			bin = "../bin/promtool"
+		}
+	}
+	if bin == "" {
+		t.Log("no promtool (make promtool; or set PROMTOOL): checked with lintScrape only")
 		return
 	}
 	cmd := exec.Command(bin, "check", "metrics")

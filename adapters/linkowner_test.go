@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -508,4 +510,58 @@ func equalBools(a, b []bool) bool {
 		}
 	}
 	return true
+}
+
+// TestLinkOwnerIdleHoldsNoGoroutine: an owner's worker runs while there is
+// work and ends when there is none, so links polled now and then hold no
+// goroutine between their transactions (a thousand devices would otherwise
+// park a thousand stacks); a transaction queued behind a busy one still runs.
+func TestLinkOwnerIdleHoldsNoGoroutine(t *testing.T) {
+	addr, _ := echoServer(t, "127.0.0.1:0")
+	owners := make([]*LinkOwner[net.Conn], 20)
+	for i := range owners {
+		l := &lineLink{addr: addr}
+		owners[i] = NewLinkOwner(l.config())
+		defer owners[i].Close()
+	}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for i, o := range owners {
+			wg.Go(func() {
+				if err := o.Do(context.Background(), i%2 == 0, echo(fmt.Sprintf("r%d-%d", round, i))); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	waitUntil(t, "the owners' workers to end", func() bool { return ownerGoroutines() == 0 })
+
+	// Busy: a worker runs, and takes on what queues behind it.
+	o := owners[0]
+	release, done := busy(t, o)
+	queued := make(chan error, 1)
+	go func() { queued <- o.Do(context.Background(), false, echo("behind")) }()
+	waitUntil(t, "one to queue", func() bool { return o.Queued() == 1 })
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-queued; err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the worker to end again", func() bool { return ownerGoroutines() == 0 })
+}
+
+// ownerGoroutines counts the goroutines running in a link owner.
+func ownerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "adapters.(*LinkOwner[") {
+			n++
+		}
+	}
+	return n
 }

@@ -105,3 +105,23 @@ func TestAcceptsGzip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAcceptsGzip: a scraper's Accept-Encoding is outside text; whatever it
+// holds, the answer is yes only when one of its codings is gzip.
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"", "gzip", "deflate, gzip;q=0.5", "gzip;q=0", "br,GZIP", "gzip;q=NaN", "gzip;q=1e999", ",,;"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		if !acceptsGzip(header) {
+			return
+		}
+		for part := range strings.SplitSeq(header, ",") {
+			coding, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				return
+			}
+		}
+		t.Fatalf("acceptsGzip(%q) = true, but no coding of it is gzip", header)
+	})
+}

@@ -232,6 +232,52 @@ func TestFaultsThenRecovery(t *testing.T) {
 	}
 }
 
+// The tail of an earlier reply's terminator that reaches the port only after
+// the transaction flushed its input (a late reply's last byte on a loaded
+// pty) is not the start of the next reply.
+func TestReplyAfterTerminatorTail(t *testing.T) {
+	dev := startDevice(t, tx9(t))
+	b := openBus(t, dev, "", nil)
+	c := tx9Model(t)
+	ctx := ctxT(t)
+	waitFor(t, "port up", func() error { _, err := pollAll(ctx, b, c); return err })
+	temp := &models.PollGroup{Plan: groupReads(c.Groups[0])[:1]}
+	for _, lead := range []string{"\n", "\n\n"} {
+		dev.SetFaults(textemu.Faults{Lead: lead})
+		rs, err := b.Poll(ctx, b.portID, temp, nil)
+		if err != nil || len(rs) != 1 || !rs[0].Value.Equal(models.FloatValue(21.5)) {
+			t.Errorf("reply led by %q: %+v, %v; want 21.5", lead, rs, err)
+		}
+	}
+	// A whole terminator first is an empty reply, as before: only a tail of
+	// one cannot be a reply.
+	dev.SetFaults(textemu.Faults{Lead: "\r\n"})
+	if _, err := b.Poll(ctx, b.portID, temp, nil); !errors.Is(err, adapters.ErrBadReply) {
+		t.Errorf("reply led by a whole terminator: %v, want the empty reply refused", err)
+	}
+}
+
+func TestTrimTerminatorTail(t *testing.T) {
+	for _, tc := range []struct {
+		buf, end, want string
+		started        bool
+	}{
+		{"\nT=1", "\r\n", "T=1", true},
+		{"\n", "\r\n", "", false},
+		{"\r\nT", "\r\n", "\r\nT", true},
+		{"T=1\r", "\r\n", "T=1\r", true},
+		{"\n", "\r\n>", "\n", false},
+		{"\n>OK", "\r\n>", "OK", true},
+		{">OK", "\r\n>", "OK", true},
+		{"\nOK", "\n", "\nOK", true},
+	} {
+		got, started := trimTerminatorTail([]byte(tc.buf), []byte(tc.end))
+		if string(got) != tc.want || started != tc.started {
+			t.Errorf("trimTerminatorTail(%q, %q) = %q, %v; want %q, %v", tc.buf, tc.end, got, started, tc.want, tc.started)
+		}
+	}
+}
+
 func TestUnplugReplugResumes(t *testing.T) {
 	dev := startDevice(t, tx9(t))
 	ev := &linkEvents{}

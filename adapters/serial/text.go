@@ -245,13 +245,20 @@ func (b *bus) transact(ctx context.Context, urgent bool, cmd []byte, wantReply b
 
 // readReply reads until end appears, the deadline passes (ErrTimeout) or the
 // reply grows beyond maxReply (ErrBadReply). Bytes after end are dropped (the
-// next transaction flushes them anyway).
+// next transaction flushes them anyway). A reply that starts with the tail of
+// end (the "\n" of "\r\n") starts after it: that is the rest of an earlier
+// reply that arrived only after the flush (a late reply's last byte on a
+// loaded pty or USB adapter), never part of this one.
 func readReply(ctx context.Context, c serialport.Conn, end []byte, deadline time.Time) ([]byte, error) {
 	buf := make([]byte, 0, 128)
 	var chunk [256]byte
+	started := false
 	for {
 		n, err := c.Read(ctx, chunk[:], deadline)
 		buf = append(buf, chunk[:n]...)
+		if !started && len(buf) > 0 {
+			buf, started = trimTerminatorTail(buf, end)
+		}
 		if i := bytes.Index(buf, end); i >= 0 {
 			return buf[:i], nil
 		}
@@ -264,6 +271,22 @@ func readReply(ctx context.Context, c serialport.Conn, end []byte, deadline time
 			return nil, err
 		}
 	}
+}
+
+// trimTerminatorTail drops a proper suffix of end that buf starts with; it
+// says whether buf now holds enough to know the reply has started (more bytes
+// than the longest such suffix could still need, or a byte no suffix has).
+func trimTerminatorTail(buf, end []byte) ([]byte, bool) {
+	for k := len(end) - 1; k > 0; k-- {
+		tail := end[len(end)-k:]
+		if bytes.HasPrefix(buf, tail) {
+			return buf[k:], len(buf) > k
+		}
+		if bytes.HasPrefix(tail, buf) {
+			return buf, false // could still be that tail: wait for more
+		}
+	}
+	return buf, true
 }
 
 // Close stops the port's owner and releases the port.

@@ -134,6 +134,9 @@ func (d *Device) handle(ctx context.Context, line []byte) error {
 	case a.faults.Truncate:
 		out = a.reply[:len(a.reply)/2]
 	}
+	if a.faults.Lead != "" {
+		out = append([]byte(a.faults.Lead), out...)
+	}
 	if len(out) == 0 {
 		return nil
 	}

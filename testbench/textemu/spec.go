@@ -92,6 +92,10 @@ type Faults struct {
 	Garbage bool `yaml:"garbage"`
 	// Truncate sends only the first half of each reply, without terminator.
 	Truncate bool `yaml:"truncate"`
+	// Lead is sent before each reply: the tail of an earlier reply's
+	// terminator that reaches the gateway only after it flushed its input
+	// (a loaded pty, a slow USB adapter), or line noise.
+	Lead string `yaml:"lead"`
 }
 
 // Defaults and limits.
@@ -99,6 +103,7 @@ const (
 	DefaultTerminator   = "\r\n"
 	DefaultUnknownReply = "ERR"
 	maxLine             = 4096 // a longer unterminated line is dropped
+	maxLead             = 64   // bytes of the Lead fault
 )
 
 // DecodeSpecs decodes a YAML list of device specs strictly (unknown fields are
@@ -220,6 +225,9 @@ func (s DeviceSpec) build() (*compiled, []problem) {
 	}
 	if s.Faults.Late < 0 || s.Faults.Late > time.Minute {
 		add(fieldPath{"faults", "late"}, "must be 0..1m, got %s", s.Faults.Late)
+	}
+	if len(s.Faults.Lead) > maxLead {
+		add(fieldPath{"faults", "lead"}, "must be at most %d bytes, got %d", maxLead, len(s.Faults.Lead))
 	}
 	for _, name := range sortedKeys(s.Values) {
 		v, vp := s.Values[name], fieldPath{"values", name}

@@ -36,16 +36,7 @@ const journalRetention = 48 * time.Hour
 // journal EXECUTING before the wire is touched, execute through the bus owner
 // (ahead of polls), journal the result, report it until the backend acknowledges.
 type operations struct {
-	// What the path uses of the gateway, and nothing else.
-	store       *store.Store
-	devices     *registry
-	backend     *backendclient.Client
-	link        *linkState
-	obs         *instruments
-	log         *slog.Logger
-	gatewayID   string
-	appendEvent func(telemetry.Record) error // a device event into the outbox
-	life        context.Context              // the gateway's
+	opsDeps // what the path uses of the gateway, and nothing else
 
 	wake chan struct{}
 
@@ -69,14 +60,12 @@ type opsDeps struct {
 	obs         *instruments
 	log         *slog.Logger
 	gatewayID   string
-	appendEvent func(telemetry.Record) error
-	life        context.Context
+	appendEvent func(telemetry.Record) error // a device event into the outbox
+	life        context.Context              // the gateway's: an execution runs under it, without its cancellation
 }
 
 func newOperations(d opsDeps) *operations {
-	return &operations{store: d.store, devices: d.devices, backend: d.backend, link: d.link, obs: d.obs, log: d.log,
-		gatewayID: d.gatewayID, appendEvent: d.appendEvent, life: d.life,
-		wake: make(chan struct{}, 1), running: map[string]chan struct{}{}, sentExe: map[string]bool{}}
+	return &operations{opsDeps: d, wake: make(chan struct{}, 1), running: map[string]chan struct{}{}, sentExe: map[string]bool{}}
 }
 
 // accept takes an operation from the inbox. It returns at once; done is

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -526,4 +527,53 @@ func TestTooLongOperationIDReportedBounded(t *testing.T) {
 	if n, _, _ := ig.store.JournalSize(); n != 0 {
 		t.Errorf("%d journal records, want none", n)
 	}
+}
+
+// A running device holds no goroutine between its polls: its schedule is a
+// timer, and its link's owner runs only while a transaction does. Whatever
+// parked goroutine a device brought (a poll loop, an owner waiting for work)
+// would be seen at every look.
+func TestPollingDeviceHoldsNoGoroutineBetweenPolls(t *testing.T) {
+	emu := startEmulator(t)
+	ig := newInternalGateway(t, emu.Addr(), "http://127.0.0.1:1", nil)
+	d := ig.device(t)
+	polls := func() uint64 {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.stats.polls
+	}
+	baseline := gatewayGoroutines()
+	ig.startDevice(t) // polled every 50 ms
+	seen := -1
+	for range 400 {
+		if seen = gatewayGoroutines(); polls() >= 3 && seen == baseline {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if seen != baseline {
+		t.Fatalf("after %d polls the gateway still runs %d goroutines, %d before the device started", polls(), seen, baseline)
+	}
+	before := polls()
+	deadline := time.Now().Add(10 * time.Second)
+	for polls() < before+3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if polls() < before+3 {
+		t.Fatalf("polling stopped at %d polls", polls())
+	}
+}
+
+// gatewayGoroutines counts the goroutines of this process but the emulator's
+// (it serves the device's connection from this process too).
+func gatewayGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, "modbusemu") {
+			n++
+		}
+	}
+	return n
 }

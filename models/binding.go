@@ -69,6 +69,20 @@ type ActionPlan struct {
 	Steps int // wire steps (writes, commands, requests, delays): {"steps":N} in the result
 }
 
+// PlanEach is the plan of one action per item, each made by step; the first
+// error refuses the whole plan (nothing of it reaches the wire).
+func PlanEach[T, A any](items []T, step func(T) (A, error)) (ActionPlan, error) {
+	plan := make([]A, 0, len(items))
+	for _, it := range items {
+		a, err := step(it)
+		if err != nil {
+			return ActionPlan{}, err
+		}
+		plan = append(plan, a)
+	}
+	return ActionPlan{Plan: plan, Steps: len(plan)}, nil
+}
+
 // PropertyWrite is one checked value to write to property Property.
 type PropertyWrite struct {
 	Property int

@@ -312,19 +312,13 @@ func (b *binding) Reads(members []int) models.GroupPlan {
 
 // Write renders each property's write request with its value.
 func (b *binding) Write(writes []models.PropertyWrite) (models.ActionPlan, error) {
-	plan := make([]Action, 0, len(writes))
-	for _, w := range writes {
+	return models.PlanEach(writes, func(w models.PropertyWrite) (Action, error) {
 		req := b.writes[w.Property]
 		if req == nil {
-			return models.ActionPlan{}, models.OperationErrorf("read-only", "%s: no coap request to write it with", b.names[w.Property])
+			return Action{}, models.OperationErrorf("read-only", "%s: no coap request to write it with", b.names[w.Property])
 		}
-		act, err := req.action([]models.Value{w.Value}, b.names[w.Property:w.Property+1], models.DefaultOperationTimeout)
-		if err != nil {
-			return models.ActionPlan{}, err
-		}
-		plan = append(plan, act)
-	}
-	return models.ActionPlan{Plan: plan, Steps: len(plan)}, nil
+		return req.action([]models.Value{w.Value}, b.names[w.Property:w.Property+1], models.DefaultOperationTimeout)
+	})
 }
 
 // Operation renders the operation's request with its inputs.

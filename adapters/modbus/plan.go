@@ -29,7 +29,7 @@ func pollGroup(ctx context.Context, tr transactor, unit byte, target string, gro
 		r := &reads[i]
 		regs, err := readTable(ctx, tr, unit, r.Table, r.Start, r.Count, timeout, group.Interval)
 		if err != nil {
-			return out[:given], fmt.Errorf("modbus %s: read %s %d+%d: %w", target, tableName(r.Table), r.Start, r.Count, err)
+			return out[:given], fmt.Errorf("modbus %s: read %s %d+%d: %w", target, r.Table, r.Start, r.Count, err)
 		}
 		out = r.Decode(regs, time.Now(), out)
 	}

@@ -415,17 +415,3 @@ func parseProbe(path string, raw json.RawMessage) (probeSpec, error) {
 	return probeSpec{name: name, table: t, address: uint16(address), count: uint16(count),
 		request: fmt.Sprintf("%s:%d:%d", table, address, count)}, nil
 }
-
-func tableName(t Table) string {
-	switch t {
-	case TableCoil:
-		return "coil"
-	case TableDiscrete:
-		return "discrete"
-	case TableInput:
-		return "input"
-	case TableHolding:
-		return "holding"
-	}
-	return "table" + strconv.Itoa(int(t))
-}

@@ -318,33 +318,19 @@ func (b *binding) Reads(members []int) models.GroupPlan {
 // Write renders each property's write command with its value; an argument
 // that could end or chain the command refuses the whole write.
 func (b *binding) Write(writes []models.PropertyWrite) (models.ActionPlan, error) {
-	plan := make([]Action, 0, len(writes))
-	for _, w := range writes {
+	return models.PlanEach(writes, func(w models.PropertyWrite) (Action, error) {
 		cmd := b.writes[w.Property]
 		if cmd == nil {
-			return models.ActionPlan{}, models.OperationErrorf("read-only", "%s: no serial command to write it with", b.names[w.Property])
+			return Action{}, models.OperationErrorf("read-only", "%s: no serial command to write it with", b.names[w.Property])
 		}
-		act, err := b.render(cmd, []models.Value{w.Value}, b.names[w.Property:w.Property+1])
-		if err != nil {
-			return models.ActionPlan{}, err
-		}
-		plan = append(plan, act)
-	}
-	return models.ActionPlan{Plan: plan, Steps: len(plan)}, nil
+		return b.render(cmd, []models.Value{w.Value}, b.names[w.Property:w.Property+1])
+	})
 }
 
 // Operation renders the operation's steps with its inputs.
 func (b *binding) Operation(op int, inputs []models.Value) (models.ActionPlan, error) {
 	o := &b.ops[op]
-	plan := make([]Action, 0, len(o.steps))
-	for i := range o.steps {
-		act, err := b.render(&o.steps[i], inputs, o.inputs)
-		if err != nil {
-			return models.ActionPlan{}, err
-		}
-		plan = append(plan, act)
-	}
-	return models.ActionPlan{Plan: plan, Steps: len(plan)}, nil
+	return models.PlanEach(o.steps, func(s command) (Action, error) { return b.render(&s, inputs, o.inputs) })
 }
 
 // render renders one step with its arguments.

@@ -125,8 +125,17 @@ func TestBadAnswerKeepsItsOwnBackoff(t *testing.T) {
 			if n := logs.count("unreachable"); n != 0 {
 				t.Errorf("%d lines say the backend is unreachable:\n%s", n, strings.Join(logs.lines("unreachable"), "\n"))
 			}
-			if n := logs.count("level=WARN") + logs.count("level=ERROR"); n > 3 {
-				t.Errorf("%d warnings and errors in 6s:\n%s", n, strings.Join(append(logs.lines("level=WARN"), logs.lines("level=ERROR")...), "\n"))
+			// Devices may go degraded and back when the machine is starved
+			// (pumping the oversized body costs CPU, more so under -race):
+			// what is bounded is what the calls to the backend logged.
+			var warns []string
+			for _, l := range append(logs.lines("level=WARN"), logs.lines("level=ERROR")...) {
+				if !strings.Contains(l, " device=") {
+					warns = append(warns, l)
+				}
+			}
+			if len(warns) > 3 {
+				t.Errorf("%d warnings and errors about the backend in 6s:\n%s", len(warns), strings.Join(warns, "\n"))
 			}
 		})
 	}

@@ -75,6 +75,12 @@ func holdingGroup(count uint16) *models.PollGroup {
 // fakeServer accepts one connection on loopback and runs script on it; for
 // replies that the emulator would never send.
 func fakeServer(t *testing.T, script func(c net.Conn)) string {
+	return fakeServerConns(t, 1, func(c net.Conn, _ int) { script(c) })
+}
+
+// fakeServerConns accepts up to max connections on loopback, one after the
+// other, and runs script on each with its index (0 for the first).
+func fakeServerConns(t *testing.T, max int, script func(c net.Conn, n int)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,12 +90,14 @@ func fakeServer(t *testing.T, script func(c net.Conn)) string {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
+		for n := range max {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			script(c, n)
+			_ = c.Close()
 		}
-		defer c.Close()
-		script(c)
 	}()
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	return ln.Addr().String()

@@ -27,8 +27,8 @@ type link struct {
 	wire     *adapters.WireCounts // the bus's, shared by its links
 
 	connMu sync.Mutex
-	conn   net.Conn // the connection the handler last dialled (for Interrupt)
-	dials  int      // connections dialled so far
+	conn   *mbapConn // the connection the handler last dialled (for Interrupt)
+	dials  int       // connections dialled so far
 }
 
 // txn is one request/reply transaction, queued to a link's owner.
@@ -121,7 +121,14 @@ func (l *link) send(ctx context.Context, h *mb.TCPClientHandler, t *txn) (byte, 
 	}
 	l.connMu.Lock()
 	reused := l.dials == dials
+	desync := l.conn != nil && l.conn.desynced()
 	l.connMu.Unlock()
+	if desync {
+		// A read timed out inside a frame: what is left of it would be read
+		// as the next header. The next request dials a new connection.
+		l.log.Debug("connection lost its framing; closing it", "unit", t.unit)
+		_ = h.Close()
+	}
 	if err != nil {
 		if reused && dropped(err) {
 			return 0, nil, fmt.Errorf("%w: %w", errStaleConn, err)
@@ -154,8 +161,9 @@ func (l *link) dial(ctx context.Context, network, addr string) (net.Conn, error)
 		return nil, &dialError{err: err}
 	}
 	l.owner.Report(true, nil)
+	mc := &mbapConn{Conn: c}
 	l.connMu.Lock()
-	l.conn = c
+	l.conn = mc
 	l.dials++
 	l.connMu.Unlock()
 	// A cancellation that came while dialling found no connection to abort.
@@ -163,7 +171,7 @@ func (l *link) dial(ctx context.Context, network, addr string) (net.Conn, error)
 		_ = c.Close()
 		return nil, err
 	}
-	return c, nil
+	return mc, nil
 }
 
 // abort closes the connection of the request on the wire, interrupting its

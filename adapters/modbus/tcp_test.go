@@ -267,6 +267,46 @@ func TestLateReplyIsSkipped(t *testing.T) {
 	}
 }
 
+// TestTimeoutInsideAFrameRedials: the first reply stops after its header and
+// its rest comes only after the request timed out. Read on the same
+// connection, that rest would be taken for the next reply's header (seen
+// under load as "length in response header '21760'"); the next poll must get
+// its own answer, on a new connection.
+func TestTimeoutInsideAFrameRedials(t *testing.T) {
+	addr := fakeServerConns(t, 2, func(c net.Conn, n int) {
+		for {
+			req, err := readRequestFrame(c)
+			if err != nil {
+				return
+			}
+			if n > 0 {
+				_ = writeReplyFrame(c, req.tid, req.unit, []byte{3, 2, 0x22, 0x22})
+				continue
+			}
+			// Header, unit and function now; byte count and value late.
+			adu := []byte{byte(req.tid >> 8), byte(req.tid), 0, 0, 0, 5, req.unit, 3}
+			_, _ = c.Write(adu)
+			time.Sleep(400 * time.Millisecond)
+			_, _ = c.Write([]byte{2, 0x11, 0x11})
+		}
+	})
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"timeout":"200ms"}`, addr))
+	if _, err := bus.Poll(context.Background(), Target(addr, 1), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) {
+		t.Fatalf("first poll: want ErrTimeout, got %v", err)
+	}
+	bus.set.timeout = 5 * time.Second
+	out, err := bus.Poll(context.Background(), Target(addr, 1), holdingGroup(1), nil)
+	if err != nil {
+		t.Fatalf("second poll: %v", err)
+	}
+	if len(out) != 1 || out[0].Value.Int != 0x2222 {
+		t.Fatalf("second poll read %+v, want 0x2222 from a new connection", out)
+	}
+	if n := linkDials(bus, addr); n != 2 {
+		t.Fatalf("%d connections dialled, want 2 (the one that lost its framing is not reused)", n)
+	}
+}
+
 func TestMalformedReplies(t *testing.T) {
 	for name, reply := range map[string][]byte{
 		"short byte count":  {3, 1, 0x11},

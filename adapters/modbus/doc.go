@@ -12,10 +12,13 @@
 //
 // # Modbus TCP
 //
-// One goroutine per endpoint (host:port) talks on its connection, every unit
+// One talker at a time per endpoint (host:port) on its connection, every unit
 // id there shares it, operations overtake queued polls, and a cancelled
 // request closes the connection so the blocked read returns at once (the next
-// request dials again).
+// request dials again). A read that times out inside a reply's frame closes the
+// connection too (mbapconn.go); one that times out between frames keeps it, and
+// the late reply is skipped by transaction id. A unit that times out backs off
+// as on an RTU line: the units behind a TCP-to-RTU gateway share one line.
 //
 //	{"endpoints": ["10.0.0.7:502"],                  // host:port to scan and reach
 //	 "ranges": [{"cidr": "10.0.0.0/28", "port": 502}], // hosts of a range × port (≤ 1024 hosts)

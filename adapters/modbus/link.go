@@ -25,6 +25,10 @@ type link struct {
 	handler  *mb.TCPClientHandler // used by the owner goroutine only; dials when a request needs it
 	owner    *adapters.LinkOwner[*mb.TCPClientHandler]
 	wire     *adapters.WireCounts // the bus's, shared by its links
+	// silent is the backoff of the endpoint's silent units: behind a
+	// TCP-to-RTU gateway they share one line, and a unit that does not
+	// answer must not stall its neighbours' polls.
+	silent *adapters.Silence[unitID]
 
 	connMu sync.Mutex
 	conn   *mbapConn // the connection the handler last dialled (for Interrupt)
@@ -46,7 +50,7 @@ type txn struct {
 }
 
 func newLink(endpoint string, log *slog.Logger, onLink func(string, bool, error), wire *adapters.WireCounts) *link {
-	l := &link{endpoint: endpoint, wire: wire, log: log.With("endpoint", endpoint)}
+	l := &link{endpoint: endpoint, wire: wire, log: log.With("endpoint", endpoint), silent: adapters.NewSilence[unitID]()}
 	l.handler = mb.NewTCPClientHandler(endpoint, mb.WithDialer(l.dial))
 	l.handler.IdleTimeout = time.Minute
 	cfg := adapters.LinkConfig[*mb.TCPClientHandler]{
@@ -69,11 +73,22 @@ func newLink(endpoint string, log *slog.Logger, onLink func(string, bool, error)
 func (l *link) close() { _ = l.owner.Close() }
 
 // do queues t and waits for its reply. Operations (op) overtake queued polls.
+// A unit that is backing off after a timeout is skipped off the wire when its
+// poll's turn comes, as on an RTU line.
 // When ctx ends first, do returns at once if t was not sent, and as soon as
 // the aborted connection returns if it was.
 func (l *link) do(ctx context.Context, t *txn, op bool) (byte, []byte, error) {
 	err := l.owner.Do(ctx, op, func(ctx context.Context, h *mb.TCPClientHandler) error {
-		return l.exec(ctx, h, t)
+		if !op && !t.probe {
+			if err := l.silent.Skip(unitID(t.unit), t.every); err != nil {
+				return err
+			}
+		}
+		err := l.exec(ctx, h, t)
+		if !t.probe || err == nil {
+			l.silent.Note(unitID(t.unit), t.timeout, err)
+		}
+		return err
 	})
 	if err != nil {
 		return 0, nil, err

@@ -188,6 +188,41 @@ func TestSilentUnitTimesOut(t *testing.T) {
 	}
 }
 
+// TestSilentUnitBacksOffOnItsEndpoint: behind a TCP-to-RTU gateway the
+// units of an endpoint share one line; a unit that timed out is skipped off
+// the wire for a while, so its neighbour is not kept waiting.
+func TestSilentUnitBacksOffOnItsEndpoint(t *testing.T) {
+	srv := startEmu(t,
+		modbusemu.UnitSpec{ID: 1, Holding: map[uint16]uint16{0: 11}},
+		modbusemu.UnitSpec{ID: 3, Silent: true, Holding: map[uint16]uint16{0: 1}})
+	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"timeout":"100ms"}`, srv.Addr()))
+	ctx := context.Background()
+	if _, err := bus.Poll(ctx, Target(srv.Addr(), 3), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+	sent := srv.Requests()
+	start := time.Now()
+	for range 5 {
+		if _, err := bus.Poll(ctx, Target(srv.Addr(), 3), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) || !strings.Contains(err.Error(), "not asked again") {
+			t.Fatalf("want a skipped poll, got %v", err)
+		}
+	}
+	if d := time.Since(start); d > 400*time.Millisecond { // waiting would cost 5 × 100 ms
+		t.Errorf("5 skipped polls took %v: they should not wait", d)
+	}
+	if n := srv.Requests() - sent; n != 0 {
+		t.Errorf("skipped polls sent %d requests", n)
+	}
+	out, err := bus.Poll(ctx, Target(srv.Addr(), 1), holdingGroup(1), nil)
+	if err != nil || len(out) != 1 || out[0].Value.Int != 11 {
+		t.Fatalf("neighbour: %v %+v", err, out)
+	}
+	// An operation is never skipped: it reaches the wire (and times out).
+	if _, err := bus.Poll(adapters.OnDemand(ctx), Target(srv.Addr(), 3), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) || strings.Contains(err.Error(), "not asked again") {
+		t.Fatalf("on-demand read: want a timeout on the wire, got %v", err)
+	}
+}
+
 func TestDroppedCtxIsNotSent(t *testing.T) {
 	srv := startEmu(t, modbusemu.UnitSpec{ID: 1, Holding: map[uint16]uint16{0: 1}})
 	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q]}`, srv.Addr()))
@@ -258,7 +293,8 @@ func TestLateReplyIsSkipped(t *testing.T) {
 		t.Fatalf("first poll: want ErrTimeout, got %v", err)
 	}
 	bus.set.timeout = 5 * time.Second
-	out, err := bus.Poll(context.Background(), Target(addr, 1), holdingGroup(1), nil)
+	// Unit 2: unit 1 is backing off after its timeout.
+	out, err := bus.Poll(context.Background(), Target(addr, 2), holdingGroup(1), nil)
 	if err != nil {
 		t.Fatalf("second poll: %v", err)
 	}
@@ -295,7 +331,8 @@ func TestTimeoutInsideAFrameRedials(t *testing.T) {
 		t.Fatalf("first poll: want ErrTimeout, got %v", err)
 	}
 	bus.set.timeout = 5 * time.Second
-	out, err := bus.Poll(context.Background(), Target(addr, 1), holdingGroup(1), nil)
+	// Unit 2: unit 1 is backing off after its timeout.
+	out, err := bus.Poll(context.Background(), Target(addr, 2), holdingGroup(1), nil)
 	if err != nil {
 		t.Fatalf("second poll: %v", err)
 	}

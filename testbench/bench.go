@@ -51,6 +51,12 @@ type BackendSpec struct {
 	Token  string         `yaml:"token"`  // bearer token gateways must send; empty: none
 	Models string         `yaml:"models"` // directory of model files (relative to the bench file)
 	Rules  []backend.Rule `yaml:"rules"`
+	// AdminToken is the bearer token of the admin API and the web view;
+	// required when the backend listens on anything but loopback.
+	AdminToken string `yaml:"adminToken"`
+	// AllowedHosts are the names the admin API and web view answer to besides
+	// addresses and localhost (the name a browser uses to reach the bench).
+	AllowedHosts []string `yaml:"allowedHosts"`
 }
 
 // DefaultBackendListen is where the reference backend listens unless told otherwise.
@@ -252,7 +258,11 @@ func Start(ctx context.Context, b *Bench, opts Options, log *slog.Logger) (_ *Ru
 	if binders == nil {
 		binders = ModelBinders()
 	}
-	srv, err := backend.Open(backend.Config{DBPath: spec.DB, Token: spec.Token, ModelsDir: spec.Models, Rules: spec.Rules, Binders: binders}, log.With("component", "backend"))
+	if !loopbackListen(spec.Listen) && spec.AdminToken == "" {
+		return nil, fmt.Errorf("backend.adminToken: required when the backend listens on %q, not on loopback: its admin API assigns models and sends operations to devices", spec.Listen)
+	}
+	srv, err := backend.Open(backend.Config{DBPath: spec.DB, Token: spec.Token, ModelsDir: spec.Models, Rules: spec.Rules, Binders: binders,
+		AdminToken: spec.AdminToken, AllowedHosts: spec.AllowedHosts}, log.With("component", "backend"))
 	if err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}

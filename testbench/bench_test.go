@@ -122,3 +122,28 @@ func TestStartFailureStopsWhatStarted(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// TestBackendOffLoopbackNeedsAdminToken: a bench whose backend would listen
+// on every interface without an admin token does not start (nothing is
+// bound: the check comes first), and says which field to set.
+func TestBackendOffLoopbackNeedsAdminToken(t *testing.T) {
+	for _, listen := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		b := &Bench{Backend: &BackendSpec{}}
+		r, err := Start(context.Background(), b, Options{BackendListen: listen, BackendDB: filepath.Join(t.TempDir(), "backend.db")}, slog.New(slog.DiscardHandler))
+		if err == nil {
+			r.Close()
+			t.Fatalf("%s: started without an admin token", listen)
+		}
+		if !strings.Contains(err.Error(), "backend.adminToken") || !strings.Contains(err.Error(), listen) {
+			t.Errorf("%s: %v, want it to name backend.adminToken and the address", listen, err)
+		}
+	}
+	for _, listen := range []string{"127.0.0.1:0", "localhost:0"} {
+		if !loopbackListen(listen) {
+			t.Errorf("%s: not taken for loopback", listen)
+		}
+	}
+	if loopbackListen("192.0.2.1:8480") || loopbackListen("nonsense") {
+		t.Error("a non-loopback address taken for loopback")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"syscall"
 )
@@ -47,6 +48,20 @@ func backendListen(spec *BackendSpec, opts Options) string {
 		return spec.Listen
 	}
 	return DefaultBackendListen
+}
+
+// loopbackListen reports whether a listen address is on loopback only
+// (127.0.0.0/8, ::1, localhost): not "", 0.0.0.0 or [::] (every interface).
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // ErrPortsTaken is wrapped by CheckPorts' error.

@@ -41,7 +41,7 @@ func buildFieldgate(t *testing.T) string {
 
 // serveReference serves the reference backend with the demo bench's models
 // (and its rules, when withRules) on loopback, behind wrap (nil: as it is),
-// requiring token.
+// requiring token, and "admin-"+token on its admin API when token is set.
 func serveReference(t *testing.T, token string, withRules bool, wrap func(http.Handler) http.Handler) string {
 	t.Helper()
 	var rs []backend.Rule
@@ -54,7 +54,11 @@ func serveReference(t *testing.T, token string, withRules bool, wrap func(http.H
 			t.Fatal(err)
 		}
 	}
-	srv, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "backend.db"), Token: token, Binders: testbench.ModelBinders(),
+	admin := ""
+	if token != "" {
+		admin = "admin-" + token
+	}
+	srv, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "backend.db"), Token: token, AdminToken: admin, Binders: testbench.ModelBinders(),
 		ModelsDir: "../../testbench/demo/models", Rules: rs}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -76,12 +80,12 @@ func serveReference(t *testing.T, token string, withRules bool, wrap func(http.H
 	return "http://" + ln.Addr().String()
 }
 
-func runKit(t *testing.T, backendURL, tokenFile, fieldgate string) map[string]conform.Result {
+func runKit(t *testing.T, backendURL, tokenFile, controlTokenFile, fieldgate string) map[string]conform.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	results, err := conform.Run(ctx, conform.Options{Backend: backendURL, TokenFile: tokenFile, Fieldgate: fieldgate,
+	results, err := conform.Run(ctx, conform.Options{Backend: backendURL, TokenFile: tokenFile, ControlTokenFile: controlTokenFile, Fieldgate: fieldgate,
 		Dir: t.TempDir(), Out: &out})
 	t.Logf("kit output:\n%s", out.String())
 	if err != nil {
@@ -99,12 +103,16 @@ func runKit(t *testing.T, backendURL, tokenFile, fieldgate string) map[string]co
 
 func TestConformReferenceBackendPassesAll(t *testing.T) {
 	bin := buildFieldgate(t)
-	tokenFile := filepath.Join(t.TempDir(), "token")
+	dir := t.TempDir()
+	tokenFile, adminFile := filepath.Join(dir, "token"), filepath.Join(dir, "admin-token")
 	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(adminFile, []byte("admin-s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	url := serveReference(t, "s3cret", true, nil)
-	for id, r := range runKit(t, url, tokenFile, bin) {
+	for id, r := range runKit(t, url, tokenFile, adminFile, bin) {
 		if r.Verdict != conform.Pass {
 			t.Errorf("%s: %s: %s", id, r.Verdict, r.Evidence)
 		}
@@ -187,7 +195,7 @@ func TestConformBrokenBackendFailsItsClauses(t *testing.T) {
 	bin := buildFieldgate(t)
 	url := serveReference(t, "", false, strictBackend)
 	wantFail := map[string]bool{"evolution": true, "inbox.wait-clamp": true, "gateway.reassign": true}
-	results := runKit(t, url, "", bin)
+	results := runKit(t, url, "", "", bin)
 	for id, r := range results {
 		switch {
 		case wantFail[id] && r.Verdict != conform.Fail:

@@ -54,7 +54,7 @@ const usage = `usage:
         --fieldgate PATH --dir state/fleet --warmup 2m]
         the fleet benchmark: emulated devices, the reference backend and the gateway as
         separate processes on loopback; one line of figures per workload
-  testbench conform --backend URL [--token FILE] [--control URL|none] [--fieldgate PATH]
+  testbench conform --backend URL [--token FILE] [--control URL|none] [--control-token FILE] [--fieldgate PATH]
         [--only ID,ID] [--dir DIR] [-v] [--list]
         the backend API v1 conformance kit: checks a backend clause by clause (wire
         clauses, then a real fieldgate with an emulated thermostat against it) and
@@ -179,6 +179,7 @@ func cmdConform(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	backendURL := fs.String("backend", "", "the backend's base URL (required), e.g. https://backend.example:8443")
 	token := fs.String("token", "", "file holding the bearer token the backend expects (empty: none)")
 	control := fs.String("control", "", `base URL of the optional test-control API (the reference backend's /admin calls); empty: the backend URL; "none": not there`)
+	controlToken := fs.String("control-token", "", "file holding the bearer token of the test-control API (the reference backend's adminToken; empty: none)")
 	fieldgate := fs.String("fieldgate", "", "the fieldgate binary for the gateway clauses (default: next to this one, then $PATH; none found: those clauses are skipped)")
 	only := fs.String("only", "", "comma-separated clause ids to run (default: all)")
 	dir := fs.String("dir", "", "work directory for the gateway's config, state and log (default: a temporary one, removed)")
@@ -222,7 +223,7 @@ func cmdConform(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	results, err := conform.Run(ctx, conform.Options{Backend: *backendURL, TokenFile: *token, Control: *control, Fieldgate: bin,
+	results, err := conform.Run(ctx, conform.Options{Backend: *backendURL, TokenFile: *token, Control: *control, ControlTokenFile: *controlToken, Fieldgate: bin,
 		Dir: *dir, Only: ids, Out: stdout, Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))})
 	if err != nil {
 		return usageError{"conform: " + err.Error()}

@@ -2,7 +2,9 @@
 // backend API v1 (/api/v1/...) as specified in docs/backend-api.md and
 // backendclient/openapi.yaml, with the wire types of package backendclient; an
 // admin API (/admin/...); and a web view (/: one static page, embedded, that
-// reads and acts through the admin API only).
+// reads and acts through the admin API only). The admin API and the page stand
+// behind adminGuard (adminguard.go): Host, Origin and Content-Type checks
+// against pages in a browser, and Config.AdminToken when set.
 //
 // It owns the backend's whole state — model documents, assignment rules, the device
 // registry, per-gateway inboxes, operations with their lifecycle, telemetry with its

@@ -47,6 +47,10 @@ func (e *Error) Status() int {
 		return http.StatusUnsupportedMediaType
 	case CodeUnavailable:
 		return http.StatusServiceUnavailable
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	}
 	return http.StatusInternalServerError
 }

@@ -104,6 +104,9 @@ func (b *bench) callWith(method, path string, body any, hdr http.Header, want in
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json") // as every admin client must
+	}
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}

@@ -24,10 +24,16 @@ import (
 
 // Config configures a reference backend.
 type Config struct {
-	DBPath    string // one bbolt file holding all state; a restart keeps it
-	Token     string // bearer token gateways must send on /api/v1; "" = no auth
-	ModelsDir string // model files (*.json, *.yaml, *.yml) loaded at Open; "" = none
-	Rules     []Rule // assignment rules, merged by name over the persisted ones at Open
+	DBPath string // one bbolt file holding all state; a restart keeps it
+	Token  string // bearer token gateways must send on /api/v1; "" = no auth
+	// AdminToken is the bearer token the admin API (/admin) asks for; "" =
+	// none, for a backend on loopback only (the bench refuses it elsewhere).
+	AdminToken string
+	// AllowedHosts are the names, besides addresses and localhost, that the
+	// admin API and the web view answer in a request's Host.
+	AllowedHosts []string
+	ModelsDir    string // model files (*.json, *.yaml, *.yml) loaded at Open; "" = none
+	Rules        []Rule // assignment rules, merged by name over the persisted ones at Open
 	// PendingRetryAfter is the retry-after a pending answer carries (default 30s).
 	PendingRetryAfter time.Duration
 	// Binders check the protocol parts of the models AddModel takes (the
@@ -105,6 +111,11 @@ func Open(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if _, err := compileRules(cfg.Rules); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
+	}
+	for i, h := range cfg.AllowedHosts {
+		if h == "" || len(h) > 253 || strings.ContainsAny(h, ":/ \t@[]") {
+			return nil, fmt.Errorf("backend: allowedHosts[%d]: %q is not a host name (no scheme, port or path)", i, clip(h))
+		}
 	}
 	db, err := bolt.Open(cfg.DBPath, 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {

@@ -24,19 +24,19 @@ const webCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect
 const webPrefix = "/web/"
 
 // webRoutes adds the page's routes to mux.
-func (s *Server) webRoutes(mux *http.ServeMux) {
+func (s *Server) webRoutes(mux *http.ServeMux, guard *adminGuard) {
 	sub, _ := fs.Sub(webFiles, "web") // cannot fail: "web" is embedded
 	files := http.FileServerFS(sub)
-	mux.Handle("GET /{$}", webHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /{$}", guard.page(webHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, sub, "index.html")
-	})))
-	mux.Handle("GET "+webPrefix, webHeaders(http.StripPrefix(webPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}))))
+	mux.Handle("GET "+webPrefix, guard.page(webHeaders(http.StripPrefix(webPrefix, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") || r.URL.Path == "index.html" {
 			http.NotFound(w, r) // no directory listings, one address for the page
 			return
 		}
 		files.ServeHTTP(w, r)
-	}))))
+	})))))
 }
 
 // webHeaders sets the page's security headers on every answer.

@@ -34,6 +34,39 @@ func TestWebPage(t *testing.T) {
 	}
 }
 
+// TestWebPageAsksForAdminToken: a backend with an admin token serves the page,
+// whose admin calls are refused until a person gives the token; a wrong one
+// is refused again, the right one loads the devices and is kept for the tab
+// (a reload does not ask again).
+func TestWebPageAsksForAdminToken(t *testing.T) {
+	chromium, driver := webdriver.FindBrowser(t)
+	br := webdriver.Start(t, chromium, driver, 1280, 900, false)
+	b := newBench(t, func(c *Config) { c.AdminToken = "s3cret-admin" })
+	benchData(t, b)
+
+	asked := `const f = document.getElementById("login");
+		if (f.hidden) return "no token asked for";
+		const e = document.getElementById("load-error");
+		if (e.hidden || !/unauthorized/.test(e.textContent)) return "no refusal shown: " + e.textContent;
+		return document.querySelectorAll("article.device").length ? "devices shown without a token" : "";`
+	br.Navigate(b.hs.URL + "/")
+	br.WaitFor(30*time.Second, "the token asked for", asked)
+	br.TypeInto("#admin-token", "wrong")
+	br.Click(`#login button[type="submit"]`)
+	br.WaitFor(30*time.Second, "a wrong token refused", `const e = document.getElementById("load-error").textContent;
+		return /wrong admin bearer token/.test(e) ? "" : "not told the token is wrong: " + e;`)
+	br.WaitFor(10*time.Second, "the token asked for again", asked)
+	br.Screenshot("admin-token-asked")
+	br.TypeInto("#admin-token", "s3cret-admin")
+	br.Click(`#login button[type="submit"]`)
+	loaded := `if (!document.getElementById("login").hidden) return "token still asked for";
+		if (!document.getElementById("load-error").hidden) return "error: " + document.getElementById("load-error").textContent;
+		return document.querySelector('article.device[data-local-id="' + arguments[0] + '"]') ? "" : "devices not shown";`
+	br.WaitFor(30*time.Second, "the devices, with the token", loaded, localTH)
+	br.Navigate(b.hs.URL + "/")
+	br.WaitFor(30*time.Second, "the devices after a reload", loaded, localTH)
+}
+
 const (
 	webGateway = "gw-bench"
 	webPending = "modbus-tcp/127.0.0.1:5020/7"

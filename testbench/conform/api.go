@@ -147,8 +147,16 @@ func decode(what string, a answer, v any) error {
 
 func gwPath(gw string) string { return "/api/v1/gateways/" + url.PathEscape(gw) }
 
-// hasControl reports whether the test-control API answers.
-func (c *apiClient) hasControl(ctx context.Context) bool {
+// hasControl asks whether the test-control API answers.
+// It returns the status of the probe: 200 when it answers, 0 when nothing
+// answered or the answer was no admin API's.
+func (c *apiClient) hasControl(ctx context.Context) int {
 	a, err := c.call(ctx, http.MethodGet, "/admin/devices", nil, withTimeout(10*time.Second))
-	return err == nil && a.status == http.StatusOK && json.Valid(a.body)
+	switch {
+	case err != nil:
+		return 0
+	case a.status == http.StatusOK && !json.Valid(a.body):
+		return 0
+	}
+	return a.status
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -24,6 +25,9 @@ type Options struct {
 	// Control is the base URL of the optional test-control API (the
 	// reference backend's /admin calls); "" = Backend, "none" = not there.
 	Control string
+	// ControlTokenFile holds the bearer token of the test-control API (the
+	// reference backend's backend.adminToken; "" = none).
+	ControlTokenFile string
 	// Fieldgate is the fieldgate binary for the gateway clauses ("" = those
 	// clauses are skipped).
 	Fieldgate string
@@ -112,16 +116,13 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	if _, err := parseBase(opts.Backend); err != nil {
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-	token := ""
-	if opts.TokenFile != "" {
-		b, err := os.ReadFile(opts.TokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("token: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-		if token == "" || strings.ContainsAny(token, "\r\n") {
-			return nil, fmt.Errorf("token: %s: must hold one non-empty line", opts.TokenFile)
-		}
+	token, err := readToken("token", opts.TokenFile)
+	if err != nil {
+		return nil, err
+	}
+	controlToken, err := readToken("control-token", opts.ControlTokenFile)
+	if err != nil {
+		return nil, err
 	}
 	known := map[string]bool{}
 	for _, c := range Clauses() {
@@ -143,16 +144,26 @@ func Run(ctx context.Context, opts Options) ([]Result, error) {
 	switch opts.Control {
 	case "none":
 	case "":
-		k.control = newAPIClient(opts.Backend, "")
+		k.control = newAPIClient(opts.Backend, controlToken)
 	default:
 		if _, err := parseBase(opts.Control); err != nil {
 			return nil, fmt.Errorf("control: %w", err)
 		}
-		k.control = newAPIClient(opts.Control, "")
+		k.control = newAPIClient(opts.Control, controlToken)
 	}
-	if k.control != nil && !k.control.hasControl(ctx) {
-		log.Info("no test-control API; the clauses that need it are skipped", "url", k.control.base)
-		k.control = nil
+	if k.control != nil {
+		switch status := k.control.hasControl(ctx); status {
+		case http.StatusOK:
+		case http.StatusUnauthorized:
+			what := "asks for a token (--control-token)"
+			if controlToken != "" {
+				what = "refuses the token of --control-token"
+			}
+			return nil, fmt.Errorf("control: %s: the test-control API %s", k.control.base, what)
+		default:
+			log.Info("no test-control API; the clauses that need it are skipped", "url", k.control.base, "status", status)
+			k.control = nil
+		}
 	}
 	var results []Result
 	if k.dir == "" {
@@ -231,4 +242,20 @@ func parseBase(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("must be an http(s) URL with a host, got %q", s)
 	}
 	return u, nil
+}
+
+// readToken reads a bearer token from file ("" = none): one non-empty line.
+func readToken(field, file string) (string, error) {
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", field, err)
+	}
+	token := strings.TrimSpace(string(b))
+	if token == "" || strings.ContainsAny(token, "\r\n") {
+		return "", fmt.Errorf("%s: %s: must hold one non-empty line", field, file)
+	}
+	return token, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +20,7 @@ import (
 // backend: they pass, the gateway clauses are skipped saying why, and so are
 // the test-control clauses when the control API is switched off.
 func TestWireClausesAgainstReferenceBackend(t *testing.T) {
-	srv, err := backend.Open(backend.Config{DBPath: filepath.Join(t.TempDir(), "b.db"), Binders: []models.Binder{modbus.ModelBinder()}}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
+	hs := serveBackend(t, backend.Config{Binders: []models.Binder{modbus.ModelBinder()}})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out bytes.Buffer
@@ -56,6 +51,45 @@ func TestWireClausesAgainstReferenceBackend(t *testing.T) {
 	if err != nil || len(results) != 1 || results[0].Verdict != Skip || !strings.Contains(results[0].Evidence, "test-control") {
 		t.Errorf("control clause without the control API: %+v %v", results, err)
 	}
+}
+
+// TestControlTokenIsAskedFor: a test-control API that asks for a token is no
+// reason to skip its clauses quietly: the run says which flag is missing, or
+// that its token is refused.
+func TestControlTokenIsAskedFor(t *testing.T) {
+	hs := serveBackend(t, backend.Config{AdminToken: "adm"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	for name, tok := range map[string]string{"right": "adm\n", "wrong": "nope\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(tok), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	only := []string{"hello"}
+	if _, err := Run(ctx, Options{Backend: hs.URL, Only: only}); err == nil || !strings.Contains(err.Error(), "--control-token") {
+		t.Errorf("no control token: %v, want an error naming --control-token", err)
+	}
+	if _, err := Run(ctx, Options{Backend: hs.URL, Only: only, ControlTokenFile: filepath.Join(dir, "wrong")}); err == nil || !strings.Contains(err.Error(), "refuses") {
+		t.Errorf("wrong control token: %v, want it refused", err)
+	}
+	if _, err := Run(ctx, Options{Backend: hs.URL, Only: only, ControlTokenFile: filepath.Join(dir, "right")}); err != nil {
+		t.Errorf("right control token: %v", err)
+	}
+}
+
+// serveBackend serves a reference backend configured as cfg (on a fresh
+// database) on loopback until the test ends.
+func serveBackend(t *testing.T, cfg backend.Config) *httptest.Server {
+	t.Helper()
+	cfg.DBPath = filepath.Join(t.TempDir(), "b.db")
+	srv, err := backend.Open(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
+	return hs
 }
 
 func clauseByID(id string) Clause {

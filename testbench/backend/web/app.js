@@ -30,8 +30,13 @@
     return el;
   }
 
+  // The admin token, when the backend asks for one: kept for this tab only.
+  const TOKEN_KEY = "fieldgate-admin-token";
+  let adminToken = sessionStorage.getItem(TOKEN_KEY) || "";
+
   async function api(method, path, body) {
     const init = { method, headers: {} };
+    if (adminToken) init.headers["Authorization"] = "Bearer " + adminToken;
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -42,10 +47,21 @@
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
     if (!resp.ok) {
       const msg = data && data.error ? data.error.code + ": " + data.error.message : resp.status + " " + text.slice(0, 200);
-      throw new Error(msg);
+      const err = new Error(msg);
+      err.unauthorized = resp.status === 401;
+      throw err;
     }
     return data;
   }
+
+  $("login").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    adminToken = $("admin-token").value.trim();
+    sessionStorage.setItem(TOKEN_KEY, adminToken);
+    $("admin-token").value = "";
+    $("login").hidden = true;
+    refresh();
+  });
 
   function ago(t) {
     if (!t) return "never";
@@ -103,6 +119,12 @@
       $("load-error").textContent = "Could not load from the admin API: " + e.message;
       $("load-error").hidden = false;
       $("refresh-state").textContent = "not updated";
+      if (e.unauthorized) {
+        // Asked again only once a token is given: no refreshes with a wrong one.
+        $("login").hidden = false;
+        $("admin-token").focus();
+        return;
+      }
     }
     refreshTimer = setTimeout(refresh, REFRESH_MS);
   }

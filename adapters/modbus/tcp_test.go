@@ -288,19 +288,28 @@ func TestLateReplyIsSkipped(t *testing.T) {
 		_ = writeReplyFrame(c, second.tid, second.unit, []byte{3, 2, 0x22, 0x22})
 		_, _ = readRequestFrame(c) // hold the connection until the client is done
 	})
+	timeoutThenOwnAnswer(t, addr)
+}
+
+// timeoutThenOwnAnswer polls a fake server at addr twice: the first poll
+// (unit 1, 200 ms timeout) must time out, the second (unit 2: unit 1 is
+// backing off) must read 0x2222, its own answer, not what is left of the
+// first. It returns the bus.
+func timeoutThenOwnAnswer(t *testing.T, addr string) *tcpBus {
+	t.Helper()
 	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"timeout":"200ms"}`, addr))
 	if _, err := bus.Poll(context.Background(), Target(addr, 1), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) {
 		t.Fatalf("first poll: want ErrTimeout, got %v", err)
 	}
 	bus.set.timeout = 5 * time.Second
-	// Unit 2: unit 1 is backing off after its timeout.
 	out, err := bus.Poll(context.Background(), Target(addr, 2), holdingGroup(1), nil)
 	if err != nil {
 		t.Fatalf("second poll: %v", err)
 	}
 	if len(out) != 1 || out[0].Value.Int != 0x2222 {
-		t.Fatalf("second poll read %+v, want 0x2222 (0x1111 is the late reply to the first)", out)
+		t.Fatalf("second poll read %+v, want 0x2222 (0x1111 is the reply to the first)", out)
 	}
+	return bus
 }
 
 // TestTimeoutInsideAFrameRedials: the first reply stops after its header and
@@ -326,19 +335,7 @@ func TestTimeoutInsideAFrameRedials(t *testing.T) {
 			_, _ = c.Write([]byte{2, 0x11, 0x11})
 		}
 	})
-	bus := openBus(t, fmt.Sprintf(`{"endpoints":[%q],"timeout":"200ms"}`, addr))
-	if _, err := bus.Poll(context.Background(), Target(addr, 1), holdingGroup(1), nil); !errors.Is(err, adapters.ErrTimeout) {
-		t.Fatalf("first poll: want ErrTimeout, got %v", err)
-	}
-	bus.set.timeout = 5 * time.Second
-	// Unit 2: unit 1 is backing off after its timeout.
-	out, err := bus.Poll(context.Background(), Target(addr, 2), holdingGroup(1), nil)
-	if err != nil {
-		t.Fatalf("second poll: %v", err)
-	}
-	if len(out) != 1 || out[0].Value.Int != 0x2222 {
-		t.Fatalf("second poll read %+v, want 0x2222 from a new connection", out)
-	}
+	bus := timeoutThenOwnAnswer(t, addr)
 	if n := linkDials(bus, addr); n != 2 {
 		t.Fatalf("%d connections dialled, want 2 (the one that lost its framing is not reused)", n)
 	}

@@ -49,10 +49,15 @@ func newAdminGuard(cfg Config) *adminGuard {
 	return g
 }
 
-// adminMediaTypes are what a POST may carry: none of them is one a page can
-// send cross-origin without a preflight, which the backend never grants.
-var adminMediaTypes = map[string]bool{
-	"application/json": true, "application/yaml": true, "application/x-yaml": true, "text/yaml": true,
+// adminMediaType reports whether a POST may carry media type mt: none of
+// them is one a page can send cross-origin without a preflight, which the
+// backend never grants.
+func adminMediaType(mt string) bool {
+	switch mt {
+	case "application/json", "application/yaml", "application/x-yaml", "text/yaml":
+		return true
+	}
+	return false
 }
 
 // page guards the web view's static files: the Host and Origin checks only.
@@ -95,7 +100,7 @@ func (g *adminGuard) check(r *http.Request, api bool) *Error {
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || !adminMediaTypes[mt] {
+		if err != nil || !adminMediaType(mt) {
 			return newError(CodeUnsupportedMedia, fmt.Sprintf("Content-Type %q: a %s must be application/json (or YAML for models)", clip(r.Header.Get("Content-Type")), r.Method))
 		}
 	}
